@@ -1,0 +1,363 @@
+//! One typed configuration tree. Sources, later ones winning:
+//! built-in defaults → the TOML file (`IDP_CONFIG`, default `poortwachter.toml` when present)
+//! → `IDP_*` environment variables (`IDP_DATABASE__URL` sets `database.url`)
+//! → `IDP_*_FILE` variables naming a file that holds a secret (`IDP_DATABASE__URL_FILE`).
+//! [`Config::load`] validates everything once, at start, and names the offending key in one line.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::domain::Secret;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub mail: MailConfig,
+    pub tokens: TokenConfig,
+    pub session: SessionConfig,
+    pub signin: SigninConfig,
+    pub keys: KeyConfig,
+    pub cache: CacheConfig,
+    pub theme: ThemeConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on; port 0 picks a free port (tests).
+    pub bind: SocketAddr,
+    /// The issuer and the base of every link the IdP builds. Defaults to `http://<bind>`.
+    pub public_url: Option<Url>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Take the client address from the last `X-Forwarded-For` entry (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://data/poortwachter.db` (default) or `postgres://user@host/db`.
+    pub url: Secret<String>,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// `file` writes one `.eml` per message into `file_dir`.
+    pub transport: MailTransport,
+    pub file_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    File,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenConfig {
+    /// Authorization code lifetime; at most 60 seconds.
+    pub code_ttl_secs: i64,
+    pub access_token_ttl_secs: i64,
+    pub id_token_ttl_secs: i64,
+    /// Absolute lifetime of a refresh-token family (rotation does not extend it).
+    pub refresh_token_ttl_secs: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Lifetime of the single-sign-on session.
+    pub ttl_secs: i64,
+    /// How long a started sign-in (an authorization request waiting for the user) is kept.
+    pub interaction_ttl_secs: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigninConfig {
+    /// Failed sign-ins per normalised username within `window_secs` before it is paused.
+    pub max_failures_per_username: u32,
+    /// Failed sign-ins per client address within `window_secs` before it is paused.
+    pub max_failures_per_ip: u32,
+    pub window_secs: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeyConfig {
+    /// A rotated-in key is published in JWKS this long before it signs, so relying parties
+    /// that cache JWKS (we send `max-age` = `jwks_max_age_secs`) already know it.
+    pub publish_delay_secs: i64,
+    pub jwks_max_age_secs: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// How often the server checks whether `idp-admin` changed clients or keys.
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ThemeConfig {
+    /// Folder holding `templates/`, `locales/` and `static/`.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info,idp=debug`. `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            mail: MailConfig::default(),
+            tokens: TokenConfig::default(),
+            session: SessionConfig::default(),
+            signin: SigninConfig::default(),
+            keys: KeyConfig::default(),
+            cache: CacheConfig::default(),
+            theme: ThemeConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            max_body_bytes: 64 * 1024,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: Secret::new("sqlite://data/poortwachter.db".into()), max_connections: 8 }
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self { transport: MailTransport::File, file_dir: PathBuf::from("data/mail") }
+    }
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        Self {
+            code_ttl_secs: 60,
+            access_token_ttl_secs: 600,
+            id_token_ttl_secs: 600,
+            refresh_token_ttl_secs: 8 * 3600,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self { ttl_secs: 8 * 3600, interaction_ttl_secs: 30 * 60 }
+    }
+}
+
+impl Default for SigninConfig {
+    fn default() -> Self {
+        Self { max_failures_per_username: 5, max_failures_per_ip: 50, window_secs: 15 * 60 }
+    }
+}
+
+impl Default for KeyConfig {
+    fn default() -> Self {
+        Self { publish_delay_secs: 600, jwks_max_age_secs: 300 }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self { poll_interval_ms: 1000 }
+    }
+}
+
+impl Default for ThemeConfig {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("themes/default") }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Text, filter: "info".into() }
+    }
+}
+
+/// A configuration problem, phrased as one line that names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads from the default sources: `IDP_CONFIG` (or `poortwachter.toml` when it exists) and the environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let path = std::env::var_os("IDP_CONFIG").map(PathBuf::from);
+        Self::load_from(path.as_deref(), std::env::vars())
+    }
+
+    /// Loads with an explicit file (None: `poortwachter.toml` when present) and environment.
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError(format!("file {} does not exist", path.display())))
+            }
+            Some(path) => figment = figment.merge(Toml::file(path)),
+            None => figment = figment.merge(Toml::file("poortwachter.toml")),
+        }
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let plain: Vec<(String, String)> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("IDP_") && k != "IDP_CONFIG" && !k.ends_with("_FILE"))
+            .cloned()
+            .collect();
+        figment = figment.merge(
+            Env::prefixed("IDP_")
+                .split("__")
+                .filter(move |key| plain.iter().any(|(k, _)| k[4..].eq_ignore_ascii_case(key.as_str()))),
+        );
+        for (key, path) in env.iter().filter(|(k, _)| k.starts_with("IDP_") && k.ends_with("_FILE")) {
+            let name = key[4..key.len() - 5].to_ascii_lowercase().replace("__", ".");
+            let value = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("{key}: cannot read {path}: {e}")))?;
+            figment = figment.merge((name, value.trim_end_matches(['\r', '\n']).to_string()));
+        }
+        let config: Config = figment.extract().map_err(|e| ConfigError(one_line(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
+        if let Some(url) = &self.server.public_url {
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return fail("server.public_url", "must be an absolute http(s) URL");
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                return fail("server.public_url", "must not have a query or fragment");
+            }
+        }
+        let db = self.database.url.expose();
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
+            return fail("database.url", "must start with sqlite: or postgres://");
+        }
+        if self.database.max_connections == 0 {
+            return fail("database.max_connections", "must be at least 1");
+        }
+        if !(1..=60).contains(&self.tokens.code_ttl_secs) {
+            return fail("tokens.code_ttl_secs", "must be between 1 and 60");
+        }
+        for (key, value) in [
+            ("tokens.access_token_ttl_secs", self.tokens.access_token_ttl_secs),
+            ("tokens.id_token_ttl_secs", self.tokens.id_token_ttl_secs),
+            ("tokens.refresh_token_ttl_secs", self.tokens.refresh_token_ttl_secs),
+            ("session.ttl_secs", self.session.ttl_secs),
+            ("session.interaction_ttl_secs", self.session.interaction_ttl_secs),
+            ("signin.window_secs", self.signin.window_secs),
+        ] {
+            if value <= 0 {
+                return fail(key, "must be a positive number of seconds");
+            }
+        }
+        if self.keys.publish_delay_secs < 0 || self.keys.jwks_max_age_secs < 0 {
+            return fail("keys", "delays must not be negative");
+        }
+        if self.keys.publish_delay_secs < self.keys.jwks_max_age_secs {
+            return fail("keys.publish_delay_secs", "must be at least keys.jwks_max_age_secs");
+        }
+        if self.signin.max_failures_per_username == 0 || self.signin.max_failures_per_ip == 0 {
+            return fail("signin", "failure limits must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The longest time a signed token stays valid; keys must verify at least that long after retiring.
+    pub fn max_signed_token_ttl(&self) -> i64 {
+        self.tokens.access_token_ttl_secs.max(self.tokens.id_token_ttl_secs)
+    }
+}
+
+fn one_line(error: &figment::Error) -> String {
+    let mut line = error.to_string();
+    if !error.path.is_empty() && !line.contains(&error.path.join(".")) {
+        line = format!("{}: {line}", error.path.join("."));
+    }
+    if let Some(source) = &error.metadata {
+        line.push_str(&format!(" (from {})", source.name));
+    }
+    line.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let c = Config::load_from(None, env(&[("IDP_SERVER__BIND", "127.0.0.1:9999")])).unwrap();
+        assert_eq!(c.server.bind.port(), 9999);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = Config::load_from(None, env(&[("IDP_TOKENS__CODE_TTL_SECS", "600")])).unwrap_err();
+        assert!(err.to_string().contains("tokens.code_ttl_secs"), "{err}");
+        let err = Config::load_from(None, env(&[("IDP_SERVER__BIND", "not-an-address")])).unwrap_err();
+        assert!(err.to_string().contains("bind"), "{err}");
+        assert!(!err.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        let dir = std::env::temp_dir().join(format!("idp-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("db-url");
+        std::fs::write(&file, "postgres://postgres@127.0.0.1/x\n").unwrap();
+        let c = Config::load_from(None, env(&[("IDP_DATABASE__URL_FILE", file.to_str().unwrap())])).unwrap();
+        assert_eq!(c.database.url.expose(), "postgres://postgres@127.0.0.1/x");
+    }
+}

@@ -1,0 +1,8 @@
+//! Poortwachter: an OpenID Connect identity provider for Dutch care organisations.
+//! `docs/architecture.md` explains how a request flows through these modules.
+
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod store;

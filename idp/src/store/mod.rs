@@ -1,0 +1,170 @@
+//! Persistent storage: one trait per aggregate, two backends (SQLite, PostgreSQL) built from the
+//! same SQL (see `sql/`), one contract test suite over both (`tests/store_contract.rs`).
+//!
+//! All times are Unix seconds ([`UnixTime`]); secrets that the IdP hands out (codes, refresh
+//! tokens, session cookies, client secrets) are stored only as their SHA-256 digest.
+
+mod models;
+pub mod postgres;
+mod sql;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use models::*;
+
+use crate::clock::UnixTime;
+use crate::domain::{AccountId, ClientId, GrantId, SessionId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was violated; the name says which (e.g. `username`).
+    #[error("already exists: {0}")]
+    Conflict(&'static str),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Backend(#[from] sqlx::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Care organisations.
+#[async_trait]
+pub trait OrganisationStore {
+    async fn create_organisation(&self, org: &Organisation) -> StoreResult<()>;
+    async fn organisation_by_slug(&self, slug: &str) -> StoreResult<Option<Organisation>>;
+    async fn list_organisations(&self) -> StoreResult<Vec<Organisation>>;
+}
+
+/// OAuth clients: portals and machine clients (RFC 6749 §2).
+#[async_trait]
+pub trait ClientStore {
+    async fn create_client(&self, client: &Client) -> StoreResult<()>;
+    async fn client_by_id(&self, id: &ClientId) -> StoreResult<Option<Client>>;
+    async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+}
+
+/// Accounts: people who sign in.
+#[async_trait]
+pub trait AccountStore {
+    /// Fails with `Conflict("username")` when the normalised username is taken.
+    async fn create_account(&self, account: &Account) -> StoreResult<()>;
+    async fn account_by_username(&self, normalised: &str) -> StoreResult<Option<Account>>;
+    async fn account_by_id(&self, id: &AccountId) -> StoreResult<Option<Account>>;
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
+}
+
+/// Signing keys (kept in the database so every node signs with the same keys).
+#[async_trait]
+pub trait KeyStore {
+    async fn insert_key(&self, key: &SigningKey) -> StoreResult<()>;
+    async fn list_keys(&self) -> StoreResult<Vec<SigningKey>>;
+    /// Retires a key: it stays in JWKS until `until`, so tokens it signed still verify.
+    async fn set_key_publish_until(&self, kid: &str, until: UnixTime) -> StoreResult<()>;
+}
+
+/// Single-sign-on sessions.
+#[async_trait]
+pub trait SessionStore {
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
+    async fn session_by_token_digest(&self, digest: &str) -> StoreResult<Option<Session>>;
+    async fn session_by_id(&self, id: &SessionId) -> StoreResult<Option<Session>>;
+    /// Ends a session; returns false when it had already ended.
+    async fn end_session(&self, id: &SessionId, now: UnixTime) -> StoreResult<bool>;
+}
+
+/// Authorization codes (RFC 6749 §4.1.2), single use.
+#[async_trait]
+pub trait CodeStore {
+    async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
+    async fn code_by_digest(&self, digest: &str) -> StoreResult<Option<AuthorizationCode>>;
+    /// Marks the code redeemed. Exactly one caller ever gets `true`, however many race.
+    async fn consume_code(&self, digest: &str, now: UnixTime) -> StoreResult<bool>;
+}
+
+/// Grants and the refresh tokens in them (RFC 6749 §6; OAuth 2.0 Security BCP §4.14 rotation).
+#[async_trait]
+pub trait GrantStore {
+    /// Creates the grant and, in the same transaction, its first refresh token.
+    async fn create_grant(&self, grant: &Grant, refresh: Option<&RefreshToken>) -> StoreResult<()>;
+    async fn grant_by_id(&self, id: &GrantId) -> StoreResult<Option<Grant>>;
+    async fn revoke_grant(&self, id: &GrantId, now: UnixTime) -> StoreResult<()>;
+    /// Revokes every grant issued under a session (sign-out).
+    async fn revoke_grants_of_session(&self, session: &SessionId, now: UnixTime) -> StoreResult<()>;
+    async fn refresh_token_by_digest(&self, digest: &str) -> StoreResult<Option<RefreshToken>>;
+    /// Marks `old` used and stores `new`, atomically. Returns false (and stores nothing) when
+    /// `old` was already used: the caller treats that as reuse and revokes the grant.
+    async fn rotate_refresh_token(&self, old: &str, new: &RefreshToken, now: UnixTime) -> StoreResult<bool>;
+    /// RFC 7009: remembers a revoked access token until it would have expired anyway.
+    async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()>;
+    /// True when the access token or its grant was revoked.
+    async fn access_token_revoked(&self, jti: &str, grant: Option<&GrantId>) -> StoreResult<bool>;
+    /// The client whose tokens are in the grant.
+    async fn grant_client(&self, id: &GrantId) -> StoreResult<Option<ClientId>> {
+        Ok(self.grant_by_id(id).await?.map(|g| g.client_id))
+    }
+}
+
+/// Change counters that let every node notice what `idp-admin` changed (clients, keys).
+#[async_trait]
+pub trait ChangeStore {
+    async fn bump_generation(&self, what: Cached) -> StoreResult<()>;
+    async fn generation(&self, what: Cached) -> StoreResult<i64>;
+}
+
+/// What the server caches in memory and reloads when its generation changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cached {
+    Clients,
+    Keys,
+}
+
+impl Cached {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cached::Clients => "clients",
+            Cached::Keys => "keys",
+        }
+    }
+}
+
+/// Everything the application needs from storage.
+pub trait Store:
+    OrganisationStore + ClientStore + AccountStore + KeyStore + SessionStore + CodeStore + GrantStore + ChangeStore + Send + Sync
+{
+}
+
+impl<T> Store for T where
+    T: OrganisationStore
+        + ClientStore
+        + AccountStore
+        + KeyStore
+        + SessionStore
+        + CodeStore
+        + GrantStore
+        + ChangeStore
+        + Send
+        + Sync
+{
+}
+
+/// Opens the database named by `url` (sqlite: or postgres://) and applies pending migrations.
+pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url, max_connections).await?))
+    } else {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url, max_connections).await?))
+    }
+}
+
+pub(crate) fn map_unique(error: sqlx::Error, what: &'static str) -> StoreError {
+    match &error {
+        sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(what),
+        _ => StoreError::Backend(error),
+    }
+}

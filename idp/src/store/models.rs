@@ -1,0 +1,220 @@
+//! The rows the stores read and write. See `docs/architecture.md` for the data model.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::UnixTime;
+use crate::domain::{AccountId, ClientId, GrantId, OrganisationId, RedirectUri, Scopes, Secret, SessionId, Subject};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organisation {
+    pub id: OrganisationId,
+    /// Short, stable name used by operators (`idp-admin client create --org <slug>`).
+    pub slug: String,
+    pub name: String,
+    pub created_at: UnixTime,
+}
+
+/// RFC 6749 §2.1 client types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientKind {
+    /// Holds a secret (a portal's back end, a machine client).
+    Confidential,
+    /// Cannot keep a secret (a single-page or native app); must use PKCE.
+    Public,
+}
+
+impl ClientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientKind::Confidential => "confidential",
+            ClientKind::Public => "public",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "confidential" => Some(ClientKind::Confidential),
+            "public" => Some(ClientKind::Public),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GrantType {
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// JWS algorithms the IdP signs with (RFC 7518 §3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SigningAlg {
+    ES256,
+    RS256,
+}
+
+impl SigningAlg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::RS256 => "RS256",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "ES256" => Some(SigningAlg::ES256),
+            "RS256" => Some(SigningAlg::RS256),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub id: ClientId,
+    pub organisation_id: OrganisationId,
+    pub name: String,
+    pub kind: ClientKind,
+    /// SHA-256 of the 256-bit random secret (base64url); `None` for public clients.
+    pub secret_digest: Option<Secret<String>>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub post_logout_redirect_uris: Vec<RedirectUri>,
+    /// The scopes this client may ask for.
+    pub scopes: Scopes,
+    pub grant_types: Vec<GrantType>,
+    pub id_token_alg: SigningAlg,
+    pub created_at: UnixTime,
+}
+
+impl Client {
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+}
+
+/// A person who signs in. Distinct from the care client whose dossier a portal shows:
+/// one account may later represent several care clients at several organisations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    pub subject: Subject,
+    pub username: String,
+    pub username_normalised: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub given_name: String,
+    pub family_name: String,
+    /// ISO 8601 date (`1950-03-31`).
+    pub birth_date: Option<String>,
+    /// Argon2id PHC string; `None` until the account is activated.
+    pub password_hash: Option<Secret<String>>,
+    pub created_at: UnixTime,
+    pub disabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    /// The private key as a JWK (JSON).
+    pub private_jwk: Secret<String>,
+    /// The public key as a JWK (JSON), as published in JWKS.
+    pub public_jwk: String,
+    pub created_at: UnixTime,
+    /// The key signs from this moment; it is published in JWKS from `created_at`.
+    pub signs_from: UnixTime,
+    /// When set, the key is dropped from JWKS at this moment.
+    pub publish_until: Option<UnixTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Public identifier, the `sid` claim.
+    pub id: SessionId,
+    /// SHA-256 of the cookie value.
+    pub token_digest: String,
+    pub account_id: AccountId,
+    pub auth_time: UnixTime,
+    /// RFC 8176 authentication method references.
+    pub amr: Vec<String>,
+    pub acr: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub ended_at: Option<UnixTime>,
+}
+
+impl Session {
+    pub fn is_active(&self, now: UnixTime) -> bool {
+        self.ended_at.is_none() && now < self.expires_at
+    }
+}
+
+/// What an authorization code stands for; the code itself is stored only as a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationCode {
+    pub digest: String,
+    pub client_id: ClientId,
+    pub account_id: AccountId,
+    pub session_id: SessionId,
+    pub redirect_uri: String,
+    pub scope: Scopes,
+    pub nonce: Option<String>,
+    /// PKCE S256 challenge (RFC 7636 §4.2).
+    pub code_challenge: Option<String>,
+    pub auth_time: UnixTime,
+    pub acr: String,
+    pub amr: Vec<String>,
+    /// The grant that redeeming the code creates; known up front so a second redemption can revoke it.
+    pub grant_id: GrantId,
+    pub expires_at: UnixTime,
+    pub redeemed_at: Option<UnixTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub id: GrantId,
+    pub client_id: ClientId,
+    /// `None` for client-credentials grants.
+    pub account_id: Option<AccountId>,
+    pub session_id: Option<SessionId>,
+    pub scope: Scopes,
+    pub auth_time: Option<UnixTime>,
+    pub acr: Option<String>,
+    pub amr: Vec<String>,
+    pub created_at: UnixTime,
+    /// The refresh-token family dies here, however often it rotates.
+    pub expires_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}
+
+impl Grant {
+    pub fn is_active(&self, now: UnixTime) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    pub digest: String,
+    pub grant_id: GrantId,
+    /// May be narrower than the grant's scope (RFC 6749 §6).
+    pub scope: Scopes,
+    pub created_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+}

@@ -1,0 +1,80 @@
+//! Queries for `AccountStore`.
+
+macro_rules! impl_account_store {
+    ($store:ty, $row:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::AccountStore for $store {
+            async fn create_account(&self, a: &$crate::store::Account) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO accounts (id, subject, username, username_normalised, email, email_verified, \
+                     given_name, family_name, birth_date, password_hash, created_at, disabled) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(a.id.as_str())
+                .bind(a.subject.as_str())
+                .bind(&a.username)
+                .bind(&a.username_normalised)
+                .bind(&a.email)
+                .bind(a.email_verified)
+                .bind(&a.given_name)
+                .bind(&a.family_name)
+                .bind(&a.birth_date)
+                .bind(a.password_hash.as_ref().map(|h| h.expose().clone()))
+                .bind(a.created_at)
+                .bind(a.disabled)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| $crate::store::map_unique(e, "username"))?;
+                Ok(())
+            }
+
+            async fn account_by_username(
+                &self,
+                normalised: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::store::Account>> {
+                let row = sqlx::query("SELECT * FROM accounts WHERE username_normalised = $1")
+                    .bind(normalised)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| account_from_row(&r)).transpose()
+            }
+
+            async fn account_by_id(
+                &self,
+                id: &$crate::domain::AccountId,
+            ) -> $crate::store::StoreResult<Option<$crate::store::Account>> {
+                let row = sqlx::query("SELECT * FROM accounts WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| account_from_row(&r)).transpose()
+            }
+
+            async fn list_accounts(&self) -> $crate::store::StoreResult<Vec<$crate::store::Account>> {
+                let rows = sqlx::query("SELECT * FROM accounts ORDER BY username_normalised")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(account_from_row).collect()
+            }
+        }
+
+        fn account_from_row(r: &$row) -> $crate::store::StoreResult<$crate::store::Account> {
+            use sqlx::Row;
+            Ok($crate::store::Account {
+                id: $crate::domain::AccountId(r.try_get("id")?),
+                subject: $crate::domain::Subject(r.try_get("subject")?),
+                username: r.try_get("username")?,
+                username_normalised: r.try_get("username_normalised")?,
+                email: r.try_get("email")?,
+                email_verified: r.try_get("email_verified")?,
+                given_name: r.try_get("given_name")?,
+                family_name: r.try_get("family_name")?,
+                birth_date: r.try_get("birth_date")?,
+                password_hash: r.try_get::<Option<String>, _>("password_hash")?.map($crate::domain::Secret::new),
+                created_at: r.try_get("created_at")?,
+                disabled: r.try_get("disabled")?,
+            })
+        }
+    };
+}
+pub(crate) use impl_account_store;

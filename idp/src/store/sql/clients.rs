@@ -1,0 +1,73 @@
+//! Queries for `ClientStore`.
+
+macro_rules! impl_client_store {
+    ($store:ty, $row:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::ClientStore for $store {
+            async fn create_client(&self, c: &$crate::store::Client) -> $crate::store::StoreResult<()> {
+                use $crate::store::sql::to_json;
+                let grant_types: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+                sqlx::query(
+                    "INSERT INTO oauth_clients (id, organisation_id, name, kind, secret_digest, redirect_uris, \
+                     post_logout_redirect_uris, scopes, grant_types, id_token_alg, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(c.id.as_str())
+                .bind(c.organisation_id.as_str())
+                .bind(&c.name)
+                .bind(c.kind.as_str())
+                .bind(c.secret_digest.as_ref().map(|s| s.expose().clone()))
+                .bind(to_json(&c.redirect_uris))
+                .bind(to_json(&c.post_logout_redirect_uris))
+                .bind(c.scopes.to_string())
+                .bind(to_json(&grant_types))
+                .bind(c.id_token_alg.as_str())
+                .bind(c.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| $crate::store::map_unique(e, "client"))?;
+                Ok(())
+            }
+
+            async fn client_by_id(
+                &self,
+                id: &$crate::domain::ClientId,
+            ) -> $crate::store::StoreResult<Option<$crate::store::Client>> {
+                let row = sqlx::query("SELECT * FROM oauth_clients WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| client_from_row(&r)).transpose()
+            }
+
+            async fn list_clients(&self) -> $crate::store::StoreResult<Vec<$crate::store::Client>> {
+                let rows = sqlx::query("SELECT * FROM oauth_clients ORDER BY created_at, id")
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(client_from_row).collect()
+            }
+        }
+
+        fn client_from_row(r: &$row) -> $crate::store::StoreResult<$crate::store::Client> {
+            use sqlx::Row;
+            use $crate::store::sql::{json_list, scopes};
+            use $crate::store::StoreError;
+            let kind: String = r.try_get("kind")?;
+            let alg: String = r.try_get("id_token_alg")?;
+            Ok($crate::store::Client {
+                id: $crate::domain::ClientId(r.try_get("id")?),
+                organisation_id: $crate::domain::OrganisationId(r.try_get("organisation_id")?),
+                name: r.try_get("name")?,
+                kind: $crate::store::ClientKind::parse(&kind).ok_or_else(|| StoreError::Corrupt(kind.clone()))?,
+                secret_digest: r.try_get::<Option<String>, _>("secret_digest")?.map($crate::domain::Secret::new),
+                redirect_uris: json_list(&r.try_get::<String, _>("redirect_uris")?)?,
+                post_logout_redirect_uris: json_list(&r.try_get::<String, _>("post_logout_redirect_uris")?)?,
+                scopes: scopes(&r.try_get::<String, _>("scopes")?)?,
+                grant_types: json_list(&r.try_get::<String, _>("grant_types")?)?,
+                id_token_alg: $crate::store::SigningAlg::parse(&alg).ok_or_else(|| StoreError::Corrupt(alg.clone()))?,
+                created_at: r.try_get("created_at")?,
+            })
+        }
+    };
+}
+pub(crate) use impl_client_store;

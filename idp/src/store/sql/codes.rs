@@ -1,0 +1,80 @@
+//! Queries for `CodeStore`.
+
+macro_rules! impl_code_store {
+    ($store:ty, $row:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::CodeStore for $store {
+            async fn insert_code(&self, c: &$crate::store::AuthorizationCode) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO authorization_codes (digest, client_id, account_id, session_id, redirect_uri, scope, \
+                     nonce, code_challenge, auth_time, acr, amr, grant_id, expires_at, redeemed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(&c.digest)
+                .bind(c.client_id.as_str())
+                .bind(c.account_id.as_str())
+                .bind(c.session_id.as_str())
+                .bind(&c.redirect_uri)
+                .bind(c.scope.to_string())
+                .bind(&c.nonce)
+                .bind(&c.code_challenge)
+                .bind(c.auth_time)
+                .bind(&c.acr)
+                .bind($crate::store::sql::to_json(&c.amr))
+                .bind(c.grant_id.as_str())
+                .bind(c.expires_at)
+                .bind(c.redeemed_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| $crate::store::map_unique(e, "code"))?;
+                Ok(())
+            }
+
+            async fn code_by_digest(
+                &self,
+                digest: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::store::AuthorizationCode>> {
+                let row = sqlx::query("SELECT * FROM authorization_codes WHERE digest = $1")
+                    .bind(digest)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| code_from_row(&r)).transpose()
+            }
+
+            async fn consume_code(&self, digest: &str, now: i64) -> $crate::store::StoreResult<bool> {
+                // One UPDATE with the "not yet redeemed" condition: the database serialises
+                // concurrent redemptions, so exactly one sees a changed row.
+                let done = sqlx::query(
+                    "UPDATE authorization_codes SET redeemed_at = $1 WHERE digest = $2 AND redeemed_at IS NULL",
+                )
+                .bind(now)
+                .bind(digest)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+
+        fn code_from_row(r: &$row) -> $crate::store::StoreResult<$crate::store::AuthorizationCode> {
+            use sqlx::Row;
+            use $crate::store::sql::{json_list, scopes};
+            Ok($crate::store::AuthorizationCode {
+                digest: r.try_get("digest")?,
+                client_id: $crate::domain::ClientId(r.try_get("client_id")?),
+                account_id: $crate::domain::AccountId(r.try_get("account_id")?),
+                session_id: $crate::domain::SessionId(r.try_get("session_id")?),
+                redirect_uri: r.try_get("redirect_uri")?,
+                scope: scopes(&r.try_get::<String, _>("scope")?)?,
+                nonce: r.try_get("nonce")?,
+                code_challenge: r.try_get("code_challenge")?,
+                auth_time: r.try_get("auth_time")?,
+                acr: r.try_get("acr")?,
+                amr: json_list(&r.try_get::<String, _>("amr")?)?,
+                grant_id: $crate::domain::GrantId(r.try_get("grant_id")?),
+                expires_at: r.try_get("expires_at")?,
+                redeemed_at: r.try_get("redeemed_at")?,
+            })
+        }
+    };
+}
+pub(crate) use impl_code_store;

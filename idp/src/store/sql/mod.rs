@@ -1,0 +1,45 @@
+//! The SQL shared by both backends. SQLite and PostgreSQL accept the same statements here
+//! (`$n` placeholders, `RETURNING`, `ON CONFLICT`), so each aggregate's queries are written once,
+//! as a macro that `sqlite/` and `postgres/` expand for their own pool type. The schemas differ
+//! only in column types (see `migrations/`).
+
+pub(crate) mod organisations;
+pub(crate) mod clients;
+pub(crate) mod accounts;
+pub(crate) mod keys;
+pub(crate) mod sessions;
+pub(crate) mod codes;
+pub(crate) mod grants;
+pub(crate) mod changes;
+
+use serde::de::DeserializeOwned;
+
+use super::{StoreError, StoreResult};
+use crate::domain::Scopes;
+
+pub(crate) fn json_list<T: DeserializeOwned>(text: &str) -> StoreResult<Vec<T>> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) fn scopes(text: &str) -> StoreResult<Scopes> {
+    Scopes::parse(text).ok_or_else(|| StoreError::Corrupt(format!("scope {text:?}")))
+}
+
+/// Implements every store trait for a backend type with a `pool` field.
+macro_rules! impl_sql_store {
+    ($store:ty, $row:ty) => {
+        $crate::store::sql::organisations::impl_organisation_store!($store, $row);
+        $crate::store::sql::clients::impl_client_store!($store, $row);
+        $crate::store::sql::accounts::impl_account_store!($store, $row);
+        $crate::store::sql::keys::impl_key_store!($store, $row);
+        $crate::store::sql::sessions::impl_session_store!($store, $row);
+        $crate::store::sql::codes::impl_code_store!($store, $row);
+        $crate::store::sql::grants::impl_grant_store!($store, $row);
+        $crate::store::sql::changes::impl_change_store!($store, $row);
+    };
+}
+pub(crate) use impl_sql_store;

@@ -1,0 +1,79 @@
+//! Queries for `SessionStore`.
+
+macro_rules! impl_session_store {
+    ($store:ty, $row:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::SessionStore for $store {
+            async fn create_session(&self, s: &$crate::store::Session) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO sessions (id, token_digest, account_id, auth_time, amr, acr, created_at, expires_at, ended_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(s.id.as_str())
+                .bind(&s.token_digest)
+                .bind(s.account_id.as_str())
+                .bind(s.auth_time)
+                .bind($crate::store::sql::to_json(&s.amr))
+                .bind(&s.acr)
+                .bind(s.created_at)
+                .bind(s.expires_at)
+                .bind(s.ended_at)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| $crate::store::map_unique(e, "session"))?;
+                Ok(())
+            }
+
+            async fn session_by_token_digest(
+                &self,
+                digest: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::store::Session>> {
+                let row = sqlx::query("SELECT * FROM sessions WHERE token_digest = $1")
+                    .bind(digest)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| session_from_row(&r)).transpose()
+            }
+
+            async fn session_by_id(
+                &self,
+                id: &$crate::domain::SessionId,
+            ) -> $crate::store::StoreResult<Option<$crate::store::Session>> {
+                let row = sqlx::query("SELECT * FROM sessions WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| session_from_row(&r)).transpose()
+            }
+
+            async fn end_session(
+                &self,
+                id: &$crate::domain::SessionId,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
+                    .bind(now)
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+        }
+
+        fn session_from_row(r: &$row) -> $crate::store::StoreResult<$crate::store::Session> {
+            use sqlx::Row;
+            Ok($crate::store::Session {
+                id: $crate::domain::SessionId(r.try_get("id")?),
+                token_digest: r.try_get("token_digest")?,
+                account_id: $crate::domain::AccountId(r.try_get("account_id")?),
+                auth_time: r.try_get("auth_time")?,
+                amr: $crate::store::sql::json_list(&r.try_get::<String, _>("amr")?)?,
+                acr: r.try_get("acr")?,
+                created_at: r.try_get("created_at")?,
+                expires_at: r.try_get("expires_at")?,
+                ended_at: r.try_get("ended_at")?,
+            })
+        }
+    };
+}
+pub(crate) use impl_session_store;

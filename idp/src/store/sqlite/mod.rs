@@ -1,0 +1,36 @@
+//! The embedded default backend: one SQLite file, WAL mode, migrations from `migrations/sqlite`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use super::sql::impl_sql_store;
+use super::StoreResult;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing, with its folder) the database and applies migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        if let Some(parent) = options.get_filename().parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
+            }
+        }
+        let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+        sqlx::migrate!("../migrations/sqlite").run(&pool).await.map_err(sqlx::Error::from)?;
+        Ok(Self { pool })
+    }
+}
+
+impl_sql_store!(SqliteStore, SqliteRow);
