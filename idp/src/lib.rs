@@ -6,3 +6,8 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod store;
+pub mod app;
+pub mod auth;
+pub mod kv;
+pub mod oidc;
+pub mod ui;

@@ -1,0 +1,156 @@
+//! The application state every handler and use case receives, and the in-memory caches in it.
+//!
+//! Clients and keys are read on nearly every protocol request, so they are held in memory.
+//! A change by `idp-admin` (another process, perhaps another node) bumps a generation counter in
+//! the database; [`AppState::refresh_caches`] runs every `cache.poll_interval_ms` and reloads
+//! what changed. A client unknown to the cache is looked up in the database once before it is
+//! declared unknown, so a portal registered a moment ago works at once.
+
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::domain::ClientId;
+use crate::kv::Kv;
+use crate::oidc::keys::{Jwks, KeyError, KeyRing};
+use crate::store::{Cached, Client, Store, StoreError};
+use crate::ui::Templates;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    /// The issuer identifier (OIDC Discovery §3): the public URL without a trailing slash.
+    pub issuer: String,
+    pub store: Arc<dyn Store>,
+    pub kv: Arc<dyn Kv>,
+    pub clock: Arc<dyn Clock>,
+    pub templates: Templates,
+    keys: ArcSwap<KeyRing>,
+    jwks: ArcSwap<Jwks>,
+    clients: ArcSwap<HashMap<ClientId, Arc<Client>>>,
+    generations: [AtomicI64; 2],
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+impl AppState {
+    pub async fn new(
+        config: Config,
+        issuer: String,
+        store: Arc<dyn Store>,
+        kv: Arc<dyn Kv>,
+        clock: Arc<dyn Clock>,
+        templates: Templates,
+    ) -> Result<Self, CacheError> {
+        let state = AppState(Arc::new(Inner {
+            config,
+            issuer,
+            store,
+            kv,
+            clock,
+            templates,
+            keys: ArcSwap::from_pointee(KeyRing::default()),
+            jwks: ArcSwap::from_pointee(Jwks { body: "{\"keys\":[]}".into(), valid_until: Some(0) }),
+            clients: ArcSwap::from_pointee(HashMap::new()),
+            generations: [AtomicI64::new(-1), AtomicI64::new(-1)],
+        }));
+        state.reload_keys().await?;
+        state.reload_clients().await?;
+        Ok(state)
+    }
+
+    pub fn keys(&self) -> arc_swap::Guard<Arc<KeyRing>> {
+        self.keys.load()
+    }
+
+    /// The key ring as an owned handle, for signing on the blocking pool.
+    pub fn key_ring(&self) -> Arc<KeyRing> {
+        self.keys.load_full()
+    }
+
+    /// The JWKS document for now, rebuilt only when a key enters or leaves publication.
+    pub fn jwks(&self) -> Arc<Jwks> {
+        let now = self.clock.unix();
+        let current = self.jwks.load_full();
+        if current.valid_until.is_some_and(|until| now >= until) {
+            let fresh = Arc::new(self.keys.load().jwks(now));
+            self.jwks.store(fresh.clone());
+            return fresh;
+        }
+        current
+    }
+
+    /// A client by id: from the cache, else from the database (then cached).
+    pub async fn client(&self, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
+        let id = ClientId(id.to_string());
+        if let Some(client) = self.clients.load().get(&id) {
+            return Ok(Some(client.clone()));
+        }
+        let Some(client) = self.store.client_by_id(&id).await? else {
+            return Ok(None);
+        };
+        let client = Arc::new(client);
+        self.clients.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.insert(client.id.clone(), client.clone());
+            map
+        });
+        Ok(Some(client))
+    }
+
+    pub async fn reload_keys(&self) -> Result<(), CacheError> {
+        let generation = self.store.generation(Cached::Keys).await?;
+        let ring = KeyRing::load(&self.store.list_keys().await?)?;
+        let jwks = ring.jwks(self.clock.unix());
+        self.keys.store(Arc::new(ring));
+        self.jwks.store(Arc::new(jwks));
+        self.generations[1].store(generation, Ordering::SeqCst);
+        Ok(())
+    }
+
+    pub async fn reload_clients(&self) -> Result<(), CacheError> {
+        let generation = self.store.generation(Cached::Clients).await?;
+        let clients = self.store.list_clients().await?;
+        let map = clients.into_iter().map(|c| (c.id.clone(), Arc::new(c))).collect();
+        self.clients.store(Arc::new(map));
+        self.generations[0].store(generation, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Reloads whatever another process changed since the last look.
+    pub async fn refresh_caches(&self) -> Result<(), CacheError> {
+        if self.store.generation(Cached::Clients).await? != self.generations[0].load(Ordering::SeqCst) {
+            self.reload_clients().await?;
+        }
+        if self.store.generation(Cached::Keys).await? != self.generations[1].load(Ordering::SeqCst) {
+            self.reload_keys().await?;
+        }
+        Ok(())
+    }
+
+    /// Whether the session cookie must carry `Secure` and the `__Host-` prefix.
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+}

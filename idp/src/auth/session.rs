@@ -1,0 +1,56 @@
+//! The single-sign-on session: a random cookie value whose SHA-256 names a row in `sessions`.
+//! A new value is issued at every sign-in (no session fixation); sign-out ends the row.
+
+use crate::app::AppState;
+use crate::clock::UnixTime;
+use crate::crypto;
+use crate::domain::{AccountId, SessionId};
+use crate::store::{Session, StoreError};
+
+/// The cookie name: with the `__Host-` prefix when served over https (RFC 6265bis §4.1.3.2).
+pub fn cookie_name(state: &AppState) -> &'static str {
+    if state.is_https() {
+        "__Host-pw_session"
+    } else {
+        "pw_session"
+    }
+}
+
+/// Starts a session; returns the cookie value (only ever held by the browser) and the row.
+pub async fn start(
+    state: &AppState,
+    account: &AccountId,
+    amr: Vec<String>,
+    acr: &str,
+    now: UnixTime,
+) -> Result<(String, Session), StoreError> {
+    let token = crypto::random_token(32);
+    let session = Session {
+        id: SessionId(crypto::random_token(16)),
+        token_digest: crypto::token_digest(&token),
+        account_id: account.clone(),
+        auth_time: now,
+        amr,
+        acr: acr.to_string(),
+        created_at: now,
+        expires_at: now + state.config.session.ttl_secs,
+        ended_at: None,
+    };
+    state.store.create_session(&session).await?;
+    Ok((token, session))
+}
+
+/// The active session a cookie value names, if any.
+pub async fn find(state: &AppState, cookie: Option<&str>, now: UnixTime) -> Result<Option<Session>, StoreError> {
+    let Some(token) = cookie.filter(|t| t.len() <= 128) else {
+        return Ok(None);
+    };
+    let session = state.store.session_by_token_digest(&crypto::token_digest(token)).await?;
+    Ok(session.filter(|s| s.is_active(now)))
+}
+
+/// Ends a session and revokes the grants issued under it.
+pub async fn end(state: &AppState, id: &SessionId, now: UnixTime) -> Result<(), StoreError> {
+    state.store.end_session(id, now).await?;
+    state.store.revoke_grants_of_session(id, now).await
+}

@@ -1,0 +1,42 @@
+//! Short-lived shared state: pending sign-ins and failure counters. In memory for a single node
+//! (the default); Redis when several nodes share the work.
+
+mod memory;
+mod redis;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use memory::MemoryKv;
+pub use self::redis::RedisKv;
+
+#[derive(Debug, thiserror::Error)]
+#[error("key-value store: {0}")]
+pub struct KvError(pub String);
+
+pub type KvResult<T> = Result<T, KvError>;
+
+#[async_trait]
+pub trait Kv: Send + Sync {
+    /// Stores `value` under `key` for `ttl_secs` seconds, replacing any earlier value.
+    async fn put(&self, key: &str, value: &str, ttl_secs: i64) -> KvResult<()>;
+    async fn get(&self, key: &str) -> KvResult<Option<String>>;
+    /// Reads and deletes in one step: of concurrent callers, one gets the value.
+    async fn take(&self, key: &str) -> KvResult<Option<String>>;
+    /// Adds one to a counter and returns the new value; the counter expires `window_secs`
+    /// after its first increment.
+    async fn incr(&self, key: &str, window_secs: i64) -> KvResult<u64>;
+    /// Takes one back from a counter made by [`Kv::incr`] (never below zero).
+    async fn decr(&self, key: &str) -> KvResult<()>;
+    async fn delete(&self, key: &str) -> KvResult<()>;
+}
+
+/// Chooses the backend from `kv.url`: `memory` or `redis://host:port`.
+pub async fn connect(url: &str, clock: Arc<dyn crate::clock::Clock>) -> KvResult<Arc<dyn Kv>> {
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        Ok(Arc::new(RedisKv::connect(url).await?))
+    } else {
+        Ok(Arc::new(MemoryKv::new(clock)))
+    }
+}

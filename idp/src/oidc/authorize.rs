@@ -1,0 +1,264 @@
+//! The authorization endpoint: OAuth 2.0 §4.1.1 with OIDC Core §3.1.2, PKCE (RFC 7636) and
+//! `iss` in every response (RFC 9207).
+//!
+//! Validation order matters. Until the client and the exact redirect URI are known to be
+//! registered, errors go to an error page: redirecting to an unchecked URI would make us an
+//! open redirector (RFC 6749 §4.1.2.1). After that, errors go back to the portal.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{ErrorCode, OAuthError, ProtocolError};
+use super::params::Params;
+use super::pkce;
+use crate::app::AppState;
+use crate::clock::UnixTime;
+use crate::crypto;
+use crate::domain::{GrantId, RedirectUri, Scopes};
+use crate::store::{AuthorizationCode, Client, ClientKind, GrantType, Session};
+
+/// Why the request cannot even be answered at the portal; shown as a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UntrustedRequest {
+    MissingClient,
+    UnknownClient,
+    InvalidRedirectUri,
+    Malformed,
+}
+
+/// An authorization request that passed validation, as kept while the user signs in.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub redirect_uri: RedirectUri,
+    pub scope: Scopes,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    pub ui_locales: Option<String>,
+    pub acr_values: Option<String>,
+}
+
+/// OIDC Core §3.1.2.1 `prompt`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// A refusal that can be sent to the portal's redirect URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectError {
+    pub redirect_uri: RedirectUri,
+    pub state: Option<String>,
+    pub error: OAuthError,
+}
+
+impl RedirectError {
+    /// The URL to send the browser to: `error`, `error_description`, `state` and `iss`.
+    pub fn location(&self, issuer: &str) -> String {
+        let mut params = vec![("error", self.error.code.as_str()), ("error_description", &*self.error.description)];
+        if let Some(state) = &self.state {
+            params.push(("state", state));
+        }
+        params.push(("iss", issuer));
+        self.redirect_uri.with_params(params)
+    }
+}
+
+#[derive(Debug)]
+pub enum Rejection {
+    Untrusted(UntrustedRequest),
+    Redirect(RedirectError),
+}
+
+/// Steps 1 and 2: which client, and may we redirect to the URI it gave?
+pub fn trusted_redirect(params: &Params, client: Option<&Client>) -> Result<RedirectUri, UntrustedRequest> {
+    if params.is_duplicated("client_id") || params.is_duplicated("redirect_uri") {
+        return Err(UntrustedRequest::Malformed);
+    }
+    let client = client.ok_or(if params.get("client_id").is_some() {
+        UntrustedRequest::UnknownClient
+    } else {
+        UntrustedRequest::MissingClient
+    })?;
+    let given = params.get("redirect_uri").ok_or(UntrustedRequest::InvalidRedirectUri)?;
+    // Exact string comparison, RFC 9700 §4.1.3: no normalisation, no prefix or pattern matching.
+    client
+        .redirect_uris
+        .iter()
+        .find(|registered| registered.as_str() == given)
+        .cloned()
+        .ok_or(UntrustedRequest::InvalidRedirectUri)
+}
+
+/// Validates the whole request for a known client and trusted redirect URI.
+pub fn validate(params: &Params, client: &Client, redirect_uri: RedirectUri) -> Result<AuthorizationRequest, RedirectError> {
+    let state = if params.is_duplicated("state") { None } else { params.get("state").map(str::to_string) };
+    let fail = |code: ErrorCode, description: &'static str| RedirectError {
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        error: OAuthError::new(code, description),
+    };
+    if params.reject_duplicates().is_err() {
+        return Err(fail(ErrorCode::InvalidRequest, "a parameter was sent more than once"));
+    }
+    if params.get("request").is_some() {
+        return Err(fail(ErrorCode::RequestNotSupported, "request objects are not supported"));
+    }
+    if params.get("request_uri").is_some() {
+        return Err(fail(ErrorCode::RequestUriNotSupported, "request_uri is not supported"));
+    }
+    match params.get("response_type") {
+        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
+        Some("code") => {}
+        Some(_) => return Err(fail(ErrorCode::UnsupportedResponseType, "only response_type=code is supported")),
+    }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return Err(fail(ErrorCode::UnauthorizedClient, "this client may not use the authorization code flow"));
+    }
+    if !matches!(params.get("response_mode"), None | Some("query")) {
+        return Err(fail(ErrorCode::InvalidRequest, "only response_mode=query is supported"));
+    }
+    let scope = params
+        .get("scope")
+        .and_then(Scopes::parse)
+        .ok_or_else(|| fail(ErrorCode::InvalidScope, "scope is missing or malformed"))?;
+    if !scope.contains("openid") {
+        return Err(fail(ErrorCode::InvalidScope, "scope must include openid"));
+    }
+    if !scope.is_subset_of(&client.scopes) {
+        return Err(fail(ErrorCode::InvalidScope, "a requested scope is not allowed for this client"));
+    }
+    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+        (None, None) if client.kind == ClientKind::Public => {
+            return Err(fail(ErrorCode::InvalidRequest, "PKCE (code_challenge with S256) is required"))
+        }
+        (None, None) => None,
+        (Some(_), Some("plain")) | (None, Some("plain")) => {
+            return Err(fail(ErrorCode::InvalidRequest, "code_challenge_method plain is not allowed; use S256"))
+        }
+        (Some(challenge), Some("S256")) if pkce::is_valid_challenge(challenge) => Some(challenge.to_string()),
+        // RFC 7636 §4.3 defaults a missing method to plain, which we do not accept.
+        (Some(_), None) => {
+            return Err(fail(ErrorCode::InvalidRequest, "code_challenge_method S256 is required"))
+        }
+        _ => return Err(fail(ErrorCode::InvalidRequest, "code_challenge or code_challenge_method is invalid")),
+    };
+    let mut prompt = Prompt::default();
+    for value in params.get("prompt").unwrap_or("").split(' ').filter(|v| !v.is_empty()) {
+        match value {
+            "none" => prompt.none = true,
+            "login" => prompt.login = true,
+            "consent" => prompt.consent = true,
+            "select_account" => {}
+            _ => return Err(fail(ErrorCode::InvalidRequest, "unknown prompt value")),
+        }
+    }
+    if prompt.none && (prompt.login || prompt.consent) {
+        return Err(fail(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values"));
+    }
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| (0..=10 * 365 * 86_400).contains(n))
+                .ok_or_else(|| fail(ErrorCode::InvalidRequest, "max_age must be a non-negative number of seconds"))?,
+        ),
+    };
+    let nonce = params.get("nonce").map(str::to_string);
+    if nonce.as_ref().is_some_and(|n| n.len() > 512) {
+        return Err(fail(ErrorCode::InvalidRequest, "nonce is too long"));
+    }
+    Ok(AuthorizationRequest {
+        client_id: client.id.0.clone(),
+        redirect_uri,
+        scope,
+        state,
+        nonce,
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: params.get("login_hint").map(|h| h.chars().take(64).collect()),
+        ui_locales: params.get("ui_locales").map(str::to_string),
+        acr_values: params.get("acr_values").map(str::to_string),
+    })
+}
+
+/// What to do with a valid request, given the browser's session (if any).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// The session suffices: issue a code.
+    IssueCode,
+    /// The user must sign in (again).
+    SignIn,
+    /// The user must confirm what the portal may see.
+    Consent,
+    /// Interaction is needed but `prompt=none` forbids it.
+    Fail(ErrorCode),
+}
+
+/// OIDC Core §3.1.2.3: decides whether the session may be used, honouring `prompt` and `max_age`.
+/// `signed_in_now` is true when the user has just signed in during this request's interaction.
+pub fn next_step(request: &AuthorizationRequest, session: Option<&Session>, signed_in_now: bool, consented: bool, now: UnixTime) -> Next {
+    let fresh_enough = |s: &Session| request.max_age.is_none_or(|max| now - s.auth_time <= max);
+    let session_ok = match session {
+        Some(s) if signed_in_now => s.is_active(now),
+        Some(s) => s.is_active(now) && !request.prompt.login && fresh_enough(s),
+        None => false,
+    };
+    if !session_ok {
+        return if request.prompt.none { Next::Fail(ErrorCode::LoginRequired) } else { Next::SignIn };
+    }
+    if request.prompt.consent && !consented {
+        return Next::Consent;
+    }
+    Next::IssueCode
+}
+
+/// Issues an authorization code for the session and returns the redirect location.
+pub async fn issue_code(state: &AppState, request: &AuthorizationRequest, session: &Session, now: UnixTime) -> Result<String, ProtocolError> {
+    let code = crypto::random_token(32);
+    let record = AuthorizationCode {
+        digest: crypto::token_digest(&code),
+        client_id: crate::domain::ClientId(request.client_id.clone()),
+        account_id: session.account_id.clone(),
+        session_id: session.id.clone(),
+        redirect_uri: request.redirect_uri.as_str().to_string(),
+        scope: request.scope.clone(),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        auth_time: session.auth_time,
+        acr: session.acr.clone(),
+        amr: session.amr.clone(),
+        grant_id: GrantId(crypto::random_token(16)),
+        expires_at: now + state.config.tokens.code_ttl_secs,
+        redeemed_at: None,
+    };
+    state.store.insert_code(&record).await?;
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = &request.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &state.issuer));
+    Ok(request.redirect_uri.with_params(params))
+}
+
+/// A sign-in in progress: the validated request, kept in the key-value store while the user
+/// types. `binding` ties it to the browser that started it (login CSRF), `csrf` to the form.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Interaction {
+    pub request: AuthorizationRequest,
+    pub csrf: String,
+    pub binding: String,
+    /// Set once the user signed in during this interaction (so `prompt=login` is satisfied).
+    pub signed_in: bool,
+}
+
+pub fn interaction_key(id: &str) -> String {
+    format!("interaction:{id}")
+}

@@ -1,0 +1,162 @@
+//! Endpoints that take tokens back: userinfo (OIDC Core §5.3), introspection (RFC 7662) and
+//! revocation (RFC 7009).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::client_auth;
+use super::error::{ErrorCode, OAuthError, ProtocolError};
+use super::params::Params;
+use super::tokens::{self, AccessTokenClaims, TokenRejection};
+use crate::app::AppState;
+use crate::clock::UnixTime;
+use crate::crypto;
+use crate::domain::{AccountId, Subject};
+use crate::store::{ClientKind, Grant};
+
+/// A verified, unrevoked access token.
+pub async fn check_access_token(state: &AppState, token: &str, now: UnixTime) -> Result<Option<AccessTokenClaims>, ProtocolError> {
+    let claims = match tokens::verify_access_token(&state.keys(), &state.issuer, token, now) {
+        Ok(claims) => claims,
+        Err(TokenRejection::Malformed | TokenRejection::Expired) => return Ok(None),
+    };
+    if state.store.access_token_revoked(&claims.jti, claims.grant_id().as_ref()).await? {
+        return Ok(None);
+    }
+    Ok(Some(claims))
+}
+
+/// OIDC Core §5.3: the claims of the token's account, as its scopes allow.
+pub async fn userinfo(state: &AppState, bearer: Option<&str>) -> Result<Value, ProtocolError> {
+    let invalid = || OAuthError::new(ErrorCode::InvalidToken, "the access token is invalid or expired");
+    let token = bearer.ok_or_else(invalid)?;
+    let now = state.clock.unix();
+    let claims = check_access_token(state, token, now).await?.ok_or_else(invalid)?;
+    if !claims.scope.split(' ').any(|s| s == "openid") {
+        return Err(OAuthError::new(ErrorCode::InvalidToken, "the access token was not issued for OpenID Connect").into());
+    }
+    let grant = match claims.grant_id() {
+        Some(id) => state.store.grant_by_id(&id).await?,
+        None => None,
+    };
+    let account_id = grant.and_then(|g: Grant| g.account_id).ok_or_else(invalid)?;
+    let account = account_by(state, &account_id, &Subject(claims.sub.clone())).await?.ok_or_else(invalid)?;
+    let scope = crate::domain::Scopes::parse(&claims.scope).unwrap_or_default();
+    Ok(super::claims::userinfo(&account, &scope))
+}
+
+async fn account_by(state: &AppState, id: &AccountId, subject: &Subject) -> Result<Option<crate::store::Account>, ProtocolError> {
+    Ok(state.store.account_by_id(id).await?.filter(|a| !a.disabled && &a.subject == subject))
+}
+
+/// RFC 7662 §2.2 response; inactive tokens get only `{"active": false}`.
+#[derive(Debug, Serialize, Default)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<UnixTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<UnixTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<UnixTime>,
+}
+
+/// RFC 7662: only confidential clients (resource servers) may introspect. Access tokens of any
+/// client can be introspected; refresh tokens only by the client they were issued to.
+pub async fn introspect(state: &AppState, params: &Params, authorization: Option<&str>) -> Result<Introspection, ProtocolError> {
+    let credentials = client_auth::credentials(authorization, params)?;
+    params.reject_duplicates()?;
+    let client = client_auth::authenticate(state, &credentials).await?;
+    if client.kind != ClientKind::Confidential {
+        return Err(OAuthError::invalid_client().into());
+    }
+    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let now = state.clock.unix();
+    let hint = params.get("token_type_hint");
+    if hint != Some("refresh_token") {
+        if let Some(claims) = check_access_token(state, token, now).await? {
+            return Ok(Introspection {
+                active: true,
+                scope: Some(claims.scope),
+                client_id: Some(claims.client_id),
+                token_type: Some("Bearer"),
+                exp: Some(claims.exp),
+                iat: Some(claims.iat),
+                sub: Some(claims.sub),
+                aud: Some(claims.aud),
+                iss: Some(claims.iss),
+                jti: Some(claims.jti),
+                acr: claims.acr,
+                auth_time: claims.auth_time,
+            });
+        }
+    }
+    let Some(row) = state.store.refresh_token_by_digest(&crypto::token_digest(token)).await? else {
+        return Ok(Introspection::default());
+    };
+    let Some(grant) = state.store.grant_by_id(&row.grant_id).await? else {
+        return Ok(Introspection::default());
+    };
+    if grant.client_id != client.id || row.used_at.is_some() || !grant.is_active(now) {
+        return Ok(Introspection::default());
+    }
+    let subject = match &grant.account_id {
+        Some(id) => state.store.account_by_id(id).await?.map(|a| a.subject.0),
+        None => None,
+    };
+    Ok(Introspection {
+        active: true,
+        scope: Some(row.scope.to_string()),
+        client_id: Some(grant.client_id.0.clone()),
+        token_type: Some("refresh_token"),
+        exp: Some(grant.expires_at),
+        iat: Some(row.created_at),
+        sub: subject,
+        iss: Some(state.issuer.clone()),
+        acr: grant.acr.clone(),
+        auth_time: grant.auth_time,
+        ..Introspection::default()
+    })
+}
+
+/// RFC 7009 §2.1: revokes a refresh token (with its whole grant) or an access token.
+/// Unknown or foreign tokens are answered the same as revoked ones (§2.2).
+pub async fn revoke(state: &AppState, params: &Params, authorization: Option<&str>) -> Result<(), ProtocolError> {
+    let credentials = client_auth::credentials(authorization, params)?;
+    params.reject_duplicates()?;
+    let client = client_auth::authenticate(state, &credentials).await?;
+    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    match params.get("token_type_hint") {
+        None | Some("access_token") | Some("refresh_token") => {}
+        Some(_) => return Err(OAuthError::new(ErrorCode::UnsupportedTokenType, "token_type_hint is not supported").into()),
+    }
+    let now = state.clock.unix();
+    if let Some(row) = state.store.refresh_token_by_digest(&crypto::token_digest(token)).await? {
+        if state.store.grant_client(&row.grant_id).await?.as_ref() == Some(&client.id) {
+            state.store.revoke_grant(&row.grant_id, now).await?;
+        }
+        return Ok(());
+    }
+    if let Ok(claims) = tokens::verify_access_token(&state.keys(), &state.issuer, token, now) {
+        if claims.client_id == client.id.0 {
+            state.store.revoke_access_token(&claims.jti, claims.exp).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! The token endpoint (RFC 6749 §3.2): authorization code (§4.1.3, with PKCE RFC 7636 §4.5),
+//! refresh token (§6, rotated with reuse detection per RFC 9700 §4.14.2) and client credentials
+//! (§4.4).
+
+use serde::Serialize;
+
+use super::client_auth::{self, Credentials};
+use super::error::{ErrorCode, OAuthError, ProtocolError};
+use super::params::Params;
+use super::pkce;
+use super::tokens::{self, AccessTokenClaims, IdTokenClaims};
+use crate::app::AppState;
+use crate::clock::UnixTime;
+use crate::crypto;
+use crate::domain::{GrantId, Scopes};
+use crate::store::{Account, Client, Grant, GrantType, RefreshToken, SigningAlg};
+
+/// RFC 6749 §5.1 successful response.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+/// Handles one token request, already parsed; `authorization` is the raw `Authorization` header.
+pub async fn exchange(state: &AppState, params: &Params, authorization: Option<&str>) -> Result<TokenResponse, ProtocolError> {
+    let credentials: Credentials = client_auth::credentials(authorization, params)?;
+    params.reject_duplicates()?;
+    let client = client_auth::authenticate(state, &credentials).await?;
+    let now = state.clock.unix();
+    match params.get("grant_type") {
+        Some("authorization_code") => authorization_code(state, &client, params, now).await,
+        Some("refresh_token") => refresh_token(state, &client, params, now).await,
+        Some("client_credentials") => client_credentials(state, &client, params, now),
+        Some(_) => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "grant_type is not supported").into()),
+        None => Err(OAuthError::invalid_request("grant_type is required").into()),
+    }
+}
+
+fn require_grant_type(client: &Client, grant: GrantType) -> Result<(), OAuthError> {
+    if client.allows(grant) {
+        Ok(())
+    } else {
+        Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use this grant type"))
+    }
+}
+
+async fn authorization_code(state: &AppState, client: &Client, params: &Params, now: UnixTime) -> Result<TokenResponse, ProtocolError> {
+    require_grant_type(client, GrantType::AuthorizationCode)?;
+    let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let digest = crypto::token_digest(code);
+    let invalid = || OAuthError::invalid_grant("the code is invalid, expired or already used");
+    let record = state.store.code_by_digest(&digest).await?.ok_or_else(invalid)?;
+    // A code of another client is refused without consuming it: that client cannot spend it.
+    if record.client_id != client.id {
+        return Err(invalid().into());
+    }
+    if !state.store.consume_code(&digest, now).await? {
+        // RFC 6749 §4.1.2: a second redemption revokes what the first one issued.
+        tracing::warn!(client = %client.id, grant = %record.grant_id, "authorization code reused; grant revoked");
+        state.store.revoke_grant(&record.grant_id, now).await?;
+        return Err(invalid().into());
+    }
+    if now >= record.expires_at {
+        return Err(invalid().into());
+    }
+    if params.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
+    }
+    match (&record.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce::verify_s256(verifier, challenge) => {}
+        (None, None) => {}
+        _ => return Err(OAuthError::invalid_grant("PKCE verification failed").into()),
+    }
+    let account = state
+        .store
+        .account_by_id(&record.account_id)
+        .await?
+        .filter(|a| !a.disabled)
+        .ok_or_else(invalid)?;
+    let grant = Grant {
+        id: record.grant_id.clone(),
+        client_id: client.id.clone(),
+        account_id: Some(account.id.clone()),
+        session_id: Some(record.session_id.clone()),
+        scope: record.scope.clone(),
+        auth_time: Some(record.auth_time),
+        acr: Some(record.acr.clone()),
+        amr: record.amr.clone(),
+        created_at: now,
+        expires_at: now + state.config.tokens.refresh_token_ttl_secs,
+        revoked_at: None,
+    };
+    let refresh = client.allows(GrantType::RefreshToken).then(|| new_refresh_token(&grant.id, &grant.scope, now));
+    state.store.create_grant(&grant, refresh.as_ref().map(|(_, row)| row)).await?;
+    user_tokens(state, client, &account, &grant, &grant.scope, record.nonce, refresh.map(|(t, _)| t), now).await
+}
+
+async fn refresh_token(state: &AppState, client: &Client, params: &Params, now: UnixTime) -> Result<TokenResponse, ProtocolError> {
+    require_grant_type(client, GrantType::RefreshToken)?;
+    let token = params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
+    let digest = crypto::token_digest(token);
+    let row = state.store.refresh_token_by_digest(&digest).await?.ok_or_else(invalid)?;
+    let grant = state.store.grant_by_id(&row.grant_id).await?.ok_or_else(invalid)?;
+    if grant.client_id != client.id {
+        return Err(invalid().into());
+    }
+    if row.used_at.is_some() {
+        return Err(reuse(state, &grant, now).await);
+    }
+    if !grant.is_active(now) {
+        return Err(invalid().into());
+    }
+    let scope = match params.get("scope") {
+        None => row.scope.clone(),
+        Some(s) => Scopes::parse(s)
+            .filter(|s| s.is_subset_of(&row.scope) && !s.is_empty())
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidScope, "scope exceeds the original grant"))?,
+    };
+    let (new_token, new_row) = new_refresh_token(&grant.id, &scope, now);
+    if !state.store.rotate_refresh_token(&digest, &new_row, now).await? {
+        // Lost a race with another use of the same token: that is reuse too.
+        return Err(reuse(state, &grant, now).await);
+    }
+    let account_id = grant.account_id.clone().ok_or_else(invalid)?;
+    let account = state.store.account_by_id(&account_id).await?.filter(|a| !a.disabled).ok_or_else(invalid)?;
+    user_tokens(state, client, &account, &grant, &scope, None, Some(new_token), now).await
+}
+
+/// RFC 9700 §4.14.2: a used refresh token came back, so one copy is in the wrong hands.
+/// Revoke the whole family; the legitimate client signs in again.
+async fn reuse(state: &AppState, grant: &Grant, now: UnixTime) -> ProtocolError {
+    tracing::warn!(client = %grant.client_id, grant = %grant.id, "refresh token reused; grant revoked");
+    match state.store.revoke_grant(&grant.id, now).await {
+        Ok(()) => OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").into(),
+        Err(e) => e.into(),
+    }
+}
+
+fn client_credentials(state: &AppState, client: &Client, params: &Params, now: UnixTime) -> Result<TokenResponse, ProtocolError> {
+    require_grant_type(client, GrantType::ClientCredentials)?;
+    let scope = match params.get("scope") {
+        None => client.scopes.clone(),
+        Some(s) => Scopes::parse(s)
+            .filter(|s| s.is_subset_of(&client.scopes))
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidScope, "a requested scope is not allowed for this client"))?,
+    };
+    let ttl = state.config.tokens.access_token_ttl_secs;
+    let claims = AccessTokenClaims {
+        iss: state.issuer.clone(),
+        sub: client.id.0.clone(),
+        aud: client.id.0.clone(),
+        exp: now + ttl,
+        iat: now,
+        jti: tokens::new_jti(None),
+        client_id: client.id.0.clone(),
+        scope: scope.to_string(),
+        auth_time: None,
+        acr: None,
+        amr: Vec::new(),
+        sid: None,
+    };
+    let access_token = tokens::sign_access_token(&state.keys(), &claims, now)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: scope.to_string(),
+        refresh_token: None,
+        id_token: None,
+    })
+}
+
+fn new_refresh_token(grant: &GrantId, scope: &Scopes, now: UnixTime) -> (String, RefreshToken) {
+    let token = crypto::random_token(32);
+    let row = RefreshToken { digest: crypto::token_digest(&token), grant_id: grant.clone(), scope: scope.clone(), created_at: now, used_at: None };
+    (token, row)
+}
+
+/// Mints the access token and ID token for a person's grant.
+#[allow(clippy::too_many_arguments)]
+async fn user_tokens(
+    state: &AppState,
+    client: &Client,
+    account: &Account,
+    grant: &Grant,
+    scope: &Scopes,
+    nonce: Option<String>,
+    refresh_token: Option<String>,
+    now: UnixTime,
+) -> Result<TokenResponse, ProtocolError> {
+    let keys = state.key_ring();
+    let ttl = state.config.tokens.access_token_ttl_secs;
+    let claims = AccessTokenClaims {
+        iss: state.issuer.clone(),
+        sub: account.subject.0.clone(),
+        aud: client.id.0.clone(),
+        exp: now + ttl,
+        iat: now,
+        jti: tokens::new_jti(Some(&grant.id)),
+        client_id: client.id.0.clone(),
+        scope: scope.to_string(),
+        auth_time: grant.auth_time,
+        acr: grant.acr.clone(),
+        amr: grant.amr.clone(),
+        sid: grant.session_id.as_ref().map(|s| s.0.clone()),
+    };
+    let access_token = tokens::sign_access_token(&keys, &claims, now)?;
+    let id_claims = IdTokenClaims {
+        iss: state.issuer.clone(),
+        sub: account.subject.0.clone(),
+        aud: client.id.0.clone(),
+        exp: now + state.config.tokens.id_token_ttl_secs,
+        iat: now,
+        auth_time: grant.auth_time.unwrap_or(now),
+        nonce,
+        acr: grant.acr.clone().unwrap_or_default(),
+        amr: grant.amr.clone(),
+        sid: grant.session_id.as_ref().map(|s| s.0.clone()),
+        azp: client.id.0.clone(),
+        at_hash: Some(tokens::at_hash(&access_token)),
+    };
+    let alg = client.id_token_alg;
+    let id_token = match alg {
+        // ES256 takes microseconds; RSA signing takes about a millisecond, so off the async workers.
+        SigningAlg::ES256 => tokens::sign_id_token(&keys, alg, &id_claims, now)?,
+        SigningAlg::RS256 => tokio::task::spawn_blocking(move || tokens::sign_id_token(&keys, alg, &id_claims, now))
+            .await
+            .map_err(|e| ProtocolError::Internal(e.to_string()))??,
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope: scope.to_string(),
+        refresh_token,
+        id_token: Some(id_token),
+    })
+}
