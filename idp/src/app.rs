@@ -32,6 +32,8 @@ pub struct Inner {
     pub kv: Arc<dyn Kv>,
     pub clock: Arc<dyn Clock>,
     pub templates: Templates,
+    /// The discovery document, serialised once.
+    pub discovery: axum::body::Bytes,
     keys: ArcSwap<KeyRing>,
     jwks: ArcSwap<Jwks>,
     clients: ArcSwap<HashMap<ClientId, Arc<Client>>>,
@@ -65,13 +67,14 @@ impl AppState {
     ) -> Result<Self, CacheError> {
         let state = AppState(Arc::new(Inner {
             config,
+            discovery: crate::oidc::discovery::document(&issuer).to_string().into(),
             issuer,
             store,
             kv,
             clock,
             templates,
             keys: ArcSwap::from_pointee(KeyRing::default()),
-            jwks: ArcSwap::from_pointee(Jwks { body: "{\"keys\":[]}".into(), valid_until: Some(0) }),
+            jwks: ArcSwap::from_pointee(Jwks { body: axum::body::Bytes::from_static(b"{\"keys\":[]}"), valid_until: Some(0) }),
             clients: ArcSwap::from_pointee(HashMap::new()),
             generations: [AtomicI64::new(-1), AtomicI64::new(-1)],
         }));

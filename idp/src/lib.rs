@@ -11,3 +11,5 @@ pub mod auth;
 pub mod kv;
 pub mod oidc;
 pub mod ui;
+pub mod http;
+pub mod startup;

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -19,6 +19,7 @@ use crate::domain::Secret;
 pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
+    pub kv: KvConfig,
     pub mail: MailConfig,
     pub tokens: TokenConfig,
     pub session: SessionConfig,
@@ -48,6 +49,13 @@ pub struct DatabaseConfig {
     /// `sqlite://data/poortwachter.db` (default) or `postgres://user@host/db`.
     pub url: Secret<String>,
     pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KvConfig {
+    /// Short-lived shared state: `memory` (one node) or `redis://127.0.0.1:6379` (several nodes).
+    pub url: Secret<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,6 +146,7 @@ impl Default for Config {
         Self {
             server: ServerConfig::default(),
             database: DatabaseConfig::default(),
+            kv: KvConfig::default(),
             mail: MailConfig::default(),
             tokens: TokenConfig::default(),
             session: SessionConfig::default(),
@@ -164,6 +173,12 @@ impl Default for ServerConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self { url: Secret::new("sqlite://data/poortwachter.db".into()), max_connections: 8 }
+    }
+}
+
+impl Default for KvConfig {
+    fn default() -> Self {
+        Self { url: Secret::new("memory".into()) }
     }
 }
 
@@ -246,23 +261,22 @@ impl Config {
             None => figment = figment.merge(Toml::file("poortwachter.toml")),
         }
         let env: Vec<(String, String)> = env.into_iter().collect();
-        let plain: Vec<(String, String)> = env
-            .iter()
-            .filter(|(k, _)| k.starts_with("IDP_") && k != "IDP_CONFIG" && !k.ends_with("_FILE"))
-            .cloned()
-            .collect();
-        figment = figment.merge(
-            Env::prefixed("IDP_")
-                .split("__")
-                .filter(move |key| plain.iter().any(|(k, _)| k[4..].eq_ignore_ascii_case(key.as_str()))),
-        );
+        let mut sources: Vec<(String, String)> = Vec::new();
+        // Values are read the way figment's Env provider reads them (numbers, booleans, strings).
+        for (key, value) in env.iter().filter(|(k, _)| k.starts_with("IDP_") && k != "IDP_CONFIG" && !k.ends_with("_FILE")) {
+            let name = key[4..].to_ascii_lowercase().replace("__", ".");
+            let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
+            sources.push((name.clone(), key.clone()));
+            figment = figment.merge((name, value));
+        }
         for (key, path) in env.iter().filter(|(k, _)| k.starts_with("IDP_") && k.ends_with("_FILE")) {
             let name = key[4..key.len() - 5].to_ascii_lowercase().replace("__", ".");
             let value = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError(format!("{key}: cannot read {path}: {e}")))?;
+            sources.push((name.clone(), key.clone()));
             figment = figment.merge((name, value.trim_end_matches(['\r', '\n']).to_string()));
         }
-        let config: Config = figment.extract().map_err(|e| ConfigError(one_line(&e)))?;
+        let config: Config = figment.extract().map_err(|e| ConfigError(one_line(&e, &sources)))?;
         config.validate()?;
         Ok(config)
     }
@@ -280,6 +294,10 @@ impl Config {
         let db = self.database.url.expose();
         if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             return fail("database.url", "must start with sqlite: or postgres://");
+        }
+        let kv = self.kv.url.expose();
+        if !(kv == "memory" || kv.starts_with("redis://") || kv.starts_with("rediss://")) {
+            return fail("kv.url", "must be memory or a redis:// URL");
         }
         if self.database.max_connections == 0 {
             return fail("database.max_connections", "must be at least 1");
@@ -317,13 +335,18 @@ impl Config {
     }
 }
 
-fn one_line(error: &figment::Error) -> String {
-    let mut line = error.to_string();
-    if !error.path.is_empty() && !line.contains(&error.path.join(".")) {
-        line = format!("{}: {line}", error.path.join("."));
-    }
-    if let Some(source) = &error.metadata {
-        line.push_str(&format!(" (from {})", source.name));
+/// `key: what is wrong (from SOURCE)`, on one line.
+fn one_line(error: &figment::Error, sources: &[(String, String)]) -> String {
+    let key = error.path.join(".");
+    let source = sources
+        .iter()
+        .rev()
+        .find(|(name, _)| *name == key)
+        .map(|(_, var)| var.clone())
+        .or_else(|| error.metadata.as_ref().and_then(|m| m.source.as_ref()).map(|s| s.to_string()));
+    let mut line = if key.is_empty() { error.kind.to_string() } else { format!("{key}: {}", error.kind) };
+    if let Some(source) = source {
+        line.push_str(&format!(" (from {source})"));
     }
     line.replace('\n', " ")
 }

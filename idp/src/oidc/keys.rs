@@ -7,7 +7,6 @@
 //!
 //! The parsed keys live in memory ([`KeyRing`]); no request parses a key.
 
-use std::sync::Arc;
 
 use josekit::jwk::Jwk;
 use josekit::jws::{JwsHeader, JwsSigner, JwsVerifier, ES256, RS256};
@@ -60,7 +59,7 @@ pub struct KeyRing {
 /// The JWKS document for one moment, with the moment it stops being accurate.
 #[derive(Debug, Clone)]
 pub struct Jwks {
-    pub body: Arc<str>,
+    pub body: bytes::Bytes,
     pub valid_until: Option<UnixTime>,
 }
 
@@ -109,7 +108,7 @@ impl KeyRing {
             .flatten()
             .filter(|t| *t > now)
             .min();
-        Jwks { body: body.into(), valid_until }
+        Jwks { body: bytes::Bytes::from(body), valid_until }
     }
 
     pub fn keys(&self) -> &[LoadedKey] {

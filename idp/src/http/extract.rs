@@ -1,0 +1,74 @@
+//! Small request readers shared by the handlers.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::http::{header, HeaderMap, Method};
+use axum_extra::extract::cookie::{Cookie, SameSite};
+
+use crate::app::AppState;
+use crate::oidc::error::OAuthError;
+use crate::oidc::params::Params;
+use crate::ui::Locale;
+
+/// The longest query string we read.
+const MAX_QUERY_LEN: usize = 16 * 1024;
+
+/// Parameters from the query (GET) or the form body (POST), as OIDC Core §3.1.2.1 allows for
+/// the authorization endpoint. A POST must be form-encoded.
+pub fn params(method: &Method, query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+    if *method == Method::POST {
+        form(headers, body)
+    } else {
+        let query = query.unwrap_or("");
+        if query.len() > MAX_QUERY_LEN {
+            return Err(OAuthError::invalid_request("the request is too large"));
+        }
+        Params::parse(query.as_bytes())
+    }
+}
+
+/// A form body; RFC 6749 §3.2 requires `application/x-www-form-urlencoded`.
+pub fn form(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+    }
+    Params::parse(body)
+}
+
+pub fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The page language for this request.
+pub fn locale(headers: &HeaderMap, ui_locales: Option<&str>) -> Locale {
+    Locale::negotiate(ui_locales, header_str(headers, header::ACCEPT_LANGUAGE))
+}
+
+/// The client's address: the socket peer, or the proxy's `X-Forwarded-For` when configured.
+pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
+    if state.config.server.trust_forwarded_for {
+        if let Some(ip) = header_str(headers, header::HeaderName::from_static("x-forwarded-for"))
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok())
+        {
+            return ip;
+        }
+    }
+    peer.ip()
+}
+
+/// Name of the cookie that binds a pending sign-in to the browser that started it.
+pub fn binding_cookie_name(state: &AppState) -> &'static str {
+    if state.is_https() {
+        "__Host-pw_bind"
+    } else {
+        "pw_bind"
+    }
+}
+
+/// A cookie with our standard attributes: HttpOnly, SameSite=Lax, Path=/, Secure over https.
+pub fn cookie(state: &AppState, name: &'static str, value: String) -> Cookie<'static> {
+    Cookie::build((name, value)).http_only(true).same_site(SameSite::Lax).path("/").secure(state.is_https()).build()
+}

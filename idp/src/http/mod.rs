@@ -1,0 +1,43 @@
+//! The web layer: axum only here. One module per endpoint family, each exposing `routes()`;
+//! handlers extract input, call one use case in `oidc/` or `auth/`, and map the result.
+
+mod authorize;
+mod error;
+mod extract;
+mod logout;
+mod meta;
+mod pages;
+mod token;
+mod userinfo;
+
+use axum::http::{header, HeaderValue};
+use axum::Router;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.server.max_body_bytes;
+    Router::new()
+        .merge(meta::routes())
+        .merge(authorize::routes())
+        .merge(token::routes())
+        .merge(userinfo::routes())
+        .merge(logout::routes())
+        .merge(pages::routes(&state.config.theme.dir))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            // The path only: query strings carry codes and tokens, which never go to the log.
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
+        .with_state(state)
+}
