@@ -6,6 +6,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod store;
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod kv;

@@ -1,0 +1,206 @@
+//! Administrative use cases, shared by `idp-admin` and the tests: organisations, clients,
+//! accounts and key rotation. Each validates its input fully before writing anything, and
+//! bumps the change generation so running servers reload their caches.
+
+use crate::clock::UnixTime;
+use crate::config::Config;
+use crate::crypto;
+use crate::domain::{AccountId, BirthDate, ClientId, Email, OrganisationId, RedirectUri, Scopes, Secret, Subject, Username};
+use crate::oidc::claims::SUPPORTED_SCOPES;
+use crate::oidc::client_auth;
+use crate::oidc::keys::{self, KeyError};
+use crate::store::{Account, Cached, Client, ClientKind, GrantType, Organisation, SigningAlg, SigningKey, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// Input that cannot be used; the text names the field.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => AdminError::Conflict(what),
+            other => AdminError::Store(other),
+        }
+    }
+}
+
+fn invalid(message: impl Into<String>) -> AdminError {
+    AdminError::Invalid(message.into())
+}
+
+pub async fn create_organisation(store: &dyn Store, slug: &str, name: &str, now: UnixTime) -> Result<Organisation, AdminError> {
+    let slug = slug.trim().to_ascii_lowercase();
+    if slug.is_empty() || slug.len() > 40 || !slug.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(invalid("--slug: use 1-40 letters, digits or dashes"));
+    }
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(invalid("--name: must be 1-200 characters"));
+    }
+    let org = Organisation { id: OrganisationId(crypto::random_token(12)), slug, name: name.to_string(), created_at: now };
+    store.create_organisation(&org).await?;
+    Ok(org)
+}
+
+/// What an operator asks for when registering a client.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub organisation: String,
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub kind: ClientKind,
+    /// A machine client uses client credentials only (no people sign in through it).
+    pub machine: bool,
+    pub scopes: String,
+    pub id_token_alg: SigningAlg,
+}
+
+/// A registered client and, for confidential clients, the secret — shown this once only.
+#[derive(Debug)]
+pub struct CreatedClient {
+    pub client: Client,
+    pub secret: Option<Secret<String>>,
+}
+
+pub async fn create_client(store: &dyn Store, new: NewClient, now: UnixTime) -> Result<CreatedClient, AdminError> {
+    let org = store
+        .organisation_by_slug(&new.organisation.to_ascii_lowercase())
+        .await?
+        .ok_or_else(|| invalid(format!("--org: no organisation {:?}", new.organisation)))?;
+    let name = new.name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(invalid("--name: must be 1-200 characters"));
+    }
+    let parse_all = |uris: &[String], flag: &str| -> Result<Vec<RedirectUri>, AdminError> {
+        uris.iter()
+            .map(|u| RedirectUri::parse(u).map_err(|e| invalid(format!("{flag} {u}: {e}"))))
+            .collect()
+    };
+    let redirect_uris = parse_all(&new.redirect_uris, "--redirect-uri")?;
+    let post_logout_redirect_uris = parse_all(&new.post_logout_redirect_uris, "--post-logout-uri")?;
+    let scopes = Scopes::parse(&new.scopes).ok_or_else(|| invalid("--scopes: not a valid scope list"))?;
+    if let Some(unknown) = scopes.iter().find(|s| !SUPPORTED_SCOPES.contains(s)) {
+        return Err(invalid(format!("--scopes: unknown scope {unknown} (known: {})", SUPPORTED_SCOPES.join(" "))));
+    }
+    let grant_types = if new.machine {
+        if new.kind == ClientKind::Public {
+            return Err(invalid("--machine: a machine client must be confidential"));
+        }
+        if !redirect_uris.is_empty() {
+            return Err(invalid("--redirect-uri: a machine client has no redirect URIs"));
+        }
+        vec![GrantType::ClientCredentials]
+    } else {
+        if redirect_uris.is_empty() {
+            return Err(invalid("--redirect-uri: at least one is required"));
+        }
+        if !scopes.contains("openid") {
+            return Err(invalid("--scopes: a portal needs the openid scope"));
+        }
+        vec![GrantType::AuthorizationCode, GrantType::RefreshToken]
+    };
+    let (secret, digest) = match new.kind {
+        ClientKind::Confidential => {
+            let (secret, digest) = client_auth::new_secret();
+            (Some(Secret::new(secret)), Some(Secret::new(digest)))
+        }
+        ClientKind::Public => (None, None),
+    };
+    let client = Client {
+        id: ClientId(crypto::random_token(16)),
+        organisation_id: org.id,
+        name: name.to_string(),
+        kind: new.kind,
+        secret_digest: digest,
+        redirect_uris,
+        post_logout_redirect_uris,
+        scopes,
+        grant_types,
+        id_token_alg: new.id_token_alg,
+        created_at: now,
+    };
+    store.create_client(&client).await?;
+    store.bump_generation(Cached::Clients).await?;
+    Ok(CreatedClient { client, secret })
+}
+
+/// What an operator gives for a new account.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub email: Option<String>,
+    pub given_name: String,
+    pub family_name: String,
+    pub birth_date: Option<String>,
+    /// `None` creates an account that cannot sign in until it is activated.
+    pub password: Option<Secret<String>>,
+}
+
+/// The foundation's password rule; organisation policies (length, classes, blocklist) refine it.
+pub fn check_password(password: &str) -> Result<(), AdminError> {
+    let length = password.chars().count();
+    if length < 8 {
+        return Err(invalid("password: must be at least 8 characters"));
+    }
+    if length > 1024 {
+        return Err(invalid("password: must be at most 1024 characters"));
+    }
+    Ok(())
+}
+
+pub async fn create_user(store: &dyn Store, new: NewUser, now: UnixTime) -> Result<Account, AdminError> {
+    let username = Username::parse(&new.username).map_err(|e| invalid(format!("--username: {e}")))?;
+    let email = match &new.email {
+        Some(e) => Some(Email::parse(e).ok_or_else(|| invalid(format!("--email {e}: not an e-mail address")))?),
+        None => None,
+    };
+    let birth_date = match &new.birth_date {
+        Some(d) => Some(BirthDate::parse(d).ok_or_else(|| invalid(format!("--birth-date {d}: use JJJJ-MM-DD or DD-MM-JJJJ")))?),
+        None => None,
+    };
+    for (flag, value) in [("--given-name", &new.given_name), ("--family-name", &new.family_name)] {
+        if value.trim().is_empty() || value.len() > 200 {
+            return Err(invalid(format!("{flag}: must be 1-200 characters")));
+        }
+    }
+    let password_hash = match new.password {
+        Some(password) => {
+            check_password(password.expose())?;
+            Some(crate::auth::password::hash(password).await.map_err(|e| invalid(e.to_string()))?)
+        }
+        None => None,
+    };
+    let account = Account {
+        id: AccountId(uuid::Uuid::new_v4().to_string()),
+        subject: Subject(crypto::random_token(16)),
+        username: username.display().to_string(),
+        username_normalised: username.normalised().to_string(),
+        email: email.map(|e| e.as_str().to_string()),
+        email_verified: false,
+        given_name: new.given_name.trim().to_string(),
+        family_name: new.family_name.trim().to_string(),
+        birth_date: birth_date.map(|d| d.iso()),
+        password_hash,
+        created_at: now,
+        disabled: false,
+    };
+    store.create_account(&account).await?;
+    Ok(account)
+}
+
+/// Rotates the signing keys (see `oidc::keys` for the timing) and tells running servers.
+pub async fn rotate_keys(store: &dyn Store, config: &Config, now: UnixTime) -> Result<Vec<SigningKey>, AdminError> {
+    let created = keys::rotate(store, now, config.keys.publish_delay_secs, config.max_signed_token_ttl()).await?;
+    store.bump_generation(Cached::Keys).await?;
+    Ok(created)
+}
