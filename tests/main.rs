@@ -1,1 +1,13 @@
+//! All integration tests, in one binary: each starts the real server on port 0 with its own
+//! database, and acts as a browser (reqwest with a cookie jar) and as a relying party (the
+//! `openidconnect` crate).
 
+mod helpers;
+
+mod authorize_errors;
+mod code_flow;
+mod keys;
+mod logout;
+mod signin;
+mod store_contract;
+mod token_errors;

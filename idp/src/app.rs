@@ -74,7 +74,10 @@ impl AppState {
             clock,
             templates,
             keys: ArcSwap::from_pointee(KeyRing::default()),
-            jwks: ArcSwap::from_pointee(Jwks { body: axum::body::Bytes::from_static(b"{\"keys\":[]}"), valid_until: Some(0) }),
+            jwks: ArcSwap::from_pointee(Jwks {
+                body: axum::body::Bytes::from_static(b"{\"keys\":[]}"),
+                valid_until: Some(0),
+            }),
             clients: ArcSwap::from_pointee(HashMap::new()),
             generations: [AtomicI64::new(-1), AtomicI64::new(-1)],
         }));
@@ -135,7 +138,10 @@ impl AppState {
     pub async fn reload_clients(&self) -> Result<(), CacheError> {
         let generation = self.store.generation(Cached::Clients).await?;
         let clients = self.store.list_clients().await?;
-        let map = clients.into_iter().map(|c| (c.id.clone(), Arc::new(c))).collect();
+        let map = clients
+            .into_iter()
+            .map(|c| (c.id.clone(), Arc::new(c)))
+            .collect();
         self.clients.store(Arc::new(map));
         self.generations[0].store(generation, Ordering::SeqCst);
         Ok(())
@@ -143,10 +149,13 @@ impl AppState {
 
     /// Reloads whatever another process changed since the last look.
     pub async fn refresh_caches(&self) -> Result<(), CacheError> {
-        if self.store.generation(Cached::Clients).await? != self.generations[0].load(Ordering::SeqCst) {
+        if self.store.generation(Cached::Clients).await?
+            != self.generations[0].load(Ordering::SeqCst)
+        {
             self.reload_clients().await?;
         }
-        if self.store.generation(Cached::Keys).await? != self.generations[1].load(Ordering::SeqCst) {
+        if self.store.generation(Cached::Keys).await? != self.generations[1].load(Ordering::SeqCst)
+        {
             self.reload_keys().await?;
         }
         Ok(())

@@ -36,7 +36,9 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn at(unix: UnixTime) -> Self {
-        Self { unix: Arc::new(AtomicI64::new(unix)) }
+        Self {
+            unix: Arc::new(AtomicI64::new(unix)),
+        }
     }
 
     pub fn advance(&self, seconds: i64) {

@@ -39,7 +39,10 @@ pub async fn run(command: KeysCommand, ctx: &Context<'_>) -> anyhow::Result<()> 
                     })
                 })
                 .collect();
-            ctx.out.rows(&["kid", "alg", "published", "signs_from", "published_until"], rows);
+            ctx.out.rows(
+                &["kid", "alg", "published", "signs_from", "published_until"],
+                rows,
+            );
         }
     }
     Ok(())

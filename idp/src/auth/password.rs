@@ -54,7 +54,9 @@ pub async fn verify(password: Secret<String>, stored: Option<Secret<String>>) ->
         let Ok(parsed) = PasswordHash::new(phc) else {
             return false;
         };
-        let ok = hasher().verify_password(password.expose().as_bytes(), &parsed).is_ok();
+        let ok = hasher()
+            .verify_password(password.expose().as_bytes(), &parsed)
+            .is_ok();
         ok && real
     })
     .await

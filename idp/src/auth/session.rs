@@ -41,11 +41,18 @@ pub async fn start(
 }
 
 /// The active session a cookie value names, if any.
-pub async fn find(state: &AppState, cookie: Option<&str>, now: UnixTime) -> Result<Option<Session>, StoreError> {
+pub async fn find(
+    state: &AppState,
+    cookie: Option<&str>,
+    now: UnixTime,
+) -> Result<Option<Session>, StoreError> {
     let Some(token) = cookie.filter(|t| t.len() <= 128) else {
         return Ok(None);
     };
-    let session = state.store.session_by_token_digest(&crypto::token_digest(token)).await?;
+    let session = state
+        .store
+        .session_by_token_digest(&crypto::token_digest(token))
+        .await?;
     Ok(session.filter(|s| s.is_active(now)))
 }
 

@@ -18,7 +18,9 @@ use crate::auth::signin::{self, SignIn};
 use crate::auth::{acr, session};
 use crate::crypto;
 use crate::domain::Secret;
-use crate::oidc::authorize::{self, interaction_key, Interaction, Next, RedirectError, UntrustedRequest};
+use crate::oidc::authorize::{
+    self, interaction_key, Interaction, Next, RedirectError, UntrustedRequest,
+};
 use crate::oidc::error::{OAuthError, ProtocolError};
 use crate::oidc::params::Params;
 use crate::oidc::paths;
@@ -27,7 +29,10 @@ use crate::ui::Locale;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(paths::AUTHORIZE, get(authorize_endpoint).post(authorize_endpoint))
+        .route(
+            paths::AUTHORIZE,
+            get(authorize_endpoint).post(authorize_endpoint),
+        )
         .route("/login", get(login_form).post(login_submit))
         .route("/consent", get(consent_form).post(consent_submit))
 }
@@ -42,7 +47,12 @@ async fn authorize_endpoint(
 ) -> Response {
     let fallback_locale = extract::locale(&headers, None);
     let Ok(params) = extract::params(&method, query.as_deref(), &headers, &body) else {
-        return page(&state, fallback_locale, StatusCode::BAD_REQUEST, "error_bad_request");
+        return page(
+            &state,
+            fallback_locale,
+            StatusCode::BAD_REQUEST,
+            "error_bad_request",
+        );
     };
     let locale = extract::locale(&headers, params.get("ui_locales"));
     let client = match params.get("client_id") {
@@ -62,12 +72,26 @@ async fn authorize_endpoint(
         Err(e) => return redirect_error(&state, &e),
     };
     let now = state.clock.unix();
-    let session = match session::find(&state, jar.get(session::cookie_name(&state)).map(|c| c.value()), now).await {
+    let session = match session::find(
+        &state,
+        jar.get(session::cookie_name(&state)).map(|c| c.value()),
+        now,
+    )
+    .await
+    {
         Ok(s) => s,
         Err(e) => return internal_page(&state, locale, e),
     };
     match authorize::next_step(&request, session.as_ref(), false, false, now) {
-        Next::IssueCode => finish(&state, &request, session.as_ref().expect("next_step checked the session"), now).await,
+        Next::IssueCode => {
+            finish(
+                &state,
+                &request,
+                session.as_ref().expect("next_step checked the session"),
+                now,
+            )
+            .await
+        }
         Next::Fail(code) => redirect_error(
             &state,
             &RedirectError {
@@ -77,7 +101,11 @@ async fn authorize_endpoint(
             },
         ),
         next @ (Next::SignIn | Next::Consent) => {
-            let target = if next == Next::SignIn { "/login" } else { "/consent" };
+            let target = if next == Next::SignIn {
+                "/login"
+            } else {
+                "/consent"
+            };
             start_interaction(&state, jar, request, target).await
         }
     }
@@ -97,12 +125,21 @@ fn redirect_error(state: &AppState, error: &RedirectError) -> Response {
 }
 
 /// Issues the code and sends the browser back to the portal.
-async fn finish(state: &AppState, request: &authorize::AuthorizationRequest, session: &Session, now: i64) -> Response {
+async fn finish(
+    state: &AppState,
+    request: &authorize::AuthorizationRequest,
+    session: &Session,
+    now: i64,
+) -> Response {
     match authorize::issue_code(state, request, session, now).await {
         Ok(location) => Redirect::to(&location).into_response(),
         Err(ProtocolError::OAuth(e)) => redirect_error(
             state,
-            &RedirectError { redirect_uri: request.redirect_uri.clone(), state: request.state.clone(), error: e },
+            &RedirectError {
+                redirect_uri: request.redirect_uri.clone(),
+                state: request.state.clone(),
+                error: e,
+            },
         ),
         Err(ProtocolError::Internal(cause)) => {
             tracing::error!(%cause, "issuing a code failed");
@@ -119,13 +156,28 @@ async fn finish(state: &AppState, request: &authorize::AuthorizationRequest, ses
 }
 
 /// Keeps the validated request while the user signs in, bound to this browser.
-async fn start_interaction(state: &AppState, jar: CookieJar, request: authorize::AuthorizationRequest, target: &str) -> Response {
+async fn start_interaction(
+    state: &AppState,
+    jar: CookieJar,
+    request: authorize::AuthorizationRequest,
+    target: &str,
+) -> Response {
     let locale = Locale::negotiate(request.ui_locales.as_deref(), None);
-    let (jar, binding) = match jar.get(binding_cookie_name(state)).map(|c| c.value().to_string()) {
+    let (jar, binding) = match jar
+        .get(binding_cookie_name(state))
+        .map(|c| c.value().to_string())
+    {
         Some(value) if value.len() == 43 => (jar, value),
         _ => {
             let value = crypto::random_token(32);
-            (jar.add(extract::cookie(state, binding_cookie_name(state), value.clone())), value)
+            (
+                jar.add(extract::cookie(
+                    state,
+                    binding_cookie_name(state),
+                    value.clone(),
+                )),
+                value,
+            )
         }
     };
     let id = crypto::random_token(16);
@@ -136,19 +188,43 @@ async fn start_interaction(state: &AppState, jar: CookieJar, request: authorize:
         signed_in: false,
     };
     let json = serde_json::to_string(&interaction).expect("interaction serialises");
-    if let Err(e) = state.kv.put(&interaction_key(&id), &json, state.config.session.interaction_ttl_secs).await {
+    if let Err(e) = state
+        .kv
+        .put(
+            &interaction_key(&id),
+            &json,
+            state.config.session.interaction_ttl_secs,
+        )
+        .await
+    {
         return internal_page(state, locale, e);
     }
     (jar, Redirect::to(&format!("{target}?interaction={id}"))).into_response()
 }
 
 /// The interaction named in the request, if it exists and belongs to this browser.
-async fn load_interaction(state: &AppState, jar: &CookieJar, id: Option<&str>) -> Result<Option<Interaction>, crate::kv::KvError> {
-    let Some(id) = id.filter(|i| i.len() <= 64) else { return Ok(None) };
-    let Some(json) = state.kv.get(&interaction_key(id)).await? else { return Ok(None) };
-    let Ok(interaction) = serde_json::from_str::<Interaction>(&json) else { return Ok(None) };
-    let binding = jar.get(binding_cookie_name(state)).map(|c| crypto::token_digest(c.value())).unwrap_or_default();
-    Ok(crypto::constant_time_eq(binding.as_bytes(), interaction.binding.as_bytes()).then_some(interaction))
+async fn load_interaction(
+    state: &AppState,
+    jar: &CookieJar,
+    id: Option<&str>,
+) -> Result<Option<Interaction>, crate::kv::KvError> {
+    let Some(id) = id.filter(|i| i.len() <= 64) else {
+        return Ok(None);
+    };
+    let Some(json) = state.kv.get(&interaction_key(id)).await? else {
+        return Ok(None);
+    };
+    let Ok(interaction) = serde_json::from_str::<Interaction>(&json) else {
+        return Ok(None);
+    };
+    let binding = jar
+        .get(binding_cookie_name(state))
+        .map(|c| crypto::token_digest(c.value()))
+        .unwrap_or_default();
+    Ok(
+        crypto::constant_time_eq(binding.as_bytes(), interaction.binding.as_bytes())
+            .then_some(interaction),
+    )
 }
 
 #[derive(Serialize)]
@@ -160,16 +236,33 @@ struct LoginPage<'a> {
     error: Option<String>,
 }
 
-async fn login_form(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, jar: CookieJar) -> Response {
+async fn login_form(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Response {
     let params = Params::parse(query.as_deref().unwrap_or("").as_bytes()).unwrap_or_default();
     let id = params.get("interaction");
     let interaction = match load_interaction(&state, &jar, id).await {
         Ok(Some(i)) => i,
-        Ok(None) => return page(&state, extract::locale(&headers, None), StatusCode::BAD_REQUEST, "login_expired"),
+        Ok(None) => {
+            return page(
+                &state,
+                extract::locale(&headers, None),
+                StatusCode::BAD_REQUEST,
+                "login_expired",
+            )
+        }
         Err(e) => return internal_page(&state, extract::locale(&headers, None), e),
     };
     let locale = extract::locale(&headers, interaction.request.ui_locales.as_deref());
-    let client_name = state.client(&interaction.request.client_id).await.ok().flatten().map(|c| c.name.clone());
+    let client_name = state
+        .client(&interaction.request.client_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|c| c.name.clone());
     let context = LoginPage {
         interaction: id.unwrap_or_default(),
         csrf: &interaction.csrf,
@@ -189,7 +282,12 @@ async fn login_submit(
 ) -> Response {
     let fallback = extract::locale(&headers, None);
     let Ok(form) = extract::form(&headers, &body) else {
-        return page(&state, fallback, StatusCode::BAD_REQUEST, "error_bad_request");
+        return page(
+            &state,
+            fallback,
+            StatusCode::BAD_REQUEST,
+            "error_bad_request",
+        );
     };
     let id = form.get("interaction").unwrap_or_default().to_string();
     let interaction = match load_interaction(&state, &jar, Some(&id)).await {
@@ -203,7 +301,12 @@ async fn login_submit(
         return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired");
     }
     let username = form.get("username").unwrap_or_default().trim().to_string();
-    let client_name = state.client(&interaction.request.client_id).await.ok().flatten().map(|c| c.name.clone());
+    let client_name = state
+        .client(&interaction.request.client_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|c| c.name.clone());
     let again = |status: StatusCode, key: &str| {
         let context = LoginPage {
             interaction: &id,
@@ -218,26 +321,34 @@ async fn login_submit(
         return again(StatusCode::BAD_REQUEST, "login_missing");
     };
     let ip = extract::client_ip(&state, peer, &headers);
-    let account = match signin::with_password(&state, &username, Secret::new(password.to_string()), ip).await {
-        Ok(SignIn::Success(account)) => account,
-        Ok(SignIn::Invalid) => return again(StatusCode::UNAUTHORIZED, "login_invalid"),
-        Ok(SignIn::Throttled) => return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
-        Err(e) => return internal_page(&state, locale, e),
-    };
+    let account =
+        match signin::with_password(&state, &username, Secret::new(password.to_string()), ip).await
+        {
+            Ok(SignIn::Success(account)) => account,
+            Ok(SignIn::Invalid) => return again(StatusCode::UNAUTHORIZED, "login_invalid"),
+            Ok(SignIn::Throttled) => {
+                return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled")
+            }
+            Err(e) => return internal_page(&state, locale, e),
+        };
     let now = state.clock.unix();
     // A new session at every sign-in; the one this browser had (if any) ends.
-    let old = jar.get(session::cookie_name(&state)).map(|c| c.value().to_string());
+    let old = jar
+        .get(session::cookie_name(&state))
+        .map(|c| c.value().to_string());
     if let Ok(Some(previous)) = session::find(&state, old.as_deref(), now).await {
         if let Err(e) = session::end(&state, &previous.id, now).await {
             return internal_page(&state, locale, e);
         }
     }
-    let (token, new_session) = match session::start(&state, &account.id, vec!["pwd".into()], acr::PASSWORD, now).await {
-        Ok(s) => s,
-        Err(e) => return internal_page(&state, locale, e),
-    };
+    let (token, new_session) =
+        match session::start(&state, &account.id, vec!["pwd".into()], acr::PASSWORD, now).await {
+            Ok(s) => s,
+            Err(e) => return internal_page(&state, locale, e),
+        };
     let jar = jar.add(extract::cookie(&state, session::cookie_name(&state), token));
-    let response = continue_interaction(&state, &id, interaction, &new_session, true, false, now).await;
+    let response =
+        continue_interaction(&state, &id, interaction, &new_session, true, false, now).await;
     (jar, response).into_response()
 }
 
@@ -253,11 +364,25 @@ async fn continue_interaction(
 ) -> Response {
     let locale = Locale::negotiate(interaction.request.ui_locales.as_deref(), None);
     let signed_in = signed_in_now || interaction.signed_in;
-    match authorize::next_step(&interaction.request, Some(session), signed_in, consented, now) {
+    match authorize::next_step(
+        &interaction.request,
+        Some(session),
+        signed_in,
+        consented,
+        now,
+    ) {
         Next::Consent => {
             interaction.signed_in = signed_in;
             let json = serde_json::to_string(&interaction).expect("interaction serialises");
-            if let Err(e) = state.kv.put(&interaction_key(id), &json, state.config.session.interaction_ttl_secs).await {
+            if let Err(e) = state
+                .kv
+                .put(
+                    &interaction_key(id),
+                    &json,
+                    state.config.session.interaction_ttl_secs,
+                )
+                .await
+            {
                 return internal_page(state, locale, e);
             }
             Redirect::to(&format!("/consent?interaction={id}")).into_response()
@@ -270,7 +395,9 @@ async fn continue_interaction(
                 Err(e) => internal_page(state, locale, e),
             }
         }
-        Next::SignIn | Next::Fail(_) => page(state, locale, StatusCode::BAD_REQUEST, "login_expired"),
+        Next::SignIn | Next::Fail(_) => {
+            page(state, locale, StatusCode::BAD_REQUEST, "login_expired")
+        }
     }
 }
 
@@ -282,7 +409,12 @@ struct ConsentPage<'a> {
     scopes: Vec<String>,
 }
 
-async fn consent_form(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap, jar: CookieJar) -> Response {
+async fn consent_form(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Response {
     let params = Params::parse(query.as_deref().unwrap_or("").as_bytes()).unwrap_or_default();
     let id = params.get("interaction").unwrap_or_default();
     let fallback = extract::locale(&headers, None);
@@ -294,18 +426,45 @@ async fn consent_form(State(state): State<AppState>, RawQuery(query): RawQuery, 
     let locale = extract::locale(&headers, interaction.request.ui_locales.as_deref());
     let client_name = match state.client(&interaction.request.client_id).await {
         Ok(Some(c)) => c.name.clone(),
-        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "error_unknown_client"),
+        Ok(None) => {
+            return page(
+                &state,
+                locale,
+                StatusCode::BAD_REQUEST,
+                "error_unknown_client",
+            )
+        }
         Err(e) => return internal_page(&state, locale, e),
     };
-    let scopes = interaction.request.scope.iter().map(|s| state.templates.text(locale, &format!("scope_{s}"))).collect();
-    let context = ConsentPage { interaction: id, csrf: &interaction.csrf, client_name, scopes };
+    let scopes = interaction
+        .request
+        .scope
+        .iter()
+        .map(|s| state.templates.text(locale, &format!("scope_{s}")))
+        .collect();
+    let context = ConsentPage {
+        interaction: id,
+        csrf: &interaction.csrf,
+        client_name,
+        scopes,
+    };
     render(&state, locale, StatusCode::OK, "consent", &context)
 }
 
-async fn consent_submit(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
+async fn consent_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: Bytes,
+) -> Response {
     let fallback = extract::locale(&headers, None);
     let Ok(form) = extract::form(&headers, &body) else {
-        return page(&state, fallback, StatusCode::BAD_REQUEST, "error_bad_request");
+        return page(
+            &state,
+            fallback,
+            StatusCode::BAD_REQUEST,
+            "error_bad_request",
+        );
     };
     let id = form.get("interaction").unwrap_or_default().to_string();
     let interaction = match load_interaction(&state, &jar, Some(&id)).await {
@@ -314,11 +473,20 @@ async fn consent_submit(State(state): State<AppState>, headers: HeaderMap, jar: 
         Err(e) => return internal_page(&state, fallback, e),
     };
     let locale = extract::locale(&headers, interaction.request.ui_locales.as_deref());
-    if !crypto::constant_time_eq(form.get("csrf").unwrap_or_default().as_bytes(), interaction.csrf.as_bytes()) {
+    if !crypto::constant_time_eq(
+        form.get("csrf").unwrap_or_default().as_bytes(),
+        interaction.csrf.as_bytes(),
+    ) {
         return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired");
     }
     let now = state.clock.unix();
-    let session = match session::find(&state, jar.get(session::cookie_name(&state)).map(|c| c.value()), now).await {
+    let session = match session::find(
+        &state,
+        jar.get(session::cookie_name(&state)).map(|c| c.value()),
+        now,
+    )
+    .await
+    {
         Ok(Some(s)) => s,
         Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
         Err(e) => return internal_page(&state, locale, e),
@@ -328,7 +496,10 @@ async fn consent_submit(State(state): State<AppState>, headers: HeaderMap, jar: 
         let error = RedirectError {
             redirect_uri: interaction.request.redirect_uri.clone(),
             state: interaction.request.state.clone(),
-            error: OAuthError::new(crate::oidc::error::ErrorCode::AccessDenied, "the user declined"),
+            error: OAuthError::new(
+                crate::oidc::error::ErrorCode::AccessDenied,
+                "the user declined",
+            ),
         };
         return redirect_error(&state, &error);
     }

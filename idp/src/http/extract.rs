@@ -15,7 +15,12 @@ const MAX_QUERY_LEN: usize = 16 * 1024;
 
 /// Parameters from the query (GET) or the form body (POST), as OIDC Core §3.1.2.1 allows for
 /// the authorization endpoint. A POST must be form-encoded.
-pub fn params(method: &Method, query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+pub fn params(
+    method: &Method,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Params, OAuthError> {
     if *method == Method::POST {
         form(headers, body)
     } else {
@@ -29,15 +34,20 @@ pub fn params(method: &Method, query: Option<&str>, headers: &HeaderMap, body: &
 
 /// A form body; RFC 6749 §3.2 requires `application/x-www-form-urlencoded`.
 pub fn form(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim();
     if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
     }
     Params::parse(body)
 }
 
-pub fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+pub fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -70,5 +80,10 @@ pub fn binding_cookie_name(state: &AppState) -> &'static str {
 
 /// A cookie with our standard attributes: HttpOnly, SameSite=Lax, Path=/, Secure over https.
 pub fn cookie(state: &AppState, name: &'static str, value: String) -> Cookie<'static> {
-    Cookie::build((name, value)).http_only(true).same_site(SameSite::Lax).path("/").secure(state.is_https()).build()
+    Cookie::build((name, value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .secure(state.is_https())
+        .build()
 }

@@ -19,7 +19,11 @@ pub fn routes() -> Router<AppState> {
         .route(paths::REVOKE, post(revoke_endpoint))
 }
 
-async fn token_endpoint(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn token_endpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let authorization = extract::header_str(&headers, header::AUTHORIZATION);
     let params = match extract::form(&headers, &body) {
         Ok(p) => p,
@@ -31,7 +35,11 @@ async fn token_endpoint(State(state): State<AppState>, headers: HeaderMap, body:
     }
 }
 
-async fn introspect_endpoint(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn introspect_endpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let authorization = extract::header_str(&headers, header::AUTHORIZATION);
     let params = match extract::form(&headers, &body) {
         Ok(p) => p,
@@ -43,7 +51,11 @@ async fn introspect_endpoint(State(state): State<AppState>, headers: HeaderMap, 
     }
 }
 
-async fn revoke_endpoint(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn revoke_endpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let authorization = extract::header_str(&headers, header::AUTHORIZATION);
     let params = match extract::form(&headers, &body) {
         Ok(p) => p,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use memory::MemoryKv;
 pub use self::redis::RedisKv;
+pub use memory::MemoryKv;
 
 #[derive(Debug, thiserror::Error)]
 #[error("key-value store: {0}")]

@@ -60,7 +60,10 @@ pub struct RedirectError {
 impl RedirectError {
     /// The URL to send the browser to: `error`, `error_description`, `state` and `iss`.
     pub fn location(&self, issuer: &str) -> String {
-        let mut params = vec![("error", self.error.code.as_str()), ("error_description", &*self.error.description)];
+        let mut params = vec![
+            ("error", self.error.code.as_str()),
+            ("error_description", &*self.error.description),
+        ];
         if let Some(state) = &self.state {
             params.push(("state", state));
         }
@@ -76,7 +79,10 @@ pub enum Rejection {
 }
 
 /// Steps 1 and 2: which client, and may we redirect to the URI it gave?
-pub fn trusted_redirect(params: &Params, client: Option<&Client>) -> Result<RedirectUri, UntrustedRequest> {
+pub fn trusted_redirect(
+    params: &Params,
+    client: Option<&Client>,
+) -> Result<RedirectUri, UntrustedRequest> {
     if params.is_duplicated("client_id") || params.is_duplicated("redirect_uri") {
         return Err(UntrustedRequest::Malformed);
     }
@@ -85,7 +91,9 @@ pub fn trusted_redirect(params: &Params, client: Option<&Client>) -> Result<Redi
     } else {
         UntrustedRequest::MissingClient
     })?;
-    let given = params.get("redirect_uri").ok_or(UntrustedRequest::InvalidRedirectUri)?;
+    let given = params
+        .get("redirect_uri")
+        .ok_or(UntrustedRequest::InvalidRedirectUri)?;
     // Exact string comparison, RFC 9700 §4.1.3: no normalisation, no prefix or pattern matching.
     client
         .redirect_uris
@@ -96,32 +104,60 @@ pub fn trusted_redirect(params: &Params, client: Option<&Client>) -> Result<Redi
 }
 
 /// Validates the whole request for a known client and trusted redirect URI.
-pub fn validate(params: &Params, client: &Client, redirect_uri: RedirectUri) -> Result<AuthorizationRequest, RedirectError> {
-    let state = if params.is_duplicated("state") { None } else { params.get("state").map(str::to_string) };
+pub fn validate(
+    params: &Params,
+    client: &Client,
+    redirect_uri: RedirectUri,
+) -> Result<AuthorizationRequest, RedirectError> {
+    let state = if params.is_duplicated("state") {
+        None
+    } else {
+        params.get("state").map(str::to_string)
+    };
     let fail = |code: ErrorCode, description: &'static str| RedirectError {
         redirect_uri: redirect_uri.clone(),
         state: state.clone(),
         error: OAuthError::new(code, description),
     };
     if params.reject_duplicates().is_err() {
-        return Err(fail(ErrorCode::InvalidRequest, "a parameter was sent more than once"));
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "a parameter was sent more than once",
+        ));
     }
     if params.get("request").is_some() {
-        return Err(fail(ErrorCode::RequestNotSupported, "request objects are not supported"));
+        return Err(fail(
+            ErrorCode::RequestNotSupported,
+            "request objects are not supported",
+        ));
     }
     if params.get("request_uri").is_some() {
-        return Err(fail(ErrorCode::RequestUriNotSupported, "request_uri is not supported"));
+        return Err(fail(
+            ErrorCode::RequestUriNotSupported,
+            "request_uri is not supported",
+        ));
     }
     match params.get("response_type") {
         None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
         Some("code") => {}
-        Some(_) => return Err(fail(ErrorCode::UnsupportedResponseType, "only response_type=code is supported")),
+        Some(_) => {
+            return Err(fail(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ))
+        }
     }
     if !client.allows(GrantType::AuthorizationCode) {
-        return Err(fail(ErrorCode::UnauthorizedClient, "this client may not use the authorization code flow"));
+        return Err(fail(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code flow",
+        ));
     }
     if !matches!(params.get("response_mode"), None | Some("query")) {
-        return Err(fail(ErrorCode::InvalidRequest, "only response_mode=query is supported"));
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "only response_mode=query is supported",
+        ));
     }
     let scope = params
         .get("scope")
@@ -131,25 +167,52 @@ pub fn validate(params: &Params, client: &Client, redirect_uri: RedirectUri) -> 
         return Err(fail(ErrorCode::InvalidScope, "scope must include openid"));
     }
     if !scope.is_subset_of(&client.scopes) {
-        return Err(fail(ErrorCode::InvalidScope, "a requested scope is not allowed for this client"));
+        return Err(fail(
+            ErrorCode::InvalidScope,
+            "a requested scope is not allowed for this client",
+        ));
     }
-    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
         (None, None) if client.kind == ClientKind::Public => {
-            return Err(fail(ErrorCode::InvalidRequest, "PKCE (code_challenge with S256) is required"))
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "PKCE (code_challenge with S256) is required",
+            ))
         }
         (None, None) => None,
         (Some(_), Some("plain")) | (None, Some("plain")) => {
-            return Err(fail(ErrorCode::InvalidRequest, "code_challenge_method plain is not allowed; use S256"))
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method plain is not allowed; use S256",
+            ))
         }
-        (Some(challenge), Some("S256")) if pkce::is_valid_challenge(challenge) => Some(challenge.to_string()),
+        (Some(challenge), Some("S256")) if pkce::is_valid_challenge(challenge) => {
+            Some(challenge.to_string())
+        }
         // RFC 7636 §4.3 defaults a missing method to plain, which we do not accept.
         (Some(_), None) => {
-            return Err(fail(ErrorCode::InvalidRequest, "code_challenge_method S256 is required"))
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge_method S256 is required",
+            ))
         }
-        _ => return Err(fail(ErrorCode::InvalidRequest, "code_challenge or code_challenge_method is invalid")),
+        _ => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "code_challenge or code_challenge_method is invalid",
+            ))
+        }
     };
     let mut prompt = Prompt::default();
-    for value in params.get("prompt").unwrap_or("").split(' ').filter(|v| !v.is_empty()) {
+    for value in params
+        .get("prompt")
+        .unwrap_or("")
+        .split(' ')
+        .filter(|v| !v.is_empty())
+    {
         match value {
             "none" => prompt.none = true,
             "login" => prompt.login = true,
@@ -159,7 +222,10 @@ pub fn validate(params: &Params, client: &Client, redirect_uri: RedirectUri) -> 
         }
     }
     if prompt.none && (prompt.login || prompt.consent) {
-        return Err(fail(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values"));
+        return Err(fail(
+            ErrorCode::InvalidRequest,
+            "prompt=none cannot be combined with other values",
+        ));
     }
     let max_age = match params.get("max_age") {
         None => None,
@@ -167,7 +233,12 @@ pub fn validate(params: &Params, client: &Client, redirect_uri: RedirectUri) -> 
             v.parse::<i64>()
                 .ok()
                 .filter(|n| (0..=10 * 365 * 86_400).contains(n))
-                .ok_or_else(|| fail(ErrorCode::InvalidRequest, "max_age must be a non-negative number of seconds"))?,
+                .ok_or_else(|| {
+                    fail(
+                        ErrorCode::InvalidRequest,
+                        "max_age must be a non-negative number of seconds",
+                    )
+                })?,
         ),
     };
     let nonce = params.get("nonce").map(str::to_string);
@@ -183,7 +254,9 @@ pub fn validate(params: &Params, client: &Client, redirect_uri: RedirectUri) -> 
         code_challenge,
         prompt,
         max_age,
-        login_hint: params.get("login_hint").map(|h| h.chars().take(64).collect()),
+        login_hint: params
+            .get("login_hint")
+            .map(|h| h.chars().take(64).collect()),
         ui_locales: params.get("ui_locales").map(str::to_string),
         acr_values: params.get("acr_values").map(str::to_string),
     })
@@ -204,7 +277,13 @@ pub enum Next {
 
 /// OIDC Core §3.1.2.3: decides whether the session may be used, honouring `prompt` and `max_age`.
 /// `signed_in_now` is true when the user has just signed in during this request's interaction.
-pub fn next_step(request: &AuthorizationRequest, session: Option<&Session>, signed_in_now: bool, consented: bool, now: UnixTime) -> Next {
+pub fn next_step(
+    request: &AuthorizationRequest,
+    session: Option<&Session>,
+    signed_in_now: bool,
+    consented: bool,
+    now: UnixTime,
+) -> Next {
     let fresh_enough = |s: &Session| request.max_age.is_none_or(|max| now - s.auth_time <= max);
     let session_ok = match session {
         Some(s) if signed_in_now => s.is_active(now),
@@ -212,7 +291,11 @@ pub fn next_step(request: &AuthorizationRequest, session: Option<&Session>, sign
         None => false,
     };
     if !session_ok {
-        return if request.prompt.none { Next::Fail(ErrorCode::LoginRequired) } else { Next::SignIn };
+        return if request.prompt.none {
+            Next::Fail(ErrorCode::LoginRequired)
+        } else {
+            Next::SignIn
+        };
     }
     if request.prompt.consent && !consented {
         return Next::Consent;
@@ -221,7 +304,12 @@ pub fn next_step(request: &AuthorizationRequest, session: Option<&Session>, sign
 }
 
 /// Issues an authorization code for the session and returns the redirect location.
-pub async fn issue_code(state: &AppState, request: &AuthorizationRequest, session: &Session, now: UnixTime) -> Result<String, ProtocolError> {
+pub async fn issue_code(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    session: &Session,
+    now: UnixTime,
+) -> Result<String, ProtocolError> {
     let code = crypto::random_token(32);
     let record = AuthorizationCode {
         digest: crypto::token_digest(&code),

@@ -15,12 +15,20 @@ use crate::domain::{AccountId, Subject};
 use crate::store::{ClientKind, Grant};
 
 /// A verified, unrevoked access token.
-pub async fn check_access_token(state: &AppState, token: &str, now: UnixTime) -> Result<Option<AccessTokenClaims>, ProtocolError> {
+pub async fn check_access_token(
+    state: &AppState,
+    token: &str,
+    now: UnixTime,
+) -> Result<Option<AccessTokenClaims>, ProtocolError> {
     let claims = match tokens::verify_access_token(&state.keys(), &state.issuer, token, now) {
         Ok(claims) => claims,
         Err(TokenRejection::Malformed | TokenRejection::Expired) => return Ok(None),
     };
-    if state.store.access_token_revoked(&claims.jti, claims.grant_id().as_ref()).await? {
+    if state
+        .store
+        .access_token_revoked(&claims.jti, claims.grant_id().as_ref())
+        .await?
+    {
         return Ok(None);
     }
     Ok(Some(claims))
@@ -28,25 +36,48 @@ pub async fn check_access_token(state: &AppState, token: &str, now: UnixTime) ->
 
 /// OIDC Core §5.3: the claims of the token's account, as its scopes allow.
 pub async fn userinfo(state: &AppState, bearer: Option<&str>) -> Result<Value, ProtocolError> {
-    let invalid = || OAuthError::new(ErrorCode::InvalidToken, "the access token is invalid or expired");
+    let invalid = || {
+        OAuthError::new(
+            ErrorCode::InvalidToken,
+            "the access token is invalid or expired",
+        )
+    };
     let token = bearer.ok_or_else(invalid)?;
     let now = state.clock.unix();
-    let claims = check_access_token(state, token, now).await?.ok_or_else(invalid)?;
+    let claims = check_access_token(state, token, now)
+        .await?
+        .ok_or_else(invalid)?;
     if !claims.scope.split(' ').any(|s| s == "openid") {
-        return Err(OAuthError::new(ErrorCode::InvalidToken, "the access token was not issued for OpenID Connect").into());
+        return Err(OAuthError::new(
+            ErrorCode::InvalidToken,
+            "the access token was not issued for OpenID Connect",
+        )
+        .into());
     }
     let grant = match claims.grant_id() {
         Some(id) => state.store.grant_by_id(&id).await?,
         None => None,
     };
-    let account_id = grant.and_then(|g: Grant| g.account_id).ok_or_else(invalid)?;
-    let account = account_by(state, &account_id, &Subject(claims.sub.clone())).await?.ok_or_else(invalid)?;
+    let account_id = grant
+        .and_then(|g: Grant| g.account_id)
+        .ok_or_else(invalid)?;
+    let account = account_by(state, &account_id, &Subject(claims.sub.clone()))
+        .await?
+        .ok_or_else(invalid)?;
     let scope = crate::domain::Scopes::parse(&claims.scope).unwrap_or_default();
     Ok(super::claims::userinfo(&account, &scope))
 }
 
-async fn account_by(state: &AppState, id: &AccountId, subject: &Subject) -> Result<Option<crate::store::Account>, ProtocolError> {
-    Ok(state.store.account_by_id(id).await?.filter(|a| !a.disabled && &a.subject == subject))
+async fn account_by(
+    state: &AppState,
+    id: &AccountId,
+    subject: &Subject,
+) -> Result<Option<crate::store::Account>, ProtocolError> {
+    Ok(state
+        .store
+        .account_by_id(id)
+        .await?
+        .filter(|a| !a.disabled && &a.subject == subject))
 }
 
 /// RFC 7662 §2.2 response; inactive tokens get only `{"active": false}`.
@@ -79,14 +110,20 @@ pub struct Introspection {
 
 /// RFC 7662: only confidential clients (resource servers) may introspect. Access tokens of any
 /// client can be introspected; refresh tokens only by the client they were issued to.
-pub async fn introspect(state: &AppState, params: &Params, authorization: Option<&str>) -> Result<Introspection, ProtocolError> {
+pub async fn introspect(
+    state: &AppState,
+    params: &Params,
+    authorization: Option<&str>,
+) -> Result<Introspection, ProtocolError> {
     let credentials = client_auth::credentials(authorization, params)?;
     params.reject_duplicates()?;
     let client = client_auth::authenticate(state, &credentials).await?;
     if client.kind != ClientKind::Confidential {
         return Err(OAuthError::invalid_client().into());
     }
-    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let now = state.clock.unix();
     let hint = params.get("token_type_hint");
     if hint != Some("refresh_token") {
@@ -107,7 +144,11 @@ pub async fn introspect(state: &AppState, params: &Params, authorization: Option
             });
         }
     }
-    let Some(row) = state.store.refresh_token_by_digest(&crypto::token_digest(token)).await? else {
+    let Some(row) = state
+        .store
+        .refresh_token_by_digest(&crypto::token_digest(token))
+        .await?
+    else {
         return Ok(Introspection::default());
     };
     let Some(grant) = state.store.grant_by_id(&row.grant_id).await? else {
@@ -137,17 +178,33 @@ pub async fn introspect(state: &AppState, params: &Params, authorization: Option
 
 /// RFC 7009 §2.1: revokes a refresh token (with its whole grant) or an access token.
 /// Unknown or foreign tokens are answered the same as revoked ones (§2.2).
-pub async fn revoke(state: &AppState, params: &Params, authorization: Option<&str>) -> Result<(), ProtocolError> {
+pub async fn revoke(
+    state: &AppState,
+    params: &Params,
+    authorization: Option<&str>,
+) -> Result<(), ProtocolError> {
     let credentials = client_auth::credentials(authorization, params)?;
     params.reject_duplicates()?;
     let client = client_auth::authenticate(state, &credentials).await?;
-    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     match params.get("token_type_hint") {
         None | Some("access_token") | Some("refresh_token") => {}
-        Some(_) => return Err(OAuthError::new(ErrorCode::UnsupportedTokenType, "token_type_hint is not supported").into()),
+        Some(_) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedTokenType,
+                "token_type_hint is not supported",
+            )
+            .into())
+        }
     }
     let now = state.clock.unix();
-    if let Some(row) = state.store.refresh_token_by_digest(&crypto::token_digest(token)).await? {
+    if let Some(row) = state
+        .store
+        .refresh_token_by_digest(&crypto::token_digest(token))
+        .await?
+    {
         if state.store.grant_client(&row.grant_id).await?.as_ref() == Some(&client.id) {
             state.store.revoke_grant(&row.grant_id, now).await?;
         }
@@ -155,7 +212,10 @@ pub async fn revoke(state: &AppState, params: &Params, authorization: Option<&st
     }
     if let Ok(claims) = tokens::verify_access_token(&state.keys(), &state.issuer, token, now) {
         if claims.client_id == client.id.0 {
-            state.store.revoke_access_token(&claims.jti, claims.exp).await?;
+            state
+                .store
+                .revoke_access_token(&claims.jti, claims.exp)
+                .await?;
         }
     }
     Ok(())

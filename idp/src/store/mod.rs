@@ -83,8 +83,16 @@ pub trait SessionStore {
 pub trait CodeStore {
     async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
     async fn code_by_digest(&self, digest: &str) -> StoreResult<Option<AuthorizationCode>>;
-    /// Marks the code redeemed. Exactly one caller ever gets `true`, however many race.
-    async fn consume_code(&self, digest: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Redeems the code and, in the same transaction, creates the grant it stands for (with its
+    /// first refresh token). Exactly one caller ever gets `true`, however many race; when the
+    /// others see `false`, the winner's grant is already committed, so they can revoke it.
+    async fn redeem_code(
+        &self,
+        digest: &str,
+        now: UnixTime,
+        grant: &Grant,
+        refresh: Option<&RefreshToken>,
+    ) -> StoreResult<bool>;
 }
 
 /// Grants and the refresh tokens in them (RFC 6749 §6; OAuth 2.0 Security BCP §4.14 rotation).
@@ -95,11 +103,17 @@ pub trait GrantStore {
     async fn grant_by_id(&self, id: &GrantId) -> StoreResult<Option<Grant>>;
     async fn revoke_grant(&self, id: &GrantId, now: UnixTime) -> StoreResult<()>;
     /// Revokes every grant issued under a session (sign-out).
-    async fn revoke_grants_of_session(&self, session: &SessionId, now: UnixTime) -> StoreResult<()>;
+    async fn revoke_grants_of_session(&self, session: &SessionId, now: UnixTime)
+        -> StoreResult<()>;
     async fn refresh_token_by_digest(&self, digest: &str) -> StoreResult<Option<RefreshToken>>;
     /// Marks `old` used and stores `new`, atomically. Returns false (and stores nothing) when
     /// `old` was already used: the caller treats that as reuse and revokes the grant.
-    async fn rotate_refresh_token(&self, old: &str, new: &RefreshToken, now: UnixTime) -> StoreResult<bool>;
+    async fn rotate_refresh_token(
+        &self,
+        old: &str,
+        new: &RefreshToken,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
     /// RFC 7009: remembers a revoked access token until it would have expired anyway.
     async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()>;
     /// True when the access token or its grant was revoked.
@@ -135,7 +149,16 @@ impl Cached {
 
 /// Everything the application needs from storage.
 pub trait Store:
-    OrganisationStore + ClientStore + AccountStore + KeyStore + SessionStore + CodeStore + GrantStore + ChangeStore + Send + Sync
+    OrganisationStore
+    + ClientStore
+    + AccountStore
+    + KeyStore
+    + SessionStore
+    + CodeStore
+    + GrantStore
+    + ChangeStore
+    + Send
+    + Sync
 {
 }
 
@@ -156,9 +179,13 @@ impl<T> Store for T where
 /// Opens the database named by `url` (sqlite: or postgres://) and applies pending migrations.
 pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect(url, max_connections).await?))
+        Ok(Arc::new(
+            postgres::PgStore::connect(url, max_connections).await?,
+        ))
     } else {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url, max_connections).await?))
+        Ok(Arc::new(
+            sqlite::SqliteStore::connect(url, max_connections).await?,
+        ))
     }
 }
 

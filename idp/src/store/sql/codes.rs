@@ -41,17 +41,33 @@ macro_rules! impl_code_store {
                 row.map(|r| code_from_row(&r)).transpose()
             }
 
-            async fn consume_code(&self, digest: &str, now: i64) -> $crate::store::StoreResult<bool> {
-                // One UPDATE with the "not yet redeemed" condition: the database serialises
-                // concurrent redemptions, so exactly one sees a changed row.
+            async fn redeem_code(
+                &self,
+                digest: &str,
+                now: i64,
+                grant: &$crate::store::Grant,
+                refresh: Option<&$crate::store::RefreshToken>,
+            ) -> $crate::store::StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                // The "not yet redeemed" condition makes the database serialise concurrent
+                // redemptions: exactly one sees a changed row.
                 let done = sqlx::query(
                     "UPDATE authorization_codes SET redeemed_at = $1 WHERE digest = $2 AND redeemed_at IS NULL",
                 )
                 .bind(now)
                 .bind(digest)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                insert_grant(&mut tx, grant).await?;
+                if let Some(t) = refresh {
+                    insert_refresh_token(&mut tx, t).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
         }
 

@@ -10,24 +10,7 @@ macro_rules! impl_grant_store {
                 refresh: Option<&$crate::store::RefreshToken>,
             ) -> $crate::store::StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO grants (id, client_id, account_id, session_id, scope, auth_time, acr, amr, \
-                     created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(g.id.as_str())
-                .bind(g.client_id.as_str())
-                .bind(g.account_id.as_ref().map(|a| a.as_str()))
-                .bind(g.session_id.as_ref().map(|s| s.as_str()))
-                .bind(g.scope.to_string())
-                .bind(g.auth_time)
-                .bind(&g.acr)
-                .bind($crate::store::sql::to_json(&g.amr))
-                .bind(g.created_at)
-                .bind(g.expires_at)
-                .bind(g.revoked_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| $crate::store::map_unique(e, "grant"))?;
+                insert_grant(&mut tx, g).await?;
                 if let Some(t) = refresh {
                     insert_refresh_token(&mut tx, t).await?;
                 }
@@ -124,6 +107,31 @@ macro_rules! impl_grant_store {
                 .await?;
                 Ok(row.is_some())
             }
+        }
+
+        async fn insert_grant<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            g: &$crate::store::Grant,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO grants (id, client_id, account_id, session_id, scope, auth_time, acr, amr, \
+                 created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(g.id.as_str())
+            .bind(g.client_id.as_str())
+            .bind(g.account_id.as_ref().map(|a| a.as_str()))
+            .bind(g.session_id.as_ref().map(|s| s.as_str()))
+            .bind(g.scope.to_string())
+            .bind(g.auth_time)
+            .bind(&g.acr)
+            .bind($crate::store::sql::to_json(&g.amr))
+            .bind(g.created_at)
+            .bind(g.expires_at)
+            .bind(g.revoked_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| $crate::store::map_unique(e, "grant"))?;
+            Ok(())
         }
 
         async fn insert_refresh_token<'c>(

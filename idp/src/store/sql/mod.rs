@@ -3,14 +3,14 @@
 //! as a macro that `sqlite/` and `postgres/` expand for their own pool type. The schemas differ
 //! only in column types (see `migrations/`).
 
-pub(crate) mod organisations;
-pub(crate) mod clients;
 pub(crate) mod accounts;
-pub(crate) mod keys;
-pub(crate) mod sessions;
+pub(crate) mod changes;
+pub(crate) mod clients;
 pub(crate) mod codes;
 pub(crate) mod grants;
-pub(crate) mod changes;
+pub(crate) mod keys;
+pub(crate) mod organisations;
+pub(crate) mod sessions;
 
 use serde::de::DeserializeOwned;
 

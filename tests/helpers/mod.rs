@@ -1,0 +1,207 @@
+//! Test harness: a running app with a fresh database, ready-made organisation, portals and
+//! users, a browser with a cookie jar, and a relying party built on `openidconnect`.
+
+pub mod browser;
+pub mod rp;
+
+use std::sync::Arc;
+
+use idp::admin::{self, NewClient, NewUser};
+use idp::app::AppState;
+use idp::clock::{Clock, ManualClock, SystemClock};
+use idp::config::Config;
+use idp::domain::Secret;
+use idp::startup::Application;
+use idp::store::{ClientKind, SigningAlg};
+
+pub use browser::Browser;
+pub use rp::Rp;
+
+pub const PASSWORD: &str = "Geheim-wachtwoord-1";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub issuer: String,
+    pub state: AppState,
+    pub clock: ManualClock,
+    pub org: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A registered portal as a relying party knows it.
+#[derive(Clone, Debug)]
+pub struct Portal {
+    pub client_id: String,
+    pub secret: Option<String>,
+    pub redirect_uri: String,
+    pub post_logout_uri: String,
+}
+
+/// The URL of a fresh, empty PostgreSQL database on the local server. Panics (never skips)
+/// when the server is not reachable: CI must run these tests.
+pub async fn fresh_postgres_url() -> String {
+    use sqlx::Connection;
+    let admin_url = std::env::var("IDP_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL must run for these tests ({admin_url}): {e}"));
+    let name = format!("pw_test_{}", uuid_like());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(&admin_url);
+    format!("{base}/{name}")
+}
+
+fn uuid_like() -> String {
+    idp::crypto::random_token(12)
+        .to_ascii_lowercase()
+        .replace(['-', '_'], "x")
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Backend::Sqlite, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config::default();
+        config.server.bind = "127.0.0.1:0".parse().unwrap();
+        config.database.url = Secret::new(match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("idp.db").display()),
+            Backend::Postgres => fresh_postgres_url().await,
+        });
+        config.mail.file_dir = dir.path().join("mail");
+        config.theme.dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../themes/default").into();
+        config.log.filter = "warn".into();
+        tweak(&mut config);
+        // Close to real time, so the RP library's own clock agrees with ours; moves only when told.
+        let clock = ManualClock::at(SystemClock.unix());
+        let app = Application::build(config, Arc::new(clock.clone()))
+            .await
+            .expect("app builds");
+        let state = app.state();
+        let issuer = state.issuer.clone();
+        tokio::spawn(app.run_until(std::future::pending()));
+        let org = admin::create_organisation(
+            state.store.as_ref(),
+            "zorg",
+            "Zorggroep Test",
+            clock.unix(),
+        )
+        .await
+        .expect("organisation");
+        TestApp {
+            issuer,
+            state,
+            clock,
+            org: org.slug,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.unix()
+    }
+
+    /// Registers a portal; `name` makes its URIs distinct.
+    pub async fn portal(&self, name: &str, kind: ClientKind) -> Portal {
+        self.portal_with(name, kind, SigningAlg::ES256).await
+    }
+
+    pub async fn portal_with(&self, name: &str, kind: ClientKind, alg: SigningAlg) -> Portal {
+        let redirect_uri = format!("https://{name}.portal.example/callback");
+        let post_logout_uri = format!("https://{name}.portal.example/signed-out");
+        let created = admin::create_client(
+            self.state.store.as_ref(),
+            NewClient {
+                organisation: self.org.clone(),
+                name: format!("Portaal {name}"),
+                redirect_uris: vec![redirect_uri.clone()],
+                post_logout_redirect_uris: vec![post_logout_uri.clone()],
+                kind,
+                machine: false,
+                scopes: "openid profile email".into(),
+                id_token_alg: alg,
+            },
+            self.now(),
+        )
+        .await
+        .expect("portal");
+        Portal {
+            client_id: created.client.id.0,
+            secret: created.secret.map(|s| s.expose().clone()),
+            redirect_uri,
+            post_logout_uri,
+        }
+    }
+
+    /// Registers a machine client (client credentials); returns (id, secret).
+    pub async fn machine(&self, name: &str) -> (String, String) {
+        let created = admin::create_client(
+            self.state.store.as_ref(),
+            NewClient {
+                organisation: self.org.clone(),
+                name: name.into(),
+                redirect_uris: vec![],
+                post_logout_redirect_uris: vec![],
+                kind: ClientKind::Confidential,
+                machine: true,
+                scopes: "profile".into(),
+                id_token_alg: SigningAlg::ES256,
+            },
+            self.now(),
+        )
+        .await
+        .expect("machine client");
+        (
+            created.client.id.0,
+            created.secret.unwrap().expose().clone(),
+        )
+    }
+
+    /// Creates an account with [`PASSWORD`]; returns its `sub`.
+    pub async fn user(&self, username: &str) -> String {
+        let account = admin::create_user(
+            self.state.store.as_ref(),
+            NewUser {
+                username: username.into(),
+                email: Some(format!(
+                    "{}@example.nl",
+                    username.to_lowercase().replace(' ', ".")
+                )),
+                given_name: "Jan".into(),
+                family_name: "Jansen".into(),
+                birth_date: Some("1950-03-31".into()),
+                password: Some(Secret::new(PASSWORD.into())),
+            },
+            self.now(),
+        )
+        .await
+        .expect("user");
+        account.subject.0
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.issuer)
+    }
+
+    pub async fn rp(&self, portal: &Portal) -> Rp {
+        Rp::discover(self, portal).await
+    }
+}

@@ -1,0 +1,148 @@
+//! RP-Initiated Logout: the session ends, tokens of that session stop, and the browser only
+//! returns to registered post-logout URIs.
+
+use reqwest::StatusCode;
+
+use crate::helpers::browser::{location, query_param, to_page};
+use crate::helpers::{TestApp, PASSWORD};
+use idp::store::ClientKind;
+
+fn logout_url(app: &TestApp, params: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(&app.url("/logout")).unwrap();
+    url.query_pairs_mut().extend_pairs(params);
+    url.to_string()
+}
+
+#[tokio::test]
+async fn logout_with_a_hint_ends_the_session_and_returns_to_the_portal() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let tokens = rp
+        .finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start)
+        .await;
+
+    let url = logout_url(
+        &app,
+        &[
+            ("id_token_hint", &tokens.id_token),
+            ("post_logout_redirect_uri", &portal.post_logout_uri),
+            ("state", "bye"),
+        ],
+    );
+    let response = browser.get(&url).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let to = location(&response).unwrap();
+    assert!(to.starts_with(&portal.post_logout_uri));
+    assert_eq!(query_param(&to, "state").as_deref(), Some("bye"));
+
+    // The session is gone: a silent sign-in fails, and the session's tokens are revoked.
+    let start = rp.start(&[("prompt", "none")]);
+    let to = location(&browser.get(&start.url).await).unwrap();
+    assert_eq!(query_param(&to, "error").as_deref(), Some("login_required"));
+    assert!(rp.refresh(&tokens.refresh_token()).await.is_err());
+    assert!(rp.userinfo(tokens.access_token()).await.is_err());
+}
+
+#[tokio::test]
+async fn an_unregistered_post_logout_uri_gets_no_redirect() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let tokens = rp
+        .finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start)
+        .await;
+    for uri in [
+        "https://evil.example/",
+        &format!("{}/", portal.post_logout_uri),
+        &portal.redirect_uri,
+    ] {
+        let response = browser
+            .get(&logout_url(
+                &app,
+                &[
+                    ("id_token_hint", &tokens.id_token),
+                    ("post_logout_redirect_uri", uri),
+                ],
+            ))
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{uri}");
+        assert!(location(&response).is_none());
+    }
+    // Without a hint or client_id there is no client to check the URI against.
+    let response = browser
+        .get(&logout_url(
+            &app,
+            &[("post_logout_redirect_uri", &portal.post_logout_uri)],
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // A forged hint is refused.
+    let response = browser
+        .get(&logout_url(
+            &app,
+            &[("id_token_hint", "eyJhbGciOiJub25lIn0.e30.")],
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    // The session survived all of that.
+    let start = rp.start(&[("prompt", "none")]);
+    rp.finish(&location(&browser.get(&start.url).await).unwrap(), &start)
+        .await;
+}
+
+#[tokio::test]
+async fn logout_without_a_hint_asks_the_user_first() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start)
+        .await;
+
+    let url = logout_url(
+        &app,
+        &[
+            ("client_id", &portal.client_id),
+            ("post_logout_redirect_uri", &portal.post_logout_uri),
+        ],
+    );
+    let confirm = to_page(browser.get(&url).await).await;
+    assert_eq!(confirm.status, StatusCode::OK);
+    assert!(confirm.body.contains("Wilt u uitloggen?"));
+    // Still signed in until the user confirms.
+    let start = rp.start(&[("prompt", "none")]);
+    rp.finish(&location(&browser.get(&start.url).await).unwrap(), &start)
+        .await;
+    // A forged confirmation does nothing.
+    let forged = browser
+        .post_form(
+            "/logout/confirm",
+            &[("logout", confirm.field("logout")), ("csrf", "x")],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    let done = browser
+        .post_form(
+            "/logout/confirm",
+            &[
+                ("logout", confirm.field("logout")),
+                ("csrf", confirm.field("csrf")),
+            ],
+        )
+        .await;
+    assert!(location(&done)
+        .unwrap()
+        .starts_with(&portal.post_logout_uri));
+    let start = rp.start(&[("prompt", "none")]);
+    let to = location(&browser.get(&start.url).await).unwrap();
+    assert_eq!(query_param(&to, "error").as_deref(), Some("login_required"));
+}

@@ -1,0 +1,250 @@
+//! The sign-in form: same answer for unknown users and wrong passwords, throttling, CSRF and
+//! browser binding, the session cookie, consent.
+
+use reqwest::StatusCode;
+
+use crate::helpers::browser::{location, query_param, to_page};
+use crate::helpers::{Backend, TestApp, PASSWORD};
+use idp::store::ClientKind;
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_get_the_same_answer() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
+    let wrong = browser
+        .submit_login(&page, "kees", "not-the-password")
+        .await;
+    let wrong_status = wrong.status();
+    let wrong_body = wrong.text().await.unwrap();
+    let unknown = browser
+        .submit_login(&page, "nobody", "not-the-password")
+        .await;
+    assert_eq!(unknown.status(), wrong_status);
+    assert_eq!(wrong_status, StatusCode::UNAUTHORIZED);
+    let unknown_body = unknown.text().await.unwrap();
+    assert_eq!(
+        unknown_body.replace("nobody", "USER"),
+        wrong_body.replace("kees", "USER")
+    );
+    assert!(wrong_body.contains("Gebruikersnaam of wachtwoord is onjuist"));
+    assert!(
+        wrong_body.contains(r#"value="kees""#),
+        "the username is kept"
+    );
+    assert!(
+        !wrong_body.contains("not-the-password"),
+        "the password is not echoed"
+    );
+}
+
+#[tokio::test]
+async fn failed_attempts_are_throttled_per_username_then_released() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
+    for _ in 0..5 {
+        assert_eq!(
+            browser.submit_login(&page, "Kees", "wrong").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Even the right password is not checked now, in any spelling of the name.
+    let blocked = browser.submit_login(&page, " KEES ", PASSWORD).await;
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(blocked.text().await.unwrap().contains("Wacht 15 minuten"));
+    app.clock.advance(15 * 60);
+    let response = browser.submit_login(&page, "kees", PASSWORD).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::SEE_OTHER,
+        "released after the window"
+    );
+}
+
+#[tokio::test]
+async fn parallel_guesses_are_counted_exactly() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
+    let guesses = (0..20).map(|i| {
+        let guess = format!("guess-{i}");
+        let browser = &browser;
+        let page = &page;
+        async move { browser.submit_login(page, "kees", &guess).await.status() }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, refused), (5, 15), "exactly the limit is checked");
+}
+
+#[tokio::test]
+async fn failed_attempts_are_throttled_per_address() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.signin.max_failures_per_ip = 3).await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
+    for name in ["a", "b", "c"] {
+        assert_eq!(
+            browser.submit_login(&page, name, "x").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        browser.submit_login(&page, "kees", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn the_form_is_bound_to_the_browser_and_its_csrf_token() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
+    let bad_csrf = browser
+        .post_form(
+            "/login",
+            &[
+                ("interaction", page.field("interaction")),
+                ("csrf", "forged"),
+                ("username", "kees"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(bad_csrf.status(), StatusCode::BAD_REQUEST);
+    // Another browser (an attacker who started the sign-in) cannot complete it in the victim's.
+    let other = app.browser();
+    let stolen = other.submit_login(&page, "kees", PASSWORD).await;
+    assert_eq!(stolen.status(), StatusCode::BAD_REQUEST);
+    assert!(location(&stolen).is_none());
+    // Missing fields: a clear message on the same page.
+    let empty = browser.submit_login(&page, "kees", "").await;
+    assert_eq!(empty.status(), StatusCode::BAD_REQUEST);
+    assert!(empty
+        .text()
+        .await
+        .unwrap()
+        .contains("Vul uw gebruikersnaam en wachtwoord in"));
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_lax_and_rotated_at_sign_in() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let mut cookies = Vec::new();
+    for _ in 0..2 {
+        let page = browser
+            .follow(&rp.start(&[("prompt", "login")]).url)
+            .await
+            .unwrap_err();
+        let response = browser.submit_login(&page, "kees", PASSWORD).await;
+        let cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .find(|c| c.starts_with("pw_session="))
+            .expect("a session cookie");
+        assert!(
+            cookie.contains("HttpOnly")
+                && cookie.contains("SameSite=Lax")
+                && cookie.contains("Path=/"),
+            "{cookie}"
+        );
+        cookies.push(cookie);
+    }
+    assert_ne!(
+        cookies[0], cookies[1],
+        "a new session value at every sign-in"
+    );
+}
+
+#[tokio::test]
+async fn login_hint_fills_in_the_username() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.rp(&portal).await;
+    let page = app
+        .browser()
+        .follow(&rp.start(&[("login_hint", "jan<b>")]).url)
+        .await
+        .unwrap_err();
+    assert_eq!(page.field("username"), "jan<b>");
+    assert!(
+        page.body.contains("jan&lt;b&gt;"),
+        "escaped by the template engine"
+    );
+}
+
+#[tokio::test]
+async fn prompt_consent_asks_and_a_refusal_is_access_denied() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[("prompt", "consent")]);
+    let login = browser.follow(&start.url).await.unwrap_err();
+    let response = browser.submit_login(&login, "kees", PASSWORD).await;
+    let consent_url = location(&response).unwrap();
+    assert!(consent_url.starts_with("/consent"), "{consent_url}");
+    let consent = to_page(browser.get(&consent_url).await).await;
+    assert!(
+        consent.body.contains("Portaal alpha") && consent.body.contains("uw e-mailadres"),
+        "{}",
+        consent.body
+    );
+    let denied = browser
+        .post_form(
+            "/consent",
+            &[
+                ("interaction", consent.field("interaction")),
+                ("csrf", consent.field("csrf")),
+                ("decision", "deny"),
+            ],
+        )
+        .await;
+    let to = location(&denied).unwrap();
+    assert_eq!(query_param(&to, "error").as_deref(), Some("access_denied"));
+
+    // With a session, prompt=consent goes straight to the question; "allow" yields a code.
+    let start = rp.start(&[("prompt", "consent")]);
+    let consent = browser.follow(&start.url).await.unwrap_err();
+    assert!(consent.body.contains("Toestaan"));
+    let allowed = browser
+        .post_form(
+            "/consent",
+            &[
+                ("interaction", consent.field("interaction")),
+                ("csrf", consent.field("csrf")),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    rp.finish(&location(&allowed).unwrap(), &start).await;
+}

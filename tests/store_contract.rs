@@ -1,0 +1,1042 @@
+//! The storage contract: every check below runs, unchanged, against SQLite (a temporary file)
+//! and PostgreSQL (a fresh database on the local server; the PostgreSQL tests fail, never skip,
+//! when it is not running). Test names: `store_contract::{sqlite,postgres}::<check>`.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use idp::domain::{
+    AccountId, ClientId, GrantId, OrganisationId, RedirectUri, Scopes, Secret, SessionId, Subject,
+};
+use idp::oidc::keys;
+use idp::store::{
+    self, Account, AuthorizationCode, Cached, Client, ClientKind, Grant, GrantType, Organisation,
+    RefreshToken, Session, SigningAlg, Store, StoreError,
+};
+
+const NOW: i64 = 1_900_000_000;
+/// Enough connections that the concurrency checks really run in parallel.
+const CONNECTIONS: u32 = 12;
+const RACERS: usize = 10;
+
+// ---------------------------------------------------------------------------------------------
+// Backends and the macro that runs every check against both.
+
+struct Db {
+    store: Arc<dyn Store>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite_db() -> Db {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("contract.db").display());
+    let store = store::connect(&url, CONNECTIONS)
+        .await
+        .expect("sqlite store");
+    Db {
+        store,
+        _dir: Some(dir),
+    }
+}
+
+async fn postgres_db() -> Db {
+    let url = crate::helpers::fresh_postgres_url().await;
+    let store = store::connect(&url, CONNECTIONS)
+        .await
+        .expect("postgres store");
+    Db { store, _dir: None }
+}
+
+macro_rules! contract {
+    ($($check:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    let db = super::sqlite_db().await;
+                    super::$check(db.store.as_ref()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $check() {
+                    let db = super::postgres_db().await;
+                    super::$check(db.store.as_ref()).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    organisations,
+    clients,
+    accounts,
+    signing_keys,
+    sessions,
+    codes_redeem_once,
+    codes_redeem_is_atomic,
+    codes_concurrent_redeem,
+    grants_and_refresh_rotation,
+    grants_concurrent_rotation,
+    grants_revocation,
+    access_token_revocation,
+    change_generations,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures. Codes and grants point at a client, an account and a session, so most checks start
+// from a `Chain`.
+
+fn scopes(s: &str) -> Scopes {
+    Scopes::parse(s).expect("valid scopes")
+}
+
+fn uri(s: &str) -> RedirectUri {
+    RedirectUri::parse(s).expect("valid redirect uri")
+}
+
+fn organisation(slug: &str) -> Organisation {
+    Organisation {
+        id: OrganisationId(format!("org-{slug}")),
+        slug: slug.into(),
+        name: format!("Zorggroep {slug}"),
+        created_at: NOW,
+    }
+}
+
+fn confidential_client(id: &str, org: &Organisation) -> Client {
+    Client {
+        id: ClientId(id.into()),
+        organisation_id: org.id.clone(),
+        name: format!("Cliëntportaal {id}"),
+        kind: ClientKind::Confidential,
+        secret_digest: Some(Secret::new(format!("digest-of-secret-{id}"))),
+        redirect_uris: vec![
+            uri(&format!("https://{id}.portal.example/callback")),
+            uri("http://127.0.0.1:8080/cb?tenant=zorg"),
+        ],
+        post_logout_redirect_uris: vec![uri(&format!("https://{id}.portal.example/signed-out"))],
+        scopes: scopes("openid profile email offline_access"),
+        grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        id_token_alg: SigningAlg::RS256,
+        created_at: NOW + 1,
+    }
+}
+
+fn account(id: &str, username: &str) -> Account {
+    Account {
+        id: AccountId(id.into()),
+        subject: Subject(format!("sub-{id}")),
+        username: username.into(),
+        username_normalised: idp::domain::Username::normalise(username),
+        email: Some(format!("{id}@example.nl")),
+        email_verified: true,
+        given_name: "Jan".into(),
+        family_name: "Jansen".into(),
+        birth_date: Some("1950-03-31".into()),
+        password_hash: Some(Secret::new(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        )),
+        created_at: NOW + 2,
+        disabled: false,
+    }
+}
+
+fn session(id: &str, account: &AccountId) -> Session {
+    Session {
+        id: SessionId(id.into()),
+        token_digest: format!("cookie-digest-{id}"),
+        account_id: account.clone(),
+        auth_time: NOW + 3,
+        amr: vec!["pwd".into(), "otp".into()],
+        acr: "urn:poortwachter:acr:password".into(),
+        created_at: NOW + 3,
+        expires_at: NOW + 3 + 8 * 3600,
+        ended_at: None,
+    }
+}
+
+struct Chain {
+    client: Client,
+    account: Account,
+    session: Session,
+}
+
+async fn chain(store: &dyn Store) -> Chain {
+    let org = organisation("zorg");
+    store.create_organisation(&org).await.expect("organisation");
+    let client = confidential_client("portaal", &org);
+    store.create_client(&client).await.expect("client");
+    let account = account("acc-1", "Jan.Jansen");
+    store.create_account(&account).await.expect("account");
+    let session = session("sid-1", &account.id);
+    store.create_session(&session).await.expect("session");
+    Chain {
+        client,
+        account,
+        session,
+    }
+}
+
+impl Chain {
+    fn code(&self, digest: &str, grant: &str) -> AuthorizationCode {
+        AuthorizationCode {
+            digest: digest.into(),
+            client_id: self.client.id.clone(),
+            account_id: self.account.id.clone(),
+            session_id: self.session.id.clone(),
+            redirect_uri: self.client.redirect_uris[0].as_str().into(),
+            scope: scopes("openid profile offline_access"),
+            nonce: Some("n-0S6_WzA2Mj".into()),
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            auth_time: self.session.auth_time,
+            acr: self.session.acr.clone(),
+            amr: self.session.amr.clone(),
+            grant_id: GrantId(grant.into()),
+            expires_at: NOW + 60,
+            redeemed_at: None,
+        }
+    }
+
+    /// A grant issued under this chain's session (or `session`, when given).
+    fn grant(&self, id: &str, session: Option<&SessionId>) -> Grant {
+        Grant {
+            id: GrantId(id.into()),
+            client_id: self.client.id.clone(),
+            account_id: Some(self.account.id.clone()),
+            session_id: Some(session.unwrap_or(&self.session.id).clone()),
+            scope: scopes("openid profile offline_access"),
+            auth_time: Some(self.session.auth_time),
+            acr: Some(self.session.acr.clone()),
+            amr: self.session.amr.clone(),
+            created_at: NOW + 10,
+            expires_at: NOW + 30 * 86_400,
+            revoked_at: None,
+        }
+    }
+
+    /// A client-credentials grant: no account, no session.
+    fn machine_grant(&self, id: &str) -> Grant {
+        Grant {
+            id: GrantId(id.into()),
+            client_id: self.client.id.clone(),
+            account_id: None,
+            session_id: None,
+            scope: scopes("profile"),
+            auth_time: None,
+            acr: None,
+            amr: vec![],
+            created_at: NOW + 10,
+            expires_at: NOW + 3600,
+            revoked_at: None,
+        }
+    }
+}
+
+fn refresh(digest: &str, grant: &GrantId) -> RefreshToken {
+    RefreshToken {
+        digest: digest.into(),
+        grant_id: grant.clone(),
+        scope: scopes("openid profile"),
+        created_at: NOW + 10,
+        used_at: None,
+    }
+}
+
+fn gid(id: &str) -> GrantId {
+    GrantId(id.into())
+}
+
+async fn grant_of(store: &dyn Store, id: &str) -> Option<Grant> {
+    store.grant_by_id(&gid(id)).await.expect("grant_by_id")
+}
+
+async fn token_of(store: &dyn Store, digest: &str) -> Option<RefreshToken> {
+    store
+        .refresh_token_by_digest(digest)
+        .await
+        .expect("refresh_token_by_digest")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checks.
+
+async fn organisations(store: &dyn Store) {
+    let noord = organisation("zorg-noord");
+    let amstel = organisation("amstelzorg");
+    store.create_organisation(&noord).await.unwrap();
+    store.create_organisation(&amstel).await.unwrap();
+
+    assert_eq!(
+        store.organisation_by_slug("zorg-noord").await.unwrap(),
+        Some(noord.clone())
+    );
+    assert_eq!(
+        store.organisation_by_slug("amstelzorg").await.unwrap(),
+        Some(amstel.clone())
+    );
+    assert_eq!(store.organisation_by_slug("zorg-zuid").await.unwrap(), None);
+
+    let mut clash = organisation("zorg-noord");
+    clash.id = OrganisationId("org-other".into());
+    clash.name = "Andere zorggroep".into();
+    let err = store
+        .create_organisation(&clash)
+        .await
+        .expect_err("duplicate slug must fail");
+    assert!(
+        matches!(err, StoreError::Conflict(_)),
+        "duplicate slug: {err:?}"
+    );
+
+    let mut listed = store.list_organisations().await.unwrap();
+    listed.sort_by(|a, b| a.slug.cmp(&b.slug));
+    assert_eq!(
+        listed,
+        vec![amstel, noord],
+        "the rejected duplicate is not stored"
+    );
+}
+
+async fn clients(store: &dyn Store) {
+    let org = organisation("zorg");
+    store.create_organisation(&org).await.unwrap();
+    let confidential = confidential_client("portaal-a", &org);
+    let public = Client {
+        id: ClientId("spa-b".into()),
+        organisation_id: org.id.clone(),
+        name: "Mobiele app".into(),
+        kind: ClientKind::Public,
+        secret_digest: None,
+        redirect_uris: vec![uri("https://app.example/cb")],
+        post_logout_redirect_uris: vec![],
+        scopes: scopes("openid"),
+        grant_types: vec![GrantType::AuthorizationCode],
+        id_token_alg: SigningAlg::ES256,
+        created_at: NOW + 5,
+    };
+    let machine = Client {
+        id: ClientId("machine-c".into()),
+        kind: ClientKind::Confidential,
+        redirect_uris: vec![],
+        grant_types: vec![GrantType::ClientCredentials],
+        scopes: scopes("profile"),
+        ..confidential_client("machine-c", &org)
+    };
+    for c in [&confidential, &public, &machine] {
+        store.create_client(c).await.unwrap();
+    }
+
+    // Every field round-trips, lists in their order.
+    for c in [&confidential, &public, &machine] {
+        assert_eq!(store.client_by_id(&c.id).await.unwrap().as_ref(), Some(c));
+    }
+    let got = store.client_by_id(&confidential.id).await.unwrap().unwrap();
+    assert_eq!(
+        got.secret_digest.as_ref().map(|s| s.expose().as_str()),
+        Some("digest-of-secret-portaal-a")
+    );
+    assert_eq!(got.redirect_uris.len(), 2);
+    assert!(got.allows(GrantType::RefreshToken) && !got.allows(GrantType::ClientCredentials));
+
+    assert_eq!(
+        store
+            .client_by_id(&ClientId("unknown".into()))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let dup = Client {
+        name: "Kopie".into(),
+        ..public.clone()
+    };
+    let err = store
+        .create_client(&dup)
+        .await
+        .expect_err("duplicate client id must fail");
+    assert!(
+        matches!(err, StoreError::Conflict(_)),
+        "duplicate client id: {err:?}"
+    );
+
+    let mut listed = store.list_clients().await.unwrap();
+    listed.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(listed, vec![machine, confidential, public]);
+}
+
+async fn accounts(store: &dyn Store) {
+    let jan = account("acc-jan", "Jan Jansen");
+    assert_eq!(jan.username_normalised, "jan jansen");
+    let piet = Account {
+        email: None,
+        email_verified: false,
+        birth_date: None,
+        password_hash: None,
+        disabled: true,
+        given_name: "Piet".into(),
+        family_name: "de Vries".into(),
+        ..account("acc-piet", "Piet de Vries")
+    };
+    store.create_account(&jan).await.unwrap();
+    store.create_account(&piet).await.unwrap();
+
+    assert_eq!(
+        store.account_by_username("jan jansen").await.unwrap(),
+        Some(jan.clone())
+    );
+    assert_eq!(
+        store.account_by_username("piet de vries").await.unwrap(),
+        Some(piet.clone())
+    );
+    assert_eq!(
+        store.account_by_username("Jan Jansen").await.unwrap(),
+        None,
+        "lookup is by normalised name"
+    );
+    assert_eq!(
+        store.account_by_id(&jan.id).await.unwrap(),
+        Some(jan.clone())
+    );
+    assert_eq!(
+        store.account_by_id(&piet.id).await.unwrap(),
+        Some(piet.clone())
+    );
+    assert_eq!(
+        store
+            .account_by_id(&AccountId("acc-none".into()))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Same person typed differently (full-width letters, case): the normalised name is taken.
+    let twin = account("acc-twin", "ＪＡＮ JANSEN");
+    assert_eq!(twin.username_normalised, jan.username_normalised);
+    let err = store
+        .create_account(&twin)
+        .await
+        .expect_err("duplicate username must fail");
+    assert!(
+        matches!(err, StoreError::Conflict("username")),
+        "duplicate username: {err:?}"
+    );
+    assert_eq!(store.account_by_id(&twin.id).await.unwrap(), None);
+
+    let mut listed = store.list_accounts().await.unwrap();
+    listed.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(listed, vec![jan, piet]);
+}
+
+async fn signing_keys(store: &dyn Store) {
+    assert!(store.list_keys().await.unwrap().is_empty());
+    let late = keys::generate(SigningAlg::ES256, NOW, NOW + 7200).unwrap();
+    let first = keys::generate(SigningAlg::RS256, NOW, NOW).unwrap();
+    let middle = keys::generate(SigningAlg::ES256, NOW, NOW + 3600).unwrap();
+    for k in [&late, &first, &middle] {
+        store.insert_key(k).await.unwrap();
+    }
+    assert_eq!(
+        store.list_keys().await.unwrap(),
+        vec![first.clone(), middle.clone(), late.clone()],
+        "ordered by signs_from"
+    );
+
+    let err = store
+        .insert_key(&first)
+        .await
+        .expect_err("duplicate kid must fail");
+    assert!(
+        matches!(err, StoreError::Conflict(_)),
+        "duplicate kid: {err:?}"
+    );
+
+    store
+        .set_key_publish_until(&first.kid, NOW + 86_400)
+        .await
+        .unwrap();
+    let listed = store.list_keys().await.unwrap();
+    let until: Vec<_> = listed
+        .iter()
+        .map(|k| (k.kid.as_str(), k.publish_until))
+        .collect();
+    assert_eq!(
+        until,
+        vec![
+            (first.kid.as_str(), Some(NOW + 86_400)),
+            (middle.kid.as_str(), None),
+            (late.kid.as_str(), None)
+        ]
+    );
+    assert_eq!(
+        listed[0].private_jwk, first.private_jwk,
+        "only publish_until changed"
+    );
+}
+
+async fn sessions(store: &dyn Store) {
+    let c = chain(store).await;
+    let other = session("sid-2", &c.account.id);
+    store.create_session(&other).await.unwrap();
+
+    assert_eq!(
+        store
+            .session_by_token_digest(&c.session.token_digest)
+            .await
+            .unwrap(),
+        Some(c.session.clone())
+    );
+    assert_eq!(
+        store.session_by_id(&c.session.id).await.unwrap(),
+        Some(c.session.clone())
+    );
+    assert_eq!(
+        store
+            .session_by_token_digest("cookie-digest-none")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .session_by_id(&SessionId("sid-none".into()))
+            .await
+            .unwrap(),
+        None
+    );
+
+    let dup = Session {
+        id: SessionId("sid-3".into()),
+        ..other.clone()
+    };
+    let err = store
+        .create_session(&dup)
+        .await
+        .expect_err("duplicate token digest must fail");
+    assert!(
+        matches!(err, StoreError::Conflict(_)),
+        "duplicate token digest: {err:?}"
+    );
+
+    assert!(
+        store.end_session(&c.session.id, NOW + 100).await.unwrap(),
+        "first end"
+    );
+    assert!(
+        !store.end_session(&c.session.id, NOW + 200).await.unwrap(),
+        "second end"
+    );
+    assert!(
+        !store
+            .end_session(&SessionId("sid-none".into()), NOW + 200)
+            .await
+            .unwrap(),
+        "unknown session"
+    );
+    let ended = store.session_by_id(&c.session.id).await.unwrap().unwrap();
+    assert_eq!(
+        ended.ended_at,
+        Some(NOW + 100),
+        "the second end does not move ended_at"
+    );
+    assert!(!ended.is_active(NOW + 101));
+    assert_eq!(
+        store
+            .session_by_id(&other.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .ended_at,
+        None,
+        "other session untouched"
+    );
+}
+
+async fn codes_redeem_once(store: &dyn Store) {
+    let c = chain(store).await;
+    let code = c.code("code-digest-1", "grant-1");
+    store.insert_code(&code).await.unwrap();
+    assert_eq!(
+        store.code_by_digest("code-digest-1").await.unwrap(),
+        Some(code.clone())
+    );
+    assert_eq!(
+        store.code_by_digest("code-digest-none").await.unwrap(),
+        None
+    );
+
+    let grant = c.grant("grant-1", None);
+    let rt = refresh("rt-1", &grant.id);
+    assert!(store
+        .redeem_code("code-digest-1", NOW + 5, &grant, Some(&rt))
+        .await
+        .unwrap());
+    assert_eq!(grant_of(store, "grant-1").await, Some(grant.clone()));
+    assert_eq!(token_of(store, "rt-1").await, Some(rt.clone()));
+    assert_eq!(
+        store
+            .code_by_digest("code-digest-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .redeemed_at,
+        Some(NOW + 5)
+    );
+
+    // A replay: false, and nothing of the second redemption is stored.
+    let replay = c.grant("grant-2", None);
+    let rt2 = refresh("rt-2", &replay.id);
+    assert!(!store
+        .redeem_code("code-digest-1", NOW + 6, &replay, Some(&rt2))
+        .await
+        .unwrap());
+    assert_eq!(grant_of(store, "grant-2").await, None);
+    assert_eq!(token_of(store, "rt-2").await, None);
+    assert_eq!(
+        store
+            .code_by_digest("code-digest-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .redeemed_at,
+        Some(NOW + 5)
+    );
+    assert_eq!(
+        grant_of(store, "grant-1").await,
+        Some(grant),
+        "the first grant is untouched"
+    );
+
+    // An unknown code redeems nothing.
+    let ghost = c.grant("grant-3", None);
+    assert!(!store
+        .redeem_code("code-digest-none", NOW + 6, &ghost, None)
+        .await
+        .unwrap());
+    assert_eq!(grant_of(store, "grant-3").await, None);
+
+    // Without a refresh token (no offline_access) only the grant is created.
+    store
+        .insert_code(&c.code("code-digest-4", "grant-4"))
+        .await
+        .unwrap();
+    assert!(store
+        .redeem_code("code-digest-4", NOW + 7, &c.grant("grant-4", None), None)
+        .await
+        .unwrap());
+    assert!(grant_of(store, "grant-4").await.is_some());
+}
+
+async fn codes_redeem_is_atomic(store: &dyn Store) {
+    let c = chain(store).await;
+    store
+        .create_grant(
+            &c.grant("grant-taken", None),
+            Some(&refresh("rt-taken", &gid("grant-taken"))),
+        )
+        .await
+        .unwrap();
+    store
+        .insert_code(&c.code("code-digest-1", "grant-1"))
+        .await
+        .unwrap();
+
+    // The grant cannot be stored (its id is taken): the code must stay redeemable.
+    let clash = c.grant("grant-taken", None);
+    let err = store
+        .redeem_code(
+            "code-digest-1",
+            NOW + 5,
+            &clash,
+            Some(&refresh("rt-new", &clash.id)),
+        )
+        .await
+        .expect_err("grant id clash must fail");
+    assert!(
+        matches!(err, StoreError::Conflict(_)),
+        "grant id clash: {err:?}"
+    );
+    assert_eq!(
+        store
+            .code_by_digest("code-digest-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .redeemed_at,
+        None
+    );
+    assert_eq!(token_of(store, "rt-new").await, None);
+
+    // The refresh token cannot be stored (digest taken): neither the grant nor the redemption stays.
+    let grant = c.grant("grant-1", None);
+    let err = store
+        .redeem_code(
+            "code-digest-1",
+            NOW + 6,
+            &grant,
+            Some(&refresh("rt-taken", &grant.id)),
+        )
+        .await
+        .expect_err("refresh digest clash must fail");
+    assert!(
+        matches!(err, StoreError::Conflict(_)),
+        "refresh digest clash: {err:?}"
+    );
+    assert_eq!(grant_of(store, "grant-1").await, None);
+    assert_eq!(
+        store
+            .code_by_digest("code-digest-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .redeemed_at,
+        None
+    );
+
+    // And it still redeems, once.
+    assert!(store
+        .redeem_code(
+            "code-digest-1",
+            NOW + 7,
+            &grant,
+            Some(&refresh("rt-1", &grant.id))
+        )
+        .await
+        .unwrap());
+    assert_eq!(grant_of(store, "grant-1").await, Some(grant));
+}
+
+async fn codes_concurrent_redeem(store: &dyn Store) {
+    let c = chain(store).await;
+    for round in 0..3 {
+        let digest = format!("code-digest-race-{round}");
+        store
+            .insert_code(&c.code(&digest, &format!("grant-{round}")))
+            .await
+            .unwrap();
+        let grants: Vec<Grant> = (0..RACERS)
+            .map(|i| c.grant(&format!("grant-{round}-{i}"), None))
+            .collect();
+        let tokens: Vec<RefreshToken> = grants
+            .iter()
+            .map(|g| refresh(&format!("rt-{}", g.id.as_str()), &g.id))
+            .collect();
+
+        let results = join_all(
+            grants
+                .iter()
+                .zip(&tokens)
+                .map(|(g, t)| store.redeem_code(&digest, NOW + 5, g, Some(t))),
+        )
+        .await;
+        let results: Vec<bool> = results
+            .into_iter()
+            .map(|r| r.expect("a losing redemption is false, not an error"))
+            .collect();
+        assert_eq!(
+            results.iter().filter(|&&won| won).count(),
+            1,
+            "round {round}: {results:?}"
+        );
+        let winner = results.iter().position(|&won| won).unwrap();
+
+        for (i, (g, t)) in grants.iter().zip(&tokens).enumerate() {
+            let stored = store.grant_by_id(&g.id).await.unwrap();
+            let token = token_of(store, &t.digest).await;
+            if i == winner {
+                assert_eq!(
+                    stored.as_ref(),
+                    Some(g),
+                    "round {round}: the winner's grant"
+                );
+                assert_eq!(
+                    token.as_ref(),
+                    Some(t),
+                    "round {round}: the winner's refresh token"
+                );
+            } else {
+                assert_eq!(stored, None, "round {round}: loser {i} created a grant");
+                assert_eq!(
+                    token, None,
+                    "round {round}: loser {i} created a refresh token"
+                );
+            }
+        }
+    }
+}
+
+async fn grants_and_refresh_rotation(store: &dyn Store) {
+    let c = chain(store).await;
+    let grant = c.grant("grant-1", None);
+    let rt1 = refresh("rt-1", &grant.id);
+    store.create_grant(&grant, Some(&rt1)).await.unwrap();
+    assert_eq!(grant_of(store, "grant-1").await, Some(grant.clone()));
+    assert_eq!(token_of(store, "rt-1").await, Some(rt1.clone()));
+    assert_eq!(
+        store.grant_client(&grant.id).await.unwrap(),
+        Some(c.client.id.clone())
+    );
+    assert_eq!(store.grant_client(&gid("grant-none")).await.unwrap(), None);
+    assert_eq!(grant_of(store, "grant-none").await, None);
+
+    // A client-credentials grant, without refresh token, round-trips its empty fields.
+    let machine = c.machine_grant("grant-m");
+    store.create_grant(&machine, None).await.unwrap();
+    assert_eq!(grant_of(store, "grant-m").await, Some(machine));
+
+    // create_grant is atomic: a refresh token that cannot be stored takes the grant with it.
+    let orphan = c.grant("grant-orphan", None);
+    let err = store
+        .create_grant(&orphan, Some(&refresh("rt-1", &orphan.id)))
+        .await
+        .expect_err("digest clash");
+    assert!(
+        matches!(err, StoreError::Conflict(_)),
+        "refresh digest clash: {err:?}"
+    );
+    assert_eq!(grant_of(store, "grant-orphan").await, None);
+    assert_eq!(
+        token_of(store, "rt-1").await,
+        Some(rt1.clone()),
+        "the existing token is untouched"
+    );
+
+    // Rotation: old marked used, new stored.
+    let rt2 = RefreshToken {
+        created_at: NOW + 60,
+        ..refresh("rt-2", &grant.id)
+    };
+    assert!(store
+        .rotate_refresh_token("rt-1", &rt2, NOW + 60)
+        .await
+        .unwrap());
+    assert_eq!(
+        token_of(store, "rt-1").await.unwrap().used_at,
+        Some(NOW + 60)
+    );
+    assert_eq!(token_of(store, "rt-2").await, Some(rt2.clone()));
+
+    // Reuse of the old token: false, nothing stored, nothing else changed.
+    let rt3 = refresh("rt-3", &grant.id);
+    assert!(!store
+        .rotate_refresh_token("rt-1", &rt3, NOW + 70)
+        .await
+        .unwrap());
+    assert_eq!(token_of(store, "rt-3").await, None);
+    assert_eq!(
+        token_of(store, "rt-1").await.unwrap().used_at,
+        Some(NOW + 60)
+    );
+    assert_eq!(token_of(store, "rt-2").await.unwrap().used_at, None);
+
+    // An unknown token does not rotate; the new one rotates in turn.
+    assert!(!store
+        .rotate_refresh_token("rt-none", &rt3, NOW + 70)
+        .await
+        .unwrap());
+    assert_eq!(token_of(store, "rt-3").await, None);
+    assert!(store
+        .rotate_refresh_token("rt-2", &rt3, NOW + 80)
+        .await
+        .unwrap());
+    assert_eq!(token_of(store, "rt-3").await, Some(rt3));
+}
+
+async fn grants_concurrent_rotation(store: &dyn Store) {
+    let c = chain(store).await;
+    let grant = c.grant("grant-1", None);
+    store
+        .create_grant(&grant, Some(&refresh("rt-0", &grant.id)))
+        .await
+        .unwrap();
+    for round in 0..3 {
+        let old = format!("rt-{round}");
+        let next = format!("rt-{}", round + 1);
+        let candidates: Vec<RefreshToken> = (0..RACERS)
+            .map(|i| refresh(&format!("rt-{round}-cand-{i}"), &grant.id))
+            .collect();
+        let results = join_all(
+            candidates
+                .iter()
+                .map(|t| store.rotate_refresh_token(&old, t, NOW + 100 + round)),
+        )
+        .await;
+        let results: Vec<bool> = results
+            .into_iter()
+            .map(|r| r.expect("a losing rotation is false, not an error"))
+            .collect();
+        assert_eq!(
+            results.iter().filter(|&&won| won).count(),
+            1,
+            "round {round}: {results:?}"
+        );
+        let winner = results.iter().position(|&won| won).unwrap();
+        for (i, t) in candidates.iter().enumerate() {
+            let stored = token_of(store, &t.digest).await;
+            assert_eq!(
+                stored.is_some(),
+                i == winner,
+                "round {round}: candidate {i} stored = {stored:?}"
+            );
+        }
+        // Chain the next round onto the winner under a predictable name.
+        let rt = refresh(&next, &grant.id);
+        assert!(store
+            .rotate_refresh_token(&candidates[winner].digest, &rt, NOW + 100 + round)
+            .await
+            .unwrap());
+    }
+}
+
+async fn grants_revocation(store: &dyn Store) {
+    let c = chain(store).await;
+    let other = session("sid-2", &c.account.id);
+    store.create_session(&other).await.unwrap();
+    let a = c.grant("grant-a", None);
+    let b = c.grant("grant-b", None);
+    let o = c.grant("grant-o", Some(&other.id));
+    let m = c.machine_grant("grant-m");
+    for g in [&a, &b, &o, &m] {
+        store.create_grant(g, None).await.unwrap();
+    }
+
+    store
+        .revoke_grants_of_session(&c.session.id, NOW + 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        grant_of(store, "grant-a").await.unwrap().revoked_at,
+        Some(NOW + 100)
+    );
+    assert_eq!(
+        grant_of(store, "grant-b").await.unwrap().revoked_at,
+        Some(NOW + 100)
+    );
+    assert_eq!(
+        grant_of(store, "grant-o").await.unwrap().revoked_at,
+        None,
+        "other session's grant"
+    );
+    assert_eq!(
+        grant_of(store, "grant-m").await.unwrap().revoked_at,
+        None,
+        "grant without session"
+    );
+
+    store.revoke_grant(&o.id, NOW + 200).await.unwrap();
+    let revoked = grant_of(store, "grant-o").await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(NOW + 200));
+    assert!(!revoked.is_active(NOW + 201));
+    assert_eq!(
+        grant_of(store, "grant-m").await.unwrap().revoked_at,
+        None,
+        "only the named grant"
+    );
+
+    // Revoking again (or a whole session again) never un-revokes.
+    store.revoke_grant(&o.id, NOW + 300).await.unwrap();
+    store
+        .revoke_grants_of_session(&c.session.id, NOW + 300)
+        .await
+        .unwrap();
+    assert!(grant_of(store, "grant-o")
+        .await
+        .unwrap()
+        .revoked_at
+        .is_some());
+    assert!(grant_of(store, "grant-a")
+        .await
+        .unwrap()
+        .revoked_at
+        .is_some());
+    store
+        .revoke_grant(&gid("grant-none"), NOW + 300)
+        .await
+        .unwrap();
+}
+
+async fn access_token_revocation(store: &dyn Store) {
+    let c = chain(store).await;
+    let g = c.grant("grant-1", None);
+    let other = c.grant("grant-2", None);
+    store.create_grant(&g, None).await.unwrap();
+    store.create_grant(&other, None).await.unwrap();
+
+    // By jti.
+    assert!(!store.access_token_revoked("jti-1", None).await.unwrap());
+    assert!(!store
+        .access_token_revoked("jti-1", Some(&g.id))
+        .await
+        .unwrap());
+    store.revoke_access_token("jti-1", NOW + 300).await.unwrap();
+    store
+        .revoke_access_token("jti-1", NOW + 300)
+        .await
+        .expect("revoking twice is fine (RFC 7009 §2.2)");
+    assert!(store.access_token_revoked("jti-1", None).await.unwrap());
+    assert!(store
+        .access_token_revoked("jti-1", Some(&other.id))
+        .await
+        .unwrap());
+    assert!(
+        !store.access_token_revoked("jti-2", None).await.unwrap(),
+        "only that jti"
+    );
+
+    // By grant.
+    assert!(!store
+        .access_token_revoked("jti-2", Some(&g.id))
+        .await
+        .unwrap());
+    store.revoke_grant(&g.id, NOW + 400).await.unwrap();
+    assert!(store
+        .access_token_revoked("jti-2", Some(&g.id))
+        .await
+        .unwrap());
+    assert!(
+        !store
+            .access_token_revoked("jti-2", Some(&other.id))
+            .await
+            .unwrap(),
+        "only that grant"
+    );
+    assert!(!store.access_token_revoked("jti-2", None).await.unwrap());
+    assert!(!store
+        .access_token_revoked("jti-2", Some(&gid("grant-none")))
+        .await
+        .unwrap());
+}
+
+async fn change_generations(store: &dyn Store) {
+    let clients0 = store.generation(Cached::Clients).await.unwrap();
+    let keys0 = store.generation(Cached::Keys).await.unwrap();
+
+    store.bump_generation(Cached::Clients).await.unwrap();
+    assert_eq!(
+        store.generation(Cached::Clients).await.unwrap(),
+        clients0 + 1
+    );
+    assert_eq!(store.generation(Cached::Keys).await.unwrap(), keys0);
+
+    store.bump_generation(Cached::Keys).await.unwrap();
+    store.bump_generation(Cached::Keys).await.unwrap();
+    assert_eq!(store.generation(Cached::Keys).await.unwrap(), keys0 + 2);
+    assert_eq!(
+        store.generation(Cached::Clients).await.unwrap(),
+        clients0 + 1
+    );
+
+    // Concurrent bumps are not lost.
+    join_all((0..RACERS).map(|_| store.bump_generation(Cached::Clients)))
+        .await
+        .into_iter()
+        .for_each(|r| r.expect("bump"));
+    assert_eq!(
+        store.generation(Cached::Clients).await.unwrap(),
+        clients0 + 1 + RACERS as i64
+    );
+    assert_eq!(store.generation(Cached::Keys).await.unwrap(), keys0 + 2);
+}
