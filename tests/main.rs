@@ -7,6 +7,7 @@ mod helpers;
 mod authorize_errors;
 mod code_flow;
 mod keys;
+mod kv_contract;
 mod logout;
 mod signin;
 mod store_contract;

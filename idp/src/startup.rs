@@ -66,7 +66,7 @@ impl Application {
             store.bump_generation(Cached::Keys).await?;
             tracing::info!("generated signing keys (ES256, RS256)");
         }
-        let kv = kv::connect(config.kv.url.expose(), clock.clone()).await?;
+        let kv = kv::connect(&config.kv, clock.clone()).await?;
         let templates = Templates::load(&config.theme.dir)?;
         let state = AppState::new(config, issuer, store, kv, clock, templates).await?;
         // The dummy hash is made now, so the first unknown-user sign-in is not faster than the rest.

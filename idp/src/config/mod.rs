@@ -56,6 +56,8 @@ pub struct DatabaseConfig {
 pub struct KvConfig {
     /// Short-lived shared state: `memory` (one node) or `redis://127.0.0.1:6379` (several nodes).
     pub url: Secret<String>,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    pub prefix: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -165,6 +167,7 @@ impl Default for KvConfig {
     fn default() -> Self {
         Self {
             url: Secret::new("memory".into()),
+            prefix: "pw:".into(),
         }
     }
 }

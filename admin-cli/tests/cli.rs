@@ -1,0 +1,310 @@
+//! `idp-admin` as an operator runs it: a real process against a fresh SQLite database.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+struct Admin {
+    dir: tempfile::TempDir,
+}
+
+impl Admin {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_idp-admin"));
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env(
+                "IDP_DATABASE__URL",
+                format!("sqlite://{}", self.dir.path().join("idp.db").display()),
+            )
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+}
+
+#[test]
+fn an_operator_registers_a_portal_and_a_user() {
+    let admin = Admin::new();
+    assert!(admin.run(&["migrate"]).status.success());
+    let org = admin.json(&[
+        "--json",
+        "org",
+        "create",
+        "--slug",
+        "zorg-noord",
+        "--name",
+        "Zorggroep Noord",
+    ]);
+    assert_eq!(org["slug"], "zorg-noord");
+
+    let client = admin.json(&[
+        "--json",
+        "client",
+        "create",
+        "--org",
+        "zorg-noord",
+        "--name",
+        "Cliëntportaal",
+        "--redirect-uri",
+        "https://portaal.zorg.example/callback",
+        "--post-logout-uri",
+        "https://portaal.zorg.example/",
+    ]);
+    let secret = client["client_secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 43, "256 random bits, base64url");
+    let client_id = client["client_id"].as_str().unwrap();
+
+    let list = admin.json(&["--json", "client", "list"]);
+    assert_eq!(list[0]["client_id"], client_id);
+    assert!(
+        !list.to_string().contains(secret),
+        "the secret is shown once only"
+    );
+
+    let public = admin.json(&[
+        "--json",
+        "client",
+        "create",
+        "--org",
+        "zorg-noord",
+        "--name",
+        "App",
+        "--public",
+        "--redirect-uri",
+        "http://127.0.0.1:8000/cb",
+    ]);
+    assert!(public["client_secret"].is_null());
+
+    let output = admin.run_with_stdin(
+        &[
+            "--json",
+            "user",
+            "create",
+            "--username",
+            "J.Jansen",
+            "--email",
+            "j@zorg.example",
+            "--given-name",
+            "Jan",
+            "--family-name",
+            "Jansen",
+            "--birth-date",
+            "31-03-1950",
+            "--password-stdin",
+        ],
+        "Een-lang-wachtwoord\n",
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let user: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(user["username"], "J.Jansen");
+    let users = admin.json(&["--json", "user", "list"]);
+    assert_eq!(users[0]["active"], true);
+    assert!(!users.to_string().contains("Een-lang-wachtwoord"));
+
+    // The same name in another case is the same user.
+    let taken = admin.run_with_stdin(
+        &[
+            "user",
+            "create",
+            "--username",
+            "j.jansen",
+            "--given-name",
+            "J",
+            "--family-name",
+            "J",
+            "--password-stdin",
+        ],
+        "Een-lang-wachtwoord\n",
+    );
+    assert!(!taken.status.success());
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("username already exists"));
+
+    // Human output is a table.
+    let table = admin.run(&["user", "list"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("J.Jansen"));
+}
+
+#[test]
+fn bad_input_is_refused_with_a_message_naming_the_flag() {
+    let admin = Admin::new();
+    admin.json(&[
+        "--json", "org", "create", "--slug", "zorg", "--name", "Zorg",
+    ]);
+    for (args, flag) in [
+        (
+            vec![
+                "client",
+                "create",
+                "--org",
+                "zorg",
+                "--name",
+                "P",
+                "--redirect-uri",
+                "http://portal.example/cb",
+            ],
+            "--redirect-uri",
+        ),
+        (
+            vec![
+                "client",
+                "create",
+                "--org",
+                "zorg",
+                "--name",
+                "P",
+                "--redirect-uri",
+                "https://p.example/cb#x",
+            ],
+            "--redirect-uri",
+        ),
+        (
+            vec![
+                "client",
+                "create",
+                "--org",
+                "nope",
+                "--name",
+                "P",
+                "--redirect-uri",
+                "https://p.example/cb",
+            ],
+            "--org",
+        ),
+        (
+            vec![
+                "client",
+                "create",
+                "--org",
+                "zorg",
+                "--name",
+                "P",
+                "--redirect-uri",
+                "https://p.example/cb",
+                "--scopes",
+                "openid dossier",
+            ],
+            "--scopes",
+        ),
+        (
+            vec!["org", "create", "--slug", "zorg", "--name", "Again"],
+            "already exists",
+        ),
+        (
+            vec![
+                "user",
+                "create",
+                "--username",
+                "x",
+                "--given-name",
+                "A",
+                "--family-name",
+                "B",
+                "--birth-date",
+                "1950/03/31",
+                "--no-password",
+            ],
+            "--birth-date",
+        ),
+    ] {
+        let output = admin.run(&args);
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+    let short = admin.run_with_stdin(
+        &[
+            "user",
+            "create",
+            "--username",
+            "y",
+            "--given-name",
+            "A",
+            "--family-name",
+            "B",
+            "--password-stdin",
+        ],
+        "kort\n",
+    );
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8"));
+}
+
+#[test]
+fn keys_rotate_adds_keys_that_sign_later() {
+    let admin = Admin::new();
+    assert!(admin
+        .json(&["--json", "keys", "list"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let rotated = admin.json(&["--json", "keys", "rotate"]);
+    assert_eq!(rotated.as_array().unwrap().len(), 2, "ES256 and RS256");
+    admin.json(&["--json", "keys", "rotate"]);
+    let keys = admin.json(&["--json", "keys", "list"]);
+    assert_eq!(keys.as_array().unwrap().len(), 4);
+    assert!(
+        keys[0]["published_until"].is_string(),
+        "the first keys retire"
+    );
+}
+
+#[test]
+fn a_bad_configuration_value_stops_with_one_line() {
+    let admin = Admin::new();
+    let output = admin
+        .command(&["org", "list"])
+        .env("IDP_DATABASE__MAX_CONNECTIONS", "many")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("database.max_connections")
+            && stderr.contains("IDP_DATABASE__MAX_CONNECTIONS"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1);
+}
