@@ -9,12 +9,7 @@ use idp::store::ClientKind;
 
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-fn authorize_url(
-    app: &TestApp,
-    portal: &Portal,
-    redirect_uri: &str,
-    extra: &[(&str, &str)],
-) -> String {
+fn authorize_url(app: &TestApp, portal: &Portal, redirect_uri: &str, extra: &[(&str, &str)]) -> String {
     let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
     {
         let mut q = url.query_pairs_mut();
@@ -35,11 +30,8 @@ fn authorize_url(
 /// Removes a parameter from a URL's query.
 fn without(url: &str, name: &str) -> String {
     let mut parsed = url::Url::parse(url).unwrap();
-    let kept: Vec<(String, String)> = parsed
-        .query_pairs()
-        .filter(|(k, _)| k != name)
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect();
+    let kept: Vec<(String, String)> =
+        parsed.query_pairs().filter(|(k, _)| k != name).map(|(k, v)| (k.into(), v.into())).collect();
     parsed.query_pairs_mut().clear().extend_pairs(kept);
     parsed.to_string()
 }
@@ -50,10 +42,7 @@ async fn assert_error_page(app: &TestApp, url: &str) {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{url}");
     assert!(location(&response).is_none(), "must not redirect: {url}");
     let body = response.text().await.unwrap();
-    assert!(
-        body.contains("Er ging iets mis"),
-        "an explanatory page: {body}"
-    );
+    assert!(body.contains("Er ging iets mis"), "an explanatory page: {body}");
 }
 
 /// Asserts a redirect to the portal with `error`, the original `state` and `iss`.
@@ -64,10 +53,7 @@ async fn assert_redirect_error(app: &TestApp, portal: &Portal, url: &str, error:
     assert!(to.starts_with(&portal.redirect_uri), "{to}");
     assert_eq!(query_param(&to, "error").as_deref(), Some(error), "{to}");
     assert_eq!(query_param(&to, "state").as_deref(), Some("st-1"));
-    assert_eq!(
-        query_param(&to, "iss").as_deref(),
-        Some(app.issuer.as_str())
-    );
+    assert_eq!(query_param(&to, "iss").as_deref(), Some(app.issuer.as_str()));
     assert!(query_param(&to, "code").is_none());
 }
 
@@ -93,56 +79,25 @@ async fn redirect_uri_variants_get_an_error_page_not_a_redirect() {
         assert_error_page(&app, &authorize_url(&app, &portal, variant, &[])).await;
     }
     // Missing redirect_uri, unknown client, missing client: also pages.
-    assert_error_page(
-        &app,
-        &without(
-            &authorize_url(&app, &portal, registered, &[]),
-            "redirect_uri",
-        ),
-    )
-    .await;
-    let unknown =
-        authorize_url(&app, &portal, registered, &[]).replace(&portal.client_id, "no-such-client");
+    assert_error_page(&app, &without(&authorize_url(&app, &portal, registered, &[]), "redirect_uri")).await;
+    let unknown = authorize_url(&app, &portal, registered, &[]).replace(&portal.client_id, "no-such-client");
     assert_error_page(&app, &unknown).await;
-    assert_error_page(
-        &app,
-        &without(&authorize_url(&app, &portal, registered, &[]), "client_id"),
-    )
-    .await;
+    assert_error_page(&app, &without(&authorize_url(&app, &portal, registered, &[]), "client_id")).await;
     // Another portal's redirect URI is not this portal's.
     let other = app.portal("beta", ClientKind::Confidential).await;
-    assert_error_page(
-        &app,
-        &authorize_url(&app, &portal, &other.redirect_uri, &[]),
-    )
-    .await;
+    assert_error_page(&app, &authorize_url(&app, &portal, &other.redirect_uri, &[])).await;
 }
 
 #[tokio::test]
 async fn duplicated_parameters_are_invalid_requests() {
     let app = TestApp::spawn().await;
     let portal = app.portal("alpha", ClientKind::Confidential).await;
-    let url = authorize_url(
-        &app,
-        &portal,
-        &portal.redirect_uri,
-        &[("scope", "openid profile")],
-    );
+    let url = authorize_url(&app, &portal, &portal.redirect_uri, &[("scope", "openid profile")]);
     assert_redirect_error(&app, &portal, &url, "invalid_request").await;
     // Duplicated client_id or redirect_uri cannot be trusted at all.
-    let url = authorize_url(
-        &app,
-        &portal,
-        &portal.redirect_uri,
-        &[("redirect_uri", &portal.redirect_uri)],
-    );
+    let url = authorize_url(&app, &portal, &portal.redirect_uri, &[("redirect_uri", &portal.redirect_uri)]);
     assert_error_page(&app, &url).await;
-    let url = authorize_url(
-        &app,
-        &portal,
-        &portal.redirect_uri,
-        &[("client_id", &portal.client_id)],
-    );
+    let url = authorize_url(&app, &portal, &portal.redirect_uri, &[("client_id", &portal.client_id)]);
     assert_error_page(&app, &url).await;
 }
 
@@ -173,29 +128,17 @@ async fn other_bad_requests_go_back_to_the_portal_with_the_right_error() {
     let portal = app.portal("alpha", ClientKind::Confidential).await;
     let base = authorize_url(&app, &portal, &portal.redirect_uri, &[]);
     let cases: Vec<(String, &str)> = vec![
-        (
-            base.replace("response_type=code", "response_type=token"),
-            "unsupported_response_type",
-        ),
+        (base.replace("response_type=code", "response_type=token"), "unsupported_response_type"),
         (without(&base, "response_type"), "invalid_request"),
-        (
-            base.replace("scope=openid", "scope=profile"),
-            "invalid_scope",
-        ),
-        (
-            base.replace("scope=openid", "scope=openid+dossier"),
-            "invalid_scope",
-        ),
+        (base.replace("scope=openid", "scope=profile"), "invalid_scope"),
+        (base.replace("scope=openid", "scope=openid+dossier"), "invalid_scope"),
         (without(&base, "scope"), "invalid_scope"),
         (format!("{base}&prompt=none+login"), "invalid_request"),
         (format!("{base}&prompt=sometimes"), "invalid_request"),
         (format!("{base}&max_age=-1"), "invalid_request"),
         (format!("{base}&max_age=soon"), "invalid_request"),
         (format!("{base}&request=eyJ"), "request_not_supported"),
-        (
-            format!("{base}&request_uri=https%3A%2F%2Fx"),
-            "request_uri_not_supported",
-        ),
+        (format!("{base}&request_uri=https%3A%2F%2Fx"), "request_uri_not_supported"),
         (format!("{base}&response_mode=fragment"), "invalid_request"),
     ];
     for (url, error) in cases {
@@ -207,19 +150,12 @@ async fn other_bad_requests_go_back_to_the_portal_with_the_right_error() {
 async fn oversized_and_malformed_input_is_refused_quickly() {
     let app = TestApp::spawn().await;
     let portal = app.portal("alpha", ClientKind::Confidential).await;
-    let huge = format!(
-        "{}&nonce={}",
-        authorize_url(&app, &portal, &portal.redirect_uri, &[]),
-        "n".repeat(20_000)
-    );
+    let huge = format!("{}&nonce={}", authorize_url(&app, &portal, &portal.redirect_uri, &[]), "n".repeat(20_000));
     let response = app.browser().get(&huge).await;
     assert!(response.status().is_client_error(), "{}", response.status());
     assert!(location(&response).is_none());
     // Invalid UTF-8 in the query.
-    let response = app
-        .browser()
-        .get(&format!("{}?client_id=%FF%FE", app.url("/authorize")))
-        .await;
+    let response = app.browser().get(&format!("{}?client_id=%FF%FE", app.url("/authorize"))).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     // A token request body over the limit.
     let response = reqwest::Client::new()

@@ -27,10 +27,7 @@ async fn full_flow(app: TestApp) {
     assert_eq!(claims.subject().as_str(), sub);
     assert_eq!(claims.issuer().as_str(), app.issuer);
     assert!(claims.auth_time().is_some(), "auth_time");
-    assert_eq!(
-        claims.auth_context_ref().map(|a| a.as_str()),
-        Some("urn:poortwachter:acr:password")
-    );
+    assert_eq!(claims.auth_context_ref().map(|a| a.as_str()), Some("urn:poortwachter:acr:password"));
     assert_eq!(claims.auth_method_refs().unwrap()[0].as_str(), "pwd");
     assert_eq!(tokens.response.scopes().unwrap().len(), 3);
 
@@ -40,28 +37,15 @@ async fn full_flow(app: TestApp) {
     assert_eq!(info.preferred_username().unwrap().as_str(), "Jan.Jansen");
     assert_eq!(info.birthdate().unwrap().as_str(), "1950-03-31");
 
-    assert!(
-        active(&rp, tokens.access_token().secret()).await,
-        "fresh access token is active"
-    );
+    assert!(active(&rp, tokens.access_token().secret()).await, "fresh access token is active");
     let refresh = tokens.refresh_token();
     assert!(active(&rp, &refresh).await, "fresh refresh token is active");
 
     let refreshed = rp.refresh(&refresh).await.expect("refresh works");
-    let rotated = refreshed
-        .refresh_token()
-        .expect("rotated refresh token")
-        .secret()
-        .clone();
+    let rotated = refreshed.refresh_token().expect("rotated refresh token").secret().clone();
     assert_ne!(rotated, refresh, "refresh tokens rotate");
-    assert!(
-        !active(&rp, &refresh).await,
-        "the used refresh token is spent"
-    );
-    let info = rp
-        .userinfo(refreshed.access_token())
-        .await
-        .expect("userinfo with refreshed token");
+    assert!(!active(&rp, &refresh).await, "the used refresh token is spent");
+    let info = rp.userinfo(refreshed.access_token()).await.expect("userinfo with refreshed token");
     assert_eq!(info.subject().as_str(), sub);
 
     // Revoking the refresh token revokes the grant: its access tokens stop working too.
@@ -69,30 +53,15 @@ async fn full_flow(app: TestApp) {
         .http
         .post(format!("{}/revoke", app.issuer))
         .basic_auth(&portal.client_id, portal.secret.as_ref())
-        .form(&[
-            ("token", rotated.as_str()),
-            ("token_type_hint", "refresh_token"),
-        ])
+        .form(&[("token", rotated.as_str()), ("token_type_hint", "refresh_token")])
         .send()
         .await
         .unwrap();
     assert_eq!(revoke.status(), StatusCode::OK);
-    assert!(
-        !active(&rp, &rotated).await,
-        "revoked refresh token is inactive"
-    );
-    assert!(
-        !active(&rp, refreshed.access_token().secret()).await,
-        "access token of a revoked grant is inactive"
-    );
-    assert!(
-        rp.userinfo(refreshed.access_token()).await.is_err(),
-        "userinfo refuses a revoked grant's token"
-    );
-    assert!(
-        rp.refresh(&rotated).await.is_err(),
-        "revoked refresh token cannot refresh"
-    );
+    assert!(!active(&rp, &rotated).await, "revoked refresh token is inactive");
+    assert!(!active(&rp, refreshed.access_token().secret()).await, "access token of a revoked grant is inactive");
+    assert!(rp.userinfo(refreshed.access_token()).await.is_err(), "userinfo refuses a revoked grant's token");
+    assert!(rp.refresh(&rotated).await.is_err(), "revoked refresh token cannot refresh");
 }
 
 #[tokio::test]
@@ -126,10 +95,7 @@ async fn revoking_an_access_token_leaves_the_refresh_token() {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(!active(&rp, &access).await);
     assert!(rp.userinfo(tokens.access_token()).await.is_err());
-    assert!(
-        active(&rp, &tokens.refresh_token()).await,
-        "refresh token unaffected"
-    );
+    assert!(active(&rp, &tokens.refresh_token()).await, "refresh token unaffected");
 }
 
 #[tokio::test]
@@ -142,26 +108,14 @@ async fn a_second_portal_signs_in_without_a_password() {
 
     let rp1 = app.rp(&first).await;
     let start = rp1.start(&[]);
-    let tokens1 = rp1
-        .finish(
-            &browser.sign_in(&start.url, "marie", PASSWORD).await,
-            &start,
-        )
-        .await;
+    let tokens1 = rp1.finish(&browser.sign_in(&start.url, "marie", PASSWORD).await, &start).await;
 
     let rp2 = app.rp(&second).await;
     let start = rp2.start(&[]);
-    let callback = browser
-        .follow(&start.url)
-        .await
-        .expect("straight back to the portal, no sign-in page");
+    let callback = browser.follow(&start.url).await.expect("straight back to the portal, no sign-in page");
     let tokens2 = rp2.finish(&callback, &start).await;
     assert_eq!(tokens2.claims.subject().as_str(), sub);
-    assert_eq!(
-        tokens1.claims.auth_time(),
-        tokens2.claims.auth_time(),
-        "same sign-in"
-    );
+    assert_eq!(tokens1.claims.auth_time(), tokens2.claims.auth_time(), "same sign-in");
     let sid = |t: &crate::helpers::rp::Tokens| {
         let payload = t.id_token.split('.').nth(1).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&idp_b64(payload)).unwrap();
@@ -172,9 +126,7 @@ async fn a_second_portal_signs_in_without_a_password() {
 
 pub fn idp_b64(s: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s)
-        .unwrap()
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).unwrap()
 }
 
 #[tokio::test]
@@ -188,14 +140,8 @@ async fn prompt_none_without_a_session_returns_login_required() {
     let to = location(&response).unwrap();
     assert!(to.starts_with(&portal.redirect_uri));
     assert_eq!(query_param(&to, "error").as_deref(), Some("login_required"));
-    assert_eq!(
-        query_param(&to, "state").as_deref(),
-        Some(start.state.as_str())
-    );
-    assert_eq!(
-        query_param(&to, "iss").as_deref(),
-        Some(app.issuer.as_str())
-    );
+    assert_eq!(query_param(&to, "state").as_deref(), Some(start.state.as_str()));
+    assert_eq!(query_param(&to, "iss").as_deref(), Some(app.issuer.as_str()));
 }
 
 #[tokio::test]
@@ -206,8 +152,7 @@ async fn prompt_none_with_a_session_returns_a_code() {
     let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[]);
-    rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start)
-        .await;
+    rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
     let start = rp.start(&[("prompt", "none")]);
     let response = browser.get(&start.url).await;
     let callback = location(&response).unwrap();
@@ -222,15 +167,21 @@ async fn prompt_login_asks_for_the_password_again() {
     let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[]);
-    let first = rp
-        .finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start)
-        .await;
+    let first = rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
     app.clock.advance(30);
     let start = rp.start(&[("prompt", "login")]);
-    let second = rp
-        .finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start)
-        .await;
+    let second = rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
     assert!(second.claims.auth_time().unwrap() > first.claims.auth_time().unwrap());
+    // The same person re-authenticated: what the portal already had keeps working.
+    let refreshed = rp.refresh(&first.refresh_token()).await.expect("earlier grant survives re-authentication");
+
+    // Someone else signs in on this browser: the previous person's grants end with their session.
+    app.user("anna").await;
+    let start = rp.start(&[("prompt", "login")]);
+    rp.finish(&browser.sign_in(&start.url, "anna", PASSWORD).await, &start).await;
+    let latest = refreshed.refresh_token().unwrap().secret().clone();
+    assert!(rp.refresh(&latest).await.is_err(), "kees's grant ended when anna signed in");
+    assert!(rp.refresh(&second.refresh_token()).await.is_err());
 }
 
 #[tokio::test]
@@ -241,32 +192,17 @@ async fn max_age_forces_a_fresh_sign_in_only_when_exceeded() {
     let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[]);
-    let first = rp
-        .finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start)
-        .await;
+    let first = rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
 
     app.clock.advance(100);
     let start = rp.start(&[("max_age", "300")]);
-    let within = rp
-        .finish(
-            &browser
-                .follow(&start.url)
-                .await
-                .expect("session young enough"),
-            &start,
-        )
-        .await;
+    let within = rp.finish(&browser.follow(&start.url).await.expect("session young enough"), &start).await;
     assert_eq!(within.claims.auth_time(), first.claims.auth_time());
 
     app.clock.advance(250);
     let start = rp.start(&[("max_age", "300")]);
-    assert!(
-        browser.follow(&start.url).await.is_err(),
-        "session too old: the sign-in page"
-    );
-    let again = rp
-        .finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start)
-        .await;
+    assert!(browser.follow(&start.url).await.is_err(), "session too old: the sign-in page");
+    let again = rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
     let age = again.claims.auth_time().unwrap() - first.claims.auth_time().unwrap();
     assert_eq!(age.num_seconds(), 350);
 
@@ -284,30 +220,18 @@ async fn a_public_client_uses_pkce_without_a_secret() {
     app.user("anna").await;
     let rp = app.rp(&portal).await;
     let start = rp.start(&[]);
-    let tokens = rp
-        .finish(
-            &app.browser().sign_in(&start.url, "anna", PASSWORD).await,
-            &start,
-        )
-        .await;
+    let tokens = rp.finish(&app.browser().sign_in(&start.url, "anna", PASSWORD).await, &start).await;
     assert!(rp.refresh(&tokens.refresh_token()).await.is_ok());
 }
 
 #[tokio::test]
 async fn rs256_id_tokens_when_the_portal_asks() {
     let app = TestApp::spawn().await;
-    let portal = app
-        .portal_with("legacy", ClientKind::Confidential, SigningAlg::RS256)
-        .await;
+    let portal = app.portal_with("legacy", ClientKind::Confidential, SigningAlg::RS256).await;
     app.user("anna").await;
     let rp = app.rp(&portal).await;
     let start = rp.start(&[]);
-    let tokens = rp
-        .finish(
-            &app.browser().sign_in(&start.url, "anna", PASSWORD).await,
-            &start,
-        )
-        .await;
+    let tokens = rp.finish(&app.browser().sign_in(&start.url, "anna", PASSWORD).await, &start).await;
     let header: serde_json::Value =
         serde_json::from_slice(&idp_b64(tokens.id_token.split('.').next().unwrap())).unwrap();
     assert_eq!(header["alg"], "RS256");
@@ -319,11 +243,7 @@ async fn english_when_the_portal_or_browser_asks() {
     let app = TestApp::spawn().await;
     let portal = app.portal("alpha", ClientKind::Confidential).await;
     let rp = app.rp(&portal).await;
-    let page = app
-        .browser()
-        .follow(&rp.start(&[("ui_locales", "en")]).url)
-        .await
-        .unwrap_err();
+    let page = app.browser().follow(&rp.start(&[("ui_locales", "en")]).url).await.unwrap_err();
     assert!(page.body.contains("Sign in"), "{}", page.body);
     assert!(page.body.contains(r#"autocomplete="username""#));
     assert!(page.body.contains(r#"autocomplete="current-password""#));
@@ -350,11 +270,9 @@ async fn client_credentials_for_machine_clients() {
     assert_eq!(body["token_type"], "Bearer");
     assert!(body.get("id_token").is_none() && body.get("refresh_token").is_none());
     let token = body["access_token"].as_str().unwrap();
-    let header: serde_json::Value =
-        serde_json::from_slice(&idp_b64(token.split('.').next().unwrap())).unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&idp_b64(token.split('.').next().unwrap())).unwrap();
     assert_eq!(header["typ"], "at+jwt");
-    let claims: serde_json::Value =
-        serde_json::from_slice(&idp_b64(token.split('.').nth(1).unwrap())).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&idp_b64(token.split('.').nth(1).unwrap())).unwrap();
     assert_eq!(claims["client_id"], id.as_str());
     assert_eq!(claims["sub"], id.as_str());
     assert_eq!(claims["scope"], "profile");

@@ -11,17 +11,9 @@ use idp::store::ClientKind;
 async fn jwks_kids(app: &TestApp) -> Vec<String> {
     let response = reqwest::get(app.url("/jwks")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["cache-control"]
-        .to_str()
-        .unwrap()
-        .contains("max-age="));
+    assert!(response.headers()["cache-control"].to_str().unwrap().contains("max-age="));
     let body: Value = response.json().await.unwrap();
-    body["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["kid"].as_str().unwrap().to_string())
-        .collect()
+    body["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
 }
 
 fn kid_of(token: &str) -> String {
@@ -32,17 +24,9 @@ fn kid_of(token: &str) -> String {
 #[tokio::test]
 async fn discovery_names_the_endpoints_the_router_serves() {
     let app = TestApp::spawn().await;
-    let doc: Value = reqwest::get(app.url("/.well-known/openid-configuration"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
     assert_eq!(doc["issuer"], app.issuer.as_str());
-    assert_eq!(
-        doc["code_challenge_methods_supported"],
-        serde_json::json!(["S256"])
-    );
+    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     for key in [
         "authorization_endpoint",
@@ -72,29 +56,20 @@ async fn rotated_keys_are_published_before_they_sign_and_verify_after() {
     assert_eq!(before.len(), 2, "one ES256 and one RS256 key");
 
     let start = rp.start(&[]);
-    let old = rp
-        .finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start)
-        .await;
+    let old = rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
     let old_kid = kid_of(&old.id_token);
 
     // As idp-admin would, in another process: write and bump; the server notices by polling.
-    let created = idp::admin::rotate_keys(app.state.store.as_ref(), &app.state.config, app.now())
-        .await
-        .unwrap();
+    let created = idp::admin::rotate_keys(app.state.store.as_ref(), &app.state.config, app.now()).await.unwrap();
     app.state.refresh_caches().await.unwrap();
     let new_kids: Vec<String> = created.iter().map(|k| k.kid.clone()).collect();
     let published = jwks_kids(&app).await;
-    assert!(
-        new_kids.iter().all(|k| published.contains(k)),
-        "new keys published at once"
-    );
+    assert!(new_kids.iter().all(|k| published.contains(k)), "new keys published at once");
     assert!(published.contains(&old_kid));
 
     // Within the publication delay, the old key still signs.
     let start = rp.start(&[]);
-    let during = rp
-        .finish(&browser.follow(&start.url).await.unwrap(), &start)
-        .await;
+    let during = rp.finish(&browser.follow(&start.url).await.unwrap(), &start).await;
     assert_eq!(kid_of(&during.id_token), old_kid);
 
     // After the delay, the new key signs; the old one still verifies.
@@ -102,15 +77,10 @@ async fn rotated_keys_are_published_before_they_sign_and_verify_after() {
     // By now the portal's JWKS cache (max-age < publish delay) has expired: it fetches again.
     let rp = app.rp(&portal).await;
     let start = rp.start(&[]);
-    let after = rp
-        .finish(&browser.follow(&start.url).await.unwrap(), &start)
-        .await;
+    let after = rp.finish(&browser.follow(&start.url).await.unwrap(), &start).await;
     assert!(new_kids.contains(&kid_of(&after.id_token)));
     assert!(jwks_kids(&app).await.contains(&old_kid));
-    assert!(
-        rp.userinfo(during.access_token()).await.is_ok(),
-        "old-key token verifies until it expires"
-    );
+    assert!(rp.userinfo(during.access_token()).await.is_ok(), "old-key token verifies until it expires");
 
     // Once every old-key token has expired, the old key leaves JWKS.
     app.clock.advance(app.state.config.max_signed_token_ttl());

@@ -13,9 +13,7 @@ pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 async fn redis() -> Arc<dyn Kv> {
     let prefix = format!("pw-test:{}:", idp::crypto::random_token(9));
-    let kv = RedisKv::connect(REDIS_URL)
-        .await
-        .unwrap_or_else(|e| panic!("Redis must run for these tests: {e}"));
+    let kv = RedisKv::connect(REDIS_URL).await.unwrap_or_else(|e| panic!("Redis must run for these tests: {e}"));
     Arc::new(kv.with_prefix(&prefix))
 }
 
@@ -27,11 +25,7 @@ async fn values_round_trip(kv: Arc<dyn Kv>) {
     assert_eq!(kv.get("a").await.unwrap(), None);
     kv.put("a", "1", 60).await.unwrap();
     kv.put("a", "2", 60).await.unwrap();
-    assert_eq!(
-        kv.get("a").await.unwrap().as_deref(),
-        Some("2"),
-        "put replaces"
-    );
+    assert_eq!(kv.get("a").await.unwrap().as_deref(), Some("2"), "put replaces");
     kv.delete("a").await.unwrap();
     assert_eq!(kv.get("a").await.unwrap(), None);
 }
@@ -43,10 +37,7 @@ async fn take_is_single_use_under_concurrency(kv: Arc<dyn Kv>) {
         tokio::spawn(async move { kv.take("once").await.unwrap() })
     });
     let results = futures::future::join_all(takers).await;
-    let winners = results
-        .into_iter()
-        .filter(|r| r.as_ref().unwrap().is_some())
-        .count();
+    let winners = results.into_iter().filter(|r| r.as_ref().unwrap().is_some()).count();
     assert_eq!(winners, 1);
 }
 
@@ -55,25 +46,13 @@ async fn counters_count_exactly(kv: Arc<dyn Kv>) {
         let kv = kv.clone();
         tokio::spawn(async move { kv.incr("c", 60).await.unwrap() })
     });
-    let mut seen: Vec<u64> = futures::future::join_all(incrs)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
+    let mut seen: Vec<u64> = futures::future::join_all(incrs).await.into_iter().map(|r| r.unwrap()).collect();
     seen.sort();
-    assert_eq!(
-        seen,
-        (1..=25).collect::<Vec<_>>(),
-        "every increment gets its own number"
-    );
+    assert_eq!(seen, (1..=25).collect::<Vec<_>>(), "every increment gets its own number");
     kv.decr("c").await.unwrap();
     assert_eq!(kv.incr("c", 60).await.unwrap(), 25);
     kv.decr("missing").await.unwrap();
-    assert_eq!(
-        kv.incr("missing", 60).await.unwrap(),
-        1,
-        "decr never goes below zero"
-    );
+    assert_eq!(kv.incr("missing", 60).await.unwrap(), 1, "decr never goes below zero");
 }
 
 macro_rules! both {

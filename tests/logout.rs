@@ -21,17 +21,11 @@ async fn logout_with_a_hint_ends_the_session_and_returns_to_the_portal() {
     let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[]);
-    let tokens = rp
-        .finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start)
-        .await;
+    let tokens = rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
 
     let url = logout_url(
         &app,
-        &[
-            ("id_token_hint", &tokens.id_token),
-            ("post_logout_redirect_uri", &portal.post_logout_uri),
-            ("state", "bye"),
-        ],
+        &[("id_token_hint", &tokens.id_token), ("post_logout_redirect_uri", &portal.post_logout_uri), ("state", "bye")],
     );
     let response = browser.get(&url).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -55,46 +49,23 @@ async fn an_unregistered_post_logout_uri_gets_no_redirect() {
     let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[]);
-    let tokens = rp
-        .finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start)
-        .await;
-    for uri in [
-        "https://evil.example/",
-        &format!("{}/", portal.post_logout_uri),
-        &portal.redirect_uri,
-    ] {
+    let tokens = rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
+    for uri in ["https://evil.example/", &format!("{}/", portal.post_logout_uri), &portal.redirect_uri] {
         let response = browser
-            .get(&logout_url(
-                &app,
-                &[
-                    ("id_token_hint", &tokens.id_token),
-                    ("post_logout_redirect_uri", uri),
-                ],
-            ))
+            .get(&logout_url(&app, &[("id_token_hint", &tokens.id_token), ("post_logout_redirect_uri", uri)]))
             .await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{uri}");
         assert!(location(&response).is_none());
     }
     // Without a hint or client_id there is no client to check the URI against.
-    let response = browser
-        .get(&logout_url(
-            &app,
-            &[("post_logout_redirect_uri", &portal.post_logout_uri)],
-        ))
-        .await;
+    let response = browser.get(&logout_url(&app, &[("post_logout_redirect_uri", &portal.post_logout_uri)])).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     // A forged hint is refused.
-    let response = browser
-        .get(&logout_url(
-            &app,
-            &[("id_token_hint", "eyJhbGciOiJub25lIn0.e30.")],
-        ))
-        .await;
+    let response = browser.get(&logout_url(&app, &[("id_token_hint", "eyJhbGciOiJub25lIn0.e30.")])).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     // The session survived all of that.
     let start = rp.start(&[("prompt", "none")]);
-    rp.finish(&location(&browser.get(&start.url).await).unwrap(), &start)
-        .await;
+    rp.finish(&location(&browser.get(&start.url).await).unwrap(), &start).await;
 }
 
 #[tokio::test]
@@ -105,43 +76,23 @@ async fn logout_without_a_hint_asks_the_user_first() {
     let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[]);
-    rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start)
-        .await;
+    rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
 
-    let url = logout_url(
-        &app,
-        &[
-            ("client_id", &portal.client_id),
-            ("post_logout_redirect_uri", &portal.post_logout_uri),
-        ],
-    );
+    let url =
+        logout_url(&app, &[("client_id", &portal.client_id), ("post_logout_redirect_uri", &portal.post_logout_uri)]);
     let confirm = to_page(browser.get(&url).await).await;
     assert_eq!(confirm.status, StatusCode::OK);
     assert!(confirm.body.contains("Wilt u uitloggen?"));
     // Still signed in until the user confirms.
     let start = rp.start(&[("prompt", "none")]);
-    rp.finish(&location(&browser.get(&start.url).await).unwrap(), &start)
-        .await;
+    rp.finish(&location(&browser.get(&start.url).await).unwrap(), &start).await;
     // A forged confirmation does nothing.
-    let forged = browser
-        .post_form(
-            "/logout/confirm",
-            &[("logout", confirm.field("logout")), ("csrf", "x")],
-        )
-        .await;
+    let forged = browser.post_form("/logout/confirm", &[("logout", confirm.field("logout")), ("csrf", "x")]).await;
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
     let done = browser
-        .post_form(
-            "/logout/confirm",
-            &[
-                ("logout", confirm.field("logout")),
-                ("csrf", confirm.field("csrf")),
-            ],
-        )
+        .post_form("/logout/confirm", &[("logout", confirm.field("logout")), ("csrf", confirm.field("csrf"))])
         .await;
-    assert!(location(&done)
-        .unwrap()
-        .starts_with(&portal.post_logout_uri));
+    assert!(location(&done).unwrap().starts_with(&portal.post_logout_uri));
     let start = rp.start(&[("prompt", "none")]);
     let to = location(&browser.get(&start.url).await).unwrap();
     assert_eq!(query_param(&to, "error").as_deref(), Some("login_required"));

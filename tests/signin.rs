@@ -15,30 +15,17 @@ async fn unknown_user_and_wrong_password_get_the_same_answer() {
     let rp = app.rp(&portal).await;
     let browser = app.browser();
     let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
-    let wrong = browser
-        .submit_login(&page, "kees", "not-the-password")
-        .await;
+    let wrong = browser.submit_login(&page, "kees", "not-the-password").await;
     let wrong_status = wrong.status();
     let wrong_body = wrong.text().await.unwrap();
-    let unknown = browser
-        .submit_login(&page, "nobody", "not-the-password")
-        .await;
+    let unknown = browser.submit_login(&page, "nobody", "not-the-password").await;
     assert_eq!(unknown.status(), wrong_status);
     assert_eq!(wrong_status, StatusCode::UNAUTHORIZED);
     let unknown_body = unknown.text().await.unwrap();
-    assert_eq!(
-        unknown_body.replace("nobody", "USER"),
-        wrong_body.replace("kees", "USER")
-    );
+    assert_eq!(unknown_body.replace("nobody", "USER"), wrong_body.replace("kees", "USER"));
     assert!(wrong_body.contains("Gebruikersnaam of wachtwoord is onjuist"));
-    assert!(
-        wrong_body.contains(r#"value="kees""#),
-        "the username is kept"
-    );
-    assert!(
-        !wrong_body.contains("not-the-password"),
-        "the password is not echoed"
-    );
+    assert!(wrong_body.contains(r#"value="kees""#), "the username is kept");
+    assert!(!wrong_body.contains("not-the-password"), "the password is not echoed");
 }
 
 #[tokio::test]
@@ -50,10 +37,7 @@ async fn failed_attempts_are_throttled_per_username_then_released() {
     let browser = app.browser();
     let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
     for _ in 0..5 {
-        assert_eq!(
-            browser.submit_login(&page, "Kees", "wrong").await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(browser.submit_login(&page, "Kees", "wrong").await.status(), StatusCode::UNAUTHORIZED);
     }
     // Even the right password is not checked now, in any spelling of the name.
     let blocked = browser.submit_login(&page, " KEES ", PASSWORD).await;
@@ -61,11 +45,7 @@ async fn failed_attempts_are_throttled_per_username_then_released() {
     assert!(blocked.text().await.unwrap().contains("Wacht 15 minuten"));
     app.clock.advance(15 * 60);
     let response = browser.submit_login(&page, "kees", PASSWORD).await;
-    assert_eq!(
-        response.status(),
-        StatusCode::SEE_OTHER,
-        "released after the window"
-    );
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "released after the window");
 }
 
 #[tokio::test]
@@ -83,14 +63,8 @@ async fn parallel_guesses_are_counted_exactly() {
         async move { browser.submit_login(page, "kees", &guess).await.status() }
     });
     let statuses = futures::future::join_all(guesses).await;
-    let checked = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::UNAUTHORIZED)
-        .count();
-    let refused = statuses
-        .iter()
-        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
-        .count();
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
     assert_eq!((checked, refused), (5, 15), "exactly the limit is checked");
 }
 
@@ -103,15 +77,9 @@ async fn failed_attempts_are_throttled_per_address() {
     let browser = app.browser();
     let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
     for name in ["a", "b", "c"] {
-        assert_eq!(
-            browser.submit_login(&page, name, "x").await.status(),
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(browser.submit_login(&page, name, "x").await.status(), StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(
-        browser.submit_login(&page, "kees", PASSWORD).await.status(),
-        StatusCode::TOO_MANY_REQUESTS
-    );
+    assert_eq!(browser.submit_login(&page, "kees", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
@@ -142,11 +110,7 @@ async fn the_form_is_bound_to_the_browser_and_its_csrf_token() {
     // Missing fields: a clear message on the same page.
     let empty = browser.submit_login(&page, "kees", "").await;
     assert_eq!(empty.status(), StatusCode::BAD_REQUEST);
-    assert!(empty
-        .text()
-        .await
-        .unwrap()
-        .contains("Vul uw gebruikersnaam en wachtwoord in"));
+    assert!(empty.text().await.unwrap().contains("Vul uw gebruikersnaam en wachtwoord in"));
 }
 
 #[tokio::test]
@@ -158,10 +122,7 @@ async fn the_session_cookie_is_http_only_lax_and_rotated_at_sign_in() {
     let browser = app.browser();
     let mut cookies = Vec::new();
     for _ in 0..2 {
-        let page = browser
-            .follow(&rp.start(&[("prompt", "login")]).url)
-            .await
-            .unwrap_err();
+        let page = browser.follow(&rp.start(&[("prompt", "login")]).url).await.unwrap_err();
         let response = browser.submit_login(&page, "kees", PASSWORD).await;
         let cookie = response
             .headers()
@@ -171,17 +132,12 @@ async fn the_session_cookie_is_http_only_lax_and_rotated_at_sign_in() {
             .find(|c| c.starts_with("pw_session="))
             .expect("a session cookie");
         assert!(
-            cookie.contains("HttpOnly")
-                && cookie.contains("SameSite=Lax")
-                && cookie.contains("Path=/"),
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
             "{cookie}"
         );
         cookies.push(cookie);
     }
-    assert_ne!(
-        cookies[0], cookies[1],
-        "a new session value at every sign-in"
-    );
+    assert_ne!(cookies[0], cookies[1], "a new session value at every sign-in");
 }
 
 #[tokio::test]
@@ -189,16 +145,9 @@ async fn login_hint_fills_in_the_username() {
     let app = TestApp::spawn().await;
     let portal = app.portal("alpha", ClientKind::Confidential).await;
     let rp = app.rp(&portal).await;
-    let page = app
-        .browser()
-        .follow(&rp.start(&[("login_hint", "jan<b>")]).url)
-        .await
-        .unwrap_err();
+    let page = app.browser().follow(&rp.start(&[("login_hint", "jan<b>")]).url).await.unwrap_err();
     assert_eq!(page.field("username"), "jan<b>");
-    assert!(
-        page.body.contains("jan&lt;b&gt;"),
-        "escaped by the template engine"
-    );
+    assert!(page.body.contains("jan&lt;b&gt;"), "escaped by the template engine");
 }
 
 #[tokio::test]
@@ -214,19 +163,11 @@ async fn prompt_consent_asks_and_a_refusal_is_access_denied() {
     let consent_url = location(&response).unwrap();
     assert!(consent_url.starts_with("/consent"), "{consent_url}");
     let consent = to_page(browser.get(&consent_url).await).await;
-    assert!(
-        consent.body.contains("Portaal alpha") && consent.body.contains("uw e-mailadres"),
-        "{}",
-        consent.body
-    );
+    assert!(consent.body.contains("Portaal alpha") && consent.body.contains("uw e-mailadres"), "{}", consent.body);
     let denied = browser
         .post_form(
             "/consent",
-            &[
-                ("interaction", consent.field("interaction")),
-                ("csrf", consent.field("csrf")),
-                ("decision", "deny"),
-            ],
+            &[("interaction", consent.field("interaction")), ("csrf", consent.field("csrf")), ("decision", "deny")],
         )
         .await;
     let to = location(&denied).unwrap();
@@ -239,12 +180,34 @@ async fn prompt_consent_asks_and_a_refusal_is_access_denied() {
     let allowed = browser
         .post_form(
             "/consent",
-            &[
-                ("interaction", consent.field("interaction")),
-                ("csrf", consent.field("csrf")),
-                ("decision", "allow"),
-            ],
+            &[("interaction", consent.field("interaction")), ("csrf", consent.field("csrf")), ("decision", "allow")],
         )
         .await;
     rp.finish(&location(&allowed).unwrap(), &start).await;
+}
+
+#[tokio::test]
+async fn over_https_cookies_are_secure_and_host_prefixed() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.server.public_url = Some("https://login.zorg.example".parse().unwrap())
+    })
+    .await;
+    assert_eq!(app.issuer, "https://login.zorg.example");
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let url = format!(
+        "http://127.0.0.1:{}/authorize?client_id={}&redirect_uri={}&response_type=code&scope=openid",
+        app.port, portal.client_id, portal.redirect_uri
+    );
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("__Host-pw_bind="), "{cookie}");
+    assert!(cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"), "{cookie}");
 }

@@ -5,13 +5,11 @@
 use std::sync::Arc;
 
 use futures::future::join_all;
-use idp::domain::{
-    AccountId, ClientId, GrantId, OrganisationId, RedirectUri, Scopes, Secret, SessionId, Subject,
-};
+use idp::domain::{AccountId, ClientId, GrantId, OrganisationId, RedirectUri, Scopes, Secret, SessionId, Subject};
 use idp::oidc::keys;
 use idp::store::{
-    self, Account, AuthorizationCode, Cached, Client, ClientKind, Grant, GrantType, Organisation,
-    RefreshToken, Session, SigningAlg, Store, StoreError,
+    self, Account, AuthorizationCode, Cached, Client, ClientKind, Grant, GrantType, Organisation, RefreshToken,
+    Session, SigningAlg, Store, StoreError,
 };
 
 const NOW: i64 = 1_900_000_000;
@@ -30,20 +28,13 @@ struct Db {
 async fn sqlite_db() -> Db {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("contract.db").display());
-    let store = store::connect(&url, CONNECTIONS)
-        .await
-        .expect("sqlite store");
-    Db {
-        store,
-        _dir: Some(dir),
-    }
+    let store = store::connect(&url, CONNECTIONS).await.expect("sqlite store");
+    Db { store, _dir: Some(dir) }
 }
 
 async fn postgres_db() -> Db {
     let url = crate::helpers::fresh_postgres_url().await;
-    let store = store::connect(&url, CONNECTIONS)
-        .await
-        .expect("postgres store");
+    let store = store::connect(&url, CONNECTIONS).await.expect("postgres store");
     Db { store, _dir: None }
 }
 
@@ -137,9 +128,7 @@ fn account(id: &str, username: &str) -> Account {
         given_name: "Jan".into(),
         family_name: "Jansen".into(),
         birth_date: Some("1950-03-31".into()),
-        password_hash: Some(Secret::new(
-            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
-        )),
+        password_hash: Some(Secret::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into())),
         created_at: NOW + 2,
         disabled: false,
     }
@@ -174,11 +163,7 @@ async fn chain(store: &dyn Store) -> Chain {
     store.create_account(&account).await.expect("account");
     let session = session("sid-1", &account.id);
     store.create_session(&session).await.expect("session");
-    Chain {
-        client,
-        account,
-        session,
-    }
+    Chain { client, account, session }
 }
 
 impl Chain {
@@ -255,10 +240,7 @@ async fn grant_of(store: &dyn Store, id: &str) -> Option<Grant> {
 }
 
 async fn token_of(store: &dyn Store, digest: &str) -> Option<RefreshToken> {
-    store
-        .refresh_token_by_digest(digest)
-        .await
-        .expect("refresh_token_by_digest")
+    store.refresh_token_by_digest(digest).await.expect("refresh_token_by_digest")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -270,35 +252,19 @@ async fn organisations(store: &dyn Store) {
     store.create_organisation(&noord).await.unwrap();
     store.create_organisation(&amstel).await.unwrap();
 
-    assert_eq!(
-        store.organisation_by_slug("zorg-noord").await.unwrap(),
-        Some(noord.clone())
-    );
-    assert_eq!(
-        store.organisation_by_slug("amstelzorg").await.unwrap(),
-        Some(amstel.clone())
-    );
+    assert_eq!(store.organisation_by_slug("zorg-noord").await.unwrap(), Some(noord.clone()));
+    assert_eq!(store.organisation_by_slug("amstelzorg").await.unwrap(), Some(amstel.clone()));
     assert_eq!(store.organisation_by_slug("zorg-zuid").await.unwrap(), None);
 
     let mut clash = organisation("zorg-noord");
     clash.id = OrganisationId("org-other".into());
     clash.name = "Andere zorggroep".into();
-    let err = store
-        .create_organisation(&clash)
-        .await
-        .expect_err("duplicate slug must fail");
-    assert!(
-        matches!(err, StoreError::Conflict(_)),
-        "duplicate slug: {err:?}"
-    );
+    let err = store.create_organisation(&clash).await.expect_err("duplicate slug must fail");
+    assert!(matches!(err, StoreError::Conflict(_)), "duplicate slug: {err:?}");
 
     let mut listed = store.list_organisations().await.unwrap();
     listed.sort_by(|a, b| a.slug.cmp(&b.slug));
-    assert_eq!(
-        listed,
-        vec![amstel, noord],
-        "the rejected duplicate is not stored"
-    );
+    assert_eq!(listed, vec![amstel, noord], "the rejected duplicate is not stored");
 }
 
 async fn clients(store: &dyn Store) {
@@ -335,33 +301,15 @@ async fn clients(store: &dyn Store) {
         assert_eq!(store.client_by_id(&c.id).await.unwrap().as_ref(), Some(c));
     }
     let got = store.client_by_id(&confidential.id).await.unwrap().unwrap();
-    assert_eq!(
-        got.secret_digest.as_ref().map(|s| s.expose().as_str()),
-        Some("digest-of-secret-portaal-a")
-    );
+    assert_eq!(got.secret_digest.as_ref().map(|s| s.expose().as_str()), Some("digest-of-secret-portaal-a"));
     assert_eq!(got.redirect_uris.len(), 2);
     assert!(got.allows(GrantType::RefreshToken) && !got.allows(GrantType::ClientCredentials));
 
-    assert_eq!(
-        store
-            .client_by_id(&ClientId("unknown".into()))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.client_by_id(&ClientId("unknown".into())).await.unwrap(), None);
 
-    let dup = Client {
-        name: "Kopie".into(),
-        ..public.clone()
-    };
-    let err = store
-        .create_client(&dup)
-        .await
-        .expect_err("duplicate client id must fail");
-    assert!(
-        matches!(err, StoreError::Conflict(_)),
-        "duplicate client id: {err:?}"
-    );
+    let dup = Client { name: "Kopie".into(), ..public.clone() };
+    let err = store.create_client(&dup).await.expect_err("duplicate client id must fail");
+    assert!(matches!(err, StoreError::Conflict(_)), "duplicate client id: {err:?}");
 
     let mut listed = store.list_clients().await.unwrap();
     listed.sort_by(|a, b| a.id.cmp(&b.id));
@@ -384,46 +332,18 @@ async fn accounts(store: &dyn Store) {
     store.create_account(&jan).await.unwrap();
     store.create_account(&piet).await.unwrap();
 
-    assert_eq!(
-        store.account_by_username("jan jansen").await.unwrap(),
-        Some(jan.clone())
-    );
-    assert_eq!(
-        store.account_by_username("piet de vries").await.unwrap(),
-        Some(piet.clone())
-    );
-    assert_eq!(
-        store.account_by_username("Jan Jansen").await.unwrap(),
-        None,
-        "lookup is by normalised name"
-    );
-    assert_eq!(
-        store.account_by_id(&jan.id).await.unwrap(),
-        Some(jan.clone())
-    );
-    assert_eq!(
-        store.account_by_id(&piet.id).await.unwrap(),
-        Some(piet.clone())
-    );
-    assert_eq!(
-        store
-            .account_by_id(&AccountId("acc-none".into()))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.account_by_username("jan jansen").await.unwrap(), Some(jan.clone()));
+    assert_eq!(store.account_by_username("piet de vries").await.unwrap(), Some(piet.clone()));
+    assert_eq!(store.account_by_username("Jan Jansen").await.unwrap(), None, "lookup is by normalised name");
+    assert_eq!(store.account_by_id(&jan.id).await.unwrap(), Some(jan.clone()));
+    assert_eq!(store.account_by_id(&piet.id).await.unwrap(), Some(piet.clone()));
+    assert_eq!(store.account_by_id(&AccountId("acc-none".into())).await.unwrap(), None);
 
     // Same person typed differently (full-width letters, case): the normalised name is taken.
     let twin = account("acc-twin", "ＪＡＮ JANSEN");
     assert_eq!(twin.username_normalised, jan.username_normalised);
-    let err = store
-        .create_account(&twin)
-        .await
-        .expect_err("duplicate username must fail");
-    assert!(
-        matches!(err, StoreError::Conflict("username")),
-        "duplicate username: {err:?}"
-    );
+    let err = store.create_account(&twin).await.expect_err("duplicate username must fail");
+    assert!(matches!(err, StoreError::Conflict("username")), "duplicate username: {err:?}");
     assert_eq!(store.account_by_id(&twin.id).await.unwrap(), None);
 
     let mut listed = store.list_accounts().await.unwrap();
@@ -445,36 +365,17 @@ async fn signing_keys(store: &dyn Store) {
         "ordered by signs_from"
     );
 
-    let err = store
-        .insert_key(&first)
-        .await
-        .expect_err("duplicate kid must fail");
-    assert!(
-        matches!(err, StoreError::Conflict(_)),
-        "duplicate kid: {err:?}"
-    );
+    let err = store.insert_key(&first).await.expect_err("duplicate kid must fail");
+    assert!(matches!(err, StoreError::Conflict(_)), "duplicate kid: {err:?}");
 
-    store
-        .set_key_publish_until(&first.kid, NOW + 86_400)
-        .await
-        .unwrap();
+    store.set_key_publish_until(&first.kid, NOW + 86_400).await.unwrap();
     let listed = store.list_keys().await.unwrap();
-    let until: Vec<_> = listed
-        .iter()
-        .map(|k| (k.kid.as_str(), k.publish_until))
-        .collect();
+    let until: Vec<_> = listed.iter().map(|k| (k.kid.as_str(), k.publish_until)).collect();
     assert_eq!(
         until,
-        vec![
-            (first.kid.as_str(), Some(NOW + 86_400)),
-            (middle.kid.as_str(), None),
-            (late.kid.as_str(), None)
-        ]
+        vec![(first.kid.as_str(), Some(NOW + 86_400)), (middle.kid.as_str(), None), (late.kid.as_str(), None)]
     );
-    assert_eq!(
-        listed[0].private_jwk, first.private_jwk,
-        "only publish_until changed"
-    );
+    assert_eq!(listed[0].private_jwk, first.private_jwk, "only publish_until changed");
 }
 
 async fn sessions(store: &dyn Store) {
@@ -482,230 +383,85 @@ async fn sessions(store: &dyn Store) {
     let other = session("sid-2", &c.account.id);
     store.create_session(&other).await.unwrap();
 
-    assert_eq!(
-        store
-            .session_by_token_digest(&c.session.token_digest)
-            .await
-            .unwrap(),
-        Some(c.session.clone())
-    );
-    assert_eq!(
-        store.session_by_id(&c.session.id).await.unwrap(),
-        Some(c.session.clone())
-    );
-    assert_eq!(
-        store
-            .session_by_token_digest("cookie-digest-none")
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store
-            .session_by_id(&SessionId("sid-none".into()))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.session_by_token_digest(&c.session.token_digest).await.unwrap(), Some(c.session.clone()));
+    assert_eq!(store.session_by_id(&c.session.id).await.unwrap(), Some(c.session.clone()));
+    assert_eq!(store.session_by_token_digest("cookie-digest-none").await.unwrap(), None);
+    assert_eq!(store.session_by_id(&SessionId("sid-none".into())).await.unwrap(), None);
 
-    let dup = Session {
-        id: SessionId("sid-3".into()),
-        ..other.clone()
-    };
-    let err = store
-        .create_session(&dup)
-        .await
-        .expect_err("duplicate token digest must fail");
-    assert!(
-        matches!(err, StoreError::Conflict(_)),
-        "duplicate token digest: {err:?}"
-    );
+    let dup = Session { id: SessionId("sid-3".into()), ..other.clone() };
+    let err = store.create_session(&dup).await.expect_err("duplicate token digest must fail");
+    assert!(matches!(err, StoreError::Conflict(_)), "duplicate token digest: {err:?}");
 
-    assert!(
-        store.end_session(&c.session.id, NOW + 100).await.unwrap(),
-        "first end"
-    );
-    assert!(
-        !store.end_session(&c.session.id, NOW + 200).await.unwrap(),
-        "second end"
-    );
-    assert!(
-        !store
-            .end_session(&SessionId("sid-none".into()), NOW + 200)
-            .await
-            .unwrap(),
-        "unknown session"
-    );
+    assert!(store.end_session(&c.session.id, NOW + 100).await.unwrap(), "first end");
+    assert!(!store.end_session(&c.session.id, NOW + 200).await.unwrap(), "second end");
+    assert!(!store.end_session(&SessionId("sid-none".into()), NOW + 200).await.unwrap(), "unknown session");
     let ended = store.session_by_id(&c.session.id).await.unwrap().unwrap();
-    assert_eq!(
-        ended.ended_at,
-        Some(NOW + 100),
-        "the second end does not move ended_at"
-    );
+    assert_eq!(ended.ended_at, Some(NOW + 100), "the second end does not move ended_at");
     assert!(!ended.is_active(NOW + 101));
-    assert_eq!(
-        store
-            .session_by_id(&other.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .ended_at,
-        None,
-        "other session untouched"
-    );
+    assert_eq!(store.session_by_id(&other.id).await.unwrap().unwrap().ended_at, None, "other session untouched");
 }
 
 async fn codes_redeem_once(store: &dyn Store) {
     let c = chain(store).await;
     let code = c.code("code-digest-1", "grant-1");
     store.insert_code(&code).await.unwrap();
-    assert_eq!(
-        store.code_by_digest("code-digest-1").await.unwrap(),
-        Some(code.clone())
-    );
-    assert_eq!(
-        store.code_by_digest("code-digest-none").await.unwrap(),
-        None
-    );
+    assert_eq!(store.code_by_digest("code-digest-1").await.unwrap(), Some(code.clone()));
+    assert_eq!(store.code_by_digest("code-digest-none").await.unwrap(), None);
 
     let grant = c.grant("grant-1", None);
     let rt = refresh("rt-1", &grant.id);
-    assert!(store
-        .redeem_code("code-digest-1", NOW + 5, &grant, Some(&rt))
-        .await
-        .unwrap());
+    assert!(store.redeem_code("code-digest-1", NOW + 5, &grant, Some(&rt)).await.unwrap());
     assert_eq!(grant_of(store, "grant-1").await, Some(grant.clone()));
     assert_eq!(token_of(store, "rt-1").await, Some(rt.clone()));
-    assert_eq!(
-        store
-            .code_by_digest("code-digest-1")
-            .await
-            .unwrap()
-            .unwrap()
-            .redeemed_at,
-        Some(NOW + 5)
-    );
+    assert_eq!(store.code_by_digest("code-digest-1").await.unwrap().unwrap().redeemed_at, Some(NOW + 5));
 
     // A replay: false, and nothing of the second redemption is stored.
     let replay = c.grant("grant-2", None);
     let rt2 = refresh("rt-2", &replay.id);
-    assert!(!store
-        .redeem_code("code-digest-1", NOW + 6, &replay, Some(&rt2))
-        .await
-        .unwrap());
+    assert!(!store.redeem_code("code-digest-1", NOW + 6, &replay, Some(&rt2)).await.unwrap());
     assert_eq!(grant_of(store, "grant-2").await, None);
     assert_eq!(token_of(store, "rt-2").await, None);
-    assert_eq!(
-        store
-            .code_by_digest("code-digest-1")
-            .await
-            .unwrap()
-            .unwrap()
-            .redeemed_at,
-        Some(NOW + 5)
-    );
-    assert_eq!(
-        grant_of(store, "grant-1").await,
-        Some(grant),
-        "the first grant is untouched"
-    );
+    assert_eq!(store.code_by_digest("code-digest-1").await.unwrap().unwrap().redeemed_at, Some(NOW + 5));
+    assert_eq!(grant_of(store, "grant-1").await, Some(grant), "the first grant is untouched");
 
     // An unknown code redeems nothing.
     let ghost = c.grant("grant-3", None);
-    assert!(!store
-        .redeem_code("code-digest-none", NOW + 6, &ghost, None)
-        .await
-        .unwrap());
+    assert!(!store.redeem_code("code-digest-none", NOW + 6, &ghost, None).await.unwrap());
     assert_eq!(grant_of(store, "grant-3").await, None);
 
     // Without a refresh token (no offline_access) only the grant is created.
-    store
-        .insert_code(&c.code("code-digest-4", "grant-4"))
-        .await
-        .unwrap();
-    assert!(store
-        .redeem_code("code-digest-4", NOW + 7, &c.grant("grant-4", None), None)
-        .await
-        .unwrap());
+    store.insert_code(&c.code("code-digest-4", "grant-4")).await.unwrap();
+    assert!(store.redeem_code("code-digest-4", NOW + 7, &c.grant("grant-4", None), None).await.unwrap());
     assert!(grant_of(store, "grant-4").await.is_some());
 }
 
 async fn codes_redeem_is_atomic(store: &dyn Store) {
     let c = chain(store).await;
-    store
-        .create_grant(
-            &c.grant("grant-taken", None),
-            Some(&refresh("rt-taken", &gid("grant-taken"))),
-        )
-        .await
-        .unwrap();
-    store
-        .insert_code(&c.code("code-digest-1", "grant-1"))
-        .await
-        .unwrap();
+    store.create_grant(&c.grant("grant-taken", None), Some(&refresh("rt-taken", &gid("grant-taken")))).await.unwrap();
+    store.insert_code(&c.code("code-digest-1", "grant-1")).await.unwrap();
 
     // The grant cannot be stored (its id is taken): the code must stay redeemable.
     let clash = c.grant("grant-taken", None);
     let err = store
-        .redeem_code(
-            "code-digest-1",
-            NOW + 5,
-            &clash,
-            Some(&refresh("rt-new", &clash.id)),
-        )
+        .redeem_code("code-digest-1", NOW + 5, &clash, Some(&refresh("rt-new", &clash.id)))
         .await
         .expect_err("grant id clash must fail");
-    assert!(
-        matches!(err, StoreError::Conflict(_)),
-        "grant id clash: {err:?}"
-    );
-    assert_eq!(
-        store
-            .code_by_digest("code-digest-1")
-            .await
-            .unwrap()
-            .unwrap()
-            .redeemed_at,
-        None
-    );
+    assert!(matches!(err, StoreError::Conflict(_)), "grant id clash: {err:?}");
+    assert_eq!(store.code_by_digest("code-digest-1").await.unwrap().unwrap().redeemed_at, None);
     assert_eq!(token_of(store, "rt-new").await, None);
 
     // The refresh token cannot be stored (digest taken): neither the grant nor the redemption stays.
     let grant = c.grant("grant-1", None);
     let err = store
-        .redeem_code(
-            "code-digest-1",
-            NOW + 6,
-            &grant,
-            Some(&refresh("rt-taken", &grant.id)),
-        )
+        .redeem_code("code-digest-1", NOW + 6, &grant, Some(&refresh("rt-taken", &grant.id)))
         .await
         .expect_err("refresh digest clash must fail");
-    assert!(
-        matches!(err, StoreError::Conflict(_)),
-        "refresh digest clash: {err:?}"
-    );
+    assert!(matches!(err, StoreError::Conflict(_)), "refresh digest clash: {err:?}");
     assert_eq!(grant_of(store, "grant-1").await, None);
-    assert_eq!(
-        store
-            .code_by_digest("code-digest-1")
-            .await
-            .unwrap()
-            .unwrap()
-            .redeemed_at,
-        None
-    );
+    assert_eq!(store.code_by_digest("code-digest-1").await.unwrap().unwrap().redeemed_at, None);
 
     // And it still redeems, once.
-    assert!(store
-        .redeem_code(
-            "code-digest-1",
-            NOW + 7,
-            &grant,
-            Some(&refresh("rt-1", &grant.id))
-        )
-        .await
-        .unwrap());
+    assert!(store.redeem_code("code-digest-1", NOW + 7, &grant, Some(&refresh("rt-1", &grant.id))).await.unwrap());
     assert_eq!(grant_of(store, "grant-1").await, Some(grant));
 }
 
@@ -713,56 +469,27 @@ async fn codes_concurrent_redeem(store: &dyn Store) {
     let c = chain(store).await;
     for round in 0..3 {
         let digest = format!("code-digest-race-{round}");
-        store
-            .insert_code(&c.code(&digest, &format!("grant-{round}")))
-            .await
-            .unwrap();
-        let grants: Vec<Grant> = (0..RACERS)
-            .map(|i| c.grant(&format!("grant-{round}-{i}"), None))
-            .collect();
-        let tokens: Vec<RefreshToken> = grants
-            .iter()
-            .map(|g| refresh(&format!("rt-{}", g.id.as_str()), &g.id))
-            .collect();
+        store.insert_code(&c.code(&digest, &format!("grant-{round}"))).await.unwrap();
+        let grants: Vec<Grant> = (0..RACERS).map(|i| c.grant(&format!("grant-{round}-{i}"), None)).collect();
+        let tokens: Vec<RefreshToken> =
+            grants.iter().map(|g| refresh(&format!("rt-{}", g.id.as_str()), &g.id)).collect();
 
-        let results = join_all(
-            grants
-                .iter()
-                .zip(&tokens)
-                .map(|(g, t)| store.redeem_code(&digest, NOW + 5, g, Some(t))),
-        )
-        .await;
-        let results: Vec<bool> = results
-            .into_iter()
-            .map(|r| r.expect("a losing redemption is false, not an error"))
-            .collect();
-        assert_eq!(
-            results.iter().filter(|&&won| won).count(),
-            1,
-            "round {round}: {results:?}"
-        );
+        let results =
+            join_all(grants.iter().zip(&tokens).map(|(g, t)| store.redeem_code(&digest, NOW + 5, g, Some(t)))).await;
+        let results: Vec<bool> =
+            results.into_iter().map(|r| r.expect("a losing redemption is false, not an error")).collect();
+        assert_eq!(results.iter().filter(|&&won| won).count(), 1, "round {round}: {results:?}");
         let winner = results.iter().position(|&won| won).unwrap();
 
         for (i, (g, t)) in grants.iter().zip(&tokens).enumerate() {
             let stored = store.grant_by_id(&g.id).await.unwrap();
             let token = token_of(store, &t.digest).await;
             if i == winner {
-                assert_eq!(
-                    stored.as_ref(),
-                    Some(g),
-                    "round {round}: the winner's grant"
-                );
-                assert_eq!(
-                    token.as_ref(),
-                    Some(t),
-                    "round {round}: the winner's refresh token"
-                );
+                assert_eq!(stored.as_ref(), Some(g), "round {round}: the winner's grant");
+                assert_eq!(token.as_ref(), Some(t), "round {round}: the winner's refresh token");
             } else {
                 assert_eq!(stored, None, "round {round}: loser {i} created a grant");
-                assert_eq!(
-                    token, None,
-                    "round {round}: loser {i} created a refresh token"
-                );
+                assert_eq!(token, None, "round {round}: loser {i} created a refresh token");
             }
         }
     }
@@ -775,10 +502,7 @@ async fn grants_and_refresh_rotation(store: &dyn Store) {
     store.create_grant(&grant, Some(&rt1)).await.unwrap();
     assert_eq!(grant_of(store, "grant-1").await, Some(grant.clone()));
     assert_eq!(token_of(store, "rt-1").await, Some(rt1.clone()));
-    assert_eq!(
-        store.grant_client(&grant.id).await.unwrap(),
-        Some(c.client.id.clone())
-    );
+    assert_eq!(store.grant_client(&grant.id).await.unwrap(), Some(c.client.id.clone()));
     assert_eq!(store.grant_client(&gid("grant-none")).await.unwrap(), None);
     assert_eq!(grant_of(store, "grant-none").await, None);
 
@@ -789,105 +513,59 @@ async fn grants_and_refresh_rotation(store: &dyn Store) {
 
     // create_grant is atomic: a refresh token that cannot be stored takes the grant with it.
     let orphan = c.grant("grant-orphan", None);
-    let err = store
-        .create_grant(&orphan, Some(&refresh("rt-1", &orphan.id)))
-        .await
-        .expect_err("digest clash");
-    assert!(
-        matches!(err, StoreError::Conflict(_)),
-        "refresh digest clash: {err:?}"
-    );
+    let err = store.create_grant(&orphan, Some(&refresh("rt-1", &orphan.id))).await.expect_err("digest clash");
+    assert!(matches!(err, StoreError::Conflict(_)), "refresh digest clash: {err:?}");
     assert_eq!(grant_of(store, "grant-orphan").await, None);
-    assert_eq!(
-        token_of(store, "rt-1").await,
-        Some(rt1.clone()),
-        "the existing token is untouched"
-    );
+    assert_eq!(token_of(store, "rt-1").await, Some(rt1.clone()), "the existing token is untouched");
 
     // Rotation: old marked used, new stored.
-    let rt2 = RefreshToken {
-        created_at: NOW + 60,
-        ..refresh("rt-2", &grant.id)
-    };
-    assert!(store
-        .rotate_refresh_token("rt-1", &rt2, NOW + 60)
-        .await
-        .unwrap());
-    assert_eq!(
-        token_of(store, "rt-1").await.unwrap().used_at,
-        Some(NOW + 60)
-    );
+    let rt2 = RefreshToken { created_at: NOW + 60, ..refresh("rt-2", &grant.id) };
+    assert!(store.rotate_refresh_token("rt-1", &rt2, NOW + 60).await.unwrap());
+    assert_eq!(token_of(store, "rt-1").await.unwrap().used_at, Some(NOW + 60));
     assert_eq!(token_of(store, "rt-2").await, Some(rt2.clone()));
 
     // Reuse of the old token: false, nothing stored, nothing else changed.
     let rt3 = refresh("rt-3", &grant.id);
-    assert!(!store
-        .rotate_refresh_token("rt-1", &rt3, NOW + 70)
-        .await
-        .unwrap());
+    assert!(!store.rotate_refresh_token("rt-1", &rt3, NOW + 70).await.unwrap());
     assert_eq!(token_of(store, "rt-3").await, None);
-    assert_eq!(
-        token_of(store, "rt-1").await.unwrap().used_at,
-        Some(NOW + 60)
-    );
+    assert_eq!(token_of(store, "rt-1").await.unwrap().used_at, Some(NOW + 60));
     assert_eq!(token_of(store, "rt-2").await.unwrap().used_at, None);
 
     // An unknown token does not rotate; the new one rotates in turn.
-    assert!(!store
-        .rotate_refresh_token("rt-none", &rt3, NOW + 70)
-        .await
-        .unwrap());
+    assert!(!store.rotate_refresh_token("rt-none", &rt3, NOW + 70).await.unwrap());
     assert_eq!(token_of(store, "rt-3").await, None);
-    assert!(store
-        .rotate_refresh_token("rt-2", &rt3, NOW + 80)
-        .await
-        .unwrap());
+
+    // Rotation is atomic: when the new token cannot be stored, the old one stays unused.
+    let clash = refresh("rt-1", &grant.id);
+    let err = store.rotate_refresh_token("rt-2", &clash, NOW + 75).await.expect_err("new digest clash must fail");
+    assert!(matches!(err, StoreError::Conflict(_)), "new digest clash: {err:?}");
+    assert_eq!(token_of(store, "rt-2").await.unwrap().used_at, None);
+
+    assert!(store.rotate_refresh_token("rt-2", &rt3, NOW + 80).await.unwrap());
     assert_eq!(token_of(store, "rt-3").await, Some(rt3));
 }
 
 async fn grants_concurrent_rotation(store: &dyn Store) {
     let c = chain(store).await;
     let grant = c.grant("grant-1", None);
-    store
-        .create_grant(&grant, Some(&refresh("rt-0", &grant.id)))
-        .await
-        .unwrap();
+    store.create_grant(&grant, Some(&refresh("rt-0", &grant.id))).await.unwrap();
     for round in 0..3 {
         let old = format!("rt-{round}");
         let next = format!("rt-{}", round + 1);
-        let candidates: Vec<RefreshToken> = (0..RACERS)
-            .map(|i| refresh(&format!("rt-{round}-cand-{i}"), &grant.id))
-            .collect();
-        let results = join_all(
-            candidates
-                .iter()
-                .map(|t| store.rotate_refresh_token(&old, t, NOW + 100 + round)),
-        )
-        .await;
-        let results: Vec<bool> = results
-            .into_iter()
-            .map(|r| r.expect("a losing rotation is false, not an error"))
-            .collect();
-        assert_eq!(
-            results.iter().filter(|&&won| won).count(),
-            1,
-            "round {round}: {results:?}"
-        );
+        let candidates: Vec<RefreshToken> =
+            (0..RACERS).map(|i| refresh(&format!("rt-{round}-cand-{i}"), &grant.id)).collect();
+        let results = join_all(candidates.iter().map(|t| store.rotate_refresh_token(&old, t, NOW + 100 + round))).await;
+        let results: Vec<bool> =
+            results.into_iter().map(|r| r.expect("a losing rotation is false, not an error")).collect();
+        assert_eq!(results.iter().filter(|&&won| won).count(), 1, "round {round}: {results:?}");
         let winner = results.iter().position(|&won| won).unwrap();
         for (i, t) in candidates.iter().enumerate() {
             let stored = token_of(store, &t.digest).await;
-            assert_eq!(
-                stored.is_some(),
-                i == winner,
-                "round {round}: candidate {i} stored = {stored:?}"
-            );
+            assert_eq!(stored.is_some(), i == winner, "round {round}: candidate {i} stored = {stored:?}");
         }
         // Chain the next round onto the winner under a predictable name.
         let rt = refresh(&next, &grant.id);
-        assert!(store
-            .rotate_refresh_token(&candidates[winner].digest, &rt, NOW + 100 + round)
-            .await
-            .unwrap());
+        assert!(store.rotate_refresh_token(&candidates[winner].digest, &rt, NOW + 100 + round).await.unwrap());
     }
 }
 
@@ -903,59 +581,24 @@ async fn grants_revocation(store: &dyn Store) {
         store.create_grant(g, None).await.unwrap();
     }
 
-    store
-        .revoke_grants_of_session(&c.session.id, NOW + 100)
-        .await
-        .unwrap();
-    assert_eq!(
-        grant_of(store, "grant-a").await.unwrap().revoked_at,
-        Some(NOW + 100)
-    );
-    assert_eq!(
-        grant_of(store, "grant-b").await.unwrap().revoked_at,
-        Some(NOW + 100)
-    );
-    assert_eq!(
-        grant_of(store, "grant-o").await.unwrap().revoked_at,
-        None,
-        "other session's grant"
-    );
-    assert_eq!(
-        grant_of(store, "grant-m").await.unwrap().revoked_at,
-        None,
-        "grant without session"
-    );
+    store.revoke_grants_of_session(&c.session.id, NOW + 100).await.unwrap();
+    assert_eq!(grant_of(store, "grant-a").await.unwrap().revoked_at, Some(NOW + 100));
+    assert_eq!(grant_of(store, "grant-b").await.unwrap().revoked_at, Some(NOW + 100));
+    assert_eq!(grant_of(store, "grant-o").await.unwrap().revoked_at, None, "other session's grant");
+    assert_eq!(grant_of(store, "grant-m").await.unwrap().revoked_at, None, "grant without session");
 
     store.revoke_grant(&o.id, NOW + 200).await.unwrap();
     let revoked = grant_of(store, "grant-o").await.unwrap();
     assert_eq!(revoked.revoked_at, Some(NOW + 200));
     assert!(!revoked.is_active(NOW + 201));
-    assert_eq!(
-        grant_of(store, "grant-m").await.unwrap().revoked_at,
-        None,
-        "only the named grant"
-    );
+    assert_eq!(grant_of(store, "grant-m").await.unwrap().revoked_at, None, "only the named grant");
 
     // Revoking again (or a whole session again) never un-revokes.
     store.revoke_grant(&o.id, NOW + 300).await.unwrap();
-    store
-        .revoke_grants_of_session(&c.session.id, NOW + 300)
-        .await
-        .unwrap();
-    assert!(grant_of(store, "grant-o")
-        .await
-        .unwrap()
-        .revoked_at
-        .is_some());
-    assert!(grant_of(store, "grant-a")
-        .await
-        .unwrap()
-        .revoked_at
-        .is_some());
-    store
-        .revoke_grant(&gid("grant-none"), NOW + 300)
-        .await
-        .unwrap();
+    store.revoke_grants_of_session(&c.session.id, NOW + 300).await.unwrap();
+    assert!(grant_of(store, "grant-o").await.unwrap().revoked_at.is_some());
+    assert!(grant_of(store, "grant-a").await.unwrap().revoked_at.is_some());
+    store.revoke_grant(&gid("grant-none"), NOW + 300).await.unwrap();
 }
 
 async fn access_token_revocation(store: &dyn Store) {
@@ -967,47 +610,20 @@ async fn access_token_revocation(store: &dyn Store) {
 
     // By jti.
     assert!(!store.access_token_revoked("jti-1", None).await.unwrap());
-    assert!(!store
-        .access_token_revoked("jti-1", Some(&g.id))
-        .await
-        .unwrap());
+    assert!(!store.access_token_revoked("jti-1", Some(&g.id)).await.unwrap());
     store.revoke_access_token("jti-1", NOW + 300).await.unwrap();
-    store
-        .revoke_access_token("jti-1", NOW + 300)
-        .await
-        .expect("revoking twice is fine (RFC 7009 §2.2)");
+    store.revoke_access_token("jti-1", NOW + 300).await.expect("revoking twice is fine (RFC 7009 §2.2)");
     assert!(store.access_token_revoked("jti-1", None).await.unwrap());
-    assert!(store
-        .access_token_revoked("jti-1", Some(&other.id))
-        .await
-        .unwrap());
-    assert!(
-        !store.access_token_revoked("jti-2", None).await.unwrap(),
-        "only that jti"
-    );
+    assert!(store.access_token_revoked("jti-1", Some(&other.id)).await.unwrap());
+    assert!(!store.access_token_revoked("jti-2", None).await.unwrap(), "only that jti");
 
     // By grant.
-    assert!(!store
-        .access_token_revoked("jti-2", Some(&g.id))
-        .await
-        .unwrap());
+    assert!(!store.access_token_revoked("jti-2", Some(&g.id)).await.unwrap());
     store.revoke_grant(&g.id, NOW + 400).await.unwrap();
-    assert!(store
-        .access_token_revoked("jti-2", Some(&g.id))
-        .await
-        .unwrap());
-    assert!(
-        !store
-            .access_token_revoked("jti-2", Some(&other.id))
-            .await
-            .unwrap(),
-        "only that grant"
-    );
+    assert!(store.access_token_revoked("jti-2", Some(&g.id)).await.unwrap());
+    assert!(!store.access_token_revoked("jti-2", Some(&other.id)).await.unwrap(), "only that grant");
     assert!(!store.access_token_revoked("jti-2", None).await.unwrap());
-    assert!(!store
-        .access_token_revoked("jti-2", Some(&gid("grant-none")))
-        .await
-        .unwrap());
+    assert!(!store.access_token_revoked("jti-2", Some(&gid("grant-none"))).await.unwrap());
 }
 
 async fn change_generations(store: &dyn Store) {
@@ -1015,28 +631,19 @@ async fn change_generations(store: &dyn Store) {
     let keys0 = store.generation(Cached::Keys).await.unwrap();
 
     store.bump_generation(Cached::Clients).await.unwrap();
-    assert_eq!(
-        store.generation(Cached::Clients).await.unwrap(),
-        clients0 + 1
-    );
+    assert_eq!(store.generation(Cached::Clients).await.unwrap(), clients0 + 1);
     assert_eq!(store.generation(Cached::Keys).await.unwrap(), keys0);
 
     store.bump_generation(Cached::Keys).await.unwrap();
     store.bump_generation(Cached::Keys).await.unwrap();
     assert_eq!(store.generation(Cached::Keys).await.unwrap(), keys0 + 2);
-    assert_eq!(
-        store.generation(Cached::Clients).await.unwrap(),
-        clients0 + 1
-    );
+    assert_eq!(store.generation(Cached::Clients).await.unwrap(), clients0 + 1);
 
     // Concurrent bumps are not lost.
     join_all((0..RACERS).map(|_| store.bump_generation(Cached::Clients)))
         .await
         .into_iter()
         .for_each(|r| r.expect("bump"));
-    assert_eq!(
-        store.generation(Cached::Clients).await.unwrap(),
-        clients0 + 1 + RACERS as i64
-    );
+    assert_eq!(store.generation(Cached::Clients).await.unwrap(), clients0 + 1 + RACERS as i64);
     assert_eq!(store.generation(Cached::Keys).await.unwrap(), keys0 + 2);
 }

@@ -10,11 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(
-    name = "idp-admin",
-    version,
-    about = "Administer a Poortwachter identity provider"
-)]
+#[command(name = "idp-admin", version, about = "Administer a Poortwachter identity provider")]
 struct Cli {
     /// Configuration file (default: $IDP_CONFIG, else poortwachter.toml when present).
     #[arg(long, global = true, env = "IDP_CONFIG")]

@@ -16,9 +16,7 @@ impl Output {
             return;
         }
         let mut table = Table::new();
-        table
-            .load_preset(UTF8_BORDERS_ONLY)
-            .set_header(columns.to_vec());
+        table.load_preset(UTF8_BORDERS_ONLY).set_header(columns.to_vec());
         for row in &rows {
             table.add_row(columns.iter().map(|c| cell(&row[*c])).collect::<Vec<_>>());
         }

@@ -11,9 +11,7 @@ struct Admin {
 
 impl Admin {
     fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Self { dir: tempfile::tempdir().unwrap() }
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -21,10 +19,7 @@ impl Admin {
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env(
-                "IDP_DATABASE__URL",
-                format!("sqlite://{}", self.dir.path().join("idp.db").display()),
-            )
+            .env("IDP_DATABASE__URL", format!("sqlite://{}", self.dir.path().join("idp.db").display()))
             .current_dir(self.dir.path());
         cmd
     }
@@ -34,29 +29,15 @@ impl Admin {
     }
 
     fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
+        let mut child =
+            self.command(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }
 
     fn json(&self, args: &[&str]) -> Value {
         let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
         serde_json::from_slice(&output.stdout).unwrap()
     }
 }
@@ -65,15 +46,7 @@ impl Admin {
 fn an_operator_registers_a_portal_and_a_user() {
     let admin = Admin::new();
     assert!(admin.run(&["migrate"]).status.success());
-    let org = admin.json(&[
-        "--json",
-        "org",
-        "create",
-        "--slug",
-        "zorg-noord",
-        "--name",
-        "Zorggroep Noord",
-    ]);
+    let org = admin.json(&["--json", "org", "create", "--slug", "zorg-noord", "--name", "Zorggroep Noord"]);
     assert_eq!(org["slug"], "zorg-noord");
 
     let client = admin.json(&[
@@ -95,10 +68,7 @@ fn an_operator_registers_a_portal_and_a_user() {
 
     let list = admin.json(&["--json", "client", "list"]);
     assert_eq!(list[0]["client_id"], client_id);
-    assert!(
-        !list.to_string().contains(secret),
-        "the secret is shown once only"
-    );
+    assert!(!list.to_string().contains(secret), "the secret is shown once only");
 
     let public = admin.json(&[
         "--json",
@@ -133,11 +103,7 @@ fn an_operator_registers_a_portal_and_a_user() {
         ],
         "Een-lang-wachtwoord\n",
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let user: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(user["username"], "J.Jansen");
     let users = admin.json(&["--json", "user", "list"]);
@@ -146,17 +112,7 @@ fn an_operator_registers_a_portal_and_a_user() {
 
     // The same name in another case is the same user.
     let taken = admin.run_with_stdin(
-        &[
-            "user",
-            "create",
-            "--username",
-            "j.jansen",
-            "--given-name",
-            "J",
-            "--family-name",
-            "J",
-            "--password-stdin",
-        ],
+        &["user", "create", "--username", "j.jansen", "--given-name", "J", "--family-name", "J", "--password-stdin"],
         "Een-lang-wachtwoord\n",
     );
     assert!(!taken.status.success());
@@ -170,49 +126,17 @@ fn an_operator_registers_a_portal_and_a_user() {
 #[test]
 fn bad_input_is_refused_with_a_message_naming_the_flag() {
     let admin = Admin::new();
-    admin.json(&[
-        "--json", "org", "create", "--slug", "zorg", "--name", "Zorg",
-    ]);
+    admin.json(&["--json", "org", "create", "--slug", "zorg", "--name", "Zorg"]);
     for (args, flag) in [
         (
-            vec![
-                "client",
-                "create",
-                "--org",
-                "zorg",
-                "--name",
-                "P",
-                "--redirect-uri",
-                "http://portal.example/cb",
-            ],
+            vec!["client", "create", "--org", "zorg", "--name", "P", "--redirect-uri", "http://portal.example/cb"],
             "--redirect-uri",
         ),
         (
-            vec![
-                "client",
-                "create",
-                "--org",
-                "zorg",
-                "--name",
-                "P",
-                "--redirect-uri",
-                "https://p.example/cb#x",
-            ],
+            vec!["client", "create", "--org", "zorg", "--name", "P", "--redirect-uri", "https://p.example/cb#x"],
             "--redirect-uri",
         ),
-        (
-            vec![
-                "client",
-                "create",
-                "--org",
-                "nope",
-                "--name",
-                "P",
-                "--redirect-uri",
-                "https://p.example/cb",
-            ],
-            "--org",
-        ),
+        (vec!["client", "create", "--org", "nope", "--name", "P", "--redirect-uri", "https://p.example/cb"], "--org"),
         (
             vec![
                 "client",
@@ -228,10 +152,7 @@ fn bad_input_is_refused_with_a_message_naming_the_flag() {
             ],
             "--scopes",
         ),
-        (
-            vec!["org", "create", "--slug", "zorg", "--name", "Again"],
-            "already exists",
-        ),
+        (vec!["org", "create", "--slug", "zorg", "--name", "Again"], "already exists"),
         (
             vec![
                 "user",
@@ -256,17 +177,7 @@ fn bad_input_is_refused_with_a_message_naming_the_flag() {
         assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     }
     let short = admin.run_with_stdin(
-        &[
-            "user",
-            "create",
-            "--username",
-            "y",
-            "--given-name",
-            "A",
-            "--family-name",
-            "B",
-            "--password-stdin",
-        ],
+        &["user", "create", "--username", "y", "--given-name", "A", "--family-name", "B", "--password-stdin"],
         "kort\n",
     );
     assert!(String::from_utf8_lossy(&short.stderr).contains("at least 8"));
@@ -275,35 +186,23 @@ fn bad_input_is_refused_with_a_message_naming_the_flag() {
 #[test]
 fn keys_rotate_adds_keys_that_sign_later() {
     let admin = Admin::new();
-    assert!(admin
-        .json(&["--json", "keys", "list"])
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert!(admin.json(&["--json", "keys", "list"]).as_array().unwrap().is_empty());
     let rotated = admin.json(&["--json", "keys", "rotate"]);
     assert_eq!(rotated.as_array().unwrap().len(), 2, "ES256 and RS256");
     admin.json(&["--json", "keys", "rotate"]);
     let keys = admin.json(&["--json", "keys", "list"]);
     assert_eq!(keys.as_array().unwrap().len(), 4);
-    assert!(
-        keys[0]["published_until"].is_string(),
-        "the first keys retire"
-    );
+    assert!(keys[0]["published_until"].is_string(), "the first keys retire");
 }
 
 #[test]
 fn a_bad_configuration_value_stops_with_one_line() {
     let admin = Admin::new();
-    let output = admin
-        .command(&["org", "list"])
-        .env("IDP_DATABASE__MAX_CONNECTIONS", "many")
-        .output()
-        .unwrap();
+    let output = admin.command(&["org", "list"]).env("IDP_DATABASE__MAX_CONNECTIONS", "many").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("database.max_connections")
-            && stderr.contains("IDP_DATABASE__MAX_CONNECTIONS"),
+        stderr.contains("database.max_connections") && stderr.contains("IDP_DATABASE__MAX_CONNECTIONS"),
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1);

@@ -6,15 +6,13 @@ use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::crypto;
 use crate::domain::{
-    AccountId, BirthDate, ClientId, Email, OrganisationId, RedirectUri, Scopes, Secret, Subject,
-    Username,
+    AccountId, BirthDate, ClientId, Email, OrganisationId, RedirectUri, Scopes, Secret, Subject, Username,
 };
 use crate::oidc::claims::SUPPORTED_SCOPES;
 use crate::oidc::client_auth;
 use crate::oidc::keys::{self, KeyError};
 use crate::store::{
-    Account, Cached, Client, ClientKind, GrantType, Organisation, SigningAlg, SigningKey, Store,
-    StoreError,
+    Account, Cached, Client, ClientKind, GrantType, Organisation, SigningAlg, SigningKey, Store, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -50,22 +48,15 @@ pub async fn create_organisation(
     now: UnixTime,
 ) -> Result<Organisation, AdminError> {
     let slug = slug.trim().to_ascii_lowercase();
-    if slug.is_empty()
-        || slug.len() > 40
-        || !slug.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
+    if slug.is_empty() || slug.len() > 40 || !slug.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         return Err(invalid("--slug: use 1-40 letters, digits or dashes"));
     }
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
         return Err(invalid("--name: must be 1-200 characters"));
     }
-    let org = Organisation {
-        id: OrganisationId(crypto::random_token(12)),
-        slug,
-        name: name.to_string(),
-        created_at: now,
-    };
+    let org =
+        Organisation { id: OrganisationId(crypto::random_token(12)), slug, name: name.to_string(), created_at: now };
     store.create_organisation(&org).await?;
     Ok(org)
 }
@@ -91,11 +82,7 @@ pub struct CreatedClient {
     pub secret: Option<Secret<String>>,
 }
 
-pub async fn create_client(
-    store: &dyn Store,
-    new: NewClient,
-    now: UnixTime,
-) -> Result<CreatedClient, AdminError> {
+pub async fn create_client(store: &dyn Store, new: NewClient, now: UnixTime) -> Result<CreatedClient, AdminError> {
     let org = store
         .organisation_by_slug(&new.organisation.to_ascii_lowercase())
         .await?
@@ -105,28 +92,20 @@ pub async fn create_client(
         return Err(invalid("--name: must be 1-200 characters"));
     }
     let parse_all = |uris: &[String], flag: &str| -> Result<Vec<RedirectUri>, AdminError> {
-        uris.iter()
-            .map(|u| RedirectUri::parse(u).map_err(|e| invalid(format!("{flag} {u}: {e}"))))
-            .collect()
+        uris.iter().map(|u| RedirectUri::parse(u).map_err(|e| invalid(format!("{flag} {u}: {e}")))).collect()
     };
     let redirect_uris = parse_all(&new.redirect_uris, "--redirect-uri")?;
     let post_logout_redirect_uris = parse_all(&new.post_logout_redirect_uris, "--post-logout-uri")?;
-    let scopes =
-        Scopes::parse(&new.scopes).ok_or_else(|| invalid("--scopes: not a valid scope list"))?;
+    let scopes = Scopes::parse(&new.scopes).ok_or_else(|| invalid("--scopes: not a valid scope list"))?;
     if let Some(unknown) = scopes.iter().find(|s| !SUPPORTED_SCOPES.contains(s)) {
-        return Err(invalid(format!(
-            "--scopes: unknown scope {unknown} (known: {})",
-            SUPPORTED_SCOPES.join(" ")
-        )));
+        return Err(invalid(format!("--scopes: unknown scope {unknown} (known: {})", SUPPORTED_SCOPES.join(" "))));
     }
     let grant_types = if new.machine {
         if new.kind == ClientKind::Public {
             return Err(invalid("--machine: a machine client must be confidential"));
         }
         if !redirect_uris.is_empty() {
-            return Err(invalid(
-                "--redirect-uri: a machine client has no redirect URIs",
-            ));
+            return Err(invalid("--redirect-uri: a machine client has no redirect URIs"));
         }
         vec![GrantType::ClientCredentials]
     } else {
@@ -187,31 +166,19 @@ pub fn check_password(password: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-pub async fn create_user(
-    store: &dyn Store,
-    new: NewUser,
-    now: UnixTime,
-) -> Result<Account, AdminError> {
-    let username =
-        Username::parse(&new.username).map_err(|e| invalid(format!("--username: {e}")))?;
+pub async fn create_user(store: &dyn Store, new: NewUser, now: UnixTime) -> Result<Account, AdminError> {
+    let username = Username::parse(&new.username).map_err(|e| invalid(format!("--username: {e}")))?;
     let email = match &new.email {
-        Some(e) => Some(
-            Email::parse(e)
-                .ok_or_else(|| invalid(format!("--email {e}: not an e-mail address")))?,
+        Some(e) => Some(Email::parse(e).ok_or_else(|| invalid(format!("--email {e}: not an e-mail address")))?),
+        None => None,
+    };
+    let birth_date = match &new.birth_date {
+        Some(d) => Some(
+            BirthDate::parse(d).ok_or_else(|| invalid(format!("--birth-date {d}: use JJJJ-MM-DD or DD-MM-JJJJ")))?,
         ),
         None => None,
     };
-    let birth_date =
-        match &new.birth_date {
-            Some(d) => Some(BirthDate::parse(d).ok_or_else(|| {
-                invalid(format!("--birth-date {d}: use JJJJ-MM-DD or DD-MM-JJJJ"))
-            })?),
-            None => None,
-        };
-    for (flag, value) in [
-        ("--given-name", &new.given_name),
-        ("--family-name", &new.family_name),
-    ] {
+    for (flag, value) in [("--given-name", &new.given_name), ("--family-name", &new.family_name)] {
         if value.trim().is_empty() || value.len() > 200 {
             return Err(invalid(format!("{flag}: must be 1-200 characters")));
         }
@@ -219,11 +186,7 @@ pub async fn create_user(
     let password_hash = match new.password {
         Some(password) => {
             check_password(password.expose())?;
-            Some(
-                crate::auth::password::hash(password)
-                    .await
-                    .map_err(|e| invalid(e.to_string()))?,
-            )
+            Some(crate::auth::password::hash(password).await.map_err(|e| invalid(e.to_string()))?)
         }
         None => None,
     };
@@ -246,18 +209,8 @@ pub async fn create_user(
 }
 
 /// Rotates the signing keys (see `oidc::keys` for the timing) and tells running servers.
-pub async fn rotate_keys(
-    store: &dyn Store,
-    config: &Config,
-    now: UnixTime,
-) -> Result<Vec<SigningKey>, AdminError> {
-    let created = keys::rotate(
-        store,
-        now,
-        config.keys.publish_delay_secs,
-        config.max_signed_token_ttl(),
-    )
-    .await?;
+pub async fn rotate_keys(store: &dyn Store, config: &Config, now: UnixTime) -> Result<Vec<SigningKey>, AdminError> {
+    let created = keys::rotate(store, now, config.keys.publish_delay_secs, config.max_signed_token_ttl()).await?;
     store.bump_generation(Cached::Keys).await?;
     Ok(created)
 }

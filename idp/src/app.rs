@@ -138,10 +138,7 @@ impl AppState {
     pub async fn reload_clients(&self) -> Result<(), CacheError> {
         let generation = self.store.generation(Cached::Clients).await?;
         let clients = self.store.list_clients().await?;
-        let map = clients
-            .into_iter()
-            .map(|c| (c.id.clone(), Arc::new(c)))
-            .collect();
+        let map = clients.into_iter().map(|c| (c.id.clone(), Arc::new(c))).collect();
         self.clients.store(Arc::new(map));
         self.generations[0].store(generation, Ordering::SeqCst);
         Ok(())
@@ -149,13 +146,10 @@ impl AppState {
 
     /// Reloads whatever another process changed since the last look.
     pub async fn refresh_caches(&self) -> Result<(), CacheError> {
-        if self.store.generation(Cached::Clients).await?
-            != self.generations[0].load(Ordering::SeqCst)
-        {
+        if self.store.generation(Cached::Clients).await? != self.generations[0].load(Ordering::SeqCst) {
             self.reload_clients().await?;
         }
-        if self.store.generation(Cached::Keys).await? != self.generations[1].load(Ordering::SeqCst)
-        {
+        if self.store.generation(Cached::Keys).await? != self.generations[1].load(Ordering::SeqCst) {
             self.reload_keys().await?;
         }
         Ok(())

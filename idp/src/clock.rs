@@ -36,9 +36,7 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn at(unix: UnixTime) -> Self {
-        Self {
-            unix: Arc::new(AtomicI64::new(unix)),
-        }
+        Self { unix: Arc::new(AtomicI64::new(unix)) }
     }
 
     pub fn advance(&self, seconds: i64) {
@@ -52,7 +50,6 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(self.unix.load(Ordering::SeqCst))
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        OffsetDateTime::from_unix_timestamp(self.unix.load(Ordering::SeqCst)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 }

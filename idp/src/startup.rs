@@ -45,23 +45,15 @@ impl Application {
     /// makes sure signing keys exist, and loads templates and caches.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
         let bind = config.server.bind;
-        let listener = TcpListener::bind(bind)
-            .await
-            .map_err(|e| StartupError::Bind(bind, e))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| StartupError::Bind(bind, e))?;
+        let listener = TcpListener::bind(bind).await.map_err(|e| StartupError::Bind(bind, e))?;
+        let local = listener.local_addr().map_err(|e| StartupError::Bind(bind, e))?;
         let issuer = match &config.server.public_url {
             Some(url) => url.as_str().trim_end_matches('/').to_string(),
             None => format!("http://{local}"),
         };
         std::fs::create_dir_all(&config.mail.file_dir)
             .map_err(|e| StartupError::MailDir(config.mail.file_dir.display().to_string(), e))?;
-        let store = store::connect(
-            config.database.url.expose(),
-            config.database.max_connections,
-        )
-        .await?;
+        let store = store::connect(config.database.url.expose(), config.database.max_connections).await?;
         if keys::ensure_signing_keys(store.as_ref(), clock.unix()).await? {
             store.bump_generation(Cached::Keys).await?;
             tracing::info!("generated signing keys (ES256, RS256)");
@@ -88,10 +80,7 @@ impl Application {
     }
 
     /// Serves until `signal` completes.
-    pub async fn run_until(
-        self,
-        signal: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let state = self.state.clone();
         let poll = Duration::from_millis(state.config.cache.poll_interval_ms.max(50));
         let refresher = tokio::spawn(async move {
@@ -107,12 +96,9 @@ impl Application {
         first_run_hint(&self.state).await;
         tracing::info!(issuer = %self.state.issuer, "listening");
         let app = http::router(self.state.clone());
-        let result = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(signal)
-        .await;
+        let result = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(signal)
+            .await;
         refresher.abort();
         result
     }
@@ -149,8 +135,7 @@ async fn shutdown_signal() {
 /// Sets up logging from the configuration (`RUST_LOG` wins when set).
 pub fn init_telemetry(config: &Config) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = match config.log.format {
         crate::config::LogFormat::Json => builder.json().try_init(),

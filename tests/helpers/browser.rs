@@ -22,10 +22,7 @@ pub struct Page {
 
 impl Page {
     pub fn field(&self, name: &str) -> &str {
-        self.fields
-            .get(name)
-            .map(String::as_str)
-            .unwrap_or_else(|| panic!("no field {name} in {}", self.body))
+        self.fields.get(name).map(String::as_str).unwrap_or_else(|| panic!("no field {name} in {}", self.body))
     }
 }
 
@@ -36,10 +33,7 @@ impl Browser {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client");
-        Self {
-            http,
-            base: base.to_string(),
-        }
+        Self { http, base: base.to_string() }
     }
 
     fn absolute(&self, url: &str) -> String {
@@ -51,21 +45,11 @@ impl Browser {
     }
 
     pub async fn get(&self, url: &str) -> Response {
-        self.http
-            .get(self.absolute(url))
-            .header("accept-language", "nl")
-            .send()
-            .await
-            .expect("GET")
+        self.http.get(self.absolute(url)).header("accept-language", "nl").send().await.expect("GET")
     }
 
     pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Response {
-        self.http
-            .post(self.absolute(url))
-            .form(form)
-            .send()
-            .await
-            .expect("POST")
+        self.http.post(self.absolute(url)).form(form).send().await.expect("POST")
     }
 
     /// GETs `url` and follows redirects while they stay on the IdP; returns the last response's
@@ -88,17 +72,10 @@ impl Browser {
 
     /// Starts at an authorization URL, signs in on the form and returns where the IdP sends the browser.
     pub async fn sign_in(&self, authorize_url: &str, username: &str, password: &str) -> String {
-        let page = self
-            .follow(authorize_url)
-            .await
-            .expect_err("expected the sign-in page");
+        let page = self.follow(authorize_url).await.expect_err("expected the sign-in page");
         assert_eq!(page.status, StatusCode::OK, "sign-in page: {}", page.body);
         let response = self.submit_login(&page, username, password).await;
-        assert!(
-            response.status().is_redirection(),
-            "sign-in failed: {}",
-            response.status()
-        );
+        assert!(response.status().is_redirection(), "sign-in failed: {}", response.status());
         let location = location(&response).unwrap();
         if location.starts_with('/') {
             return self.follow(&location).await.expect("portal redirect");
@@ -121,10 +98,7 @@ impl Browser {
 }
 
 pub fn location(response: &Response) -> Option<String> {
-    response
-        .headers()
-        .get(LOCATION)
-        .map(|v| v.to_str().unwrap().to_string())
+    response.headers().get(LOCATION).map(|v| v.to_str().unwrap().to_string())
 }
 
 pub async fn to_page(response: Response) -> Page {
@@ -134,24 +108,13 @@ pub async fn to_page(response: Response) -> Page {
     let inputs = Selector::parse("input[name]").unwrap();
     let fields = html
         .select(&inputs)
-        .map(|e| {
-            (
-                e.value().attr("name").unwrap().to_string(),
-                e.value().attr("value").unwrap_or("").to_string(),
-            )
-        })
+        .map(|e| (e.value().attr("name").unwrap().to_string(), e.value().attr("value").unwrap_or("").to_string()))
         .collect();
-    Page {
-        status,
-        body,
-        fields,
-    }
+    Page { status, body, fields }
 }
 
 /// A query parameter of a URL.
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     let url = url::Url::parse(url).ok()?;
-    url.query_pairs()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }

@@ -27,6 +27,8 @@ pub enum Backend {
 
 pub struct TestApp {
     pub issuer: String,
+    /// The port the server listens on (differs from the issuer's when `public_url` is set).
+    pub port: u16,
     pub state: AppState,
     pub clock: ManualClock,
     pub org: String,
@@ -46,27 +48,19 @@ pub struct Portal {
 /// when the server is not reachable: CI must run these tests.
 pub async fn fresh_postgres_url() -> String {
     use sqlx::Connection;
-    let admin_url = std::env::var("IDP_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin_url =
+        std::env::var("IDP_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut conn = sqlx::PgConnection::connect(&admin_url)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL must run for these tests ({admin_url}): {e}"));
     let name = format!("pw_test_{}", uuid_like());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    let base = admin_url
-        .rsplit_once('/')
-        .map(|(b, _)| b)
-        .unwrap_or(&admin_url);
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
     format!("{base}/{name}")
 }
 
 fn uuid_like() -> String {
-    idp::crypto::random_token(12)
-        .to_ascii_lowercase()
-        .replace(['-', '_'], "x")
+    idp::crypto::random_token(12).to_ascii_lowercase().replace(['-', '_'], "x")
 }
 
 impl TestApp {
@@ -88,27 +82,15 @@ impl TestApp {
         tweak(&mut config);
         // Close to real time, so the RP library's own clock agrees with ours; moves only when told.
         let clock = ManualClock::at(SystemClock.unix());
-        let app = Application::build(config, Arc::new(clock.clone()))
-            .await
-            .expect("app builds");
+        let app = Application::build(config, Arc::new(clock.clone())).await.expect("app builds");
         let state = app.state();
         let issuer = state.issuer.clone();
+        let port = app.port();
         tokio::spawn(app.run_until(std::future::pending()));
-        let org = admin::create_organisation(
-            state.store.as_ref(),
-            "zorg",
-            "Zorggroep Test",
-            clock.unix(),
-        )
-        .await
-        .expect("organisation");
-        TestApp {
-            issuer,
-            state,
-            clock,
-            org: org.slug,
-            _dir: dir,
-        }
+        let org = admin::create_organisation(state.store.as_ref(), "zorg", "Zorggroep Test", clock.unix())
+            .await
+            .expect("organisation");
+        TestApp { issuer, port, state, clock, org: org.slug, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -169,10 +151,7 @@ impl TestApp {
         )
         .await
         .expect("machine client");
-        (
-            created.client.id.0,
-            created.secret.unwrap().expose().clone(),
-        )
+        (created.client.id.0, created.secret.unwrap().expose().clone())
     }
 
     /// Creates an account with [`PASSWORD`]; returns its `sub`.
@@ -181,10 +160,7 @@ impl TestApp {
             self.state.store.as_ref(),
             NewUser {
                 username: username.into(),
-                email: Some(format!(
-                    "{}@example.nl",
-                    username.to_lowercase().replace(' ', ".")
-                )),
+                email: Some(format!("{}@example.nl", username.to_lowercase().replace(' ', "."))),
                 given_name: "Jan".into(),
                 family_name: "Jansen".into(),
                 birth_date: Some("1950-03-31".into()),

@@ -2,27 +2,20 @@
 //! builds authorization URLs with PKCE, state and nonce, and validates what comes back.
 
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm,
-    CoreProviderMetadata, CoreTokenIntrospectionResponse, CoreTokenResponse, CoreUserInfoClaims,
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreTokenIntrospectionResponse, CoreTokenResponse, CoreUserInfoClaims,
 };
 use openidconnect::{
-    AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, IntrospectionUrl, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RevocationUrl, Scope,
-    TokenResponse,
+    AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    IntrospectionUrl, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, RevocationUrl, Scope, TokenResponse,
 };
 
 use super::browser::query_param;
 use super::{Portal, TestApp};
 
-pub type RpClient = CoreClient<
-    EndpointSet,
-    EndpointNotSet,
-    EndpointSet,
-    EndpointSet,
-    EndpointMaybeSet,
-    EndpointMaybeSet,
->;
+pub type RpClient =
+    CoreClient<EndpointSet, EndpointNotSet, EndpointSet, EndpointSet, EndpointMaybeSet, EndpointMaybeSet>;
 
 pub struct Rp {
     pub portal: Portal,
@@ -53,32 +46,17 @@ impl Tokens {
     }
 
     pub fn refresh_token(&self) -> String {
-        self.response
-            .refresh_token()
-            .expect("refresh token")
-            .secret()
-            .clone()
+        self.response.refresh_token().expect("refresh token").secret().clone()
     }
 }
 
 impl Rp {
     pub async fn discover(app: &TestApp, portal: &Portal) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let metadata = CoreProviderMetadata::discover_async(
-            IssuerUrl::new(app.issuer.clone()).unwrap(),
-            &http,
-        )
-        .await
-        .expect("discovery document is valid for an OIDC RP");
-        Rp {
-            portal: portal.clone(),
-            issuer: app.issuer.clone(),
-            metadata,
-            http,
-        }
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer.clone()).unwrap(), &http)
+            .await
+            .expect("discovery document is valid for an OIDC RP");
+        Rp { portal: portal.clone(), issuer: app.issuer.clone(), metadata, http }
     }
 
     pub fn client(&self) -> RpClient {
@@ -88,9 +66,7 @@ impl Rp {
             self.portal.secret.clone().map(ClientSecret::new),
         )
         .set_redirect_uri(RedirectUrl::new(self.portal.redirect_uri.clone()).unwrap())
-        .set_introspection_url(
-            IntrospectionUrl::new(format!("{}/introspect", self.issuer)).unwrap(),
-        )
+        .set_introspection_url(IntrospectionUrl::new(format!("{}/introspect", self.issuer)).unwrap())
         .set_revocation_url(RevocationUrl::new(format!("{}/revoke", self.issuer)).unwrap())
     }
 
@@ -99,11 +75,7 @@ impl Rp {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let client = self.client();
         let mut request = client
-            .authorize_url(
-                CoreAuthenticationFlow::AuthorizationCode,
-                CsrfToken::new_random,
-                Nonce::new_random,
-            )
+            .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
             .add_scope(Scope::new("profile".into()))
             .add_scope(Scope::new("email".into()))
             .set_pkce_challenge(challenge);
@@ -111,34 +83,16 @@ impl Rp {
             request = request.add_extra_param(*k, *v);
         }
         let (url, state, nonce) = request.url();
-        AuthStart {
-            url: url.to_string(),
-            state: state.secret().clone(),
-            nonce,
-            verifier: verifier.secret().clone(),
-        }
+        AuthStart { url: url.to_string(), state: state.secret().clone(), nonce, verifier: verifier.secret().clone() }
     }
 
     /// Checks the callback (state, RFC 9207 iss) and exchanges the code; validates the ID token.
     pub async fn finish(&self, callback: &str, start: &AuthStart) -> Tokens {
-        assert!(
-            callback.starts_with(&self.portal.redirect_uri),
-            "unexpected callback {callback}"
-        );
-        assert_eq!(
-            query_param(callback, "state").as_deref(),
-            Some(start.state.as_str()),
-            "state round-trips"
-        );
-        assert_eq!(
-            query_param(callback, "iss").as_deref(),
-            Some(self.issuer.as_str()),
-            "RFC 9207 iss"
-        );
+        assert!(callback.starts_with(&self.portal.redirect_uri), "unexpected callback {callback}");
+        assert_eq!(query_param(callback, "state").as_deref(), Some(start.state.as_str()), "state round-trips");
+        assert_eq!(query_param(callback, "iss").as_deref(), Some(self.issuer.as_str()), "RFC 9207 iss");
         let code = query_param(callback, "code").unwrap_or_else(|| panic!("no code in {callback}"));
-        self.exchange(&code, start)
-            .await
-            .expect("code exchange succeeds")
+        self.exchange(&code, start).await.expect("code exchange succeeds")
     }
 
     pub async fn exchange(&self, code: &str, start: &AuthStart) -> Result<Tokens, String> {
@@ -155,10 +109,7 @@ impl Rp {
             CoreJwsSigningAlgorithm::EcdsaP256Sha256,
             CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
         ]);
-        let claims = id_token
-            .claims(&verifier, &start.nonce)
-            .map_err(|e| format!("ID token invalid: {e:?}"))?
-            .clone();
+        let claims = id_token.claims(&verifier, &start.nonce).map_err(|e| format!("ID token invalid: {e:?}"))?.clone();
         // OIDC Core §3.1.3.6: at_hash binds the access token to the ID token.
         let expected_hash = openidconnect::AccessTokenHash::from_token(
             response.access_token(),
@@ -166,16 +117,8 @@ impl Rp {
             id_token.signing_key(&verifier).unwrap(),
         )
         .unwrap();
-        assert_eq!(
-            claims.access_token_hash(),
-            Some(&expected_hash),
-            "at_hash matches"
-        );
-        Ok(Tokens {
-            id_token: id_token.to_string(),
-            response,
-            claims,
-        })
+        assert_eq!(claims.access_token_hash(), Some(&expected_hash), "at_hash matches");
+        Ok(Tokens { id_token: id_token.to_string(), response, claims })
     }
 
     pub async fn userinfo(&self, access_token: &AccessToken) -> Result<CoreUserInfoClaims, String> {

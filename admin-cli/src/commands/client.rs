@@ -41,32 +41,15 @@ pub enum ClientCommand {
 
 pub async fn run(command: ClientCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
     match command {
-        ClientCommand::Create {
-            org,
-            name,
-            redirect_uris,
-            post_logout_uris,
-            public,
-            machine,
-            scopes,
-            id_token_alg,
-        } => {
+        ClientCommand::Create { org, name, redirect_uris, post_logout_uris, public, machine, scopes, id_token_alg } => {
             let new = NewClient {
                 organisation: org,
                 name,
                 redirect_uris,
                 post_logout_redirect_uris: post_logout_uris,
-                kind: if public {
-                    ClientKind::Public
-                } else {
-                    ClientKind::Confidential
-                },
+                kind: if public { ClientKind::Public } else { ClientKind::Confidential },
                 machine,
-                scopes: if machine && scopes == "openid profile email" {
-                    String::new()
-                } else {
-                    scopes
-                },
+                scopes: if machine && scopes == "openid profile email" { String::new() } else { scopes },
                 id_token_alg: SigningAlg::parse(&id_token_alg).unwrap_or(SigningAlg::ES256),
             };
             let created = idp::admin::create_client(ctx.store.as_ref(), new, ctx.now).await?;
@@ -101,18 +84,7 @@ pub async fn run(command: ClientCommand, ctx: &Context<'_>) -> anyhow::Result<()
                     })
                 })
                 .collect();
-            ctx.out.rows(
-                &[
-                    "client_id",
-                    "name",
-                    "kind",
-                    "grant_types",
-                    "redirect_uris",
-                    "scopes",
-                    "created",
-                ],
-                rows,
-            );
+            ctx.out.rows(&["client_id", "name", "kind", "grant_types", "redirect_uris", "scopes", "created"], rows);
         }
     }
     Ok(())

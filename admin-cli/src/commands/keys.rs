@@ -39,10 +39,7 @@ pub async fn run(command: KeysCommand, ctx: &Context<'_>) -> anyhow::Result<()> 
                     })
                 })
                 .collect();
-            ctx.out.rows(
-                &["kid", "alg", "published", "signs_from", "published_until"],
-                rows,
-            );
+            ctx.out.rows(&["kid", "alg", "published", "signs_from", "published_until"], rows);
         }
     }
     Ok(())

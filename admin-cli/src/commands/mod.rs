@@ -43,12 +43,7 @@ pub struct Context<'a> {
 
 pub async fn run(command: Command, config: &Config, out: Output) -> anyhow::Result<()> {
     let store = idp::store::connect(config.database.url.expose(), 2).await?;
-    let ctx = Context {
-        config,
-        store,
-        now: SystemClock.unix(),
-        out,
-    };
+    let ctx = Context { config, store, now: SystemClock.unix(), out };
     match command {
         Command::Migrate => migrate::run(&ctx).await,
         Command::Org(c) => org::run(c, &ctx).await,
@@ -62,9 +57,6 @@ pub async fn run(command: Command, config: &Config, out: Output) -> anyhow::Resu
 pub fn time(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }

@@ -23,10 +23,8 @@ pub enum OrgCommand {
 pub async fn run(command: OrgCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
     match command {
         OrgCommand::Create { slug, name } => {
-            let org =
-                idp::admin::create_organisation(ctx.store.as_ref(), &slug, &name, ctx.now).await?;
-            ctx.out
-                .object(json!({ "id": org.id, "slug": org.slug, "name": org.name }));
+            let org = idp::admin::create_organisation(ctx.store.as_ref(), &slug, &name, ctx.now).await?;
+            ctx.out.object(json!({ "id": org.id, "slug": org.slug, "name": org.name }));
         }
         OrgCommand::List => {
             let rows = ctx

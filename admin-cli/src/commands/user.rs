@@ -39,10 +39,7 @@ pub enum UserCommand {
 fn read_password(from_stdin: bool) -> anyhow::Result<Secret<String>> {
     if from_stdin {
         let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading the password from standard input")?;
+        std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
         return Ok(Secret::new(line.trim_end_matches(['\r', '\n']).to_string()));
     }
     if !std::io::stdin().is_terminal() {
@@ -58,28 +55,9 @@ fn read_password(from_stdin: bool) -> anyhow::Result<Secret<String>> {
 
 pub async fn run(command: UserCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
     match command {
-        UserCommand::Create {
-            username,
-            email,
-            given_name,
-            family_name,
-            birth_date,
-            password_stdin,
-            no_password,
-        } => {
-            let password = if no_password {
-                None
-            } else {
-                Some(read_password(password_stdin)?)
-            };
-            let new = NewUser {
-                username,
-                email,
-                given_name,
-                family_name,
-                birth_date,
-                password,
-            };
+        UserCommand::Create { username, email, given_name, family_name, birth_date, password_stdin, no_password } => {
+            let password = if no_password { None } else { Some(read_password(password_stdin)?) };
+            let new = NewUser { username, email, given_name, family_name, birth_date, password };
             let account = idp::admin::create_user(ctx.store.as_ref(), new, ctx.now).await?;
             ctx.out.object(json!({
                 "id": account.id,
@@ -105,10 +83,7 @@ pub async fn run(command: UserCommand, ctx: &Context<'_>) -> anyhow::Result<()> 
                     })
                 })
                 .collect();
-            ctx.out.rows(
-                &["username", "name", "email", "sub", "active", "created"],
-                rows,
-            );
+            ctx.out.rows(&["username", "name", "email", "sub", "active", "created"], rows);
         }
     }
     Ok(())

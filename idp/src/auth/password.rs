@@ -23,10 +23,7 @@ fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let salt = SaltString::generate(&mut OsRng);
-        hasher()
-            .hash_password(b"poortwachter-dummy-password", &salt)
-            .map(|h| h.to_string())
-            .unwrap_or_default()
+        hasher().hash_password(b"poortwachter-dummy-password", &salt).map(|h| h.to_string()).unwrap_or_default()
     })
 }
 
@@ -54,9 +51,7 @@ pub async fn verify(password: Secret<String>, stored: Option<Secret<String>>) ->
         let Ok(parsed) = PasswordHash::new(phc) else {
             return false;
         };
-        let ok = hasher()
-            .verify_password(password.expose().as_bytes(), &parsed)
-            .is_ok();
+        let ok = hasher().verify_password(password.expose().as_bytes(), &parsed).is_ok();
         ok && real
     })
     .await

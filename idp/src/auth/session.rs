@@ -41,19 +41,24 @@ pub async fn start(
 }
 
 /// The active session a cookie value names, if any.
-pub async fn find(
-    state: &AppState,
-    cookie: Option<&str>,
-    now: UnixTime,
-) -> Result<Option<Session>, StoreError> {
+pub async fn find(state: &AppState, cookie: Option<&str>, now: UnixTime) -> Result<Option<Session>, StoreError> {
     let Some(token) = cookie.filter(|t| t.len() <= 128) else {
         return Ok(None);
     };
-    let session = state
-        .store
-        .session_by_token_digest(&crypto::token_digest(token))
-        .await?;
+    let session = state.store.session_by_token_digest(&crypto::token_digest(token)).await?;
     Ok(session.filter(|s| s.is_active(now)))
+}
+
+/// A new sign-in in a browser that already had a session: the old cookie value stops working
+/// (no session fixation). When the same person signed in again, the portals' grants move to the
+/// new session, so they survive a re-authentication; when someone else signed in, they end.
+pub async fn replace(state: &AppState, previous: &Session, next: &Session, now: UnixTime) -> Result<(), StoreError> {
+    if previous.account_id == next.account_id {
+        state.store.end_session(&previous.id, now).await?;
+        state.store.move_grants(&previous.id, &next.id).await
+    } else {
+        end(state, &previous.id, now).await
+    }
 }
 
 /// Ends a session and revokes the grants issued under it.

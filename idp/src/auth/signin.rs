@@ -36,24 +36,15 @@ pub async fn with_password(
 ) -> Result<SignIn, SignInError> {
     let limits = &state.config.signin;
     let normalised = Username::normalise(username);
-    let user_key = format!(
-        "signin-fail:user:{}",
-        crate::crypto::token_digest(&normalised)
-    );
+    let user_key = format!("signin-fail:user:{}", crate::crypto::token_digest(&normalised));
     let ip_key = format!("signin-fail:ip:{client_ip}");
     let by_user = state.kv.incr(&user_key, limits.window_secs).await?;
     let by_ip = state.kv.incr(&ip_key, limits.window_secs).await?;
-    if by_user > u64::from(limits.max_failures_per_username)
-        || by_ip > u64::from(limits.max_failures_per_ip)
-    {
+    if by_user > u64::from(limits.max_failures_per_username) || by_ip > u64::from(limits.max_failures_per_ip) {
         tracing::warn!(ip = %client_ip, "sign-in throttled");
         return Ok(SignIn::Throttled);
     }
-    let account = state
-        .store
-        .account_by_username(&normalised)
-        .await?
-        .filter(|a| !a.disabled);
+    let account = state.store.account_by_username(&normalised).await?.filter(|a| !a.disabled);
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     if !password::verify(pass, stored).await {
         tracing::info!(ip = %client_ip, "sign-in failed");

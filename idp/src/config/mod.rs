@@ -156,92 +156,61 @@ impl Default for ServerConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self {
-            url: Secret::new("sqlite://data/poortwachter.db".into()),
-            max_connections: 8,
-        }
+        Self { url: Secret::new("sqlite://data/poortwachter.db".into()), max_connections: 8 }
     }
 }
 
 impl Default for KvConfig {
     fn default() -> Self {
-        Self {
-            url: Secret::new("memory".into()),
-            prefix: "pw:".into(),
-        }
+        Self { url: Secret::new("memory".into()), prefix: "pw:".into() }
     }
 }
 
 impl Default for MailConfig {
     fn default() -> Self {
-        Self {
-            transport: MailTransport::File,
-            file_dir: PathBuf::from("data/mail"),
-        }
+        Self { transport: MailTransport::File, file_dir: PathBuf::from("data/mail") }
     }
 }
 
 impl Default for TokenConfig {
     fn default() -> Self {
-        Self {
-            code_ttl_secs: 60,
-            access_token_ttl_secs: 600,
-            id_token_ttl_secs: 600,
-            refresh_token_ttl_secs: 8 * 3600,
-        }
+        Self { code_ttl_secs: 60, access_token_ttl_secs: 600, id_token_ttl_secs: 600, refresh_token_ttl_secs: 8 * 3600 }
     }
 }
 
 impl Default for SessionConfig {
     fn default() -> Self {
-        Self {
-            ttl_secs: 8 * 3600,
-            interaction_ttl_secs: 30 * 60,
-        }
+        Self { ttl_secs: 8 * 3600, interaction_ttl_secs: 30 * 60 }
     }
 }
 
 impl Default for SigninConfig {
     fn default() -> Self {
-        Self {
-            max_failures_per_username: 5,
-            max_failures_per_ip: 50,
-            window_secs: 15 * 60,
-        }
+        Self { max_failures_per_username: 5, max_failures_per_ip: 50, window_secs: 15 * 60 }
     }
 }
 
 impl Default for KeyConfig {
     fn default() -> Self {
-        Self {
-            publish_delay_secs: 600,
-            jwks_max_age_secs: 300,
-        }
+        Self { publish_delay_secs: 600, jwks_max_age_secs: 300 }
     }
 }
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        Self {
-            poll_interval_ms: 1000,
-        }
+        Self { poll_interval_ms: 1000 }
     }
 }
 
 impl Default for ThemeConfig {
     fn default() -> Self {
-        Self {
-            dir: PathBuf::from("themes/default"),
-        }
+        Self { dir: PathBuf::from("themes/default") }
     }
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Text,
-            filter: "info".into(),
-        }
+        Self { format: LogFormat::Text, filter: "info".into() }
     }
 }
 
@@ -264,42 +233,29 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         match file {
-            Some(path) if !path.exists() => {
-                return Err(ConfigError(format!(
-                    "file {} does not exist",
-                    path.display()
-                )))
-            }
+            Some(path) if !path.exists() => return Err(ConfigError(format!("file {} does not exist", path.display()))),
             Some(path) => figment = figment.merge(Toml::file(path)),
             None => figment = figment.merge(Toml::file("poortwachter.toml")),
         }
         let env: Vec<(String, String)> = env.into_iter().collect();
         let mut sources: Vec<(String, String)> = Vec::new();
         // Values are read the way figment's Env provider reads them (numbers, booleans, strings).
-        for (key, value) in env
-            .iter()
-            .filter(|(k, _)| k.starts_with("IDP_") && k != "IDP_CONFIG" && !k.ends_with("_FILE"))
+        for (key, value) in
+            env.iter().filter(|(k, _)| k.starts_with("IDP_") && k != "IDP_CONFIG" && !k.ends_with("_FILE"))
         {
             let name = key[4..].to_ascii_lowercase().replace("__", ".");
             let value: figment::value::Value = value.parse().unwrap_or_else(|never| match never {});
             sources.push((name.clone(), key.clone()));
             figment = figment.merge((name, value));
         }
-        for (key, path) in env
-            .iter()
-            .filter(|(k, _)| k.starts_with("IDP_") && k.ends_with("_FILE"))
-        {
-            let name = key[4..key.len() - 5]
-                .to_ascii_lowercase()
-                .replace("__", ".");
-            let value = std::fs::read_to_string(path)
-                .map_err(|e| ConfigError(format!("{key}: cannot read {path}: {e}")))?;
+        for (key, path) in env.iter().filter(|(k, _)| k.starts_with("IDP_") && k.ends_with("_FILE")) {
+            let name = key[4..key.len() - 5].to_ascii_lowercase().replace("__", ".");
+            let value =
+                std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{key}: cannot read {path}: {e}")))?;
             sources.push((name.clone(), key.clone()));
             figment = figment.merge((name, value.trim_end_matches(['\r', '\n']).to_string()));
         }
-        let config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError(one_line(&e, &sources)))?;
+        let config: Config = figment.extract().map_err(|e| ConfigError(one_line(&e, &sources)))?;
         config.validate()?;
         Ok(config)
     }
@@ -315,10 +271,7 @@ impl Config {
             }
         }
         let db = self.database.url.expose();
-        if !(db.starts_with("sqlite:")
-            || db.starts_with("postgres://")
-            || db.starts_with("postgresql://"))
-        {
+        if !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             return fail("database.url", "must start with sqlite: or postgres://");
         }
         let kv = self.kv.url.expose();
@@ -332,20 +285,11 @@ impl Config {
             return fail("tokens.code_ttl_secs", "must be between 1 and 60");
         }
         for (key, value) in [
-            (
-                "tokens.access_token_ttl_secs",
-                self.tokens.access_token_ttl_secs,
-            ),
+            ("tokens.access_token_ttl_secs", self.tokens.access_token_ttl_secs),
             ("tokens.id_token_ttl_secs", self.tokens.id_token_ttl_secs),
-            (
-                "tokens.refresh_token_ttl_secs",
-                self.tokens.refresh_token_ttl_secs,
-            ),
+            ("tokens.refresh_token_ttl_secs", self.tokens.refresh_token_ttl_secs),
             ("session.ttl_secs", self.session.ttl_secs),
-            (
-                "session.interaction_ttl_secs",
-                self.session.interaction_ttl_secs,
-            ),
+            ("session.interaction_ttl_secs", self.session.interaction_ttl_secs),
             ("signin.window_secs", self.signin.window_secs),
         ] {
             if value <= 0 {
@@ -356,10 +300,7 @@ impl Config {
             return fail("keys", "delays must not be negative");
         }
         if self.keys.publish_delay_secs < self.keys.jwks_max_age_secs {
-            return fail(
-                "keys.publish_delay_secs",
-                "must be at least keys.jwks_max_age_secs",
-            );
+            return fail("keys.publish_delay_secs", "must be at least keys.jwks_max_age_secs");
         }
         if self.signin.max_failures_per_username == 0 || self.signin.max_failures_per_ip == 0 {
             return fail("signin", "failure limits must be at least 1");
@@ -369,9 +310,7 @@ impl Config {
 
     /// The longest time a signed token stays valid; keys must verify at least that long after retiring.
     pub fn max_signed_token_ttl(&self) -> i64 {
-        self.tokens
-            .access_token_ttl_secs
-            .max(self.tokens.id_token_ttl_secs)
+        self.tokens.access_token_ttl_secs.max(self.tokens.id_token_ttl_secs)
     }
 }
 
@@ -383,18 +322,8 @@ fn one_line(error: &figment::Error, sources: &[(String, String)]) -> String {
         .rev()
         .find(|(name, _)| *name == key)
         .map(|(_, var)| var.clone())
-        .or_else(|| {
-            error
-                .metadata
-                .as_ref()
-                .and_then(|m| m.source.as_ref())
-                .map(|s| s.to_string())
-        });
-    let mut line = if key.is_empty() {
-        error.kind.to_string()
-    } else {
-        format!("{key}: {}", error.kind)
-    };
+        .or_else(|| error.metadata.as_ref().and_then(|m| m.source.as_ref()).map(|s| s.to_string()));
+    let mut line = if key.is_empty() { error.kind.to_string() } else { format!("{key}: {}", error.kind) };
     if let Some(source) = source {
         line.push_str(&format!(" (from {source})"));
     }
@@ -406,10 +335,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -420,11 +346,9 @@ mod tests {
 
     #[test]
     fn a_bad_value_names_its_key() {
-        let err =
-            Config::load_from(None, env(&[("IDP_TOKENS__CODE_TTL_SECS", "600")])).unwrap_err();
+        let err = Config::load_from(None, env(&[("IDP_TOKENS__CODE_TTL_SECS", "600")])).unwrap_err();
         assert!(err.to_string().contains("tokens.code_ttl_secs"), "{err}");
-        let err =
-            Config::load_from(None, env(&[("IDP_SERVER__BIND", "not-an-address")])).unwrap_err();
+        let err = Config::load_from(None, env(&[("IDP_SERVER__BIND", "not-an-address")])).unwrap_err();
         assert!(err.to_string().contains("bind"), "{err}");
         assert!(!err.to_string().contains('\n'));
     }
@@ -435,11 +359,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("db-url");
         std::fs::write(&file, "postgres://postgres@127.0.0.1/x\n").unwrap();
-        let c = Config::load_from(
-            None,
-            env(&[("IDP_DATABASE__URL_FILE", file.to_str().unwrap())]),
-        )
-        .unwrap();
+        let c = Config::load_from(None, env(&[("IDP_DATABASE__URL_FILE", file.to_str().unwrap())])).unwrap();
         assert_eq!(c.database.url.expose(), "postgres://postgres@127.0.0.1/x");
     }
 }

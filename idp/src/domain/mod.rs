@@ -69,9 +69,7 @@ impl Scopes {
         let mut scopes: Vec<String> = Vec::new();
         for token in value.split(' ').filter(|s| !s.is_empty()) {
             let valid = token.len() <= 128
-                && token
-                    .bytes()
-                    .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+                && token.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
             if !valid {
                 return None;
             }

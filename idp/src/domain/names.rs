@@ -35,19 +35,13 @@ impl Username {
         if display.chars().any(char::is_control) {
             return Err(UsernameError::Control);
         }
-        Ok(Self {
-            normalised: Self::normalise(&display),
-            display,
-        })
+        Ok(Self { normalised: Self::normalise(&display), display })
     }
 
     /// The key used for uniqueness, lookup and throttling.
     pub fn normalise(value: &str) -> String {
         let nfkc: String = value.nfkc().collect();
-        nfkc.split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase()
+        nfkc.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
     }
 
     pub fn display(&self) -> &str {
@@ -74,9 +68,7 @@ impl Email {
             && domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
-            && !value
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+            && !value.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
         ok.then(|| Self(value.to_string()))
     }
 
@@ -95,10 +87,7 @@ impl BirthDate {
         let value = value.trim();
         let iso = format_description!("[year]-[month]-[day]");
         let dutch = format_description!("[day]-[month]-[year]");
-        Date::parse(value, iso)
-            .or_else(|_| Date::parse(value, dutch))
-            .ok()
-            .map(Self)
+        Date::parse(value, iso).or_else(|_| Date::parse(value, dutch)).ok().map(Self)
     }
 
     pub fn iso(&self) -> String {
@@ -119,10 +108,7 @@ mod tests {
         // FULLWIDTH LATIN letters fold to ASCII under NFKC.
         assert_eq!(Username::parse("ＪＡＮ").unwrap().normalised(), "jan");
         // é as one code point and as e + combining accent are the same user.
-        assert_eq!(
-            Username::normalise("jos\u{e9}"),
-            Username::normalise("jose\u{301}")
-        );
+        assert_eq!(Username::normalise("jos\u{e9}"), Username::normalise("jose\u{301}"));
         assert_eq!(Username::parse("   "), Err(UsernameError::Empty));
     }
 

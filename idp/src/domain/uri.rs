@@ -68,22 +68,10 @@ mod tests {
     fn registration_rules() {
         assert!(RedirectUri::parse("https://portal.example/cb").is_ok());
         assert!(RedirectUri::parse("http://127.0.0.1:3000/cb").is_ok());
-        assert_eq!(
-            RedirectUri::parse("http://portal.example/cb"),
-            Err(RedirectUriError::InsecureScheme)
-        );
-        assert_eq!(
-            RedirectUri::parse("https://portal.example/cb#x"),
-            Err(RedirectUriError::Fragment)
-        );
-        assert_eq!(
-            RedirectUri::parse("https://a@portal.example/cb"),
-            Err(RedirectUriError::UserInfo)
-        );
-        assert_eq!(
-            RedirectUri::parse("/cb"),
-            Err(RedirectUriError::NotAbsolute)
-        );
+        assert_eq!(RedirectUri::parse("http://portal.example/cb"), Err(RedirectUriError::InsecureScheme));
+        assert_eq!(RedirectUri::parse("https://portal.example/cb#x"), Err(RedirectUriError::Fragment));
+        assert_eq!(RedirectUri::parse("https://a@portal.example/cb"), Err(RedirectUriError::UserInfo));
+        assert_eq!(RedirectUri::parse("/cb"), Err(RedirectUriError::NotAbsolute));
     }
 
     #[test]

@@ -12,15 +12,13 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Serialize;
 
 use super::error::{internal_page, page, render};
-use super::extract::{self, binding_cookie_name};
+use super::extract;
 use crate::app::AppState;
 use crate::auth::signin::{self, SignIn};
 use crate::auth::{acr, session};
 use crate::crypto;
 use crate::domain::Secret;
-use crate::oidc::authorize::{
-    self, interaction_key, Interaction, Next, RedirectError, UntrustedRequest,
-};
+use crate::oidc::authorize::{self, interaction_key, Interaction, Next, RedirectError, UntrustedRequest};
 use crate::oidc::error::{OAuthError, ProtocolError};
 use crate::oidc::params::Params;
 use crate::oidc::paths;
@@ -29,10 +27,7 @@ use crate::ui::Locale;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            paths::AUTHORIZE,
-            get(authorize_endpoint).post(authorize_endpoint),
-        )
+        .route(paths::AUTHORIZE, get(authorize_endpoint).post(authorize_endpoint))
         .route("/login", get(login_form).post(login_submit))
         .route("/consent", get(consent_form).post(consent_submit))
 }
@@ -47,12 +42,7 @@ async fn authorize_endpoint(
 ) -> Response {
     let fallback_locale = extract::locale(&headers, None);
     let Ok(params) = extract::params(&method, query.as_deref(), &headers, &body) else {
-        return page(
-            &state,
-            fallback_locale,
-            StatusCode::BAD_REQUEST,
-            "error_bad_request",
-        );
+        return page(&state, fallback_locale, StatusCode::BAD_REQUEST, "error_bad_request");
     };
     let locale = extract::locale(&headers, params.get("ui_locales"));
     let client = match params.get("client_id") {
@@ -72,25 +62,13 @@ async fn authorize_endpoint(
         Err(e) => return redirect_error(&state, &e),
     };
     let now = state.clock.unix();
-    let session = match session::find(
-        &state,
-        jar.get(session::cookie_name(&state)).map(|c| c.value()),
-        now,
-    )
-    .await
-    {
+    let session = match session::find(&state, jar.get(session::cookie_name(&state)).map(|c| c.value()), now).await {
         Ok(s) => s,
         Err(e) => return internal_page(&state, locale, e),
     };
     match authorize::next_step(&request, session.as_ref(), false, false, now) {
         Next::IssueCode => {
-            finish(
-                &state,
-                &request,
-                session.as_ref().expect("next_step checked the session"),
-                now,
-            )
-            .await
+            finish(&state, &request, session.as_ref().expect("next_step checked the session"), now).await
         }
         Next::Fail(code) => redirect_error(
             &state,
@@ -101,11 +79,7 @@ async fn authorize_endpoint(
             },
         ),
         next @ (Next::SignIn | Next::Consent) => {
-            let target = if next == Next::SignIn {
-                "/login"
-            } else {
-                "/consent"
-            };
+            let target = if next == Next::SignIn { "/login" } else { "/consent" };
             start_interaction(&state, jar, request, target).await
         }
     }
@@ -125,21 +99,12 @@ fn redirect_error(state: &AppState, error: &RedirectError) -> Response {
 }
 
 /// Issues the code and sends the browser back to the portal.
-async fn finish(
-    state: &AppState,
-    request: &authorize::AuthorizationRequest,
-    session: &Session,
-    now: i64,
-) -> Response {
+async fn finish(state: &AppState, request: &authorize::AuthorizationRequest, session: &Session, now: i64) -> Response {
     match authorize::issue_code(state, request, session, now).await {
         Ok(location) => Redirect::to(&location).into_response(),
         Err(ProtocolError::OAuth(e)) => redirect_error(
             state,
-            &RedirectError {
-                redirect_uri: request.redirect_uri.clone(),
-                state: request.state.clone(),
-                error: e,
-            },
+            &RedirectError { redirect_uri: request.redirect_uri.clone(), state: request.state.clone(), error: e },
         ),
         Err(ProtocolError::Internal(cause)) => {
             tracing::error!(%cause, "issuing a code failed");
@@ -163,23 +128,7 @@ async fn start_interaction(
     target: &str,
 ) -> Response {
     let locale = Locale::negotiate(request.ui_locales.as_deref(), None);
-    let (jar, binding) = match jar
-        .get(binding_cookie_name(state))
-        .map(|c| c.value().to_string())
-    {
-        Some(value) if value.len() == 43 => (jar, value),
-        _ => {
-            let value = crypto::random_token(32);
-            (
-                jar.add(extract::cookie(
-                    state,
-                    binding_cookie_name(state),
-                    value.clone(),
-                )),
-                value,
-            )
-        }
-    };
+    let (jar, binding) = extract::binding(state, jar);
     let id = crypto::random_token(16);
     let interaction = Interaction {
         request,
@@ -188,15 +137,7 @@ async fn start_interaction(
         signed_in: false,
     };
     let json = serde_json::to_string(&interaction).expect("interaction serialises");
-    if let Err(e) = state
-        .kv
-        .put(
-            &interaction_key(&id),
-            &json,
-            state.config.session.interaction_ttl_secs,
-        )
-        .await
-    {
+    if let Err(e) = state.kv.put(&interaction_key(&id), &json, state.config.session.interaction_ttl_secs).await {
         return internal_page(state, locale, e);
     }
     (jar, Redirect::to(&format!("{target}?interaction={id}"))).into_response()
@@ -217,14 +158,33 @@ async fn load_interaction(
     let Ok(interaction) = serde_json::from_str::<Interaction>(&json) else {
         return Ok(None);
     };
-    let binding = jar
-        .get(binding_cookie_name(state))
-        .map(|c| crypto::token_digest(c.value()))
-        .unwrap_or_default();
-    Ok(
-        crypto::constant_time_eq(binding.as_bytes(), interaction.binding.as_bytes())
-            .then_some(interaction),
-    )
+    Ok(extract::binding_matches(state, jar, &interaction.binding).then_some(interaction))
+}
+
+/// A submitted interaction form, checked: the interaction exists, belongs to this browser and
+/// the form carries its CSRF token. Any failure is already the page to show.
+struct Submitted {
+    form: Params,
+    id: String,
+    interaction: Interaction,
+    locale: Locale,
+}
+
+async fn submitted(state: &AppState, headers: &HeaderMap, jar: &CookieJar, body: &[u8]) -> Result<Submitted, Response> {
+    let fallback = extract::locale(headers, None);
+    let form = extract::form(headers, body)
+        .map_err(|_| page(state, fallback, StatusCode::BAD_REQUEST, "error_bad_request"))?;
+    let id = form.get("interaction").unwrap_or_default().to_string();
+    let interaction = match load_interaction(state, jar, Some(&id)).await {
+        Ok(Some(i)) => i,
+        Ok(None) => return Err(page(state, fallback, StatusCode::BAD_REQUEST, "login_expired")),
+        Err(e) => return Err(internal_page(state, fallback, e)),
+    };
+    let locale = extract::locale(headers, interaction.request.ui_locales.as_deref());
+    if !crypto::constant_time_eq(form.get("csrf").unwrap_or_default().as_bytes(), interaction.csrf.as_bytes()) {
+        return Err(page(state, locale, StatusCode::BAD_REQUEST, "login_expired"));
+    }
+    Ok(Submitted { form, id, interaction, locale })
 }
 
 #[derive(Serialize)]
@@ -246,23 +206,11 @@ async fn login_form(
     let id = params.get("interaction");
     let interaction = match load_interaction(&state, &jar, id).await {
         Ok(Some(i)) => i,
-        Ok(None) => {
-            return page(
-                &state,
-                extract::locale(&headers, None),
-                StatusCode::BAD_REQUEST,
-                "login_expired",
-            )
-        }
+        Ok(None) => return page(&state, extract::locale(&headers, None), StatusCode::BAD_REQUEST, "login_expired"),
         Err(e) => return internal_page(&state, extract::locale(&headers, None), e),
     };
     let locale = extract::locale(&headers, interaction.request.ui_locales.as_deref());
-    let client_name = state
-        .client(&interaction.request.client_id)
-        .await
-        .ok()
-        .flatten()
-        .map(|c| c.name.clone());
+    let client_name = state.client(&interaction.request.client_id).await.ok().flatten().map(|c| c.name.clone());
     let context = LoginPage {
         interaction: id.unwrap_or_default(),
         csrf: &interaction.csrf,
@@ -280,33 +228,12 @@ async fn login_submit(
     jar: CookieJar,
     body: Bytes,
 ) -> Response {
-    let fallback = extract::locale(&headers, None);
-    let Ok(form) = extract::form(&headers, &body) else {
-        return page(
-            &state,
-            fallback,
-            StatusCode::BAD_REQUEST,
-            "error_bad_request",
-        );
+    let Submitted { form, id, interaction, locale } = match submitted(&state, &headers, &jar, &body).await {
+        Ok(s) => s,
+        Err(response) => return response,
     };
-    let id = form.get("interaction").unwrap_or_default().to_string();
-    let interaction = match load_interaction(&state, &jar, Some(&id)).await {
-        Ok(Some(i)) => i,
-        Ok(None) => return page(&state, fallback, StatusCode::BAD_REQUEST, "login_expired"),
-        Err(e) => return internal_page(&state, fallback, e),
-    };
-    let locale = extract::locale(&headers, interaction.request.ui_locales.as_deref());
-    let csrf = form.get("csrf").unwrap_or_default();
-    if !crypto::constant_time_eq(csrf.as_bytes(), interaction.csrf.as_bytes()) {
-        return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired");
-    }
     let username = form.get("username").unwrap_or_default().trim().to_string();
-    let client_name = state
-        .client(&interaction.request.client_id)
-        .await
-        .ok()
-        .flatten()
-        .map(|c| c.name.clone());
+    let client_name = state.client(&interaction.request.client_id).await.ok().flatten().map(|c| c.name.clone());
     let again = |status: StatusCode, key: &str| {
         let context = LoginPage {
             interaction: &id,
@@ -321,34 +248,30 @@ async fn login_submit(
         return again(StatusCode::BAD_REQUEST, "login_missing");
     };
     let ip = extract::client_ip(&state, peer, &headers);
-    let account =
-        match signin::with_password(&state, &username, Secret::new(password.to_string()), ip).await
-        {
-            Ok(SignIn::Success(account)) => account,
-            Ok(SignIn::Invalid) => return again(StatusCode::UNAUTHORIZED, "login_invalid"),
-            Ok(SignIn::Throttled) => {
-                return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled")
-            }
-            Err(e) => return internal_page(&state, locale, e),
-        };
+    let account = match signin::with_password(&state, &username, Secret::new(password.to_string()), ip).await {
+        Ok(SignIn::Success(account)) => account,
+        Ok(SignIn::Invalid) => return again(StatusCode::UNAUTHORIZED, "login_invalid"),
+        Ok(SignIn::Throttled) => return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
+        Err(e) => return internal_page(&state, locale, e),
+    };
     let now = state.clock.unix();
-    // A new session at every sign-in; the one this browser had (if any) ends.
-    let old = jar
-        .get(session::cookie_name(&state))
-        .map(|c| c.value().to_string());
-    if let Ok(Some(previous)) = session::find(&state, old.as_deref(), now).await {
-        if let Err(e) = session::end(&state, &previous.id, now).await {
-            return internal_page(&state, locale, e);
+    // A new session (and cookie value) at every sign-in; the one this browser had is replaced.
+    let (token, new_session) = match session::start(&state, &account.id, vec!["pwd".into()], acr::PASSWORD, now).await {
+        Ok(s) => s,
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    let old = jar.get(session::cookie_name(&state)).map(|c| c.value().to_string());
+    match session::find(&state, old.as_deref(), now).await {
+        Ok(Some(previous)) => {
+            if let Err(e) = session::replace(&state, &previous, &new_session, now).await {
+                return internal_page(&state, locale, e);
+            }
         }
+        Ok(None) => {}
+        Err(e) => return internal_page(&state, locale, e),
     }
-    let (token, new_session) =
-        match session::start(&state, &account.id, vec!["pwd".into()], acr::PASSWORD, now).await {
-            Ok(s) => s,
-            Err(e) => return internal_page(&state, locale, e),
-        };
     let jar = jar.add(extract::cookie(&state, session::cookie_name(&state), token));
-    let response =
-        continue_interaction(&state, &id, interaction, &new_session, true, false, now).await;
+    let response = continue_interaction(&state, &id, interaction, &new_session, true, false, now).await;
     (jar, response).into_response()
 }
 
@@ -364,25 +287,11 @@ async fn continue_interaction(
 ) -> Response {
     let locale = Locale::negotiate(interaction.request.ui_locales.as_deref(), None);
     let signed_in = signed_in_now || interaction.signed_in;
-    match authorize::next_step(
-        &interaction.request,
-        Some(session),
-        signed_in,
-        consented,
-        now,
-    ) {
+    match authorize::next_step(&interaction.request, Some(session), signed_in, consented, now) {
         Next::Consent => {
             interaction.signed_in = signed_in;
             let json = serde_json::to_string(&interaction).expect("interaction serialises");
-            if let Err(e) = state
-                .kv
-                .put(
-                    &interaction_key(id),
-                    &json,
-                    state.config.session.interaction_ttl_secs,
-                )
-                .await
-            {
+            if let Err(e) = state.kv.put(&interaction_key(id), &json, state.config.session.interaction_ttl_secs).await {
                 return internal_page(state, locale, e);
             }
             Redirect::to(&format!("/consent?interaction={id}")).into_response()
@@ -395,9 +304,7 @@ async fn continue_interaction(
                 Err(e) => internal_page(state, locale, e),
             }
         }
-        Next::SignIn | Next::Fail(_) => {
-            page(state, locale, StatusCode::BAD_REQUEST, "login_expired")
-        }
+        Next::SignIn | Next::Fail(_) => page(state, locale, StatusCode::BAD_REQUEST, "login_expired"),
     }
 }
 
@@ -426,67 +333,22 @@ async fn consent_form(
     let locale = extract::locale(&headers, interaction.request.ui_locales.as_deref());
     let client_name = match state.client(&interaction.request.client_id).await {
         Ok(Some(c)) => c.name.clone(),
-        Ok(None) => {
-            return page(
-                &state,
-                locale,
-                StatusCode::BAD_REQUEST,
-                "error_unknown_client",
-            )
-        }
+        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "error_unknown_client"),
         Err(e) => return internal_page(&state, locale, e),
     };
-    let scopes = interaction
-        .request
-        .scope
-        .iter()
-        .map(|s| state.templates.text(locale, &format!("scope_{s}")))
-        .collect();
-    let context = ConsentPage {
-        interaction: id,
-        csrf: &interaction.csrf,
-        client_name,
-        scopes,
-    };
+    let scopes =
+        interaction.request.scope.iter().map(|s| state.templates.text(locale, &format!("scope_{s}"))).collect();
+    let context = ConsentPage { interaction: id, csrf: &interaction.csrf, client_name, scopes };
     render(&state, locale, StatusCode::OK, "consent", &context)
 }
 
-async fn consent_submit(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
-) -> Response {
-    let fallback = extract::locale(&headers, None);
-    let Ok(form) = extract::form(&headers, &body) else {
-        return page(
-            &state,
-            fallback,
-            StatusCode::BAD_REQUEST,
-            "error_bad_request",
-        );
+async fn consent_submit(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
+    let Submitted { form, id, interaction, locale } = match submitted(&state, &headers, &jar, &body).await {
+        Ok(s) => s,
+        Err(response) => return response,
     };
-    let id = form.get("interaction").unwrap_or_default().to_string();
-    let interaction = match load_interaction(&state, &jar, Some(&id)).await {
-        Ok(Some(i)) => i,
-        Ok(None) => return page(&state, fallback, StatusCode::BAD_REQUEST, "login_expired"),
-        Err(e) => return internal_page(&state, fallback, e),
-    };
-    let locale = extract::locale(&headers, interaction.request.ui_locales.as_deref());
-    if !crypto::constant_time_eq(
-        form.get("csrf").unwrap_or_default().as_bytes(),
-        interaction.csrf.as_bytes(),
-    ) {
-        return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired");
-    }
     let now = state.clock.unix();
-    let session = match session::find(
-        &state,
-        jar.get(session::cookie_name(&state)).map(|c| c.value()),
-        now,
-    )
-    .await
-    {
+    let session = match session::find(&state, jar.get(session::cookie_name(&state)).map(|c| c.value()), now).await {
         Ok(Some(s)) => s,
         Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
         Err(e) => return internal_page(&state, locale, e),
@@ -496,10 +358,7 @@ async fn consent_submit(
         let error = RedirectError {
             redirect_uri: interaction.request.redirect_uri.clone(),
             state: interaction.request.state.clone(),
-            error: OAuthError::new(
-                crate::oidc::error::ErrorCode::AccessDenied,
-                "the user declined",
-            ),
+            error: OAuthError::new(crate::oidc::error::ErrorCode::AccessDenied, "the user declined"),
         };
         return redirect_error(&state, &error);
     }

@@ -29,10 +29,9 @@ pub fn oauth_json(error: &OAuthError, basic_auth_used: bool) -> Response {
     )
         .into_response();
     if error.code == ErrorCode::InvalidClient && basic_auth_used {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"poortwachter\""),
-        );
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"poortwachter\""));
     }
     response
 }
@@ -59,13 +58,7 @@ pub fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
 /// An HTML error page with a translated message (`message_key` names a text in the locale files).
 pub fn page(state: &AppState, locale: Locale, status: StatusCode, message_key: &str) -> Response {
     let message = state.templates.text(locale, message_key);
-    render(
-        state,
-        locale,
-        status,
-        "error",
-        &json!({ "message": message }),
-    )
+    render(state, locale, status, "error", &json!({ "message": message }))
 }
 
 /// Renders a page; a template failure is logged and becomes a plain 500.
@@ -88,10 +81,5 @@ pub fn render(
 /// An internal failure while serving a page.
 pub fn internal_page(state: &AppState, locale: Locale, cause: impl std::fmt::Display) -> Response {
     tracing::error!(%cause, "request failed");
-    page(
-        state,
-        locale,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "error_server",
-    )
+    page(state, locale, StatusCode::INTERNAL_SERVER_ERROR, "error_server")
 }

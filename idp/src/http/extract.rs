@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::http::{header, HeaderMap, Method};
-use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 use crate::app::AppState;
 use crate::oidc::error::OAuthError;
@@ -15,12 +15,7 @@ const MAX_QUERY_LEN: usize = 16 * 1024;
 
 /// Parameters from the query (GET) or the form body (POST), as OIDC Core §3.1.2.1 allows for
 /// the authorization endpoint. A POST must be form-encoded.
-pub fn params(
-    method: &Method,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Params, OAuthError> {
+pub fn params(method: &Method, query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
     if *method == Method::POST {
         form(headers, body)
     } else {
@@ -34,15 +29,10 @@ pub fn params(
 
 /// A form body; RFC 6749 §3.2 requires `application/x-www-form-urlencoded`.
 pub fn form(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mime = content_type.split(';').next().unwrap_or("").trim();
     if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(OAuthError::invalid_request(
-            "the body must be application/x-www-form-urlencoded",
-        ));
+        return Err(OAuthError::invalid_request("the body must be application/x-www-form-urlencoded"));
     }
     Params::parse(body)
 }
@@ -78,12 +68,26 @@ pub fn binding_cookie_name(state: &AppState) -> &'static str {
     }
 }
 
+/// This browser's binding value (from the cookie), creating the cookie when it is missing.
+/// Pending sign-ins and logouts store its digest, so only the browser that started one can finish it.
+pub fn binding(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
+    match jar.get(binding_cookie_name(state)).map(|c| c.value().to_string()) {
+        Some(value) if value.len() == 43 => (jar, value),
+        _ => {
+            let value = crate::crypto::random_token(32);
+            (jar.add(cookie(state, binding_cookie_name(state), value.clone())), value)
+        }
+    }
+}
+
+/// Does the browser's binding cookie match the digest a pending step stored?
+pub fn binding_matches(state: &AppState, jar: &CookieJar, stored_digest: &str) -> bool {
+    let presented =
+        jar.get(binding_cookie_name(state)).map(|c| crate::crypto::token_digest(c.value())).unwrap_or_default();
+    crate::crypto::constant_time_eq(presented.as_bytes(), stored_digest.as_bytes())
+}
+
 /// A cookie with our standard attributes: HttpOnly, SameSite=Lax, Path=/, Secure over https.
 pub fn cookie(state: &AppState, name: &'static str, value: String) -> Cookie<'static> {
-    Cookie::build((name, value))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .path("/")
-        .secure(state.is_https())
-        .build()
+    Cookie::build((name, value)).http_only(true).same_site(SameSite::Lax).path("/").secure(state.is_https()).build()
 }

@@ -10,7 +10,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar};
 use serde::{Deserialize, Serialize};
 
 use super::error::{internal_page, page, render};
-use super::extract::{self, binding_cookie_name};
+use super::extract;
 use crate::app::AppState;
 use crate::auth::session;
 use crate::crypto;
@@ -46,44 +46,23 @@ async fn logout_endpoint(
 ) -> Response {
     let fallback = extract::locale(&headers, None);
     let Ok(params) = extract::params(&method, query.as_deref(), &headers, &body) else {
-        return page(
-            &state,
-            fallback,
-            StatusCode::BAD_REQUEST,
-            "error_bad_request",
-        );
+        return page(&state, fallback, StatusCode::BAD_REQUEST, "error_bad_request");
     };
     let locale = extract::locale(&headers, params.get("ui_locales"));
     let now = state.clock.unix();
     let request = match logout::validate(&state, &params, now).await {
         Ok(r) => r,
         Err(LogoutRejection::UnregisteredRedirect) => {
-            return page(
-                &state,
-                locale,
-                StatusCode::BAD_REQUEST,
-                "error_bad_redirect",
-            )
+            return page(&state, locale, StatusCode::BAD_REQUEST, "error_bad_redirect")
         }
         Err(LogoutRejection::UnknownClient) => {
-            return page(
-                &state,
-                locale,
-                StatusCode::BAD_REQUEST,
-                "error_unknown_client",
-            )
+            return page(&state, locale, StatusCode::BAD_REQUEST, "error_unknown_client")
         }
         Err(LogoutRejection::InvalidHint | LogoutRejection::Malformed) => {
             return page(&state, locale, StatusCode::BAD_REQUEST, "error_bad_request")
         }
     };
-    let session = match session::find(
-        &state,
-        jar.get(session::cookie_name(&state)).map(|c| c.value()),
-        now,
-    )
-    .await
-    {
+    let session = match session::find(&state, jar.get(session::cookie_name(&state)).map(|c| c.value()), now).await {
         Ok(s) => s,
         Err(e) => return internal_page(&state, locale, e),
     };
@@ -97,55 +76,18 @@ async fn logout_endpoint(
         return done(&state, locale, jar, &request);
     }
     // No proof that the portal speaks for this session: ask the user.
-    let (jar, binding) = match jar
-        .get(binding_cookie_name(&state))
-        .map(|c| c.value().to_string())
-    {
-        Some(v) if v.len() == 43 => (jar, v),
-        _ => {
-            let v = crypto::random_token(32);
-            (
-                jar.add(extract::cookie(
-                    &state,
-                    binding_cookie_name(&state),
-                    v.clone(),
-                )),
-                v,
-            )
-        }
-    };
+    let (jar, binding) = extract::binding(&state, jar);
     let id = crypto::random_token(16);
-    let pending = Pending {
-        request,
-        csrf: crypto::random_token(32),
-        binding: crypto::token_digest(&binding),
-    };
+    let pending = Pending { request, csrf: crypto::random_token(32), binding: crypto::token_digest(&binding) };
     let json = serde_json::to_string(&pending).expect("logout serialises");
-    if let Err(e) = state
-        .kv
-        .put(
-            &pending_key(&id),
-            &json,
-            state.config.session.interaction_ttl_secs,
-        )
-        .await
-    {
+    if let Err(e) = state.kv.put(&pending_key(&id), &json, state.config.session.interaction_ttl_secs).await {
         return internal_page(&state, locale, e);
     }
     let context = serde_json::json!({ "logout": id, "csrf": pending.csrf });
-    (
-        jar,
-        render(&state, locale, StatusCode::OK, "logout", &context),
-    )
-        .into_response()
+    (jar, render(&state, locale, StatusCode::OK, "logout", &context)).into_response()
 }
 
-async fn confirm(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
-) -> Response {
+async fn confirm(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
     let locale = extract::locale(&headers, None);
     let Ok(form) = extract::form(&headers, &body) else {
         return page(&state, locale, StatusCode::BAD_REQUEST, "error_bad_request");
@@ -156,28 +98,16 @@ async fn confirm(
         Ok(None) => None,
         Err(e) => return internal_page(&state, locale, e),
     };
-    let binding = jar
-        .get(binding_cookie_name(&state))
-        .map(|c| crypto::token_digest(c.value()))
-        .unwrap_or_default();
     let Some(pending) = pending.filter(|p| {
-        crypto::constant_time_eq(
-            p.csrf.as_bytes(),
-            form.get("csrf").unwrap_or_default().as_bytes(),
-        ) && crypto::constant_time_eq(p.binding.as_bytes(), binding.as_bytes())
+        crypto::constant_time_eq(p.csrf.as_bytes(), form.get("csrf").unwrap_or_default().as_bytes())
+            && extract::binding_matches(&state, &jar, &p.binding)
     }) else {
         return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired");
     };
     let _ = state.kv.delete(&pending_key(id)).await;
     let locale = extract::locale(&headers, pending.request.ui_locales.as_deref());
     let now = state.clock.unix();
-    match session::find(
-        &state,
-        jar.get(session::cookie_name(&state)).map(|c| c.value()),
-        now,
-    )
-    .await
-    {
+    match session::find(&state, jar.get(session::cookie_name(&state)).map(|c| c.value()), now).await {
         Ok(Some(s)) => {
             if let Err(e) = logout::sign_out(&state, &s, now).await {
                 return internal_page(&state, locale, e);
@@ -191,19 +121,9 @@ async fn confirm(
 
 /// Clears the cookie and returns to the portal, or shows "you are signed out".
 fn done(state: &AppState, locale: Locale, jar: CookieJar, request: &LogoutRequest) -> Response {
-    let jar = jar.remove(Cookie::build(session::cookie_name(state)).path("/"));
+    let jar = jar.remove(Cookie::build(session::cookie_name(state)).path("/").secure(state.is_https()));
     match request.return_location() {
         Some(location) => (jar, Redirect::to(&location)).into_response(),
-        None => (
-            jar,
-            render(
-                state,
-                locale,
-                StatusCode::OK,
-                "logged_out",
-                &serde_json::json!({}),
-            ),
-        )
-            .into_response(),
+        None => (jar, render(state, locale, StatusCode::OK, "logged_out", &serde_json::json!({}))).into_response(),
     }
 }

@@ -18,18 +18,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn json_bytes(body: Bytes, max_age: i64) -> Response {
-    let cache = HeaderValue::from_str(&format!("public, max-age={max_age}"))
-        .unwrap_or(HeaderValue::from_static("no-cache"));
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            ),
-            (header::CACHE_CONTROL, cache),
-        ],
-        body,
-    )
+    let cache =
+        HeaderValue::from_str(&format!("public, max-age={max_age}")).unwrap_or(HeaderValue::from_static("no-cache"));
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json")), (header::CACHE_CONTROL, cache)], body)
         .into_response()
 }
 
@@ -38,10 +29,7 @@ async fn discovery_document(State(state): State<AppState>) -> Response {
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {
-    json_bytes(
-        state.jwks().body.clone(),
-        state.config.keys.jwks_max_age_secs,
-    )
+    json_bytes(state.jwks().body.clone(), state.config.keys.jwks_max_age_secs)
 }
 
 async fn health() -> &'static str {

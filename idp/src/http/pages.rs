@@ -21,20 +21,9 @@ pub fn routes(theme_dir: &Path) -> Router<AppState> {
 }
 
 async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    render(
-        &state,
-        extract::locale(&headers, None),
-        StatusCode::OK,
-        "home",
-        &serde_json::json!({}),
-    )
+    render(&state, extract::locale(&headers, None), StatusCode::OK, "home", &serde_json::json!({}))
 }
 
 async fn not_found(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    page(
-        &state,
-        extract::locale(&headers, None),
-        StatusCode::NOT_FOUND,
-        "error_not_found",
-    )
+    page(&state, extract::locale(&headers, None), StatusCode::NOT_FOUND, "error_not_found")
 }

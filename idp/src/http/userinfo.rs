@@ -18,37 +18,22 @@ pub fn routes() -> Router<AppState> {
     Router::new().route(paths::USERINFO, get(userinfo).post(userinfo))
 }
 
-async fn userinfo(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn userinfo(State(state): State<AppState>, method: Method, headers: HeaderMap, body: Bytes) -> Response {
     let from_header = extract::header_str(&headers, header::AUTHORIZATION)
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(|t| t.trim().to_string());
     let from_body = if method == Method::POST && from_header.is_none() {
-        extract::form(&headers, &body)
-            .ok()
-            .and_then(|p| p.get("access_token").map(str::to_string))
+        extract::form(&headers, &body).ok().and_then(|p| p.get("access_token").map(str::to_string))
     } else {
         None
     };
     match resource::userinfo(&state, from_header.or(from_body).as_deref()).await {
         Ok(claims) => (no_store(), Json(claims)).into_response(),
         Err(ProtocolError::OAuth(e)) if e.code == ErrorCode::InvalidToken => {
-            let challenge = format!(
-                "Bearer error=\"invalid_token\", error_description=\"{}\"",
-                e.description
-            );
+            let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{}\"", e.description);
             let mut response = (StatusCode::UNAUTHORIZED, no_store()).into_response();
             if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, value);
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
             }
             response
         }

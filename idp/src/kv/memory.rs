@@ -15,21 +15,12 @@ pub struct MemoryKv {
 
 impl MemoryKv {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self {
-            clock,
-            entries: Mutex::new(HashMap::new()),
-        }
+        Self { clock, entries: Mutex::new(HashMap::new()) }
     }
 
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&mut HashMap<String, (String, UnixTime)>, UnixTime) -> T,
-    ) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, (String, UnixTime)>, UnixTime) -> T) -> T {
         let now = self.clock.unix();
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // Expired entries are dropped lazily, a few at a time, so memory stays bounded.
         if entries.len() > 1024 {
             entries.retain(|_, (_, expires)| *expires > now);
@@ -46,11 +37,7 @@ impl Kv for MemoryKv {
     }
 
     async fn get(&self, key: &str) -> KvResult<Option<String>> {
-        Ok(self.with(|e, now| {
-            e.get(key)
-                .filter(|(_, exp)| *exp > now)
-                .map(|(v, _)| v.clone())
-        }))
+        Ok(self.with(|e, now| e.get(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v.clone())))
     }
 
     async fn take(&self, key: &str) -> KvResult<Option<String>> {
@@ -59,9 +46,7 @@ impl Kv for MemoryKv {
 
     async fn incr(&self, key: &str, window_secs: i64) -> KvResult<u64> {
         Ok(self.with(|e, now| {
-            let entry = e
-                .entry(key.to_string())
-                .or_insert_with(|| ("0".into(), now + window_secs));
+            let entry = e.entry(key.to_string()).or_insert_with(|| ("0".into(), now + window_secs));
             if entry.1 <= now {
                 *entry = ("0".into(), now + window_secs);
             }
@@ -74,12 +59,7 @@ impl Kv for MemoryKv {
     async fn decr(&self, key: &str) -> KvResult<()> {
         self.with(|e, _| {
             if let Some(entry) = e.get_mut(key) {
-                entry.0 = entry
-                    .0
-                    .parse::<u64>()
-                    .unwrap_or(0)
-                    .saturating_sub(1)
-                    .to_string();
+                entry.0 = entry.0.parse::<u64>().unwrap_or(0).saturating_sub(1).to_string();
             }
         });
         Ok(())

@@ -33,15 +33,10 @@ pub trait Kv: Send + Sync {
 }
 
 /// Chooses the backend from `kv.url`: `memory` or `redis://host:port`.
-pub async fn connect(
-    config: &crate::config::KvConfig,
-    clock: Arc<dyn crate::clock::Clock>,
-) -> KvResult<Arc<dyn Kv>> {
+pub async fn connect(config: &crate::config::KvConfig, clock: Arc<dyn crate::clock::Clock>) -> KvResult<Arc<dyn Kv>> {
     let url = config.url.expose();
     if url.starts_with("redis://") || url.starts_with("rediss://") {
-        Ok(Arc::new(
-            RedisKv::connect(url).await?.with_prefix(&config.prefix),
-        ))
+        Ok(Arc::new(RedisKv::connect(url).await?.with_prefix(&config.prefix)))
     } else {
         Ok(Arc::new(MemoryKv::new(clock)))
     }

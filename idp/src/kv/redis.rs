@@ -15,13 +15,8 @@ pub struct RedisKv {
 impl RedisKv {
     pub async fn connect(url: &str) -> KvResult<Self> {
         let client = redis::Client::open(url).map_err(|e| KvError(e.to_string()))?;
-        let conn = ConnectionManager::new(client)
-            .await
-            .map_err(|e| KvError(e.to_string()))?;
-        Ok(Self {
-            conn,
-            prefix: "pw:".into(),
-        })
+        let conn = ConnectionManager::new(client).await.map_err(|e| KvError(e.to_string()))?;
+        Ok(Self { conn, prefix: "pw:".into() })
     }
 
     /// Uses a key prefix, so several deployments (or tests) can share one Redis.
@@ -43,9 +38,7 @@ fn err(e: redis::RedisError) -> KvError {
 impl Kv for RedisKv {
     async fn put(&self, key: &str, value: &str, ttl_secs: i64) -> KvResult<()> {
         let mut c = self.conn.clone();
-        c.set_ex::<_, _, ()>(self.key(key), value, ttl_secs.max(1) as u64)
-            .await
-            .map_err(err)
+        c.set_ex::<_, _, ()>(self.key(key), value, ttl_secs.max(1) as u64).await.map_err(err)
     }
 
     async fn get(&self, key: &str) -> KvResult<Option<String>> {

@@ -60,10 +60,7 @@ pub struct RedirectError {
 impl RedirectError {
     /// The URL to send the browser to: `error`, `error_description`, `state` and `iss`.
     pub fn location(&self, issuer: &str) -> String {
-        let mut params = vec![
-            ("error", self.error.code.as_str()),
-            ("error_description", &*self.error.description),
-        ];
+        let mut params = vec![("error", self.error.code.as_str()), ("error_description", &*self.error.description)];
         if let Some(state) = &self.state {
             params.push(("state", state));
         }
@@ -79,10 +76,7 @@ pub enum Rejection {
 }
 
 /// Steps 1 and 2: which client, and may we redirect to the URI it gave?
-pub fn trusted_redirect(
-    params: &Params,
-    client: Option<&Client>,
-) -> Result<RedirectUri, UntrustedRequest> {
+pub fn trusted_redirect(params: &Params, client: Option<&Client>) -> Result<RedirectUri, UntrustedRequest> {
     if params.is_duplicated("client_id") || params.is_duplicated("redirect_uri") {
         return Err(UntrustedRequest::Malformed);
     }
@@ -91,9 +85,7 @@ pub fn trusted_redirect(
     } else {
         UntrustedRequest::MissingClient
     })?;
-    let given = params
-        .get("redirect_uri")
-        .ok_or(UntrustedRequest::InvalidRedirectUri)?;
+    let given = params.get("redirect_uri").ok_or(UntrustedRequest::InvalidRedirectUri)?;
     // Exact string comparison, RFC 9700 §4.1.3: no normalisation, no prefix or pattern matching.
     client
         .redirect_uris
@@ -109,55 +101,31 @@ pub fn validate(
     client: &Client,
     redirect_uri: RedirectUri,
 ) -> Result<AuthorizationRequest, RedirectError> {
-    let state = if params.is_duplicated("state") {
-        None
-    } else {
-        params.get("state").map(str::to_string)
-    };
+    let state = if params.is_duplicated("state") { None } else { params.get("state").map(str::to_string) };
     let fail = |code: ErrorCode, description: &'static str| RedirectError {
         redirect_uri: redirect_uri.clone(),
         state: state.clone(),
         error: OAuthError::new(code, description),
     };
     if params.reject_duplicates().is_err() {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            "a parameter was sent more than once",
-        ));
+        return Err(fail(ErrorCode::InvalidRequest, "a parameter was sent more than once"));
     }
     if params.get("request").is_some() {
-        return Err(fail(
-            ErrorCode::RequestNotSupported,
-            "request objects are not supported",
-        ));
+        return Err(fail(ErrorCode::RequestNotSupported, "request objects are not supported"));
     }
     if params.get("request_uri").is_some() {
-        return Err(fail(
-            ErrorCode::RequestUriNotSupported,
-            "request_uri is not supported",
-        ));
+        return Err(fail(ErrorCode::RequestUriNotSupported, "request_uri is not supported"));
     }
     match params.get("response_type") {
         None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
         Some("code") => {}
-        Some(_) => {
-            return Err(fail(
-                ErrorCode::UnsupportedResponseType,
-                "only response_type=code is supported",
-            ))
-        }
+        Some(_) => return Err(fail(ErrorCode::UnsupportedResponseType, "only response_type=code is supported")),
     }
     if !client.allows(GrantType::AuthorizationCode) {
-        return Err(fail(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use the authorization code flow",
-        ));
+        return Err(fail(ErrorCode::UnauthorizedClient, "this client may not use the authorization code flow"));
     }
     if !matches!(params.get("response_mode"), None | Some("query")) {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            "only response_mode=query is supported",
-        ));
+        return Err(fail(ErrorCode::InvalidRequest, "only response_mode=query is supported"));
     }
     let scope = params
         .get("scope")
@@ -167,52 +135,23 @@ pub fn validate(
         return Err(fail(ErrorCode::InvalidScope, "scope must include openid"));
     }
     if !scope.is_subset_of(&client.scopes) {
-        return Err(fail(
-            ErrorCode::InvalidScope,
-            "a requested scope is not allowed for this client",
-        ));
+        return Err(fail(ErrorCode::InvalidScope, "a requested scope is not allowed for this client"));
     }
-    let code_challenge = match (
-        params.get("code_challenge"),
-        params.get("code_challenge_method"),
-    ) {
+    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
         (None, None) if client.kind == ClientKind::Public => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "PKCE (code_challenge with S256) is required",
-            ))
+            return Err(fail(ErrorCode::InvalidRequest, "PKCE (code_challenge with S256) is required"))
         }
         (None, None) => None,
         (Some(_), Some("plain")) | (None, Some("plain")) => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "code_challenge_method plain is not allowed; use S256",
-            ))
+            return Err(fail(ErrorCode::InvalidRequest, "code_challenge_method plain is not allowed; use S256"))
         }
-        (Some(challenge), Some("S256")) if pkce::is_valid_challenge(challenge) => {
-            Some(challenge.to_string())
-        }
+        (Some(challenge), Some("S256")) if pkce::is_valid_challenge(challenge) => Some(challenge.to_string()),
         // RFC 7636 §4.3 defaults a missing method to plain, which we do not accept.
-        (Some(_), None) => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "code_challenge_method S256 is required",
-            ))
-        }
-        _ => {
-            return Err(fail(
-                ErrorCode::InvalidRequest,
-                "code_challenge or code_challenge_method is invalid",
-            ))
-        }
+        (Some(_), None) => return Err(fail(ErrorCode::InvalidRequest, "code_challenge_method S256 is required")),
+        _ => return Err(fail(ErrorCode::InvalidRequest, "code_challenge or code_challenge_method is invalid")),
     };
     let mut prompt = Prompt::default();
-    for value in params
-        .get("prompt")
-        .unwrap_or("")
-        .split(' ')
-        .filter(|v| !v.is_empty())
-    {
+    for value in params.get("prompt").unwrap_or("").split(' ').filter(|v| !v.is_empty()) {
         match value {
             "none" => prompt.none = true,
             "login" => prompt.login = true,
@@ -222,10 +161,7 @@ pub fn validate(
         }
     }
     if prompt.none && (prompt.login || prompt.consent) {
-        return Err(fail(
-            ErrorCode::InvalidRequest,
-            "prompt=none cannot be combined with other values",
-        ));
+        return Err(fail(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values"));
     }
     let max_age = match params.get("max_age") {
         None => None,
@@ -233,12 +169,7 @@ pub fn validate(
             v.parse::<i64>()
                 .ok()
                 .filter(|n| (0..=10 * 365 * 86_400).contains(n))
-                .ok_or_else(|| {
-                    fail(
-                        ErrorCode::InvalidRequest,
-                        "max_age must be a non-negative number of seconds",
-                    )
-                })?,
+                .ok_or_else(|| fail(ErrorCode::InvalidRequest, "max_age must be a non-negative number of seconds"))?,
         ),
     };
     let nonce = params.get("nonce").map(str::to_string);
@@ -254,9 +185,7 @@ pub fn validate(
         code_challenge,
         prompt,
         max_age,
-        login_hint: params
-            .get("login_hint")
-            .map(|h| h.chars().take(64).collect()),
+        login_hint: params.get("login_hint").map(|h| h.chars().take(64).collect()),
         ui_locales: params.get("ui_locales").map(str::to_string),
         acr_values: params.get("acr_values").map(str::to_string),
     })
@@ -291,11 +220,7 @@ pub fn next_step(
         None => false,
     };
     if !session_ok {
-        return if request.prompt.none {
-            Next::Fail(ErrorCode::LoginRequired)
-        } else {
-            Next::SignIn
-        };
+        return if request.prompt.none { Next::Fail(ErrorCode::LoginRequired) } else { Next::SignIn };
     }
     if request.prompt.consent && !consented {
         return Next::Consent;

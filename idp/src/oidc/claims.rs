@@ -13,10 +13,7 @@ pub fn userinfo(account: &Account, scope: &Scopes) -> Value {
     let mut claims = Map::new();
     claims.insert("sub".into(), json!(account.subject.as_str()));
     if scope.contains("profile") {
-        claims.insert(
-            "name".into(),
-            json!(format!("{} {}", account.given_name, account.family_name).trim()),
-        );
+        claims.insert("name".into(), json!(format!("{} {}", account.given_name, account.family_name).trim()));
         claims.insert("given_name".into(), json!(account.given_name));
         claims.insert("family_name".into(), json!(account.family_name));
         claims.insert("preferred_username".into(), json!(account.username));

@@ -70,31 +70,16 @@ impl KeyRing {
 
     /// The key that signs `alg` now: the newest one whose signing period has begun.
     pub fn signing_key(&self, alg: SigningAlg, now: UnixTime) -> Option<&LoadedKey> {
-        self.keys
-            .iter()
-            .filter(|k| k.alg == alg && k.signs_at(now))
-            .max_by_key(|k| (k.signs_from, k.created_at))
+        self.keys.iter().filter(|k| k.alg == alg && k.signs_at(now)).max_by_key(|k| (k.signs_from, k.created_at))
     }
 
     /// Signs `payload` (JSON) as a compact JWS with `typ` and `kid` in the header.
-    pub fn sign(
-        &self,
-        alg: SigningAlg,
-        typ: &str,
-        payload: &[u8],
-        now: UnixTime,
-    ) -> Result<String, KeyError> {
-        let key = self
-            .signing_key(alg, now)
-            .ok_or(KeyError::NoSigningKey(alg.as_str()))?;
+    pub fn sign(&self, alg: SigningAlg, typ: &str, payload: &[u8], now: UnixTime) -> Result<String, KeyError> {
+        let key = self.signing_key(alg, now).ok_or(KeyError::NoSigningKey(alg.as_str()))?;
         let mut header = JwsHeader::new();
         header.set_token_type(typ);
         header.set_key_id(key.kid.clone());
-        Ok(josekit::jws::serialize_compact(
-            payload,
-            &header,
-            key.signer.as_ref(),
-        )?)
+        Ok(josekit::jws::serialize_compact(payload, &header, key.signer.as_ref())?)
     }
 
     /// Verifies a compact JWS against the keys published at `now`; returns payload and header.
@@ -105,11 +90,7 @@ impl KeyRing {
             Ok(self
                 .keys
                 .iter()
-                .find(|k| {
-                    Some(k.kid.as_str()) == kid
-                        && Some(k.alg.as_str()) == alg
-                        && k.published_at(now)
-                })
+                .find(|k| Some(k.kid.as_str()) == kid && Some(k.alg.as_str()) == alg && k.published_at(now))
                 .map(|k| k.verifier.as_ref()))
         })
         .ok()
@@ -117,24 +98,11 @@ impl KeyRing {
 
     /// RFC 7517 §5 JWK Set of the keys published at `now`.
     pub fn jwks(&self, now: UnixTime) -> Jwks {
-        let keys: Vec<&Value> = self
-            .keys
-            .iter()
-            .filter(|k| k.published_at(now))
-            .map(|k| &k.public_jwk)
-            .collect();
+        let keys: Vec<&Value> = self.keys.iter().filter(|k| k.published_at(now)).map(|k| &k.public_jwk).collect();
         let body = serde_json::json!({ "keys": keys }).to_string();
-        let valid_until = self
-            .keys
-            .iter()
-            .flat_map(|k| [Some(k.created_at), k.publish_until])
-            .flatten()
-            .filter(|t| *t > now)
-            .min();
-        Jwks {
-            body: bytes::Bytes::from(body),
-            valid_until,
-        }
+        let valid_until =
+            self.keys.iter().flat_map(|k| [Some(k.created_at), k.publish_until]).flatten().filter(|t| *t > now).min();
+        Jwks { body: bytes::Bytes::from(body), valid_until }
     }
 
     pub fn keys(&self) -> &[LoadedKey] {
@@ -146,14 +114,8 @@ fn load_key(row: &SigningKey) -> Result<LoadedKey, KeyError> {
     let private = Jwk::from_bytes(row.private_jwk.expose().as_bytes())?;
     let public = Jwk::from_bytes(row.public_jwk.as_bytes())?;
     let (signer, verifier): (Box<dyn JwsSigner>, Box<dyn JwsVerifier>) = match row.alg {
-        SigningAlg::ES256 => (
-            Box::new(ES256.signer_from_jwk(&private)?),
-            Box::new(ES256.verifier_from_jwk(&public)?),
-        ),
-        SigningAlg::RS256 => (
-            Box::new(RS256.signer_from_jwk(&private)?),
-            Box::new(RS256.verifier_from_jwk(&public)?),
-        ),
+        SigningAlg::ES256 => (Box::new(ES256.signer_from_jwk(&private)?), Box::new(ES256.verifier_from_jwk(&public)?)),
+        SigningAlg::RS256 => (Box::new(RS256.signer_from_jwk(&private)?), Box::new(RS256.verifier_from_jwk(&public)?)),
     };
     Ok(LoadedKey {
         kid: row.kid.clone(),
@@ -168,11 +130,7 @@ fn load_key(row: &SigningKey) -> Result<LoadedKey, KeyError> {
 }
 
 /// Generates a new key pair for `alg`, publishing at `now` and signing from `signs_from`.
-pub fn generate(
-    alg: SigningAlg,
-    now: UnixTime,
-    signs_from: UnixTime,
-) -> Result<SigningKey, KeyError> {
+pub fn generate(alg: SigningAlg, now: UnixTime, signs_from: UnixTime) -> Result<SigningKey, KeyError> {
     let kid = crypto::random_token(12);
     let (mut private, mut public) = match alg {
         SigningAlg::ES256 => {
@@ -208,13 +166,7 @@ pub async fn ensure_signing_keys(store: &dyn Store, now: UnixTime) -> Result<boo
         if ring.signing_key(alg, now).is_none() {
             let key = tokio::task::spawn_blocking(move || generate(alg, now, now))
                 .await
-                .map_err(|e| {
-                    KeyError::NoSigningKey(if e.is_panic() {
-                        "(panicked)"
-                    } else {
-                        alg.as_str()
-                    })
-                })??;
+                .map_err(|e| KeyError::NoSigningKey(if e.is_panic() { "(panicked)" } else { alg.as_str() }))??;
             store.insert_key(&key).await?;
             added = true;
         }
@@ -238,13 +190,8 @@ pub async fn rotate(
             .await
             .map_err(|_| KeyError::NoSigningKey(alg.as_str()))??;
         store.insert_key(&key).await?;
-        for old in rows
-            .iter()
-            .filter(|k| k.alg == alg && k.publish_until.is_none())
-        {
-            store
-                .set_key_publish_until(&old.kid, signs_from + max_token_ttl)
-                .await?;
+        for old in rows.iter().filter(|k| k.alg == alg && k.publish_until.is_none()) {
+            store.set_key_publish_until(&old.kid, signs_from + max_token_ttl).await?;
         }
         created.push(key);
     }

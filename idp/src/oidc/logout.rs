@@ -33,18 +33,13 @@ pub enum LogoutRejection {
     Malformed,
 }
 
-pub async fn validate(
-    state: &AppState,
-    params: &Params,
-    now: UnixTime,
-) -> Result<LogoutRequest, LogoutRejection> {
+pub async fn validate(state: &AppState, params: &Params, now: UnixTime) -> Result<LogoutRequest, LogoutRejection> {
     if params.reject_duplicates().is_err() {
         return Err(LogoutRejection::Malformed);
     }
     let hint = match params.get("id_token_hint") {
         Some(token) => Some(
-            tokens::read_id_token_hint(&state.keys(), &state.issuer, token, now)
-                .ok_or(LogoutRejection::InvalidHint)?,
+            tokens::read_id_token_hint(&state.keys(), &state.issuer, token, now).ok_or(LogoutRejection::InvalidHint)?,
         ),
         None => None,
     };
@@ -57,24 +52,10 @@ pub async fn validate(
     let post_logout_redirect_uri = match params.get("post_logout_redirect_uri") {
         None => None,
         Some(uri) => {
-            let id = client_id
-                .as_deref()
-                .ok_or(LogoutRejection::UnregisteredRedirect)?;
-            let client = state
-                .client(id)
-                .await
-                .ok()
-                .flatten()
-                .ok_or(LogoutRejection::UnknownClient)?;
-            let registered = client
-                .post_logout_redirect_uris
-                .iter()
-                .find(|r| r.as_str() == uri);
-            Some(
-                registered
-                    .cloned()
-                    .ok_or(LogoutRejection::UnregisteredRedirect)?,
-            )
+            let id = client_id.as_deref().ok_or(LogoutRejection::UnregisteredRedirect)?;
+            let client = state.client(id).await.ok().flatten().ok_or(LogoutRejection::UnknownClient)?;
+            let registered = client.post_logout_redirect_uris.iter().find(|r| r.as_str() == uri);
+            Some(registered.cloned().ok_or(LogoutRejection::UnregisteredRedirect)?)
         }
     };
     Ok(LogoutRequest {
@@ -89,21 +70,12 @@ impl LogoutRequest {
     /// Where the browser goes after signing out, if the portal asked and may.
     pub fn return_location(&self) -> Option<String> {
         let uri = self.post_logout_redirect_uri.as_ref()?;
-        let params: Vec<(&str, &str)> = self
-            .state
-            .as_deref()
-            .map(|s| ("state", s))
-            .into_iter()
-            .collect();
+        let params: Vec<(&str, &str)> = self.state.as_deref().map(|s| ("state", s)).into_iter().collect();
         Some(uri.with_params(params))
     }
 }
 
 /// Ends the session (and the grants issued under it).
-pub async fn sign_out(
-    state: &AppState,
-    session: &crate::store::Session,
-    now: UnixTime,
-) -> Result<(), StoreError> {
+pub async fn sign_out(state: &AppState, session: &crate::store::Session, now: UnixTime) -> Result<(), StoreError> {
     crate::auth::session::end(state, &session.id, now).await
 }

@@ -54,9 +54,7 @@ impl Params {
     /// Fails when any parameter appeared more than once.
     pub fn reject_duplicates(&self) -> Result<(), OAuthError> {
         match self.duplicated.first() {
-            Some(_) => Err(OAuthError::invalid_request(
-                "a parameter was sent more than once",
-            )),
+            Some(_) => Err(OAuthError::invalid_request("a parameter was sent more than once")),
             None => Ok(()),
         }
     }

@@ -24,11 +24,7 @@ pub async fn check_access_token(
         Ok(claims) => claims,
         Err(TokenRejection::Malformed | TokenRejection::Expired) => return Ok(None),
     };
-    if state
-        .store
-        .access_token_revoked(&claims.jti, claims.grant_id().as_ref())
-        .await?
-    {
+    if state.store.access_token_revoked(&claims.jti, claims.grant_id().as_ref()).await? {
         return Ok(None);
     }
     Ok(Some(claims))
@@ -36,34 +32,21 @@ pub async fn check_access_token(
 
 /// OIDC Core §5.3: the claims of the token's account, as its scopes allow.
 pub async fn userinfo(state: &AppState, bearer: Option<&str>) -> Result<Value, ProtocolError> {
-    let invalid = || {
-        OAuthError::new(
-            ErrorCode::InvalidToken,
-            "the access token is invalid or expired",
-        )
-    };
+    let invalid = || OAuthError::new(ErrorCode::InvalidToken, "the access token is invalid or expired");
     let token = bearer.ok_or_else(invalid)?;
     let now = state.clock.unix();
-    let claims = check_access_token(state, token, now)
-        .await?
-        .ok_or_else(invalid)?;
+    let claims = check_access_token(state, token, now).await?.ok_or_else(invalid)?;
     if !claims.scope.split(' ').any(|s| s == "openid") {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidToken,
-            "the access token was not issued for OpenID Connect",
-        )
-        .into());
+        return Err(
+            OAuthError::new(ErrorCode::InvalidToken, "the access token was not issued for OpenID Connect").into()
+        );
     }
     let grant = match claims.grant_id() {
         Some(id) => state.store.grant_by_id(&id).await?,
         None => None,
     };
-    let account_id = grant
-        .and_then(|g: Grant| g.account_id)
-        .ok_or_else(invalid)?;
-    let account = account_by(state, &account_id, &Subject(claims.sub.clone()))
-        .await?
-        .ok_or_else(invalid)?;
+    let account_id = grant.and_then(|g: Grant| g.account_id).ok_or_else(invalid)?;
+    let account = account_by(state, &account_id, &Subject(claims.sub.clone())).await?.ok_or_else(invalid)?;
     let scope = crate::domain::Scopes::parse(&claims.scope).unwrap_or_default();
     Ok(super::claims::userinfo(&account, &scope))
 }
@@ -73,11 +56,7 @@ async fn account_by(
     id: &AccountId,
     subject: &Subject,
 ) -> Result<Option<crate::store::Account>, ProtocolError> {
-    Ok(state
-        .store
-        .account_by_id(id)
-        .await?
-        .filter(|a| !a.disabled && &a.subject == subject))
+    Ok(state.store.account_by_id(id).await?.filter(|a| !a.disabled && &a.subject == subject))
 }
 
 /// RFC 7662 §2.2 response; inactive tokens get only `{"active": false}`.
@@ -121,9 +100,7 @@ pub async fn introspect(
     if client.kind != ClientKind::Confidential {
         return Err(OAuthError::invalid_client().into());
     }
-    let token = params
-        .get("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let now = state.clock.unix();
     let hint = params.get("token_type_hint");
     if hint != Some("refresh_token") {
@@ -144,11 +121,7 @@ pub async fn introspect(
             });
         }
     }
-    let Some(row) = state
-        .store
-        .refresh_token_by_digest(&crypto::token_digest(token))
-        .await?
-    else {
+    let Some(row) = state.store.refresh_token_by_digest(&crypto::token_digest(token)).await? else {
         return Ok(Introspection::default());
     };
     let Some(grant) = state.store.grant_by_id(&row.grant_id).await? else {
@@ -178,33 +151,19 @@ pub async fn introspect(
 
 /// RFC 7009 §2.1: revokes a refresh token (with its whole grant) or an access token.
 /// Unknown or foreign tokens are answered the same as revoked ones (§2.2).
-pub async fn revoke(
-    state: &AppState,
-    params: &Params,
-    authorization: Option<&str>,
-) -> Result<(), ProtocolError> {
+pub async fn revoke(state: &AppState, params: &Params, authorization: Option<&str>) -> Result<(), ProtocolError> {
     let credentials = client_auth::credentials(authorization, params)?;
     params.reject_duplicates()?;
     let client = client_auth::authenticate(state, &credentials).await?;
-    let token = params
-        .get("token")
-        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     match params.get("token_type_hint") {
         None | Some("access_token") | Some("refresh_token") => {}
         Some(_) => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedTokenType,
-                "token_type_hint is not supported",
-            )
-            .into())
+            return Err(OAuthError::new(ErrorCode::UnsupportedTokenType, "token_type_hint is not supported").into())
         }
     }
     let now = state.clock.unix();
-    if let Some(row) = state
-        .store
-        .refresh_token_by_digest(&crypto::token_digest(token))
-        .await?
-    {
+    if let Some(row) = state.store.refresh_token_by_digest(&crypto::token_digest(token)).await? {
         if state.store.grant_client(&row.grant_id).await?.as_ref() == Some(&client.id) {
             state.store.revoke_grant(&row.grant_id, now).await?;
         }
@@ -212,10 +171,7 @@ pub async fn revoke(
     }
     if let Ok(claims) = tokens::verify_access_token(&state.keys(), &state.issuer, token, now) {
         if claims.client_id == client.id.0 {
-            state
-                .store
-                .revoke_access_token(&claims.jti, claims.exp)
-                .await?;
+            state.store.revoke_access_token(&claims.jti, claims.exp).await?;
         }
     }
     Ok(())

@@ -42,11 +42,7 @@ pub async fn exchange(
         Some("authorization_code") => authorization_code(state, &client, params, now).await,
         Some("refresh_token") => refresh_token(state, &client, params, now).await,
         Some("client_credentials") => client_credentials(state, &client, params, now),
-        Some(_) => Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            "grant_type is not supported",
-        )
-        .into()),
+        Some(_) => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "grant_type is not supported").into()),
         None => Err(OAuthError::invalid_request("grant_type is required").into()),
     }
 }
@@ -55,10 +51,7 @@ fn require_grant_type(client: &Client, grant: GrantType) -> Result<(), OAuthErro
     if client.allows(grant) {
         Ok(())
     } else {
-        Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client may not use this grant type",
-        ))
+        Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use this grant type"))
     }
 }
 
@@ -69,16 +62,10 @@ async fn authorization_code(
     now: UnixTime,
 ) -> Result<TokenResponse, ProtocolError> {
     require_grant_type(client, GrantType::AuthorizationCode)?;
-    let code = params
-        .get("code")
-        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let digest = crypto::token_digest(code);
     let invalid = || OAuthError::invalid_grant("the code is invalid, expired or already used");
-    let record = state
-        .store
-        .code_by_digest(&digest)
-        .await?
-        .ok_or_else(invalid)?;
+    let record = state.store.code_by_digest(&digest).await?.ok_or_else(invalid)?;
     // A code of another client is refused without consuming it: that client cannot spend it.
     if record.client_id != client.id {
         return Err(invalid().into());
@@ -90,22 +77,14 @@ async fn authorization_code(
         return Err(invalid().into());
     }
     if params.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri does not match the authorization request",
-        )
-        .into());
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request").into());
     }
     match (&record.code_challenge, params.get("code_verifier")) {
         (Some(challenge), Some(verifier)) if pkce::verify_s256(verifier, challenge) => {}
         (None, None) => {}
         _ => return Err(OAuthError::invalid_grant("PKCE verification failed").into()),
     }
-    let account = state
-        .store
-        .account_by_id(&record.account_id)
-        .await?
-        .filter(|a| !a.disabled)
-        .ok_or_else(invalid)?;
+    let account = state.store.account_by_id(&record.account_id).await?.filter(|a| !a.disabled).ok_or_else(invalid)?;
     let grant = Grant {
         id: record.grant_id.clone(),
         client_id: client.id.clone(),
@@ -119,27 +98,11 @@ async fn authorization_code(
         expires_at: now + state.config.tokens.refresh_token_ttl_secs,
         revoked_at: None,
     };
-    let refresh = client
-        .allows(GrantType::RefreshToken)
-        .then(|| new_refresh_token(&grant.id, &grant.scope, now));
-    if !state
-        .store
-        .redeem_code(&digest, now, &grant, refresh.as_ref().map(|(_, row)| row))
-        .await?
-    {
+    let refresh = client.allows(GrantType::RefreshToken).then(|| new_refresh_token(&grant.id, &grant.scope, now));
+    if !state.store.redeem_code(&digest, now, &grant, refresh.as_ref().map(|(_, row)| row)).await? {
         return Err(code_reuse(state, client, &grant.id, now).await);
     }
-    user_tokens(
-        state,
-        client,
-        &account,
-        &grant,
-        &grant.scope,
-        record.nonce,
-        refresh.map(|(t, _)| t),
-        now,
-    )
-    .await
+    user_tokens(state, client, &account, &grant, &grant.scope, record.nonce, refresh.map(|(t, _)| t), now).await
 }
 
 async fn refresh_token(
@@ -149,21 +112,11 @@ async fn refresh_token(
     now: UnixTime,
 ) -> Result<TokenResponse, ProtocolError> {
     require_grant_type(client, GrantType::RefreshToken)?;
-    let token = params
-        .get("refresh_token")
-        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let token = params.get("refresh_token").ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let invalid = || OAuthError::invalid_grant("the refresh token is invalid, expired or revoked");
     let digest = crypto::token_digest(token);
-    let row = state
-        .store
-        .refresh_token_by_digest(&digest)
-        .await?
-        .ok_or_else(invalid)?;
-    let grant = state
-        .store
-        .grant_by_id(&row.grant_id)
-        .await?
-        .ok_or_else(invalid)?;
+    let row = state.store.refresh_token_by_digest(&digest).await?.ok_or_else(invalid)?;
+    let grant = state.store.grant_by_id(&row.grant_id).await?.ok_or_else(invalid)?;
     if grant.client_id != client.id {
         return Err(invalid().into());
     }
@@ -177,46 +130,20 @@ async fn refresh_token(
         None => row.scope.clone(),
         Some(s) => Scopes::parse(s)
             .filter(|s| s.is_subset_of(&row.scope) && !s.is_empty())
-            .ok_or_else(|| {
-                OAuthError::new(ErrorCode::InvalidScope, "scope exceeds the original grant")
-            })?,
+            .ok_or_else(|| OAuthError::new(ErrorCode::InvalidScope, "scope exceeds the original grant"))?,
     };
     let (new_token, new_row) = new_refresh_token(&grant.id, &scope, now);
-    if !state
-        .store
-        .rotate_refresh_token(&digest, &new_row, now)
-        .await?
-    {
+    if !state.store.rotate_refresh_token(&digest, &new_row, now).await? {
         // Lost a race with another use of the same token: that is reuse too.
         return Err(reuse(state, &grant, now).await);
     }
     let account_id = grant.account_id.clone().ok_or_else(invalid)?;
-    let account = state
-        .store
-        .account_by_id(&account_id)
-        .await?
-        .filter(|a| !a.disabled)
-        .ok_or_else(invalid)?;
-    user_tokens(
-        state,
-        client,
-        &account,
-        &grant,
-        &scope,
-        None,
-        Some(new_token),
-        now,
-    )
-    .await
+    let account = state.store.account_by_id(&account_id).await?.filter(|a| !a.disabled).ok_or_else(invalid)?;
+    user_tokens(state, client, &account, &grant, &scope, None, Some(new_token), now).await
 }
 
 /// RFC 6749 §4.1.2: a second redemption revokes what the first one issued.
-async fn code_reuse(
-    state: &AppState,
-    client: &Client,
-    grant: &GrantId,
-    now: UnixTime,
-) -> ProtocolError {
+async fn code_reuse(state: &AppState, client: &Client, grant: &GrantId, now: UnixTime) -> ProtocolError {
     tracing::warn!(client = %client.id, grant = %grant, "authorization code reused; grant revoked");
     match state.store.revoke_grant(grant, now).await {
         Ok(()) => OAuthError::invalid_grant("the code is invalid, expired or already used").into(),
@@ -229,9 +156,7 @@ async fn code_reuse(
 async fn reuse(state: &AppState, grant: &Grant, now: UnixTime) -> ProtocolError {
     tracing::warn!(client = %grant.client_id, grant = %grant.id, "refresh token reused; grant revoked");
     match state.store.revoke_grant(&grant.id, now).await {
-        Ok(()) => {
-            OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").into()
-        }
+        Ok(()) => OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").into(),
         Err(e) => e.into(),
     }
 }
@@ -245,14 +170,9 @@ fn client_credentials(
     require_grant_type(client, GrantType::ClientCredentials)?;
     let scope = match params.get("scope") {
         None => client.scopes.clone(),
-        Some(s) => Scopes::parse(s)
-            .filter(|s| s.is_subset_of(&client.scopes))
-            .ok_or_else(|| {
-                OAuthError::new(
-                    ErrorCode::InvalidScope,
-                    "a requested scope is not allowed for this client",
-                )
-            })?,
+        Some(s) => Scopes::parse(s).filter(|s| s.is_subset_of(&client.scopes)).ok_or_else(|| {
+            OAuthError::new(ErrorCode::InvalidScope, "a requested scope is not allowed for this client")
+        })?,
     };
     let ttl = state.config.tokens.access_token_ttl_secs;
     let claims = AccessTokenClaims {
@@ -339,11 +259,9 @@ async fn user_tokens(
     let id_token = match alg {
         // ES256 takes microseconds; RSA signing takes about a millisecond, so off the async workers.
         SigningAlg::ES256 => tokens::sign_id_token(&keys, alg, &id_claims, now)?,
-        SigningAlg::RS256 => {
-            tokio::task::spawn_blocking(move || tokens::sign_id_token(&keys, alg, &id_claims, now))
-                .await
-                .map_err(|e| ProtocolError::Internal(e.to_string()))??
-        }
+        SigningAlg::RS256 => tokio::task::spawn_blocking(move || tokens::sign_id_token(&keys, alg, &id_claims, now))
+            .await
+            .map_err(|e| ProtocolError::Internal(e.to_string()))??,
     };
     Ok(TokenResponse {
         access_token,

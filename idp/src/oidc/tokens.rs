@@ -57,9 +57,7 @@ pub struct AccessTokenClaims {
 impl AccessTokenClaims {
     /// The grant this token belongs to, read from its `jti`.
     pub fn grant_id(&self) -> Option<crate::domain::GrantId> {
-        self.jti
-            .split_once('.')
-            .map(|(grant, _)| crate::domain::GrantId(grant.to_string()))
+        self.jti.split_once('.').map(|(grant, _)| crate::domain::GrantId(grant.to_string()))
     }
 }
 
@@ -82,11 +80,7 @@ pub fn sign_id_token(
 }
 
 /// Access tokens are always ES256: resource servers need only one algorithm.
-pub fn sign_access_token(
-    keys: &KeyRing,
-    claims: &AccessTokenClaims,
-    now: UnixTime,
-) -> Result<String, KeyError> {
+pub fn sign_access_token(keys: &KeyRing, claims: &AccessTokenClaims, now: UnixTime) -> Result<String, KeyError> {
     let payload = serde_json::to_vec(claims).expect("claims serialise");
     keys.sign(SigningAlg::ES256, ACCESS_TOKEN_TYP, &payload, now)
 }
@@ -119,8 +113,7 @@ pub fn verify_access_token(
     if header.token_type() != Some(ACCESS_TOKEN_TYP) {
         return Err(TokenRejection::Malformed);
     }
-    let claims: AccessTokenClaims =
-        serde_json::from_slice(&payload).map_err(|_| TokenRejection::Malformed)?;
+    let claims: AccessTokenClaims = serde_json::from_slice(&payload).map_err(|_| TokenRejection::Malformed)?;
     if claims.iss != issuer {
         return Err(TokenRejection::Malformed);
     }
@@ -132,12 +125,7 @@ pub fn verify_access_token(
 
 /// Reads an ID token that we issued, as sent back in `id_token_hint` (RP-Initiated Logout §2):
 /// the signature must be ours, but an expired token is still a valid hint.
-pub fn read_id_token_hint(
-    keys: &KeyRing,
-    issuer: &str,
-    token: &str,
-    now: UnixTime,
-) -> Option<IdTokenClaims> {
+pub fn read_id_token_hint(keys: &KeyRing, issuer: &str, token: &str, now: UnixTime) -> Option<IdTokenClaims> {
     if token.len() > 8192 {
         return None;
     }

@@ -103,17 +103,13 @@ pub trait GrantStore {
     async fn grant_by_id(&self, id: &GrantId) -> StoreResult<Option<Grant>>;
     async fn revoke_grant(&self, id: &GrantId, now: UnixTime) -> StoreResult<()>;
     /// Revokes every grant issued under a session (sign-out).
-    async fn revoke_grants_of_session(&self, session: &SessionId, now: UnixTime)
-        -> StoreResult<()>;
+    async fn revoke_grants_of_session(&self, session: &SessionId, now: UnixTime) -> StoreResult<()>;
+    /// Re-attaches a session's grants to its successor (the same person signed in again).
+    async fn move_grants(&self, from: &SessionId, to: &SessionId) -> StoreResult<()>;
     async fn refresh_token_by_digest(&self, digest: &str) -> StoreResult<Option<RefreshToken>>;
     /// Marks `old` used and stores `new`, atomically. Returns false (and stores nothing) when
     /// `old` was already used: the caller treats that as reuse and revokes the grant.
-    async fn rotate_refresh_token(
-        &self,
-        old: &str,
-        new: &RefreshToken,
-        now: UnixTime,
-    ) -> StoreResult<bool>;
+    async fn rotate_refresh_token(&self, old: &str, new: &RefreshToken, now: UnixTime) -> StoreResult<bool>;
     /// RFC 7009: remembers a revoked access token until it would have expired anyway.
     async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()>;
     /// True when the access token or its grant was revoked.
@@ -179,13 +175,9 @@ impl<T> Store for T where
 /// Opens the database named by `url` (sqlite: or postgres://) and applies pending migrations.
 pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(
-            postgres::PgStore::connect(url, max_connections).await?,
-        ))
+        Ok(Arc::new(postgres::PgStore::connect(url, max_connections).await?))
     } else {
-        Ok(Arc::new(
-            sqlite::SqliteStore::connect(url, max_connections).await?,
-        ))
+        Ok(Arc::new(sqlite::SqliteStore::connect(url, max_connections).await?))
     }
 }
 

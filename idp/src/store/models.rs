@@ -3,9 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
-use crate::domain::{
-    AccountId, ClientId, GrantId, OrganisationId, RedirectUri, Scopes, Secret, SessionId, Subject,
-};
+use crate::domain::{AccountId, ClientId, GrantId, OrganisationId, RedirectUri, Scopes, Secret, SessionId, Subject};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organisation {

@@ -54,10 +54,8 @@ impl Locale {
             .filter_map(|item| {
                 let mut parts = item.split(';');
                 let locale = Self::from_tag(parts.next()?)?;
-                let q = parts
-                    .find_map(|p| p.trim().strip_prefix("q="))
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .unwrap_or(1.0);
+                let q =
+                    parts.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.parse::<f32>().ok()).unwrap_or(1.0);
                 (q > 0.0).then_some((q, locale))
             })
             .collect();
@@ -81,39 +79,24 @@ impl Templates {
             let path = dir.join("locales").join(format!("{}.toml", locale.code()));
             let raw = std::fs::read_to_string(&path)
                 .map_err(|e| UiError::Locale(path.display().to_string(), e.to_string()))?;
-            let map: HashMap<String, String> = toml::from_str(&raw)
-                .map_err(|e| UiError::Locale(path.display().to_string(), e.to_string()))?;
+            let map: HashMap<String, String> =
+                toml::from_str(&raw).map_err(|e| UiError::Locale(path.display().to_string(), e.to_string()))?;
             texts.insert(locale, map);
         }
         let dutch_keys: Vec<&String> = texts[&Locale::Nl].keys().collect();
-        if let Some(missing) = dutch_keys
-            .iter()
-            .find(|k| !texts[&Locale::En].contains_key(k.as_str()))
-        {
-            return Err(UiError::Locale(
-                "en".into(),
-                format!("missing text {missing}"),
-            ));
+        if let Some(missing) = dutch_keys.iter().find(|k| !texts[&Locale::En].contains_key(k.as_str())) {
+            return Err(UiError::Locale("en".into(), format!("missing text {missing}")));
         }
         Ok(Self { tera, texts })
     }
 
     /// A translated text, for the few places outside templates (e.g. error pages' titles).
     pub fn text(&self, locale: Locale, key: &str) -> String {
-        self.texts
-            .get(&locale)
-            .and_then(|m| m.get(key))
-            .cloned()
-            .unwrap_or_else(|| key.to_string())
+        self.texts.get(&locale).and_then(|m| m.get(key)).cloned().unwrap_or_else(|| key.to_string())
     }
 
     /// Renders `<page>.html` with the page's typed context plus `t` (texts) and `lang`.
-    pub fn render(
-        &self,
-        page: &str,
-        locale: Locale,
-        context: &impl Serialize,
-    ) -> Result<String, tera::Error> {
+    pub fn render(&self, page: &str, locale: Locale, context: &impl Serialize) -> Result<String, tera::Error> {
         let mut ctx = Context::from_serialize(context)?;
         ctx.insert("t", &self.texts[&locale]);
         ctx.insert("lang", locale.code());
@@ -129,10 +112,7 @@ mod tests {
     fn language_choice() {
         assert_eq!(Locale::negotiate(None, None), Locale::Nl);
         assert_eq!(Locale::negotiate(Some("fr en-GB"), Some("nl")), Locale::En);
-        assert_eq!(
-            Locale::negotiate(None, Some("de, en;q=0.8, nl;q=0.9")),
-            Locale::Nl
-        );
+        assert_eq!(Locale::negotiate(None, Some("de, en;q=0.8, nl;q=0.9")), Locale::Nl);
         assert_eq!(Locale::negotiate(None, Some("en-US,en;q=0.9")), Locale::En);
         assert_eq!(Locale::negotiate(None, Some("fr")), Locale::Nl);
     }

@@ -13,14 +13,8 @@ pub struct PgStore {
 impl PgStore {
     /// Connects and applies migrations.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
-        let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .connect(url)
-            .await?;
-        sqlx::migrate!("../migrations/postgres")
-            .run(&pool)
-            .await
-            .map_err(sqlx::Error::from)?;
+        let pool = PgPoolOptions::new().max_connections(max_connections).connect(url).await?;
+        sqlx::migrate!("../migrations/postgres").run(&pool).await.map_err(sqlx::Error::from)?;
         Ok(Self { pool })
     }
 }

@@ -51,9 +51,8 @@ macro_rules! impl_account_store {
             }
 
             async fn list_accounts(&self) -> $crate::store::StoreResult<Vec<$crate::store::Account>> {
-                let rows = sqlx::query("SELECT * FROM accounts ORDER BY username_normalised")
-                    .fetch_all(&self.pool)
-                    .await?;
+                let rows =
+                    sqlx::query("SELECT * FROM accounts ORDER BY username_normalised").fetch_all(&self.pool).await?;
                 rows.iter().map(account_from_row).collect()
             }
         }

@@ -4,23 +4,15 @@ macro_rules! impl_change_store {
     ($store:ty, $row:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::ChangeStore for $store {
-            async fn bump_generation(
-                &self,
-                what: $crate::store::Cached,
-            ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "UPDATE change_generations SET generation = generation + 1 WHERE name = $1",
-                )
-                .bind(what.name())
-                .execute(&self.pool)
-                .await?;
+            async fn bump_generation(&self, what: $crate::store::Cached) -> $crate::store::StoreResult<()> {
+                sqlx::query("UPDATE change_generations SET generation = generation + 1 WHERE name = $1")
+                    .bind(what.name())
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
 
-            async fn generation(
-                &self,
-                what: $crate::store::Cached,
-            ) -> $crate::store::StoreResult<i64> {
+            async fn generation(&self, what: $crate::store::Cached) -> $crate::store::StoreResult<i64> {
                 use sqlx::Row;
                 let row = sqlx::query("SELECT generation FROM change_generations WHERE name = $1")
                     .bind(what.name())

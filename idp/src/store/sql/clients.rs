@@ -41,9 +41,8 @@ macro_rules! impl_client_store {
             }
 
             async fn list_clients(&self) -> $crate::store::StoreResult<Vec<$crate::store::Client>> {
-                let rows = sqlx::query("SELECT * FROM oauth_clients ORDER BY created_at, id")
-                    .fetch_all(&self.pool)
-                    .await?;
+                let rows =
+                    sqlx::query("SELECT * FROM oauth_clients ORDER BY created_at, id").fetch_all(&self.pool).await?;
                 rows.iter().map(client_from_row).collect()
             }
         }

@@ -51,6 +51,19 @@ macro_rules! impl_grant_store {
                 Ok(())
             }
 
+            async fn move_grants(
+                &self,
+                from: &$crate::domain::SessionId,
+                to: &$crate::domain::SessionId,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query("UPDATE grants SET session_id = $1 WHERE session_id = $2")
+                    .bind(to.as_str())
+                    .bind(from.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
             async fn refresh_token_by_digest(
                 &self,
                 digest: &str,
@@ -84,11 +97,13 @@ macro_rules! impl_grant_store {
             }
 
             async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> $crate::store::StoreResult<()> {
-                sqlx::query("INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
-                    .bind(jti)
-                    .bind(expires_at)
-                    .execute(&self.pool)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+                )
+                .bind(jti)
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await?;
                 Ok(())
             }
 
@@ -138,15 +153,17 @@ macro_rules! impl_grant_store {
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
             t: &$crate::store::RefreshToken,
         ) -> $crate::store::StoreResult<()> {
-            sqlx::query("INSERT INTO refresh_tokens (digest, grant_id, scope, created_at, used_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(&t.digest)
-                .bind(t.grant_id.as_str())
-                .bind(t.scope.to_string())
-                .bind(t.created_at)
-                .bind(t.used_at)
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| $crate::store::map_unique(e, "refresh token"))?;
+            sqlx::query(
+                "INSERT INTO refresh_tokens (digest, grant_id, scope, created_at, used_at) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&t.digest)
+            .bind(t.grant_id.as_str())
+            .bind(t.scope.to_string())
+            .bind(t.created_at)
+            .bind(t.used_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| $crate::store::map_unique(e, "refresh token"))?;
             Ok(())
         }
 
