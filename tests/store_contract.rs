@@ -23,19 +23,20 @@ const RACERS: usize = 10;
 struct Db {
     store: Arc<dyn Store>,
     _dir: Option<tempfile::TempDir>,
+    _pg: Option<crate::helpers::PgDatabase>,
 }
 
 async fn sqlite_db() -> Db {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("contract.db").display());
     let store = store::connect(&url, CONNECTIONS).await.expect("sqlite store");
-    Db { store, _dir: Some(dir) }
+    Db { store, _dir: Some(dir), _pg: None }
 }
 
 async fn postgres_db() -> Db {
-    let url = crate::helpers::fresh_postgres_url().await;
-    let store = store::connect(&url, CONNECTIONS).await.expect("postgres store");
-    Db { store, _dir: None }
+    let db = crate::helpers::fresh_postgres().await;
+    let store = store::connect(&db.url, CONNECTIONS).await.expect("postgres store");
+    Db { store, _dir: None, _pg: Some(db) }
 }
 
 macro_rules! contract {
@@ -73,6 +74,7 @@ contract!(
     grants_and_refresh_rotation,
     grants_concurrent_rotation,
     grants_revocation,
+    grants_move_to_a_new_session,
     access_token_revocation,
     change_generations,
 );
@@ -346,6 +348,12 @@ async fn accounts(store: &dyn Store) {
     assert!(matches!(err, StoreError::Conflict("username")), "duplicate username: {err:?}");
     assert_eq!(store.account_by_id(&twin.id).await.unwrap(), None);
 
+    // A clash on the subject is not reported as a taken username.
+    let mut same_sub = account("acc-sub", "Someone Else");
+    same_sub.subject = jan.subject.clone();
+    let err = store.create_account(&same_sub).await.expect_err("duplicate subject must fail");
+    assert!(matches!(err, StoreError::Conflict("account")), "duplicate subject: {err:?}");
+
     let mut listed = store.list_accounts().await.unwrap();
     listed.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(listed, vec![jan, piet]);
@@ -599,6 +607,24 @@ async fn grants_revocation(store: &dyn Store) {
     assert!(grant_of(store, "grant-o").await.unwrap().revoked_at.is_some());
     assert!(grant_of(store, "grant-a").await.unwrap().revoked_at.is_some());
     store.revoke_grant(&gid("grant-none"), NOW + 300).await.unwrap();
+}
+
+async fn grants_move_to_a_new_session(store: &dyn Store) {
+    let c = chain(store).await;
+    let next = session("sid-next", &c.account.id);
+    let bystander = session("sid-other", &c.account.id);
+    store.create_session(&next).await.unwrap();
+    store.create_session(&bystander).await.unwrap();
+    store.create_grant(&c.grant("grant-a", None), None).await.unwrap();
+    store.create_grant(&c.grant("grant-o", Some(&bystander.id)), None).await.unwrap();
+
+    store.move_grants(&c.session.id, &next.id).await.unwrap();
+    assert_eq!(grant_of(store, "grant-a").await.unwrap().session_id, Some(next.id.clone()));
+    assert_eq!(grant_of(store, "grant-o").await.unwrap().session_id, Some(bystander.id.clone()), "only that session's");
+    // Signing out of the new session now reaches the moved grant.
+    store.revoke_grants_of_session(&next.id, NOW + 100).await.unwrap();
+    assert!(grant_of(store, "grant-a").await.unwrap().revoked_at.is_some());
+    assert!(grant_of(store, "grant-o").await.unwrap().revoked_at.is_none());
 }
 
 async fn access_token_revocation(store: &dyn Store) {

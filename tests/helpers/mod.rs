@@ -32,6 +32,7 @@ pub struct TestApp {
     pub state: AppState,
     pub clock: ManualClock,
     pub org: String,
+    _pg: Option<PgDatabase>,
     _dir: tempfile::TempDir,
 }
 
@@ -44,9 +45,34 @@ pub struct Portal {
     pub post_logout_uri: String,
 }
 
-/// The URL of a fresh, empty PostgreSQL database on the local server. Panics (never skips)
-/// when the server is not reachable: CI must run these tests.
-pub async fn fresh_postgres_url() -> String {
+/// A fresh, empty PostgreSQL database on the local server, dropped when this value is dropped.
+pub struct PgDatabase {
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime; the cleanup gets a small runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Creates a fresh PostgreSQL database. Panics (never skips) when the server is not reachable:
+/// CI must run these tests.
+pub async fn fresh_postgres() -> PgDatabase {
     use sqlx::Connection;
     let admin_url =
         std::env::var("IDP_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
@@ -56,7 +82,7 @@ pub async fn fresh_postgres_url() -> String {
     let name = format!("pw_test_{}", uuid_like());
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
     let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
-    format!("{base}/{name}")
+    PgDatabase { url: format!("{base}/{name}"), name, admin_url }
 }
 
 fn uuid_like() -> String {
@@ -72,9 +98,13 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::default();
         config.server.bind = "127.0.0.1:0".parse().unwrap();
-        config.database.url = Secret::new(match backend {
-            Backend::Sqlite => format!("sqlite://{}", dir.path().join("idp.db").display()),
-            Backend::Postgres => fresh_postgres_url().await,
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(fresh_postgres().await),
+        };
+        config.database.url = Secret::new(match &pg {
+            None => format!("sqlite://{}", dir.path().join("idp.db").display()),
+            Some(db) => db.url.clone(),
         });
         config.mail.file_dir = dir.path().join("mail");
         config.theme.dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../themes/default").into();
@@ -90,7 +120,7 @@ impl TestApp {
         let org = admin::create_organisation(state.store.as_ref(), "zorg", "Zorggroep Test", clock.unix())
             .await
             .expect("organisation");
-        TestApp { issuer, port, state, clock, org: org.slug, _dir: dir }
+        TestApp { issuer, port, state, clock, org: org.slug, _pg: pg, _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {

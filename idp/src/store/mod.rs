@@ -52,7 +52,8 @@ pub trait ClientStore {
 /// Accounts: people who sign in.
 #[async_trait]
 pub trait AccountStore {
-    /// Fails with `Conflict("username")` when the normalised username is taken.
+    /// Fails with `Conflict("username")` when the normalised username is taken (`Conflict("account")`
+    /// for a clash of id or subject).
     async fn create_account(&self, account: &Account) -> StoreResult<()>;
     async fn account_by_username(&self, normalised: &str) -> StoreResult<Option<Account>>;
     async fn account_by_id(&self, id: &AccountId) -> StoreResult<Option<Account>>;
@@ -178,6 +179,23 @@ pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Sto
         Ok(Arc::new(postgres::PgStore::connect(url, max_connections).await?))
     } else {
         Ok(Arc::new(sqlite::SqliteStore::connect(url, max_connections).await?))
+    }
+}
+
+/// Like [`map_unique`], but names the conflict `named` only when the violated constraint is on
+/// `column` (PostgreSQL names the constraint, SQLite the column in its message).
+pub(crate) fn map_unique_on(
+    error: sqlx::Error,
+    column: &str,
+    named: &'static str,
+    otherwise: &'static str,
+) -> StoreError {
+    match &error {
+        sqlx::Error::Database(e) if e.is_unique_violation() => {
+            let on_column = e.constraint().is_some_and(|c| c.contains(column)) || e.message().contains(column);
+            StoreError::Conflict(if on_column { named } else { otherwise })
+        }
+        _ => StoreError::Backend(error),
     }
 }
 

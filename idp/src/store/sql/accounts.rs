@@ -24,7 +24,7 @@ macro_rules! impl_account_store {
                 .bind(a.disabled)
                 .execute(&self.pool)
                 .await
-                .map_err(|e| $crate::store::map_unique(e, "username"))?;
+                .map_err(|e| $crate::store::map_unique_on(e, "username_normalised", "username", "account"))?;
                 Ok(())
             }
 
