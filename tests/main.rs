@@ -9,6 +9,7 @@ mod code_flow;
 mod keys;
 mod kv_contract;
 mod logout;
+mod mail;
 mod signin;
 mod store_contract;
 mod token_errors;

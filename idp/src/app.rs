@@ -17,12 +17,25 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::ClientId;
 use crate::kv::Kv;
+use crate::mail::{deliver_due, Delivery, MailError, MailTemplates, Mailer};
 use crate::oidc::keys::{Jwks, KeyError, KeyRing};
 use crate::store::{Cached, Client, Store, StoreError};
 use crate::ui::Templates;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
+
+/// The parts an [`AppState`] is made of, as `startup` (or a test) assembles them.
+pub struct Parts {
+    pub config: Config,
+    pub issuer: String,
+    pub store: Arc<dyn Store>,
+    pub kv: Arc<dyn Kv>,
+    pub clock: Arc<dyn Clock>,
+    pub templates: Templates,
+    pub mail_templates: MailTemplates,
+    pub mailer: Arc<dyn Mailer>,
+}
 
 pub struct Inner {
     pub config: Config,
@@ -32,6 +45,8 @@ pub struct Inner {
     pub kv: Arc<dyn Kv>,
     pub clock: Arc<dyn Clock>,
     pub templates: Templates,
+    pub mail_templates: MailTemplates,
+    pub mailer: Arc<dyn Mailer>,
     /// The discovery document, serialised once.
     pub discovery: axum::body::Bytes,
     keys: ArcSwap<KeyRing>,
@@ -57,14 +72,8 @@ pub enum CacheError {
 }
 
 impl AppState {
-    pub async fn new(
-        config: Config,
-        issuer: String,
-        store: Arc<dyn Store>,
-        kv: Arc<dyn Kv>,
-        clock: Arc<dyn Clock>,
-        templates: Templates,
-    ) -> Result<Self, CacheError> {
+    pub async fn new(parts: Parts) -> Result<Self, CacheError> {
+        let Parts { config, issuer, store, kv, clock, templates, mail_templates, mailer } = parts;
         let state = AppState(Arc::new(Inner {
             config,
             discovery: crate::oidc::discovery::document(&issuer).to_string().into(),
@@ -73,6 +82,8 @@ impl AppState {
             kv,
             clock,
             templates,
+            mail_templates,
+            mailer,
             keys: ArcSwap::from_pointee(KeyRing::default()),
             jwks: ArcSwap::from_pointee(Jwks {
                 body: axum::body::Bytes::from_static(b"{\"keys\":[]}"),
@@ -153,6 +164,11 @@ impl AppState {
             self.reload_keys().await?;
         }
         Ok(())
+    }
+
+    /// Delivers the mail that is due now (the server does this every `mail.poll_interval_ms`).
+    pub async fn deliver_mail(&self) -> Result<Delivery, MailError> {
+        deliver_due(self.store.as_ref(), &self.mailer, self.clock.unix()).await
     }
 
     /// Whether the session cookie must carry `Secure` and the `__Host-` prefix.

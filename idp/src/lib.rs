@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod kv;
+pub mod mail;
 pub mod oidc;
 pub mod startup;
 pub mod store;

@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::app::{AppState, CacheError};
+use crate::app::{AppState, CacheError, Parts};
 use crate::auth::password;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::mail::{self, MailError, MailTemplates};
 use crate::oidc::keys::{self, KeyError};
 use crate::store::{self, Cached, StoreError};
 use crate::ui::{Templates, UiError};
@@ -31,6 +32,8 @@ pub enum StartupError {
     Ui(#[from] UiError),
     #[error("{0}")]
     Cache(#[from] CacheError),
+    #[error("mail: {0}")]
+    Mail(#[from] MailError),
     #[error("mail folder {0}: {1}")]
     MailDir(String, std::io::Error),
 }
@@ -60,7 +63,10 @@ impl Application {
         }
         let kv = kv::connect(&config.kv, clock.clone()).await?;
         let templates = Templates::load(&config.theme.dir)?;
-        let state = AppState::new(config, issuer, store, kv, clock, templates).await?;
+        let mail_templates = MailTemplates::load(&config.theme.dir)?;
+        let mailer = mail::connect(&config.mail)?;
+        let state =
+            AppState::new(Parts { config, issuer, store, kv, clock, templates, mail_templates, mailer }).await?;
         // The dummy hash is made now, so the first unknown-user sign-in is not faster than the rest.
         tokio::spawn(password::warm_up());
         Ok(Self { listener, state })
@@ -84,12 +90,24 @@ impl Application {
         let state = self.state.clone();
         let poll = Duration::from_millis(state.config.cache.poll_interval_ms.max(50));
         let refresher = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(poll);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
                 if let Err(e) = state.refresh_caches().await {
                     tracing::warn!(error = %e, "refreshing caches failed");
+                }
+            }
+        });
+        let state = self.state.clone();
+        let mail_poll = Duration::from_millis(state.config.mail.poll_interval_ms.max(50));
+        let sender = tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + mail_poll, mail_poll);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.deliver_mail().await {
+                    tracing::warn!(error = %e, "mail sender failed");
                 }
             }
         });
@@ -100,6 +118,7 @@ impl Application {
             .with_graceful_shutdown(signal)
             .await;
         refresher.abort();
+        sender.abort();
         result
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod rp;
+pub mod smtp;
 
 use std::sync::Arc;
 
@@ -203,11 +204,44 @@ impl TestApp {
         account.subject.0
     }
 
+    /// The mails the file transport wrote, oldest first.
+    pub fn mails(&self) -> Vec<Mail> {
+        let dir = &self.state.config.mail.file_dir;
+        let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        names.sort();
+        names.iter().map(|path| Mail::parse(&std::fs::read(path).unwrap())).collect()
+    }
+
     pub fn browser(&self) -> Browser {
         Browser::new(&self.issuer)
     }
 
     pub async fn rp(&self, portal: &Portal) -> Rp {
         Rp::discover(self, portal).await
+    }
+}
+
+/// A delivered mail, decoded.
+#[derive(Debug, Clone)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl Mail {
+    fn parse(raw: &[u8]) -> Self {
+        use mailparse::MailHeaderMap;
+        let parsed = mailparse::parse_mail(raw).expect("a valid message");
+        let part = |mime: &str| {
+            parsed.subparts.iter().find(|p| p.ctype.mimetype == mime).map(|p| p.get_body().unwrap()).unwrap_or_default()
+        };
+        Mail {
+            to: parsed.headers.get_first_value("To").unwrap_or_default(),
+            subject: parsed.headers.get_first_value("Subject").unwrap_or_default(),
+            text: part("text/plain"),
+            html: part("text/html"),
+        }
     }
 }

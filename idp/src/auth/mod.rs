@@ -2,6 +2,7 @@
 //! Later factors (TOTP, mailed tokens, SMS, passkeys) join here.
 
 pub mod password;
+pub mod password_rules;
 pub mod session;
 pub mod signin;
 

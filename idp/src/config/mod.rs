@@ -63,15 +63,47 @@ pub struct KvConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MailConfig {
-    /// `file` writes one `.eml` per message into `file_dir`.
+    /// `file` writes one `.eml` per message into `file_dir`; `smtp` sends through `mail.smtp`.
     pub transport: MailTransport,
     pub file_dir: PathBuf,
+    pub smtp: SmtpConfig,
+    /// The sender when an organisation has not set its own.
+    pub from_name: String,
+    pub from_address: String,
+    /// How often the sender looks for mail to deliver.
+    pub poll_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum MailTransport {
     File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    /// `starttls` (port 587), `tls` (port 465) or `none` (a local relay only).
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<Secret<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    Starttls,
+    Tls,
+    None,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self { host: "localhost".into(), port: 587, security: SmtpSecurity::Starttls, username: None, password: None }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -168,7 +200,14 @@ impl Default for KvConfig {
 
 impl Default for MailConfig {
     fn default() -> Self {
-        Self { transport: MailTransport::File, file_dir: PathBuf::from("data/mail") }
+        Self {
+            transport: MailTransport::File,
+            file_dir: PathBuf::from("data/mail"),
+            smtp: SmtpConfig::default(),
+            from_name: "Poortwachter".into(),
+            from_address: "no-reply@localhost".into(),
+            poll_interval_ms: 1000,
+        }
     }
 }
 
@@ -277,6 +316,14 @@ impl Config {
         let kv = self.kv.url.expose();
         if !(kv == "memory" || kv.starts_with("redis://") || kv.starts_with("rediss://")) {
             return fail("kv.url", "must be memory or a redis:// URL");
+        }
+        if crate::domain::Email::parse(&self.mail.from_address).is_none()
+            && self.mail.from_address != "no-reply@localhost"
+        {
+            return fail("mail.from_address", "must be an e-mail address");
+        }
+        if self.mail.transport == MailTransport::Smtp && self.mail.smtp.host.trim().is_empty() {
+            return fail("mail.smtp.host", "must be set when mail.transport = smtp");
         }
         if self.database.max_connections == 0 {
             return fail("database.max_connections", "must be at least 1");

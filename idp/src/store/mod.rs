@@ -121,6 +121,21 @@ pub trait GrantStore {
     }
 }
 
+/// The mail outbox: rows are written with the change that causes them, then delivered.
+#[async_trait]
+pub trait OutboxStore {
+    /// Queues a mail on its own (when no other state changes with it).
+    async fn enqueue_mail(&self, mail: &OutboxMail) -> StoreResult<()>;
+    /// Leases up to `limit` due mails for `lease_secs`; a leased mail is not handed to anyone else
+    /// until the lease ends or the mail is marked sent or rescheduled.
+    async fn claim_due_mail(&self, now: UnixTime, lease_secs: i64, limit: i64) -> StoreResult<Vec<OutboxMail>>;
+    /// Records delivery and blanks the bodies.
+    async fn mark_mail_sent(&self, id: &str, now: UnixTime) -> StoreResult<()>;
+    /// Records a failed attempt and when to try again.
+    async fn retry_mail(&self, id: &str, next_attempt_at: UnixTime, error: &str) -> StoreResult<()>;
+    async fn mail_by_id(&self, id: &str) -> StoreResult<Option<OutboxMail>>;
+}
+
 /// Change counters that let every node notice what `idp-admin` changed (clients, keys).
 #[async_trait]
 pub trait ChangeStore {
@@ -153,6 +168,7 @@ pub trait Store:
     + SessionStore
     + CodeStore
     + GrantStore
+    + OutboxStore
     + ChangeStore
     + Send
     + Sync
@@ -167,6 +183,7 @@ impl<T> Store for T where
         + SessionStore
         + CodeStore
         + GrantStore
+        + OutboxStore
         + ChangeStore
         + Send
         + Sync

@@ -218,3 +218,20 @@ pub struct RefreshToken {
     pub created_at: UnixTime,
     pub used_at: Option<UnixTime>,
 }
+
+/// A rendered mail waiting in the outbox (or already sent, with its bodies blanked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMail {
+    pub id: String,
+    pub organisation_id: Option<OrganisationId>,
+    pub recipient: String,
+    pub from_name: String,
+    pub from_address: String,
+    pub subject: String,
+    pub body_text: Secret<String>,
+    pub body_html: Secret<String>,
+    pub created_at: UnixTime,
+    pub attempts: u32,
+    pub next_attempt_at: UnixTime,
+    pub sent_at: Option<UnixTime>,
+}

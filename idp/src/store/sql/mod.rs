@@ -10,6 +10,7 @@ pub(crate) mod codes;
 pub(crate) mod grants;
 pub(crate) mod keys;
 pub(crate) mod organisations;
+pub(crate) mod outbox;
 pub(crate) mod sessions;
 
 use serde::de::DeserializeOwned;
@@ -40,6 +41,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::codes::impl_code_store!($store, $row);
         $crate::store::sql::grants::impl_grant_store!($store, $row);
         $crate::store::sql::changes::impl_change_store!($store, $row);
+        $crate::store::sql::outbox::impl_outbox_store!($store, $row);
     };
 }
 pub(crate) use impl_sql_store;
