@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod activation;
 mod authorize_errors;
 mod code_flow;
 mod keys;

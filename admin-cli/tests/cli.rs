@@ -211,3 +211,57 @@ fn a_bad_configuration_value_stops_with_one_line() {
     );
     assert_eq!(stderr.trim().lines().count(), 1);
 }
+
+#[test]
+fn an_operator_sets_a_policy_and_invites_a_client() {
+    let admin = Admin::new();
+    admin.json(&["--json", "org", "create", "--slug", "ggz", "--name", "GGZ Noord"]);
+    let policy = admin.json(&[
+        "--json",
+        "org",
+        "policy",
+        "--org",
+        "ggz",
+        "--min-length",
+        "12",
+        "--specials",
+        "!%&@#$^*?_~",
+        "--portal-url",
+        "https://portaal.ggz.example/",
+    ]);
+    assert_eq!(policy["password_rules"]["min_length"], 12);
+    assert_eq!(policy["password_rules"]["required_specials"], "!%&@#$^*?_~");
+    let refused = admin.run(&["org", "policy", "--org", "ggz", "--max-length", "32"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("max_length"));
+
+    let mail_dir = admin.dir.path().join("mail");
+    std::fs::create_dir_all(&mail_dir).unwrap();
+    let output = admin
+        .command(&[
+            "--json",
+            "invite",
+            "--org",
+            "ggz",
+            "--email",
+            "p.devries@example.nl",
+            "--given-name",
+            "Piet",
+            "--family-name",
+            "de Vries",
+            "--print-code-for-tests",
+        ])
+        .env("IDP_MAIL__FILE_DIR", &mail_dir)
+        .env("IDP_THEME__DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../themes/default"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let invited: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(invited["mail"], "sent");
+    let code = invited["code"].as_str().unwrap();
+    assert_eq!(code.len(), 10);
+    let mails: Vec<_> = std::fs::read_dir(&mail_dir).unwrap().collect();
+    assert_eq!(mails.len(), 1, "one .eml file per message");
+    let bad = admin.run(&["invite", "--org", "ggz", "--email", "nope", "--given-name", "A", "--family-name", "B"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--email"));
+}

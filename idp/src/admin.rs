@@ -12,7 +12,8 @@ use crate::oidc::claims::SUPPORTED_SCOPES;
 use crate::oidc::client_auth;
 use crate::oidc::keys::{self, KeyError};
 use crate::store::{
-    Account, Cached, Client, ClientKind, GrantType, Organisation, SigningAlg, SigningKey, Store, StoreError,
+    Account, ActivationMethod, Cached, Client, ClientKind, GrantType, Organisation, OrganisationPolicy, SigningAlg,
+    SigningKey, Store, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -213,4 +214,96 @@ pub async fn rotate_keys(store: &dyn Store, config: &Config, now: UnixTime) -> R
     let created = keys::rotate(store, now, config.keys.publish_delay_secs, config.max_signed_token_ttl()).await?;
     store.bump_generation(Cached::Keys).await?;
     Ok(created)
+}
+
+/// Changes to an organisation's policy; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyChange {
+    pub activation_method: Option<String>,
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
+    pub require_upper: Option<bool>,
+    pub require_lower: Option<bool>,
+    pub require_digit: Option<bool>,
+    /// `Some("")` removes the special-character rule.
+    pub required_specials: Option<String>,
+    pub blocklist: Option<bool>,
+    pub forbid_personal_data: Option<bool>,
+    pub secret_question: Option<bool>,
+    pub mail_from_name: Option<String>,
+    pub mail_from_address: Option<String>,
+    pub portal_url: Option<String>,
+    pub invitation_days: Option<i64>,
+}
+
+/// Applies a policy change after checking the whole resulting policy.
+pub async fn set_policy(
+    store: &dyn Store,
+    slug: &str,
+    change: PolicyChange,
+    now: UnixTime,
+) -> Result<OrganisationPolicy, AdminError> {
+    let org = store
+        .organisation_by_slug(&slug.to_ascii_lowercase())
+        .await?
+        .ok_or_else(|| invalid(format!("--org: no organisation {slug:?}")))?;
+    let mut policy = store.policy(&org.id).await?.unwrap_or_else(|| OrganisationPolicy::default_for(org.id.clone()));
+    if let Some(method) = change.activation_method {
+        policy.activation_method = ActivationMethod::parse(&method)
+            .ok_or_else(|| invalid("--activation: use invite-code or link-birthdate-temporary-password"))?;
+    }
+    let rules = &mut policy.password_rules;
+    if let Some(v) = change.min_length {
+        rules.min_length = v;
+    }
+    if let Some(v) = change.max_length {
+        rules.max_length = v;
+    }
+    if let Some(v) = change.require_upper {
+        rules.require_upper = v;
+    }
+    if let Some(v) = change.require_lower {
+        rules.require_lower = v;
+    }
+    if let Some(v) = change.require_digit {
+        rules.require_digit = v;
+    }
+    if let Some(v) = change.required_specials {
+        rules.required_specials = Some(v).filter(|s| !s.is_empty());
+    }
+    if let Some(v) = change.blocklist {
+        rules.blocklist = v;
+    }
+    if let Some(v) = change.forbid_personal_data {
+        rules.forbid_personal_data = v;
+    }
+    rules.validate().map_err(|e| invalid(format!("password rules: {e}")))?;
+    if let Some(v) = change.secret_question {
+        policy.secret_question = v;
+    }
+    if let Some(name) = change.mail_from_name {
+        policy.mail_from_name = Some(name.trim().to_string()).filter(|n| !n.is_empty());
+    }
+    if let Some(address) = change.mail_from_address {
+        if Email::parse(&address).is_none() {
+            return Err(invalid(format!("--mail-from-address {address}: not an e-mail address")));
+        }
+        policy.mail_from_address = Some(address);
+    }
+    if let Some(url) = change.portal_url {
+        let parsed = url::Url::parse(&url).map_err(|_| invalid(format!("--portal-url {url}: not an absolute URL")))?;
+        if !matches!(parsed.scheme(), "https" | "http") {
+            return Err(invalid(format!("--portal-url {url}: must be http(s)")));
+        }
+        policy.portal_url = Some(url);
+    }
+    if let Some(days) = change.invitation_days {
+        if !(1..=90).contains(&days) {
+            return Err(invalid("--invitation-days: between 1 and 90"));
+        }
+        policy.invitation_ttl_secs = days * 86_400;
+    }
+    policy.updated_at = now;
+    store.set_policy(&policy).await?;
+    Ok(policy)
 }

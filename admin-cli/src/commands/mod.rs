@@ -1,6 +1,7 @@
 //! One file per subcommand; this module holds the dispatch enum.
 
 mod client;
+mod invite;
 mod keys;
 mod migrate;
 mod org;
@@ -25,6 +26,8 @@ pub enum Command {
     /// Portals and machine clients (OAuth clients).
     #[command(subcommand)]
     Client(client::ClientCommand),
+    /// Invite a client to activate an account.
+    Invite(invite::InviteArgs),
     /// Accounts of people who sign in.
     #[command(subcommand)]
     User(user::UserCommand),
@@ -49,6 +52,7 @@ pub async fn run(command: Command, config: &Config, out: Output) -> anyhow::Resu
         Command::Org(c) => org::run(c, &ctx).await,
         Command::Client(c) => client::run(c, &ctx).await,
         Command::User(c) => user::run(c, &ctx).await,
+        Command::Invite(a) => invite::run(a, &ctx).await,
         Command::Keys(c) => keys::run(c, &ctx).await,
     }
 }

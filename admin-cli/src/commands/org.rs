@@ -18,6 +18,44 @@ pub enum OrgCommand {
     },
     /// List organisations.
     List,
+    /// Set (part of) an organisation's policy and print the result; see docs/organisations.md.
+    Policy(PolicyArgs),
+}
+
+#[derive(clap::Args)]
+pub struct PolicyArgs {
+    #[arg(long)]
+    org: String,
+    /// invite-code (journey A) or link-birthdate-temporary-password (journey B).
+    #[arg(long)]
+    activation: Option<String>,
+    #[arg(long)]
+    min_length: Option<usize>,
+    #[arg(long)]
+    max_length: Option<usize>,
+    #[arg(long)]
+    require_upper: Option<bool>,
+    #[arg(long)]
+    require_lower: Option<bool>,
+    #[arg(long)]
+    require_digit: Option<bool>,
+    /// At least one of these characters is required; "" removes the rule.
+    #[arg(long)]
+    specials: Option<String>,
+    #[arg(long)]
+    blocklist: Option<bool>,
+    #[arg(long)]
+    forbid_personal_data: Option<bool>,
+    #[arg(long)]
+    secret_question: Option<bool>,
+    #[arg(long)]
+    mail_from_name: Option<String>,
+    #[arg(long)]
+    mail_from_address: Option<String>,
+    #[arg(long)]
+    portal_url: Option<String>,
+    #[arg(long)]
+    invitation_days: Option<i64>,
 }
 
 pub async fn run(command: OrgCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
@@ -26,6 +64,7 @@ pub async fn run(command: OrgCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
             let org = idp::admin::create_organisation(ctx.store.as_ref(), &slug, &name, ctx.now).await?;
             ctx.out.object(json!({ "id": org.id, "slug": org.slug, "name": org.name }));
         }
+        OrgCommand::Policy(args) => policy(args, ctx).await?,
         OrgCommand::List => {
             let rows = ctx
                 .store
@@ -37,5 +76,35 @@ pub async fn run(command: OrgCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
             ctx.out.rows(&["slug", "name", "id", "created"], rows);
         }
     }
+    Ok(())
+}
+
+async fn policy(args: PolicyArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
+    let change = idp::admin::PolicyChange {
+        activation_method: args.activation,
+        min_length: args.min_length,
+        max_length: args.max_length,
+        require_upper: args.require_upper,
+        require_lower: args.require_lower,
+        require_digit: args.require_digit,
+        required_specials: args.specials,
+        blocklist: args.blocklist,
+        forbid_personal_data: args.forbid_personal_data,
+        secret_question: args.secret_question,
+        mail_from_name: args.mail_from_name,
+        mail_from_address: args.mail_from_address,
+        portal_url: args.portal_url,
+        invitation_days: args.invitation_days,
+    };
+    let p = idp::admin::set_policy(ctx.store.as_ref(), &args.org, change, ctx.now).await?;
+    ctx.out.object(json!({
+        "activation": p.activation_method.as_str(),
+        "password_rules": p.password_rules,
+        "secret_question": p.secret_question,
+        "mail_from_name": p.mail_from_name,
+        "mail_from_address": p.mail_from_address,
+        "portal_url": p.portal_url,
+        "invitation_days": p.invitation_ttl_secs / 86_400,
+    }));
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The web layer: axum only here. One module per endpoint family, each exposing `routes()`;
 //! handlers extract input, call one use case in `oidc/` or `auth/`, and map the result.
 
+mod activation;
 mod authorize;
 mod error;
 mod extract;
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(meta::routes())
         .merge(authorize::routes())
+        .merge(activation::routes())
         .merge(token::routes())
         .merge(userinfo::routes())
         .merge(logout::routes())
@@ -32,7 +34,7 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'"),
+            HeaderValue::from_static("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'"),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {

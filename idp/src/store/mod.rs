@@ -16,7 +16,7 @@ use async_trait::async_trait;
 pub use models::*;
 
 use crate::clock::UnixTime;
-use crate::domain::{AccountId, ClientId, GrantId, SessionId};
+use crate::domain::{AccountId, ClientId, GrantId, OrganisationId, SessionId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -136,6 +136,30 @@ pub trait OutboxStore {
     async fn mail_by_id(&self, id: &str) -> StoreResult<Option<OutboxMail>>;
 }
 
+/// Organisation policies.
+#[async_trait]
+pub trait PolicyStore {
+    async fn set_policy(&self, policy: &OrganisationPolicy) -> StoreResult<()>;
+    async fn policy(&self, organisation: &OrganisationId) -> StoreResult<Option<OrganisationPolicy>>;
+}
+
+/// Invitations to activate an account.
+#[async_trait]
+pub trait InvitationStore {
+    /// Voids the open invitations of the same organisation and address, stores this one and
+    /// queues its mail, in one transaction.
+    async fn create_invitation(&self, invitation: &Invitation, mail: &OutboxMail, now: UnixTime) -> StoreResult<()>;
+    async fn invitation_by_id(&self, id: &str) -> StoreResult<Option<Invitation>>;
+    /// Invitations (open or not) sent to an address, newest first.
+    async fn invitations_by_email(&self, email_normalised: &str) -> StoreResult<Vec<Invitation>>;
+    /// Counts one wrong answer, atomically; returns the new count, or `None` when the invitation
+    /// had already reached `max` (so concurrent guesses never get past it).
+    async fn count_invitation_failure(&self, id: &str, max: u32) -> StoreResult<Option<u32>>;
+    /// Marks the invitation used and creates the account, in one transaction. Returns false (and
+    /// creates nothing) when the invitation was no longer open; `Conflict("username")` when taken.
+    async fn activate_with_account(&self, invitation_id: &str, account: &Account, now: UnixTime) -> StoreResult<bool>;
+}
+
 /// Change counters that let every node notice what `idp-admin` changed (clients, keys).
 #[async_trait]
 pub trait ChangeStore {
@@ -169,6 +193,8 @@ pub trait Store:
     + CodeStore
     + GrantStore
     + OutboxStore
+    + PolicyStore
+    + InvitationStore
     + ChangeStore
     + Send
     + Sync
@@ -184,6 +210,8 @@ impl<T> Store for T where
         + CodeStore
         + GrantStore
         + OutboxStore
+        + PolicyStore
+        + InvitationStore
         + ChangeStore
         + Send
         + Sync

@@ -235,3 +235,97 @@ pub struct OutboxMail {
     pub next_attempt_at: UnixTime,
     pub sent_at: Option<UnixTime>,
 }
+
+/// How an organisation's clients activate their account (PRODUCT.md journeys A and B).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActivationMethod {
+    /// Journey A: a mail with a link and a validation code; the client picks username and password.
+    #[serde(rename = "invite-code")]
+    InviteCode,
+    /// Journey B: an activation link, the birth date, then a mailed temporary password.
+    #[serde(rename = "link-birthdate-temporary-password")]
+    LinkBirthdateTemporaryPassword,
+}
+
+impl ActivationMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActivationMethod::InviteCode => "invite-code",
+            ActivationMethod::LinkBirthdateTemporaryPassword => "link-birthdate-temporary-password",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "invite-code" => Some(ActivationMethod::InviteCode),
+            "link-birthdate-temporary-password" => Some(ActivationMethod::LinkBirthdateTemporaryPassword),
+            _ => None,
+        }
+    }
+}
+
+/// An organisation's choices; see `docs/organisations.md`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganisationPolicy {
+    pub organisation_id: OrganisationId,
+    pub activation_method: ActivationMethod,
+    pub password_rules: crate::auth::password_rules::PasswordRules,
+    pub secret_question: bool,
+    pub mail_from_name: Option<String>,
+    pub mail_from_address: Option<String>,
+    /// The portal address shown in mails and after activation.
+    pub portal_url: Option<String>,
+    pub invitation_ttl_secs: i64,
+    pub updated_at: UnixTime,
+}
+
+impl OrganisationPolicy {
+    /// The policy of an organisation that has not chosen anything yet.
+    pub fn default_for(organisation_id: OrganisationId) -> Self {
+        Self {
+            organisation_id,
+            activation_method: ActivationMethod::InviteCode,
+            password_rules: Default::default(),
+            secret_question: false,
+            mail_from_name: None,
+            mail_from_address: None,
+            portal_url: None,
+            invitation_ttl_secs: 14 * 86_400,
+            updated_at: 0,
+        }
+    }
+}
+
+/// An invitation to activate an account. The code or link token is stored only as a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub id: String,
+    pub organisation_id: OrganisationId,
+    pub method: ActivationMethod,
+    pub email: String,
+    pub email_normalised: String,
+    pub given_name: String,
+    pub family_name: String,
+    pub birth_date: Option<String>,
+    pub client_number: Option<String>,
+    pub secret_digest: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+    pub voided_at: Option<UnixTime>,
+    pub failures: u32,
+    pub account_id: Option<AccountId>,
+}
+
+/// After this many wrong answers an invitation locks; the caregiver must send a new one.
+pub const MAX_INVITATION_FAILURES: u32 = 5;
+
+impl Invitation {
+    /// Still usable: not used, voided, expired or locked.
+    pub fn is_open(&self, now: UnixTime) -> bool {
+        self.used_at.is_none()
+            && self.voided_at.is_none()
+            && now < self.expires_at
+            && self.failures < MAX_INVITATION_FAILURES
+    }
+}

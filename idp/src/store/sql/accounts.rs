@@ -5,26 +5,9 @@ macro_rules! impl_account_store {
         #[async_trait::async_trait]
         impl $crate::store::AccountStore for $store {
             async fn create_account(&self, a: &$crate::store::Account) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO accounts (id, subject, username, username_normalised, email, email_verified, \
-                     given_name, family_name, birth_date, password_hash, created_at, disabled) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(a.id.as_str())
-                .bind(a.subject.as_str())
-                .bind(&a.username)
-                .bind(&a.username_normalised)
-                .bind(&a.email)
-                .bind(a.email_verified)
-                .bind(&a.given_name)
-                .bind(&a.family_name)
-                .bind(&a.birth_date)
-                .bind(a.password_hash.as_ref().map(|h| h.expose().clone()))
-                .bind(a.created_at)
-                .bind(a.disabled)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| $crate::store::map_unique_on(e, "username_normalised", "username", "account"))?;
+                let mut tx = self.pool.begin().await?;
+                insert_account(&mut tx, a).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -55,6 +38,33 @@ macro_rules! impl_account_store {
                     sqlx::query("SELECT * FROM accounts ORDER BY username_normalised").fetch_all(&self.pool).await?;
                 rows.iter().map(account_from_row).collect()
             }
+        }
+
+        async fn insert_account<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            a: &$crate::store::Account,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO accounts (id, subject, username, username_normalised, email, email_verified, \
+                     given_name, family_name, birth_date, password_hash, created_at, disabled) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(a.id.as_str())
+            .bind(a.subject.as_str())
+            .bind(&a.username)
+            .bind(&a.username_normalised)
+            .bind(&a.email)
+            .bind(a.email_verified)
+            .bind(&a.given_name)
+            .bind(&a.family_name)
+            .bind(&a.birth_date)
+            .bind(a.password_hash.as_ref().map(|h| h.expose().clone()))
+            .bind(a.created_at)
+            .bind(a.disabled)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| $crate::store::map_unique_on(e, "username_normalised", "username", "account"))?;
+            Ok(())
         }
 
         fn account_from_row(r: &$row) -> $crate::store::StoreResult<$crate::store::Account> {

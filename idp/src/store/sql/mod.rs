@@ -8,6 +8,7 @@ pub(crate) mod changes;
 pub(crate) mod clients;
 pub(crate) mod codes;
 pub(crate) mod grants;
+pub(crate) mod invitations;
 pub(crate) mod keys;
 pub(crate) mod organisations;
 pub(crate) mod outbox;
@@ -42,6 +43,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::grants::impl_grant_store!($store, $row);
         $crate::store::sql::changes::impl_change_store!($store, $row);
         $crate::store::sql::outbox::impl_outbox_store!($store, $row);
+        $crate::store::sql::invitations::impl_invitation_store!($store, $row);
     };
 }
 pub(crate) use impl_sql_store;

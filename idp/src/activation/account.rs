@@ -1,0 +1,134 @@
+//! Journey A, on the client's side: e-mail address + validation code, then a username and a
+//! password under the organisation's rules.
+
+use super::{normalise_code, normalise_email};
+use crate::auth::password;
+use crate::auth::password_rules::{birth_date_forms, Rule};
+use crate::clock::UnixTime;
+use crate::crypto;
+use crate::domain::{AccountId, Secret, Subject, Username};
+use crate::store::{
+    Account, ActivationMethod, Invitation, OrganisationPolicy, Store, StoreError, MAX_INVITATION_FAILURES,
+};
+
+/// The answer to "e-mail + code". Deliberately coarse: a wrong address, a wrong code, an expired,
+/// used or locked invitation all look the same to the person typing.
+#[derive(Debug)]
+pub enum CodeCheck {
+    Valid(Box<Invitation>),
+    Refused,
+}
+
+/// Checks the code against the open invitations for the address. A wrong code counts as a
+/// failure against each of them, atomically; at the fifth an invitation locks.
+pub async fn check_code(store: &dyn Store, email: &str, code: &str, now: UnixTime) -> Result<CodeCheck, StoreError> {
+    let email = normalise_email(email);
+    let code = normalise_code(code);
+    if email.is_empty() || email.len() > 254 || code.is_empty() || code.len() > 64 {
+        return Ok(CodeCheck::Refused);
+    }
+    let presented = crypto::token_digest(&code);
+    let open: Vec<Invitation> = store
+        .invitations_by_email(&email)
+        .await?
+        .into_iter()
+        .filter(|i| i.method == ActivationMethod::InviteCode && i.is_open(now))
+        .collect();
+    if let Some(found) =
+        open.iter().find(|i| crypto::constant_time_eq(i.secret_digest.as_bytes(), presented.as_bytes()))
+    {
+        return Ok(CodeCheck::Valid(Box::new(found.clone())));
+    }
+    for invitation in &open {
+        if store.count_invitation_failure(&invitation.id, MAX_INVITATION_FAILURES).await?
+            == Some(MAX_INVITATION_FAILURES)
+        {
+            tracing::warn!(invitation = %invitation.id, "invitation locked after too many wrong codes");
+        }
+    }
+    Ok(CodeCheck::Refused)
+}
+
+/// What is wrong with a chosen username and password; each names what to fix.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Problems {
+    pub username: Option<&'static str>,
+    pub password: Vec<Rule>,
+    pub mismatch: bool,
+}
+
+impl Problems {
+    pub fn is_empty(&self) -> bool {
+        self.username.is_none() && self.password.is_empty() && !self.mismatch
+    }
+}
+
+#[derive(Debug)]
+pub enum Created {
+    Account(Box<Account>),
+    /// Username or password not acceptable; nothing was stored.
+    Refused(Problems),
+    /// The invitation was used, voided, expired or locked in the meantime.
+    NoLongerOpen,
+}
+
+/// Creates the account and uses the invitation, in one transaction.
+pub async fn create(
+    store: &dyn Store,
+    policy: &OrganisationPolicy,
+    invitation: &Invitation,
+    username: &str,
+    new_password: Secret<String>,
+    repeated: &str,
+    now: UnixTime,
+) -> Result<Created, StoreError> {
+    let mut problems = Problems::default();
+    let parsed = match Username::parse(username) {
+        Ok(u) => Some(u),
+        Err(_) => {
+            problems.username = Some("username_invalid");
+            None
+        }
+    };
+    let mut personal: Vec<String> = vec![invitation.given_name.clone(), invitation.family_name.clone()];
+    personal.push(invitation.email.split('@').next().unwrap_or_default().to_string());
+    if let Some(u) = &parsed {
+        personal.push(u.display().to_string());
+    }
+    if let Some(date) = &invitation.birth_date {
+        personal.extend(birth_date_forms(date));
+    }
+    let personal: Vec<&str> = personal.iter().map(String::as_str).collect();
+    problems.password = policy.password_rules.check(new_password.expose(), &personal);
+    problems.mismatch = !crypto::constant_time_eq(new_password.expose().as_bytes(), repeated.as_bytes());
+    let Some(username) = parsed.filter(|_| problems.is_empty()) else {
+        return Ok(Created::Refused(problems));
+    };
+    if !invitation.is_open(now) {
+        return Ok(Created::NoLongerOpen);
+    }
+    let hash = password::hash(new_password).await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let account = Account {
+        id: AccountId(uuid::Uuid::new_v4().to_string()),
+        subject: Subject(crypto::random_token(16)),
+        username: username.display().to_string(),
+        username_normalised: username.normalised().to_string(),
+        email: Some(invitation.email.clone()),
+        // The person proved the address by using the code that was mailed to it.
+        email_verified: true,
+        given_name: invitation.given_name.clone(),
+        family_name: invitation.family_name.clone(),
+        birth_date: invitation.birth_date.clone(),
+        password_hash: Some(hash),
+        created_at: now,
+        disabled: false,
+    };
+    match store.activate_with_account(&invitation.id, &account, now).await {
+        Ok(true) => Ok(Created::Account(Box::new(account))),
+        Ok(false) => Ok(Created::NoLongerOpen),
+        Err(StoreError::Conflict("username")) => {
+            Ok(Created::Refused(Problems { username: Some("username_taken"), ..Problems::default() }))
+        }
+        Err(e) => Err(e),
+    }
+}

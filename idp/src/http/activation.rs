@@ -1,0 +1,266 @@
+//! Journey A's pages: `/activeren` (e-mail + validation code) and `/activeren/account`
+//! (username + password twice). Between the two, the validated invitation is kept in `kv`,
+//! bound to the browser and the form, like a sign-in.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use axum_extra::extract::cookie::CookieJar;
+use serde::{Deserialize, Serialize};
+
+use super::error::{internal_page, page, render};
+use super::extract;
+use crate::activation::account::{self, CodeCheck, Created, Problems};
+use crate::app::AppState;
+use crate::auth::password_rules::PasswordRules;
+use crate::crypto;
+use crate::domain::Secret;
+use crate::oidc::params::Params;
+use crate::store::{Invitation, OrganisationPolicy};
+use crate::ui::Locale;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/activeren", get(code_form).post(code_submit))
+        .route("/activeren/account", get(account_form).post(account_submit))
+}
+
+/// A validated invitation, waiting for the person to choose a username and password.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    invitation_id: String,
+    csrf: String,
+    binding: String,
+}
+
+fn pending_key(id: &str) -> String {
+    format!("activation:{id}")
+}
+
+/// Wrong codes per client address before the page pauses (on top of the per-invitation lock).
+const MAX_FAILURES_PER_IP: u64 = 20;
+
+#[derive(Serialize, Default)]
+struct CodePage<'a> {
+    email: &'a str,
+    code: &'a str,
+    error: Option<String>,
+}
+
+async fn code_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    render(&state, extract::locale(&headers, None), StatusCode::OK, "activate_code", &CodePage::default())
+}
+
+async fn code_submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: Bytes,
+) -> Response {
+    let locale = extract::locale(&headers, None);
+    let Ok(form) = extract::form(&headers, &body) else {
+        return page(&state, locale, StatusCode::BAD_REQUEST, "error_bad_request");
+    };
+    let email = form.get("email").unwrap_or_default().trim();
+    let code = form.get("code").unwrap_or_default();
+    let again = |status: StatusCode, key: &str| {
+        let context = CodePage { email, code: "", error: Some(state.templates.text(locale, key)) };
+        render(&state, locale, status, "activate_code", &context)
+    };
+    if email.is_empty() || code.trim().is_empty() {
+        return again(StatusCode::BAD_REQUEST, "activate_missing");
+    }
+    if crate::activation::parse_email(email).is_none() {
+        return again(StatusCode::BAD_REQUEST, "activate_bad_email");
+    }
+    let ip_key = format!("activate-fail:ip:{}", extract::client_ip(&state, peer, &headers));
+    match state.kv.get(&ip_key).await {
+        Ok(Some(n)) if n.parse::<u64>().unwrap_or(0) >= MAX_FAILURES_PER_IP => {
+            return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled")
+        }
+        Ok(_) => {}
+        Err(e) => return internal_page(&state, locale, e),
+    }
+    let now = state.clock.unix();
+    let invitation = match account::check_code(state.store.as_ref(), email, code, now).await {
+        Ok(CodeCheck::Valid(invitation)) => invitation,
+        Ok(CodeCheck::Refused) => {
+            let _ = state.kv.incr(&ip_key, state.config.signin.window_secs).await;
+            return again(StatusCode::UNAUTHORIZED, "activate_refused");
+        }
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    let (jar, binding) = extract::binding(&state, jar);
+    let id = crypto::random_token(16);
+    let pending = Pending {
+        invitation_id: invitation.id,
+        csrf: crypto::random_token(32),
+        binding: crypto::token_digest(&binding),
+    };
+    let json = serde_json::to_string(&pending).expect("pending activation serialises");
+    if let Err(e) = state.kv.put(&pending_key(&id), &json, state.config.session.interaction_ttl_secs).await {
+        return internal_page(&state, locale, e);
+    }
+    (jar, Redirect::to(&format!("/activeren/account?activation={id}"))).into_response()
+}
+
+#[derive(Serialize)]
+struct AccountPage<'a> {
+    activation: &'a str,
+    csrf: &'a str,
+    given_name: &'a str,
+    family_name: &'a str,
+    email: &'a str,
+    username: &'a str,
+    rules: Vec<RuleLine>,
+    /// The rules for the page's script (the server checks them again).
+    rules_json: String,
+    username_error: Option<String>,
+    password_errors: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct RuleLine {
+    name: &'static str,
+    text: String,
+}
+
+fn rule_lines(state: &AppState, locale: Locale, rules: &PasswordRules) -> Vec<RuleLine> {
+    rules
+        .rules()
+        .into_iter()
+        .map(|rule| {
+            let text = state
+                .templates
+                .text(locale, &format!("rule_{}", rule.name()))
+                .replace("{min}", &rules.min_length.to_string())
+                .replace("{specials}", rules.required_specials.as_deref().unwrap_or(""));
+            RuleLine { name: rule.name(), text }
+        })
+        .collect()
+}
+
+/// The pending activation this browser may continue, with its invitation and policy.
+async fn load(
+    state: &AppState,
+    jar: &CookieJar,
+    id: &str,
+) -> Result<Option<(Pending, Invitation, OrganisationPolicy)>, String> {
+    if id.is_empty() || id.len() > 64 {
+        return Ok(None);
+    }
+    let Some(json) = state.kv.get(&pending_key(id)).await.map_err(|e| e.to_string())? else { return Ok(None) };
+    let Ok(pending) = serde_json::from_str::<Pending>(&json) else { return Ok(None) };
+    if !extract::binding_matches(state, jar, &pending.binding) {
+        return Ok(None);
+    }
+    let Some(invitation) = state.store.invitation_by_id(&pending.invitation_id).await.map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let policy = state
+        .store
+        .policy(&invitation.organisation_id)
+        .await
+        .map_err(|e| e.to_string())?
+        .unwrap_or_else(|| OrganisationPolicy::default_for(invitation.organisation_id.clone()));
+    Ok(Some((pending, invitation, policy)))
+}
+
+fn account_page(
+    state: &AppState,
+    locale: Locale,
+    status: StatusCode,
+    id: &str,
+    loaded: &(Pending, Invitation, OrganisationPolicy),
+    username: &str,
+    problems: &Problems,
+) -> Response {
+    let (pending, invitation, policy) = loaded;
+    let mut password_errors: Vec<String> = problems
+        .password
+        .iter()
+        .map(|rule| state.templates.text(locale, &format!("rule_failed_{}", rule.name())))
+        .collect();
+    if problems.mismatch {
+        password_errors.push(state.templates.text(locale, "password_mismatch"));
+    }
+    let password_errors = password_errors
+        .into_iter()
+        .map(|t| {
+            t.replace("{min}", &policy.password_rules.min_length.to_string())
+                .replace("{max}", &policy.password_rules.max_length.to_string())
+                .replace("{specials}", policy.password_rules.required_specials.as_deref().unwrap_or(""))
+        })
+        .collect();
+    let context = AccountPage {
+        activation: id,
+        csrf: &pending.csrf,
+        given_name: &invitation.given_name,
+        family_name: &invitation.family_name,
+        email: &invitation.email,
+        username,
+        rules: rule_lines(state, locale, &policy.password_rules),
+        rules_json: serde_json::to_string(&policy.password_rules).unwrap_or_default(),
+        username_error: problems.username.map(|key| state.templates.text(locale, key)),
+        password_errors,
+    };
+    render(state, locale, status, "activate_account", &context)
+}
+
+async fn account_form(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Response {
+    let locale = extract::locale(&headers, None);
+    let params = Params::parse(query.as_deref().unwrap_or("").as_bytes()).unwrap_or_default();
+    let id = params.get("activation").unwrap_or_default();
+    match load(&state, &jar, id).await {
+        Ok(Some(loaded)) => account_page(&state, locale, StatusCode::OK, id, &loaded, "", &Problems::default()),
+        Ok(None) => page(&state, locale, StatusCode::BAD_REQUEST, "activate_expired"),
+        Err(e) => internal_page(&state, locale, e),
+    }
+}
+
+async fn account_submit(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
+    let locale = extract::locale(&headers, None);
+    let Ok(form) = extract::form(&headers, &body) else {
+        return page(&state, locale, StatusCode::BAD_REQUEST, "error_bad_request");
+    };
+    let id = form.get("activation").unwrap_or_default().to_string();
+    let loaded = match load(&state, &jar, &id).await {
+        Ok(Some(loaded)) => loaded,
+        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "activate_expired"),
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    if !crypto::constant_time_eq(form.get("csrf").unwrap_or_default().as_bytes(), loaded.0.csrf.as_bytes()) {
+        return page(&state, locale, StatusCode::BAD_REQUEST, "activate_expired");
+    }
+    let username = form.get("username").unwrap_or_default();
+    let password = Secret::new(form.get("password").unwrap_or_default().to_string());
+    let repeated = form.get("password_repeat").unwrap_or_default();
+    let policy = &loaded.2;
+    let now = state.clock.unix();
+    match account::create(state.store.as_ref(), policy, &loaded.1, username, password, repeated, now).await {
+        Ok(Created::Account(account)) => {
+            let _ = state.kv.delete(&pending_key(&id)).await;
+            tracing::info!(account = %account.id, invitation = %loaded.1.id, "account activated");
+            let context = serde_json::json!({ "username": account.username, "portal_url": policy.portal_url });
+            render(&state, locale, StatusCode::OK, "activated", &context)
+        }
+        Ok(Created::Refused(problems)) => {
+            let username = if username.len() > 64 { "" } else { username };
+            account_page(&state, locale, StatusCode::BAD_REQUEST, &id, &loaded, username, &problems)
+        }
+        Ok(Created::NoLongerOpen) => page(&state, locale, StatusCode::BAD_REQUEST, "activate_expired"),
+        Err(e) => internal_page(&state, locale, e),
+    }
+}
