@@ -11,6 +11,7 @@ mod keys;
 mod kv_contract;
 mod logout;
 mod mail;
+mod recovery;
 mod signin;
 mod store_contract;
 mod token_errors;

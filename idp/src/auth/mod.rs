@@ -3,6 +3,7 @@
 
 pub mod password;
 pub mod password_rules;
+pub mod recovery;
 pub mod session;
 pub mod signin;
 

@@ -14,10 +14,9 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 
 use super::error::{internal_page, page, render};
-use super::extract;
+use super::{extract, password_form};
 use crate::activation::account::{self, CodeCheck, Created, Problems};
 use crate::app::AppState;
-use crate::auth::password_rules::PasswordRules;
 use crate::crypto;
 use crate::domain::Secret;
 use crate::oidc::params::Params;
@@ -118,32 +117,11 @@ struct AccountPage<'a> {
     family_name: &'a str,
     email: &'a str,
     username: &'a str,
-    rules: Vec<RuleLine>,
+    rules: Vec<password_form::RuleLine>,
     /// The rules for the page's script (the server checks them again).
     rules_json: String,
     username_error: Option<String>,
     password_errors: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct RuleLine {
-    name: &'static str,
-    text: String,
-}
-
-fn rule_lines(state: &AppState, locale: Locale, rules: &PasswordRules) -> Vec<RuleLine> {
-    rules
-        .rules()
-        .into_iter()
-        .map(|rule| {
-            let text = state
-                .templates
-                .text(locale, &format!("rule_{}", rule.name()))
-                .replace("{min}", &rules.min_length.to_string())
-                .replace("{specials}", rules.required_specials.as_deref().unwrap_or(""));
-            RuleLine { name: rule.name(), text }
-        })
-        .collect()
 }
 
 /// The pending activation this browser may continue, with its invitation and policy.
@@ -183,22 +161,7 @@ fn account_page(
     problems: &Problems,
 ) -> Response {
     let (pending, invitation, policy) = loaded;
-    let mut password_errors: Vec<String> = problems
-        .password
-        .iter()
-        .map(|rule| state.templates.text(locale, &format!("rule_failed_{}", rule.name())))
-        .collect();
-    if problems.mismatch {
-        password_errors.push(state.templates.text(locale, "password_mismatch"));
-    }
-    let password_errors = password_errors
-        .into_iter()
-        .map(|t| {
-            t.replace("{min}", &policy.password_rules.min_length.to_string())
-                .replace("{max}", &policy.password_rules.max_length.to_string())
-                .replace("{specials}", policy.password_rules.required_specials.as_deref().unwrap_or(""))
-        })
-        .collect();
+    let password_errors = password_form::password_errors(state, locale, &policy.password_rules, problems);
     let context = AccountPage {
         activation: id,
         csrf: &pending.csrf,
@@ -206,8 +169,8 @@ fn account_page(
         family_name: &invitation.family_name,
         email: &invitation.email,
         username,
-        rules: rule_lines(state, locale, &policy.password_rules),
-        rules_json: serde_json::to_string(&policy.password_rules).unwrap_or_default(),
+        rules: password_form::rule_lines(state, locale, &policy.password_rules),
+        rules_json: password_form::rules_json(&policy.password_rules),
         username_error: problems.username.map(|key| state.templates.text(locale, key)),
         password_errors,
     };

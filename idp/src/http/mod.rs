@@ -8,6 +8,8 @@ mod extract;
 mod logout;
 mod meta;
 mod pages;
+mod password_form;
+mod recovery;
 mod token;
 mod userinfo;
 
@@ -25,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .merge(meta::routes())
         .merge(authorize::routes())
         .merge(activation::routes())
+        .merge(recovery::routes())
         .merge(token::routes())
         .merge(userinfo::routes())
         .merge(logout::routes())

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 pub use models::*;
 
 use crate::clock::UnixTime;
-use crate::domain::{AccountId, ClientId, GrantId, OrganisationId, SessionId};
+use crate::domain::{AccountId, ClientId, GrantId, OrganisationId, Secret, SessionId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -160,6 +160,28 @@ pub trait InvitationStore {
     async fn activate_with_account(&self, invitation_id: &str, account: &Account, now: UnixTime) -> StoreResult<bool>;
 }
 
+/// Password recovery.
+#[async_trait]
+pub trait PasswordResetStore {
+    /// Accounts whose e-mail address is `email_normalised` (compared in lower case).
+    async fn accounts_by_email(&self, email_normalised: &str) -> StoreResult<Vec<Account>>;
+    /// Stores the reset and queues its mail, in one transaction.
+    async fn create_password_reset(&self, reset: &PasswordReset, mail: &OutboxMail) -> StoreResult<()>;
+    async fn password_reset_by_digest(&self, digest: &str) -> StoreResult<Option<PasswordReset>>;
+    /// In one transaction: uses the reset (once, before it expires), sets the new password hash,
+    /// ends the account's sessions and revokes their grants, and queues the notification mail.
+    /// Returns the account, or `None` when the reset was unknown, used or expired.
+    async fn reset_password(
+        &self,
+        digest: &str,
+        password_hash: &Secret<String>,
+        notification: &OutboxMail,
+        now: UnixTime,
+    ) -> StoreResult<Option<AccountId>>;
+    /// The policy of the organisation whose invitation created the account, if any.
+    async fn policy_for_account(&self, account: &AccountId) -> StoreResult<Option<OrganisationPolicy>>;
+}
+
 /// Change counters that let every node notice what `idp-admin` changed (clients, keys).
 #[async_trait]
 pub trait ChangeStore {
@@ -195,6 +217,7 @@ pub trait Store:
     + OutboxStore
     + PolicyStore
     + InvitationStore
+    + PasswordResetStore
     + ChangeStore
     + Send
     + Sync
@@ -212,6 +235,7 @@ impl<T> Store for T where
         + OutboxStore
         + PolicyStore
         + InvitationStore
+        + PasswordResetStore
         + ChangeStore
         + Send
         + Sync

@@ -329,3 +329,13 @@ impl Invitation {
             && self.failures < MAX_INVITATION_FAILURES
     }
 }
+
+/// A "forgot password" link; the token itself is only in the mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordReset {
+    pub digest: String,
+    pub account_id: AccountId,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+}

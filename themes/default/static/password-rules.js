@@ -3,12 +3,12 @@
 // and personal data) and says which one failed. Without this script the form works as well.
 (function () {
   "use strict";
-  var form = document.getElementById("account-form");
+  var form = document.getElementById("password-form");
   if (!form) { return; }
   var rules = JSON.parse(form.getAttribute("data-rules") || "{}");
   var password = document.getElementById("password");
   var repeat = document.getElementById("password_repeat");
-  var button = document.getElementById("create-account");
+  var button = document.getElementById("password-submit");
   var checks = {
     min_length: function (p) { return Array.from(p).length >= rules.min_length; },
     upper: function (p) { return /\p{Lu}/u.test(p); },

@@ -33,27 +33,11 @@ macro_rules! impl_invitation_store {
                 &self,
                 organisation: &$crate::domain::OrganisationId,
             ) -> $crate::store::StoreResult<Option<$crate::store::OrganisationPolicy>> {
-                use sqlx::Row;
                 let row = sqlx::query("SELECT * FROM organisation_policies WHERE organisation_id = $1")
                     .bind(organisation.as_str())
                     .fetch_optional(&self.pool)
                     .await?;
-                let Some(r) = row else { return Ok(None) };
-                let method: String = r.try_get("activation_method")?;
-                let rules: String = r.try_get("password_rules")?;
-                Ok(Some($crate::store::OrganisationPolicy {
-                    organisation_id: $crate::domain::OrganisationId(r.try_get("organisation_id")?),
-                    activation_method: $crate::store::ActivationMethod::parse(&method)
-                        .ok_or_else(|| $crate::store::StoreError::Corrupt(method.clone()))?,
-                    password_rules: serde_json::from_str(&rules)
-                        .map_err(|e| $crate::store::StoreError::Corrupt(e.to_string()))?,
-                    secret_question: r.try_get("secret_question")?,
-                    mail_from_name: r.try_get("mail_from_name")?,
-                    mail_from_address: r.try_get("mail_from_address")?,
-                    portal_url: r.try_get("portal_url")?,
-                    invitation_ttl_secs: r.try_get("invitation_ttl_secs")?,
-                    updated_at: r.try_get("updated_at")?,
-                }))
+                row.map(|r| policy_from_row(&r)).transpose()
             }
         }
 
@@ -157,6 +141,24 @@ macro_rules! impl_invitation_store {
                 tx.commit().await?;
                 Ok(true)
             }
+        }
+
+        fn policy_from_row(r: &$row) -> $crate::store::StoreResult<$crate::store::OrganisationPolicy> {
+            use sqlx::Row;
+            let method: String = r.try_get("activation_method")?;
+            let rules: String = r.try_get("password_rules")?;
+            Ok($crate::store::OrganisationPolicy {
+                organisation_id: $crate::domain::OrganisationId(r.try_get("organisation_id")?),
+                activation_method: $crate::store::ActivationMethod::parse(&method)
+                    .ok_or_else(|| $crate::store::StoreError::Corrupt(method.clone()))?,
+                password_rules: serde_json::from_str(&rules).map_err(|e| $crate::store::StoreError::Corrupt(e.to_string()))?,
+                secret_question: r.try_get("secret_question")?,
+                mail_from_name: r.try_get("mail_from_name")?,
+                mail_from_address: r.try_get("mail_from_address")?,
+                portal_url: r.try_get("portal_url")?,
+                invitation_ttl_secs: r.try_get("invitation_ttl_secs")?,
+                updated_at: r.try_get("updated_at")?,
+            })
         }
 
         fn invitation_from_row(r: &$row) -> $crate::store::StoreResult<$crate::store::Invitation> {

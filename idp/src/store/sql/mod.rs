@@ -12,6 +12,7 @@ pub(crate) mod invitations;
 pub(crate) mod keys;
 pub(crate) mod organisations;
 pub(crate) mod outbox;
+pub(crate) mod resets;
 pub(crate) mod sessions;
 
 use serde::de::DeserializeOwned;
@@ -44,6 +45,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::changes::impl_change_store!($store, $row);
         $crate::store::sql::outbox::impl_outbox_store!($store, $row);
         $crate::store::sql::invitations::impl_invitation_store!($store, $row);
+        $crate::store::sql::resets::impl_reset_store!($store, $row);
     };
 }
 pub(crate) use impl_sql_store;

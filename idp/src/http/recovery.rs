@@ -1,0 +1,180 @@
+//! "Wachtwoord vergeten?": `/wachtwoord-vergeten` asks for the address and always gives the
+//! same answer; `/wachtwoord-herstellen?token=…` (the mailed link) sets the new password.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+
+use super::error::{internal_page, page, render};
+use super::{extract, password_form};
+use crate::activation::account::Problems;
+use crate::app::AppState;
+use crate::auth::password_rules::PasswordRules;
+use crate::auth::recovery::{self, Reset};
+use crate::crypto;
+use crate::domain::Secret;
+use crate::oidc::params::Params;
+use crate::ui::Locale;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/wachtwoord-vergeten", get(forgot_form).post(forgot_submit))
+        .route("/wachtwoord-herstellen", get(reset_form).post(reset_submit))
+}
+
+/// Requests per client address and per e-mail address per window: enough for a person, too few
+/// to flood someone's mailbox.
+const MAX_REQUESTS_PER_IP: u64 = 10;
+const MAX_REQUESTS_PER_EMAIL: u64 = 3;
+const MAX_BAD_LINKS_PER_IP: u64 = 20;
+
+#[derive(Serialize, Default)]
+struct ForgotPage<'a> {
+    email: &'a str,
+    sent: bool,
+    error: Option<String>,
+}
+
+async fn forgot_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    render(&state, extract::locale(&headers, None), StatusCode::OK, "forgot", &ForgotPage::default())
+}
+
+async fn forgot_submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let locale = extract::locale(&headers, None);
+    let Ok(form) = extract::form(&headers, &body) else {
+        return page(&state, locale, StatusCode::BAD_REQUEST, "error_bad_request");
+    };
+    let email = form.get("email").unwrap_or_default().trim();
+    if crate::activation::parse_email(email).is_none() {
+        let context =
+            ForgotPage { email, sent: false, error: Some(state.templates.text(locale, "activate_bad_email")) };
+        return render(&state, locale, StatusCode::BAD_REQUEST, "forgot", &context);
+    }
+    let window = 3600;
+    let by_ip =
+        state.kv.incr(&format!("reset-request:ip:{}", extract::client_ip(&state, peer, &headers)), window).await;
+    let by_email = state
+        .kv
+        .incr(
+            &format!("reset-request:email:{}", crypto::token_digest(&crate::activation::normalise_email(email))),
+            window,
+        )
+        .await;
+    match (by_ip, by_email) {
+        (Ok(ip), Ok(mail)) if ip <= MAX_REQUESTS_PER_IP && mail <= MAX_REQUESTS_PER_EMAIL => {
+            if let Err(e) = recovery::request(&state, email, locale, state.clock.unix()).await {
+                return internal_page(&state, locale, e);
+            }
+        }
+        // Over the limit: no mail, and the same answer, so the limit does not reveal the address.
+        (Ok(_), Ok(_)) => tracing::warn!("password reset requests throttled"),
+        (Err(e), _) | (_, Err(e)) => return internal_page(&state, locale, e),
+    }
+    render(&state, locale, StatusCode::OK, "forgot", &ForgotPage { email: "", sent: true, error: None })
+}
+
+#[derive(Serialize)]
+struct ResetPage<'a> {
+    token: &'a str,
+    username: &'a str,
+    rules: Vec<password_form::RuleLine>,
+    rules_json: String,
+    password_errors: Vec<String>,
+}
+
+fn reset_page(
+    state: &AppState,
+    locale: Locale,
+    status: StatusCode,
+    token: &str,
+    username: &str,
+    rules: &PasswordRules,
+    problems: &Problems,
+) -> Response {
+    let context = ResetPage {
+        token,
+        username,
+        rules: password_form::rule_lines(state, locale, rules),
+        rules_json: password_form::rules_json(rules),
+        password_errors: password_form::password_errors(state, locale, rules, problems),
+    };
+    render(state, locale, status, "reset", &context)
+}
+
+async fn reset_form(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let locale = extract::locale(&headers, None);
+    let params = Params::parse(query.as_deref().unwrap_or("").as_bytes()).unwrap_or_default();
+    let token = params.get("token").unwrap_or_default();
+    if bad_links_exceeded(&state, peer, &headers).await {
+        return page(&state, locale, StatusCode::TOO_MANY_REQUESTS, "login_throttled");
+    }
+    match recovery::open(&state, token, state.clock.unix()).await {
+        Ok(Some((account, rules))) => {
+            reset_page(&state, locale, StatusCode::OK, token, &account.username, &rules, &Problems::default())
+        }
+        Ok(None) => invalid_link(&state, peer, &headers, locale).await,
+        Err(e) => internal_page(&state, locale, e),
+    }
+}
+
+async fn reset_submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let locale = extract::locale(&headers, None);
+    let Ok(form) = extract::form(&headers, &body) else {
+        return page(&state, locale, StatusCode::BAD_REQUEST, "error_bad_request");
+    };
+    if bad_links_exceeded(&state, peer, &headers).await {
+        return page(&state, locale, StatusCode::TOO_MANY_REQUESTS, "login_throttled");
+    }
+    let token = form.get("token").unwrap_or_default();
+    let password = Secret::new(form.get("password").unwrap_or_default().to_string());
+    let repeated = form.get("password_repeat").unwrap_or_default();
+    let now = state.clock.unix();
+    match recovery::reset(&state, token, password, repeated, locale, now).await {
+        Ok(Reset::Done(_)) => render(&state, locale, StatusCode::OK, "reset_done", &serde_json::json!({})),
+        Ok(Reset::Refused(problems)) => match recovery::open(&state, token, now).await {
+            Ok(Some((account, rules))) => {
+                reset_page(&state, locale, StatusCode::BAD_REQUEST, token, &account.username, &rules, &problems)
+            }
+            Ok(None) => invalid_link(&state, peer, &headers, locale).await,
+            Err(e) => internal_page(&state, locale, e),
+        },
+        Ok(Reset::Invalid) => invalid_link(&state, peer, &headers, locale).await,
+        Err(e) => internal_page(&state, locale, e),
+    }
+}
+
+fn bad_link_key(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> String {
+    format!("reset-fail:ip:{}", extract::client_ip(state, peer, headers))
+}
+
+async fn bad_links_exceeded(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> bool {
+    let count = state.kv.get(&bad_link_key(state, peer, headers)).await.ok().flatten();
+    count.and_then(|c| c.parse::<u64>().ok()).unwrap_or(0) >= MAX_BAD_LINKS_PER_IP
+}
+
+/// A wrong, used or expired link: counted per address, answered with what to do next.
+async fn invalid_link(state: &AppState, peer: SocketAddr, headers: &HeaderMap, locale: Locale) -> Response {
+    let _ = state.kv.incr(&bad_link_key(state, peer, headers), state.config.signin.window_secs).await;
+    page(state, locale, StatusCode::BAD_REQUEST, "reset_invalid")
+}

@@ -1,0 +1,116 @@
+//! Queries for `PasswordResetStore`.
+
+macro_rules! impl_reset_store {
+    ($store:ty, $row:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::PasswordResetStore for $store {
+            async fn accounts_by_email(&self, email_normalised: &str) -> $crate::store::StoreResult<Vec<$crate::store::Account>> {
+                let rows = sqlx::query("SELECT * FROM accounts WHERE lower(email) = $1 AND NOT disabled ORDER BY created_at, id")
+                    .bind(email_normalised)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(account_from_row).collect()
+            }
+
+            async fn create_password_reset(
+                &self,
+                reset: &$crate::store::PasswordReset,
+                mail: &$crate::store::OutboxMail,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("INSERT INTO password_resets (digest, account_id, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, NULL)")
+                    .bind(&reset.digest)
+                    .bind(reset.account_id.as_str())
+                    .bind(reset.created_at)
+                    .bind(reset.expires_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| $crate::store::map_unique(e, "password reset"))?;
+                insert_outbox_mail(&mut tx, mail).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn password_reset_by_digest(
+                &self,
+                digest: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::store::PasswordReset>> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT * FROM password_resets WHERE digest = $1").bind(digest).fetch_optional(&self.pool).await?;
+                let Some(r) = row else { return Ok(None) };
+                Ok(Some($crate::store::PasswordReset {
+                    digest: r.try_get("digest")?,
+                    account_id: $crate::domain::AccountId(r.try_get("account_id")?),
+                    created_at: r.try_get("created_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    used_at: r.try_get("used_at")?,
+                }))
+            }
+
+            async fn reset_password(
+                &self,
+                digest: &str,
+                password_hash: &$crate::domain::Secret<String>,
+                notification: &$crate::store::OutboxMail,
+                now: i64,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::AccountId>> {
+                use sqlx::Row;
+                let mut tx = self.pool.begin().await?;
+                let used = sqlx::query(
+                    "UPDATE password_resets SET used_at = $1 WHERE digest = $2 AND used_at IS NULL AND expires_at > $1 RETURNING account_id",
+                )
+                .bind(now)
+                .bind(digest)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(row) = used else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
+                let account: String = row.try_get("account_id")?;
+                sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+                    .bind(password_hash.expose())
+                    .bind(&account)
+                    .execute(&mut *tx)
+                    .await?;
+                // Other links sent earlier die with this one.
+                sqlx::query("UPDATE password_resets SET used_at = $1 WHERE account_id = $2 AND used_at IS NULL")
+                    .bind(now)
+                    .bind(&account)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE grants SET revoked_at = $1 WHERE revoked_at IS NULL AND session_id IN \
+                     (SELECT id FROM sessions WHERE account_id = $2 AND ended_at IS NULL)",
+                )
+                .bind(now)
+                .bind(&account)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL")
+                    .bind(now)
+                    .bind(&account)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_outbox_mail(&mut tx, notification).await?;
+                tx.commit().await?;
+                Ok(Some($crate::domain::AccountId(account)))
+            }
+
+            async fn policy_for_account(
+                &self,
+                account: &$crate::domain::AccountId,
+            ) -> $crate::store::StoreResult<Option<$crate::store::OrganisationPolicy>> {
+                let row = sqlx::query(
+                    "SELECT p.* FROM organisation_policies p JOIN invitations i ON i.organisation_id = p.organisation_id \
+                     WHERE i.account_id = $1 ORDER BY i.used_at DESC LIMIT 1",
+                )
+                .bind(account.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| policy_from_row(&r)).transpose()
+            }
+        }
+    };
+}
+pub(crate) use impl_reset_store;

@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# HTTP load benchmark of the release `idp` on loopback with SQLite; results go in docs/benchmarks.md.
+#
+#   scripts/load/run.sh            # builds, measures, prints a markdown table (about 2 minutes)
+#
+# What it does:
+#   1. builds `idp`, `idp-admin` (cargo build --release -p idp -p admin-cli) and the code-flow
+#      load driver (idp/examples/code_flow_load.rs), and copies the three binaries to a temp dir;
+#   2. start-up to first answer: spawns `idp` and polls GET /health until it answers 200; once on
+#      an empty database (migrations + key generation), then STARTS-1 times on the existing one;
+#   3. idle RSS: VmRSS of the last started server, IDLE_SECS after its first answer;
+#   4. registers an organisation, a machine client, a confidential portal and FLOW_USERS users
+#      with idp-admin (same environment, same database);
+#   5. wrk (THREADS threads, CONNECTIONS connections, DURATION, --latency) against /health (the
+#      floor: routing + middleware, no work), discovery, JWKS, POST /token (client_credentials,
+#      client_secret_basic) and POST /introspect (a valid ES256 access token);
+#   6. the full authorization-code flow with the load driver (wrk cannot replay single-use codes);
+#   7. stops the server and prints the table; raw outputs stay in the temp dir it names.
+#
+# Other processes using the CPU distort the figures; before each measurement the script waits
+# (QUIET_WAIT s at most) until others use at most MAX_OTHER cores, repeats a wrk run that was
+# disturbed (RETRIES times at most, keeping the least disturbed) and reports the CPU split.
+#
+# Environment (defaults): PORT=18181 THREADS=2 CONNECTIONS=64 DURATION=10s STARTS=6 IDLE_SECS=2
+#   FLOW_USERS=64 FLOW_SECS=10 MINT_SECS=3 QUIET_WAIT=900 MAX_OTHER=0.10 RETRIES=3
+#   SKIP_BUILD= (set to 1 to use the binaries as built)
+#   OUT= (also write the markdown table to this file) CARGO_TARGET_DIR (default: ./target)
+# Needs: cargo, curl, jq, wrk (installed with apt-get when missing and running as root).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$repo"
+
+PORT=${PORT:-18181}
+THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-64}
+DURATION=${DURATION:-10s}
+STARTS=${STARTS:-6}
+IDLE_SECS=${IDLE_SECS:-2}
+FLOW_USERS=${FLOW_USERS:-64}
+FLOW_SECS=${FLOW_SECS:-10}
+MINT_SECS=${MINT_SECS:-3}
+QUIET_WAIT=${QUIET_WAIT:-900}
+MAX_OTHER=${MAX_OTHER:-0.10}
+RETRIES=${RETRIES:-3}
+target="${CARGO_TARGET_DIR:-$repo/target}"
+base="http://127.0.0.1:$PORT"
+
+log() { printf '\n== %s\n' "$*" >&2; }
+die() {
+  printf 'run.sh: %s\n' "$*" >&2
+  exit 1
+}
+
+for tool in curl jq; do
+  command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y $tool)"
+done
+if ! command -v wrk >/dev/null; then
+  [ "$(id -u)" = 0 ] || die "wrk is missing: apt-get install -y wrk"
+  log "installing wrk"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq wrk >/dev/null
+fi
+if curl -s -o /dev/null --max-time 1 "$base/health"; then
+  die "something already answers on $base; set PORT"
+fi
+
+if [ -z "${SKIP_BUILD:-}" ]; then
+  log "building (release)"
+  cargo build --release -p idp -p admin-cli
+  cargo build --release -p idp --example code_flow_load
+fi
+
+work="$(mktemp -d "${TMPDIR:-/tmp}/idp-load.XXXXXX")"
+# Own copies: a concurrent `cargo build` cannot swap the binaries under the measurement.
+cp "$target/release/idp" "$target/release/idp-admin" "$target/release/examples/code_flow_load" "$work/"
+mkdir -p "$work/mail"
+mkfifo "$work/pause"
+exec 9<>"$work/pause"
+
+unset RUST_LOG IDP_CONFIG
+export IDP_SERVER__BIND="127.0.0.1:$PORT"
+export IDP_DATABASE__URL="sqlite://$work/idp.db"
+export IDP_MAIL__FILE_DIR="$work/mail"
+export IDP_THEME__DIR="$repo/themes/default"
+export IDP_LOG__FILTER=warn
+
+pid=""
+stop_server() {
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid"
+    wait "$pid" 2>/dev/null || true
+  fi
+  pid=""
+}
+trap stop_server EXIT
+
+# One GET /health over bash's /dev/tcp: no process is forked per try, so polling is fine-grained.
+# Before the listener is bound the connect is refused at once; after it is bound the read waits
+# until the server serves, so the time measured is spawn → first answer.
+probe() {
+  local line=""
+  { printf 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3 &&
+    IFS= read -r -t 5 line <&3; } 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$PORT" || return 1
+  [[ $line == "HTTP/1.1 200"* ]]
+}
+
+# Starts the server in $work; sets pid and startup_us.
+start_server() {
+  local t0 t1
+  t0=$EPOCHREALTIME
+  (cd "$work" && exec ./idp) >>"$work/idp.log" 2>&1 &
+  pid=$!
+  until probe; do
+    kill -0 "$pid" 2>/dev/null || {
+      cat "$work/idp.log" >&2
+      die "idp exited during start-up"
+    }
+    read -r -t 0.001 -u 9 || true # a 1 ms pause without forking
+  done
+  t1=$EPOCHREALTIME
+  startup_us=$((${t1/./} - ${t0/./}))
+}
+
+ms() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1000 }'; }
+
+# CPU accounting, so a reading can tell the server's share from the load generator's and from
+# whatever else ran on the machine meanwhile: cores used = CPU seconds / wall seconds.
+hz=$(getconf CLK_TCK)
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+proc_jiffies() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+cpu_begin() {
+  cpu_b0=$(busy_jiffies)
+  cpu_s0=$(proc_jiffies "$pid")
+  cpu_t0=$EPOCHREALTIME
+}
+cpu_end() { # $1 = CPU seconds of the load generator; prints "idp / generator / other" in cores
+  local b1 s1 t1
+  b1=$(busy_jiffies)
+  s1=$(proc_jiffies "$pid")
+  t1=$EPOCHREALTIME
+  awk -v b="$((b1 - cpu_b0))" -v s="$((s1 - cpu_s0))" -v g="$1" -v hz="$hz" \
+    -v us="$((${t1/./} - ${cpu_t0/./}))" 'BEGIN {
+      wall = us / 1e6; idp = s / hz / wall; gen = g / wall; other = b / hz / wall - idp - gen
+      if (other < 0) other = 0
+      printf "%.2f / %.2f / %.2f", idp, gen, other }'
+}
+
+# Another process using the CPU (a compiler, say) distorts every figure on a 2-core machine:
+# before each measurement wait (at most QUIET_WAIT s) until others use at most MAX_OTHER cores,
+# and repeat a wrk run (up to RETRIES times) when others took more than MAX_OTHER meanwhile.
+own_jiffies() { if [ -n "$pid" ]; then proc_jiffies "$pid"; else echo 0; fi; }
+wait_quiet() {
+  local waited=0 b0 s0 b1 s1 other
+  while :; do
+    b0=$(busy_jiffies)
+    s0=$(own_jiffies)
+    sleep 2
+    b1=$(busy_jiffies)
+    s1=$(own_jiffies)
+    other=$(awk -v b="$((b1 - b0))" -v s="$((s1 - s0))" -v hz="$hz" 'BEGIN { printf "%.2f", (b - s) / hz / 2 }')
+    awk -v o="$other" -v m="$MAX_OTHER" 'BEGIN { exit !(o <= m) }' && return 0
+    if [ "$waited" -ge "$QUIET_WAIT" ]; then
+      echo "the machine is still busy ($other cores used elsewhere); measuring anyway" >&2
+      return 0
+    fi
+    [ "$waited" != 0 ] || echo "waiting for a quiet machine ($other cores used elsewhere)" >&2
+    waited=$((waited + 2))
+  done
+}
+
+wait_quiet
+log "start-up to first answer ($STARTS starts; the first on an empty database)"
+warm=()
+for i in $(seq 1 "$STARTS"); do
+  start_server
+  if [ "$i" = 1 ]; then
+    cold_us=$startup_us
+    echo "start 1 (empty database: migrations, ES256 + RS256 key generation): $(ms "$cold_us") ms" >&2
+  else
+    warm+=("$startup_us")
+    echo "start $i (existing database): $(ms "$startup_us") ms" >&2
+  fi
+  [ "$i" = "$STARTS" ] || stop_server
+done
+warm_median_us=$(printf '%s\n' "${warm[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+
+sleep "$IDLE_SECS"
+rss_kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
+idle_rss_kib=$(rss_kib "$pid" VmRSS)
+idle_anon_kib=$(rss_kib "$pid" RssAnon)
+idle_file_kib=$(rss_kib "$pid" RssFile)
+echo "idle RSS ${IDLE_SECS}s after start-up: $idle_rss_kib KiB (anonymous $idle_anon_kib, file-backed $idle_file_kib)" >&2
+
+log "registering an organisation, clients and $FLOW_USERS users"
+admin() { "$work/idp-admin" "$@"; }
+admin --json org create --slug bench --name Bench >/dev/null
+machine=$(admin --json client create --org bench --name m --machine --scopes profile)
+machine_id=$(jq -r .client_id <<<"$machine")
+machine_secret=$(jq -r .client_secret <<<"$machine")
+redirect_uri="http://127.0.0.1:9/cb"
+portal=$(admin --json client create --org bench --name p --redirect-uri "$redirect_uri" --scopes "openid profile")
+portal_id=$(jq -r .client_id <<<"$portal")
+portal_secret=$(jq -r .client_secret <<<"$portal")
+password="bench-password-$RANDOM$RANDOM"
+for i in $(seq 1 "$FLOW_USERS"); do
+  printf '%s\n' "$password" |
+    admin user create --username "u$i" --given-name Bench --family-name "User $i" --password-stdin >/dev/null
+done
+
+basic=$(printf '%s:%s' "$machine_id" "$machine_secret" | base64 -w0)
+token_json=$(curl -sf -u "$machine_id:$machine_secret" -d grant_type=client_credentials "$base/token")
+access_token=$(jq -r .access_token <<<"$token_json")
+[ -n "$access_token" ] && [ "$access_token" != null ] || die "no access token: $token_json"
+active=$(curl -sf -u "$machine_id:$machine_secret" --data-urlencode "token=$access_token" "$base/introspect" | jq -r .active)
+[ "$active" = true ] || die "introspection does not accept the token"
+curl -sf "$base/.well-known/openid-configuration" | jq -e .issuer >/dev/null || die "discovery"
+curl -sf "$base/jwks" | jq -e '.keys | length > 0' >/dev/null || die "jwks"
+
+post_script() { # $1 file, $2 form body
+  cat >"$1" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $basic"
+wrk.body = "$2"
+EOF
+}
+post_script "$work/token.lua" "grant_type=client_credentials"
+post_script "$work/introspect.lua" "token=$access_token"
+
+to_ms() { # wrk's 1.23ms / 456.00us / 1.02s / 2.00m
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
+    printf "%.2f", n }'
+}
+
+rows=()
+run_wrk() { # $1 label, $2 path, $3 optional lua script
+  local name out rps p50 p99 bad sock cpu best="" best_other="" other attempt
+  name=$(tr -c 'a-z0-9' '_' <<<"$2")
+  for attempt in $(seq 1 "$RETRIES"); do
+    out="$work/wrk$name.$attempt.txt"
+    wait_quiet
+    log "wrk: $1 (attempt $attempt)"
+    cpu_begin
+    {
+      TIMEFORMAT='%U %S'
+      time wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency ${3:+-s "$3"} "$base$2" >"$out"
+    } 2>"$out.cpu"
+    cpu=$(cpu_end "$(awk '{ print $1 + $2 }' "$out.cpu")")
+    echo "$cpu" >"$out.cores"
+    cat "$out" >&2
+    other=${cpu##*/ }
+    echo "CPU cores idp / wrk / other: $cpu" >&2
+    if [ -z "$best" ] || awk -v o="$other" -v b="$best_other" 'BEGIN { exit !(o < b) }'; then
+      best=$out
+      best_other=$other
+    fi
+    sleep 1
+    awk -v o="$other" -v m="$MAX_OTHER" 'BEGIN { exit !(o <= m) }' && break
+  done
+  out=$best
+  cpu=$(cat "$out.cores")
+  rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
+  p50=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+  p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+  bad=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
+  sock=$(awk '/Socket errors:/ { sub(/.*Socket errors: /, ""); print }' "$out")
+  rows+=("| $1 | $rps | $p50 | $p99 | ${bad:-0}${sock:+ (socket: $sock)} | $cpu |")
+}
+
+run_wrk "GET /health (floor: routing and middleware only)" /health
+run_wrk "GET /.well-known/openid-configuration" /.well-known/openid-configuration
+run_wrk "GET /jwks" /jwks
+run_wrk "POST /token, client_credentials (ES256 JWT)" /token "$work/token.lua"
+run_wrk "POST /introspect (ES256 JWT access token)" /introspect "$work/introspect.lua"
+
+wait_quiet
+log "code flow: $FLOW_USERS browsers, ${FLOW_SECS}s"
+cpu_begin
+{
+  TIMEFORMAT='%U %S'
+  time "$work/code_flow_load" --base "$base" --client-id "$portal_id" --client-secret "$portal_secret" \
+    --redirect-uri "$redirect_uri" --users "$FLOW_USERS" --user-prefix u --password "$password" \
+    --duration "$FLOW_SECS" --mint-secs "$MINT_SECS" >"$work/code_flow.txt"
+} 2>"$work/code_flow.cpu" || echo "the code flow driver reported errors (see the table)" >&2
+head -n -1 "$work/code_flow.cpu" >&2
+flow_cpu=$(cpu_end "$(awk 'END { print $1 + $2 }' "$work/code_flow.cpu")")
+cat "$work/code_flow.txt" >&2
+result=$(grep '^RESULT ' "$work/code_flow.txt" || true)
+val() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$result"; }
+rows+=("| Full code flow: GET /authorize (SSO) → code → POST /token ($FLOW_USERS browsers), flows/s | $(val flows_per_s) | $(val flow_p50_ms) | $(val flow_p99_ms) | $(val flow_errors) | $flow_cpu (whole driver run) |")
+rows+=("| … of which GET /authorize (code issued) | | $(val authorize_p50_ms) | $(val authorize_p99_ms) | | |")
+rows+=("| … of which POST /token, authorization_code | | $(val token_p50_ms) | $(val token_p99_ms) | | |")
+rows+=("| POST /token, authorization_code, exchange only ($FLOW_USERS clients, codes minted beforehand) | $(val exchange_per_s) | $(val exchange_p50_ms) | $(val exchange_p99_ms) | $(val exchange_errors) | |")
+
+rss_after_kib=$(rss_kib "$pid" VmRSS)
+hwm_kib=$(rss_kib "$pid" VmHWM)
+stop_server
+
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+{
+  echo "Poortwachter $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'), SQLite, $(nproc) CPUs:" \
+    "$(lscpu | sed -n 's/^Model name: *//p' | head -n1), $(free -g | awk '/^Mem:/ { print $2 }') GiB," \
+    "Linux $(uname -r), $(rustc --version 2>/dev/null || echo 'rustc ?')"
+  echo "wrk $THREADS threads, $CONNECTIONS connections, $DURATION per endpoint, on the same machine as the server"
+  echo
+  echo "| Endpoint | req/s | p50 ms | p99 ms | non-2xx | CPU cores: idp / load generator / other |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+  printf '%s\n' "${rows[@]}"
+  echo
+  echo "| Process | value |"
+  echo "| --- | ---: |"
+  echo "| start-up to first answer, existing database (median of $((STARTS - 1))) | $(ms "$warm_median_us") ms |"
+  echo "| start-up to first answer, empty database (migrations + key generation) | $(ms "$cold_us") ms |"
+  echo "| idle RSS (VmRSS), ${IDLE_SECS} s after start-up | $(mib "$idle_rss_kib") MiB |"
+  echo "| … of which anonymous (heap, stacks) / file-backed (executable and libraries) | $(mib "$idle_anon_kib") / $(mib "$idle_file_kib") MiB |"
+  echo "| RSS after the load runs (peak: VmHWM) | $(mib "$rss_after_kib") MiB ($(mib "$hwm_kib") MiB) |"
+  echo "| sign-in with password (Argon2id), 8 at a time, p50 / p99 | $(val signin_p50_ms) / $(val signin_p99_ms) ms |"
+} | tee "${OUT:-/dev/null}"
+echo >&2
+echo "raw outputs: $work" >&2

@@ -1,0 +1,127 @@
+//! "Wachtwoord vergeten?": the same answer for every address, a single-use link valid one hour,
+//! the organisation's rules, other sessions ended and a notice mailed.
+
+use reqwest::StatusCode;
+
+use crate::helpers::browser::{location, query_param, to_page};
+use crate::helpers::{Mail, TestApp, PASSWORD};
+use idp::store::ClientKind;
+
+async fn request_reset(app: &TestApp, email: &str) -> (StatusCode, String) {
+    let response = app.browser().post_form("/wachtwoord-vergeten", &[("email", email)]).await;
+    (response.status(), response.text().await.unwrap())
+}
+
+fn link_in(mail: &Mail) -> String {
+    mail.text.lines().find(|l| l.contains("/wachtwoord-herstellen?token=")).expect("a reset link").trim().to_string()
+}
+
+async fn mails(app: &TestApp) -> Vec<Mail> {
+    app.state.deliver_mail().await.unwrap();
+    app.mails()
+}
+
+#[tokio::test]
+async fn the_answer_is_the_same_whether_or_not_the_address_is_known() {
+    let app = TestApp::spawn().await;
+    app.user("kees").await; // kees@example.nl
+    let known = request_reset(&app, "kees@example.nl").await;
+    let unknown = request_reset(&app, "niemand@example.nl").await;
+    assert_eq!(known, unknown);
+    assert_eq!(known.0, StatusCode::OK);
+    assert!(known.1.contains("Als dit e-mailadres bij ons bekend is"));
+    let sent = mails(&app).await;
+    assert_eq!(sent.len(), 1, "only the known address gets mail");
+    assert_eq!(sent[0].subject, "Nieuw wachtwoord instellen");
+    assert!(
+        link_in(&sent[0]).starts_with(&format!("{}/wachtwoord-herstellen?token=", app.issuer)),
+        "built from the public URL"
+    );
+}
+
+#[tokio::test]
+async fn a_reset_sets_the_password_ends_sessions_and_notifies() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    // Kees is signed in somewhere (another browser) with a portal session.
+    let elsewhere = app.browser();
+    let start = rp.start(&[]);
+    let tokens = rp.finish(&elsewhere.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
+
+    request_reset(&app, "KEES@example.nl").await;
+    let link = link_in(&mails(&app).await[0]);
+    let browser = app.browser();
+    let form = to_page(browser.get(&link).await).await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains("kees") && form.body.contains(r#"autocomplete="new-password""#));
+    let token = query_param(&link, "token").unwrap();
+
+    // The default rules (NIST): length, no common passwords, nothing personal.
+    let short = browser
+        .post_form("/wachtwoord-herstellen", &[("token", &token), ("password", "kort"), ("password_repeat", "kort")])
+        .await;
+    assert_eq!(short.status(), StatusCode::BAD_REQUEST);
+    assert!(short.text().await.unwrap().contains("te kort"));
+    let done = browser
+        .post_form(
+            "/wachtwoord-herstellen",
+            &[("token", &token), ("password", "paard batterij nietje"), ("password_repeat", "paard batterij nietje")],
+        )
+        .await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert!(done.text().await.unwrap().contains("Uw wachtwoord is gewijzigd"));
+
+    // The link worked once.
+    let again = browser.get(&link).await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert!(again.text().await.unwrap().contains("al gebruikt of ouder dan een uur"));
+    // The other session and its tokens are gone; a notice went out.
+    let start = rp.start(&[("prompt", "none")]);
+    let to = location(&elsewhere.get(&start.url).await).unwrap();
+    assert_eq!(query_param(&to, "error").as_deref(), Some("login_required"));
+    assert!(rp.refresh(&tokens.refresh_token()).await.is_err());
+    let sent = mails(&app).await;
+    assert_eq!(sent.last().unwrap().subject, "Uw wachtwoord is gewijzigd");
+    // Old password out, new one in; the reset itself signed nobody in.
+    let page = app.browser().follow(&rp.start(&[]).url).await.unwrap_err();
+    assert_eq!(
+        app.browser().submit_login(&page, "kees", PASSWORD).await.status(),
+        StatusCode::BAD_REQUEST,
+        "page bound to its own browser"
+    );
+    let fresh = app.browser();
+    let start = rp.start(&[]);
+    rp.finish(&fresh.sign_in(&start.url, "kees", "paard batterij nietje").await, &start).await;
+}
+
+#[tokio::test]
+async fn a_link_expires_after_an_hour_and_forged_links_do_nothing() {
+    let app = TestApp::spawn().await;
+    app.user("kees").await;
+    request_reset(&app, "kees@example.nl").await;
+    let link = link_in(&mails(&app).await[0]);
+    app.clock.advance(3600);
+    assert_eq!(app.browser().get(&link).await.status(), StatusCode::BAD_REQUEST);
+    let forged = app
+        .browser()
+        .post_form(
+            "/wachtwoord-herstellen",
+            &[("token", "forged"), ("password", "paard batterij nietje"), ("password_repeat", "paard batterij nietje")],
+        )
+        .await;
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn requests_are_throttled_per_address_without_saying_so() {
+    let app = TestApp::spawn().await;
+    app.user("kees").await;
+    for _ in 0..5 {
+        let (status, body) = request_reset(&app, "kees@example.nl").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("Als dit e-mailadres bij ons bekend is"));
+    }
+    assert_eq!(mails(&app).await.len(), 3, "at most three mails an hour to one address");
+}
