@@ -589,13 +589,16 @@ async fn grants_revocation(store: &dyn Store) {
         store.create_grant(g, None).await.unwrap();
     }
 
+    let before = store.generation(Cached::Revocations).await.unwrap();
     store.revoke_grants_of_session(&c.session.id, NOW + 100).await.unwrap();
+    assert_eq!(store.generation(Cached::Revocations).await.unwrap(), before + 1, "every revocation is announced");
     assert_eq!(grant_of(store, "grant-a").await.unwrap().revoked_at, Some(NOW + 100));
     assert_eq!(grant_of(store, "grant-b").await.unwrap().revoked_at, Some(NOW + 100));
     assert_eq!(grant_of(store, "grant-o").await.unwrap().revoked_at, None, "other session's grant");
     assert_eq!(grant_of(store, "grant-m").await.unwrap().revoked_at, None, "grant without session");
 
     store.revoke_grant(&o.id, NOW + 200).await.unwrap();
+    assert_eq!(store.generation(Cached::Revocations).await.unwrap(), before + 2);
     let revoked = grant_of(store, "grant-o").await.unwrap();
     assert_eq!(revoked.revoked_at, Some(NOW + 200));
     assert!(!revoked.is_active(NOW + 201));
@@ -637,7 +640,9 @@ async fn access_token_revocation(store: &dyn Store) {
     // By jti.
     assert!(!store.access_token_revoked("jti-1", None).await.unwrap());
     assert!(!store.access_token_revoked("jti-1", Some(&g.id)).await.unwrap());
+    let before = store.generation(Cached::Revocations).await.unwrap();
     store.revoke_access_token("jti-1", NOW + 300).await.unwrap();
+    assert_eq!(store.generation(Cached::Revocations).await.unwrap(), before + 1, "announced");
     store.revoke_access_token("jti-1", NOW + 300).await.expect("revoking twice is fine (RFC 7009 §2.2)");
     assert!(store.access_token_revoked("jti-1", None).await.unwrap());
     assert!(store.access_token_revoked("jti-1", Some(&other.id)).await.unwrap());

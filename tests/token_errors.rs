@@ -244,3 +244,20 @@ async fn public_clients_cannot_introspect() {
         .unwrap();
     assert_eq!(error_of(response).await, (StatusCode::UNAUTHORIZED, "invalid_client".into()));
 }
+
+#[tokio::test]
+async fn a_revocation_on_another_node_is_seen_within_the_poll_interval() {
+    let (app, _portal, rp) = setup().await;
+    let (code, start) = code_for(&app, &rp, "kees").await;
+    let tokens = rp.exchange(&code, &start).await.unwrap();
+    let token = tokens.access_token().secret().clone();
+    assert!(rp.introspect(&token).await.active(), "checked once, then remembered");
+    // Another node revokes the grant: straight in the shared database.
+    let claims: Value = serde_json::from_slice(&crate::code_flow::idp_b64(token.split('.').nth(1).unwrap())).unwrap();
+    let grant = idp::domain::GrantId(claims["jti"].as_str().unwrap().split('.').next().unwrap().to_string());
+    app.state.store.revoke_grant(&grant, app.now()).await.unwrap();
+    // This node's next poll (every cache.poll_interval_ms) sees the revocation generation move.
+    app.state.refresh_caches().await.unwrap();
+    assert!(!rp.introspect(&token).await.active());
+    assert!(rp.userinfo(tokens.access_token()).await.is_err());
+}

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
@@ -19,6 +19,7 @@ use crate::domain::ClientId;
 use crate::kv::Kv;
 use crate::mail::{deliver_due, Delivery, MailError, MailTemplates, Mailer};
 use crate::oidc::keys::{Jwks, KeyError, KeyRing};
+use crate::oidc::tokens::AccessTokenClaims;
 use crate::store::{Cached, Client, Store, StoreError};
 use crate::ui::Templates;
 
@@ -53,6 +54,10 @@ pub struct Inner {
     jwks: ArcSwap<Jwks>,
     clients: ArcSwap<HashMap<ClientId, Arc<Client>>>,
     generations: [AtomicI64; 2],
+    /// The revocation generation this node last saw (see [`AppState::verified_token`]).
+    revocations: AtomicI64,
+    /// Access tokens already verified and found unrevoked, by SHA-256 of the token.
+    verified: Mutex<HashMap<[u8; 32], (AccessTokenClaims, i64)>>,
 }
 
 impl Deref for AppState {
@@ -91,7 +96,10 @@ impl AppState {
             }),
             clients: ArcSwap::from_pointee(HashMap::new()),
             generations: [AtomicI64::new(-1), AtomicI64::new(-1)],
+            revocations: AtomicI64::new(-1),
+            verified: Mutex::new(HashMap::new()),
         }));
+        state.note_revocations().await?;
         state.reload_keys().await?;
         state.reload_clients().await?;
         Ok(state)
@@ -163,7 +171,37 @@ impl AppState {
         if self.store.generation(Cached::Keys).await? != self.generations[1].load(Ordering::SeqCst) {
             self.reload_keys().await?;
         }
+        self.note_revocations().await?;
         Ok(())
+    }
+
+    /// Reads the revocation generation. Every revocation bumps it in the database; this node calls
+    /// this right after its own revocations and every `cache.poll_interval_ms` for other nodes'.
+    pub async fn note_revocations(&self) -> Result<(), StoreError> {
+        let generation = self.store.generation(Cached::Revocations).await?;
+        self.revocations.store(generation, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The revocation generation to tag a token check with; read it *before* asking the database.
+    pub fn revocation_generation(&self) -> i64 {
+        self.revocations.load(Ordering::SeqCst)
+    }
+
+    /// A token verified earlier and unrevoked as of the current revocation generation.
+    pub fn verified_token(&self, digest: &[u8; 32], now: i64) -> Option<AccessTokenClaims> {
+        let generation = self.revocation_generation();
+        let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        cache.get(digest).filter(|(claims, g)| *g == generation && claims.exp > now).map(|(claims, _)| claims.clone())
+    }
+
+    /// Remembers a verified, unrevoked token, tagged with the generation read before the check.
+    pub fn remember_token(&self, digest: [u8; 32], claims: AccessTokenClaims, generation: i64) {
+        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= 100_000 {
+            cache.clear();
+        }
+        cache.insert(digest, (claims, generation));
     }
 
     /// Delivers the mail that is due now (the server does this every `mail.poll_interval_ms`).

@@ -154,6 +154,7 @@ pub async fn reset(
     let notice = outgoing(state, &account, rendered, now).await?;
     match state.store.reset_password(&crypto::token_digest(token), &hash, &notice, now).await? {
         Some(_) => {
+            state.note_revocations().await?;
             tracing::info!(account = %account.id, "password reset; sessions ended");
             Ok(Reset::Done(Box::new(account)))
         }

@@ -64,5 +64,6 @@ pub async fn replace(state: &AppState, previous: &Session, next: &Session, now: 
 /// Ends a session and revokes the grants issued under it.
 pub async fn end(state: &AppState, id: &SessionId, now: UnixTime) -> Result<(), StoreError> {
     state.store.end_session(id, now).await?;
-    state.store.revoke_grants_of_session(id, now).await
+    state.store.revoke_grants_of_session(id, now).await?;
+    state.note_revocations().await
 }

@@ -1,9 +1,12 @@
 //! Password sign-in with throttling.
 //!
-//! Every attempt first takes a slot from two counters — per normalised username and per client
-//! address — and only then checks the password. Taking the slot first keeps the limit exact under
-//! concurrency: of N parallel guesses, no more than the limit are ever checked. A success clears
-//! the username counter and gives its slot back to the address counter, so both count failures. Unknown user and wrong password give the same answer after the same work.
+//! Per normalised username, every attempt first takes a slot from a counter and only then checks
+//! the password: that keeps the limit exact under concurrency (of N parallel guesses against one
+//! account, no more than the limit are ever checked); a success clears the counter.
+//! Per client address only failures count (checked before, counted after): many people behind
+//! one care organisation's NAT signing in at nine o'clock must not lock each other out, at the
+//! price of a few extra guesses in flight when an address is already at its limit.
+//! Unknown user and wrong password give the same answer after the same work.
 
 use std::net::IpAddr;
 
@@ -38,15 +41,20 @@ pub async fn with_password(
     let normalised = Username::normalise(username);
     let user_key = format!("signin-fail:user:{}", crate::crypto::token_digest(&normalised));
     let ip_key = format!("signin-fail:ip:{client_ip}");
+    let ip_failures = state.kv.get(&ip_key).await?.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+    if ip_failures >= u64::from(limits.max_failures_per_ip) {
+        tracing::warn!(ip = %client_ip, "sign-in throttled");
+        return Ok(SignIn::Throttled);
+    }
     let by_user = state.kv.incr(&user_key, limits.window_secs).await?;
-    let by_ip = state.kv.incr(&ip_key, limits.window_secs).await?;
-    if by_user > u64::from(limits.max_failures_per_username) || by_ip > u64::from(limits.max_failures_per_ip) {
+    if by_user > u64::from(limits.max_failures_per_username) {
         tracing::warn!(ip = %client_ip, "sign-in throttled");
         return Ok(SignIn::Throttled);
     }
     let account = state.store.account_by_username(&normalised).await?.filter(|a| !a.disabled);
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     if !password::verify(pass, stored).await {
+        state.kv.incr(&ip_key, limits.window_secs).await?;
         tracing::info!(ip = %client_ip, "sign-in failed");
         return Ok(SignIn::Invalid);
     }
@@ -54,7 +62,6 @@ pub async fn with_password(
         return Ok(SignIn::Invalid);
     };
     state.kv.delete(&user_key).await?;
-    state.kv.decr(&ip_key).await?;
     tracing::info!(account = %account.id, "signed in with password");
     Ok(SignIn::Success(Box::new(account)))
 }

@@ -56,15 +56,6 @@ impl Kv for MemoryKv {
         }))
     }
 
-    async fn decr(&self, key: &str) -> KvResult<()> {
-        self.with(|e, _| {
-            if let Some(entry) = e.get_mut(key) {
-                entry.0 = entry.0.parse::<u64>().unwrap_or(0).saturating_sub(1).to_string();
-            }
-        });
-        Ok(())
-    }
-
     async fn delete(&self, key: &str) -> KvResult<()> {
         self.with(|e, _| e.remove(key));
         Ok(())

@@ -27,8 +27,6 @@ pub trait Kv: Send + Sync {
     /// Adds one to a counter and returns the new value; the counter expires `window_secs`
     /// after its first increment.
     async fn incr(&self, key: &str, window_secs: i64) -> KvResult<u64>;
-    /// Takes one back from a counter made by [`Kv::incr`] (never below zero).
-    async fn decr(&self, key: &str) -> KvResult<()>;
     async fn delete(&self, key: &str) -> KvResult<()>;
 }
 

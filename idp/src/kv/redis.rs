@@ -69,17 +69,6 @@ impl Kv for RedisKv {
         Ok(n)
     }
 
-    async fn decr(&self, key: &str) -> KvResult<()> {
-        let mut c = self.conn.clone();
-        // Only when the counter is still there and above zero: a vanished window stays vanished.
-        redis::Script::new("local v = tonumber(redis.call('GET', KEYS[1]) or '0') if v > 0 then redis.call('DECR', KEYS[1]) end return 0")
-            .key(self.key(key))
-            .invoke_async::<i64>(&mut c)
-            .await
-            .map(|_| ())
-            .map_err(err)
-    }
-
     async fn delete(&self, key: &str) -> KvResult<()> {
         let mut c = self.conn.clone();
         c.del::<_, ()>(self.key(key)).await.map_err(err)

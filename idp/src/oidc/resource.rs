@@ -14,19 +14,26 @@ use crate::crypto;
 use crate::domain::{AccountId, Subject};
 use crate::store::{ClientKind, Grant};
 
-/// A verified, unrevoked access token.
+/// A verified, unrevoked access token. Answers from the node's memory when the same token was
+/// checked before and nothing has been revoked since (see `app.rs`).
 pub async fn check_access_token(
     state: &AppState,
     token: &str,
     now: UnixTime,
 ) -> Result<Option<AccessTokenClaims>, ProtocolError> {
+    let digest = crypto::sha256(token.as_bytes());
+    if let Some(claims) = state.verified_token(&digest, now) {
+        return Ok(Some(claims));
+    }
     let claims = match tokens::verify_access_token(&state.keys(), &state.issuer, token, now) {
         Ok(claims) => claims,
         Err(TokenRejection::Malformed | TokenRejection::Expired) => return Ok(None),
     };
+    let generation = state.revocation_generation();
     if state.store.access_token_revoked(&claims.jti, claims.grant_id().as_ref()).await? {
         return Ok(None);
     }
+    state.remember_token(digest, claims.clone(), generation);
     Ok(Some(claims))
 }
 
@@ -166,12 +173,14 @@ pub async fn revoke(state: &AppState, params: &Params, authorization: Option<&st
     if let Some(row) = state.store.refresh_token_by_digest(&crypto::token_digest(token)).await? {
         if state.store.grant_client(&row.grant_id).await?.as_ref() == Some(&client.id) {
             state.store.revoke_grant(&row.grant_id, now).await?;
+            state.note_revocations().await?;
         }
         return Ok(());
     }
     if let Ok(claims) = tokens::verify_access_token(&state.keys(), &state.issuer, token, now) {
         if claims.client_id == client.id.0 {
             state.store.revoke_access_token(&claims.jti, claims.exp).await?;
+            state.note_revocations().await?;
         }
     }
     Ok(())

@@ -142,10 +142,16 @@ async fn refresh_token(
     user_tokens(state, client, &account, &grant, &scope, None, Some(new_token), now).await
 }
 
+/// Revokes a grant and makes this node forget its remembered token checks at once.
+async fn revoke_now(state: &AppState, grant: &GrantId, now: UnixTime) -> Result<(), crate::store::StoreError> {
+    state.store.revoke_grant(grant, now).await?;
+    state.note_revocations().await
+}
+
 /// RFC 6749 §4.1.2: a second redemption revokes what the first one issued.
 async fn code_reuse(state: &AppState, client: &Client, grant: &GrantId, now: UnixTime) -> ProtocolError {
     tracing::warn!(client = %client.id, grant = %grant, "authorization code reused; grant revoked");
-    match state.store.revoke_grant(grant, now).await {
+    match revoke_now(state, grant, now).await {
         Ok(()) => OAuthError::invalid_grant("the code is invalid, expired or already used").into(),
         Err(e) => e.into(),
     }
@@ -155,7 +161,7 @@ async fn code_reuse(state: &AppState, client: &Client, grant: &GrantId, now: Uni
 /// Revoke the whole family; the legitimate client signs in again.
 async fn reuse(state: &AppState, grant: &Grant, now: UnixTime) -> ProtocolError {
     tracing::warn!(client = %grant.client_id, grant = %grant.id, "refresh token reused; grant revoked");
-    match state.store.revoke_grant(&grant.id, now).await {
+    match revoke_now(state, &grant.id, now).await {
         Ok(()) => OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").into(),
         Err(e) => e.into(),
     }

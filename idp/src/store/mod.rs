@@ -194,6 +194,8 @@ pub trait ChangeStore {
 pub enum Cached {
     Clients,
     Keys,
+    /// Bumped by every revocation (grants, access tokens, sessions' grants), in the same transaction.
+    Revocations,
 }
 
 impl Cached {
@@ -201,6 +203,7 @@ impl Cached {
         match self {
             Cached::Clients => "clients",
             Cached::Keys => "keys",
+            Cached::Revocations => "revocations",
         }
     }
 }

@@ -30,11 +30,14 @@ macro_rules! impl_grant_store {
             }
 
             async fn revoke_grant(&self, id: &$crate::domain::GrantId, now: i64) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
                 sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                     .bind(now)
                     .bind(id.as_str())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                bump_revocations(&mut tx).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -43,11 +46,14 @@ macro_rules! impl_grant_store {
                 session: &$crate::domain::SessionId,
                 now: i64,
             ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
                 sqlx::query("UPDATE grants SET revoked_at = $1 WHERE session_id = $2 AND revoked_at IS NULL")
                     .bind(now)
                     .bind(session.as_str())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                bump_revocations(&mut tx).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -97,13 +103,16 @@ macro_rules! impl_grant_store {
             }
 
             async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
                 )
                 .bind(jti)
                 .bind(expires_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                bump_revocations(&mut tx).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -122,6 +131,16 @@ macro_rules! impl_grant_store {
                 .await?;
                 Ok(row.is_some())
             }
+        }
+
+        /// Tells every node that cached "not revoked" answers are stale (see `app.rs`).
+        async fn bump_revocations<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query("UPDATE change_generations SET generation = generation + 1 WHERE name = 'revocations'")
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
         }
 
         async fn insert_grant<'c>(

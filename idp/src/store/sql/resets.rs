@@ -87,6 +87,7 @@ macro_rules! impl_reset_store {
                 .bind(&account)
                 .execute(&mut *tx)
                 .await?;
+                bump_revocations(&mut tx).await?;
                 sqlx::query("UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL")
                     .bind(now)
                     .bind(&account)
