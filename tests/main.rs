@@ -6,6 +6,7 @@ mod helpers;
 
 mod activation;
 mod authorize_errors;
+mod browser;
 mod code_flow;
 mod keys;
 mod kv_contract;
