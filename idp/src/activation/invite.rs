@@ -118,21 +118,12 @@ pub async fn invite(
         link: format!("{issuer}/activeren"),
         expires,
     };
-    let (subject, text, html) = templates.render("invitation-code", Locale::Nl, &context)?;
-    let mail = OutboxMail {
-        id: crypto::random_token(12),
-        organisation_id: Some(org.id.clone()),
-        recipient: invitation.email.clone(),
-        from_name: policy.mail_from_name.clone().unwrap_or_else(|| org.name.clone()),
-        from_address: policy.mail_from_address.clone().unwrap_or_else(|| config.mail.from_address.clone()),
-        subject,
-        body_text: Secret::new(text),
-        body_html: Secret::new(html),
-        created_at: now,
-        attempts: 0,
-        next_attempt_at: now,
-        sent_at: None,
-    };
+    let sender = (
+        policy.mail_from_name.clone().unwrap_or_else(|| org.name.clone()),
+        policy.mail_from_address.clone().unwrap_or_else(|| config.mail.from_address.clone()),
+    );
+    let rendered = templates.render("invitation-code", Locale::Nl, &context)?;
+    let mail = OutboxMail::queued(Some(org.id.clone()), invitation.email.clone(), sender, rendered, now);
     store.create_invitation(&invitation, &mail, now).await?;
     Ok(Invited { invitation, secret: Secret::new(code) })
 }

@@ -40,31 +40,19 @@ struct ResetMail<'a> {
 async fn outgoing(
     state: &AppState,
     account: &Account,
-    subject_text: (String, String, String),
+    rendered: (String, String, String),
     now: UnixTime,
 ) -> Result<OutboxMail, RecoveryError> {
     let policy = state.store.policy_for_account(&account.id).await?;
-    let (subject, text, html) = subject_text;
-    Ok(OutboxMail {
-        id: crypto::random_token(12),
-        organisation_id: policy.as_ref().map(|p| p.organisation_id.clone()),
-        recipient: account.email.clone().unwrap_or_default(),
-        from_name: policy
-            .as_ref()
-            .and_then(|p| p.mail_from_name.clone())
-            .unwrap_or_else(|| state.config.mail.from_name.clone()),
-        from_address: policy
+    let sender = (
+        policy.as_ref().and_then(|p| p.mail_from_name.clone()).unwrap_or_else(|| state.config.mail.from_name.clone()),
+        policy
             .as_ref()
             .and_then(|p| p.mail_from_address.clone())
             .unwrap_or_else(|| state.config.mail.from_address.clone()),
-        subject,
-        body_text: Secret::new(text),
-        body_html: Secret::new(html),
-        created_at: now,
-        attempts: 0,
-        next_attempt_at: now,
-        sent_at: None,
-    })
+    );
+    let organisation = policy.map(|p| p.organisation_id);
+    Ok(OutboxMail::queued(organisation, account.email.clone().unwrap_or_default(), sender, rendered, now))
 }
 
 /// Mails a reset link to every account with this address (a family may share one). Unknown

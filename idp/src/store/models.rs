@@ -330,6 +330,32 @@ impl Invitation {
     }
 }
 
+impl OutboxMail {
+    /// A new mail, due now: `rendered` is (subject, text, HTML) as `MailTemplates::render` returns it.
+    pub fn queued(
+        organisation_id: Option<OrganisationId>,
+        recipient: String,
+        (from_name, from_address): (String, String),
+        (subject, text, html): (String, String, String),
+        now: UnixTime,
+    ) -> Self {
+        Self {
+            id: crate::crypto::random_token(12),
+            organisation_id,
+            recipient,
+            from_name,
+            from_address,
+            subject,
+            body_text: Secret::new(text),
+            body_html: Secret::new(html),
+            created_at: now,
+            attempts: 0,
+            next_attempt_at: now,
+            sent_at: None,
+        }
+    }
+}
+
 /// A "forgot password" link; the token itself is only in the mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordReset {
