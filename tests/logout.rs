@@ -97,3 +97,47 @@ async fn logout_without_a_hint_asks_the_user_first() {
     let to = location(&browser.get(&start.url).await).unwrap();
     assert_eq!(query_param(&to, "error").as_deref(), Some("login_required"));
 }
+
+#[tokio::test]
+async fn a_cross_site_post_logout_still_ends_the_session() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let tokens = rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
+    // The portal's auto-submitted form: a cross-site POST, on which the browser sends no Lax cookie.
+    let no_cookies = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let posted = no_cookies
+        .post(app.url("/logout"))
+        .form(&[
+            ("id_token_hint", tokens.id_token.as_str()),
+            ("post_logout_redirect_uri", &portal.post_logout_uri),
+            ("state", "s1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), StatusCode::SEE_OTHER);
+    // The browser follows with a top-level GET, which carries the session cookie.
+    let to = browser.follow(&location(&posted).unwrap()).await.expect("back to the portal");
+    assert!(to.starts_with(&portal.post_logout_uri) && to.contains("state=s1"), "{to}");
+    assert!(rp.refresh(&tokens.refresh_token()).await.is_err(), "the session and its grants ended");
+}
+
+#[tokio::test]
+async fn a_code_issued_before_sign_out_cannot_be_redeemed_after_it() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let callback = browser.sign_in(&start.url, "kees", PASSWORD).await;
+    let code = query_param(&callback, "code").unwrap();
+    let confirm = to_page(browser.get(&logout_url(&app, &[])).await).await;
+    browser.post_form("/logout/confirm", &[("logout", confirm.field("logout")), ("csrf", confirm.field("csrf"))]).await;
+    let result = rp.exchange(&code, &start).await;
+    assert!(result.unwrap_err().contains("invalid_grant"), "the code died with its session");
+}

@@ -261,3 +261,44 @@ async fn a_revocation_on_another_node_is_seen_within_the_poll_interval() {
     assert!(!rp.introspect(&token).await.active());
     assert!(rp.userinfo(tokens.access_token()).await.is_err());
 }
+
+#[tokio::test]
+async fn a_narrowed_refresh_keeps_the_grant_scope_for_later() {
+    use openidconnect::OAuth2TokenResponse;
+    let (app, _portal, rp) = setup().await;
+    let (code, start) = code_for(&app, &rp, "kees").await;
+    let tokens = rp.exchange(&code, &start).await.unwrap();
+    let narrow = rp
+        .token_request(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &tokens.refresh_token()),
+            ("scope", "email"),
+        ])
+        .await;
+    let body: Value = narrow.json().await.unwrap();
+    assert_eq!(body["scope"], "email");
+    assert!(body.get("id_token").is_none(), "no ID token without openid");
+    let next = body["refresh_token"].as_str().unwrap();
+    let wide = rp.refresh(next).await.expect("the original scope is still available (RFC 6749 §6)");
+    assert_eq!(wide.scopes().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn introspection_looks_beyond_a_wrong_hint() {
+    let (app, portal, rp) = setup().await;
+    let (code, start) = code_for(&app, &rp, "kees").await;
+    let tokens = rp.exchange(&code, &start).await.unwrap();
+    for (token, hint) in
+        [(tokens.access_token().secret().clone(), "refresh_token"), (tokens.refresh_token(), "access_token")]
+    {
+        let response = reqwest::Client::new()
+            .post(app.url("/introspect"))
+            .basic_auth(&portal.client_id, portal.secret.as_ref())
+            .form(&[("token", token.as_str()), ("token_type_hint", hint)])
+            .send()
+            .await
+            .unwrap();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["active"], true, "hint {hint}");
+    }
+}

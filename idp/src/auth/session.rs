@@ -54,16 +54,14 @@ pub async fn find(state: &AppState, cookie: Option<&str>, now: UnixTime) -> Resu
 /// new session, so they survive a re-authentication; when someone else signed in, they end.
 pub async fn replace(state: &AppState, previous: &Session, next: &Session, now: UnixTime) -> Result<(), StoreError> {
     if previous.account_id == next.account_id {
-        state.store.end_session(&previous.id, now).await?;
-        state.store.move_grants(&previous.id, &next.id).await
-    } else {
-        end(state, &previous.id, now).await
+        // Move first: if ending then fails, the grants are already safe with the new session.
+        state.store.move_grants(&previous.id, &next.id).await?;
     }
+    end(state, &previous.id, now).await
 }
 
-/// Ends a session and revokes the grants issued under it.
+/// Ends a session, revokes the grants issued under it and voids its unredeemed codes.
 pub async fn end(state: &AppState, id: &SessionId, now: UnixTime) -> Result<(), StoreError> {
     state.store.end_session(id, now).await?;
-    state.store.revoke_grants_of_session(id, now).await?;
     state.note_revocations().await
 }

@@ -40,7 +40,7 @@ pub async fn with_password(
     let limits = &state.config.signin;
     let normalised = Username::normalise(username);
     let user_key = format!("signin-fail:user:{}", crate::crypto::token_digest(&normalised));
-    let ip_key = format!("signin-fail:ip:{client_ip}");
+    let ip_key = format!("signin-fail:ip:{}", crate::auth::address_key(client_ip));
     let ip_failures = state.kv.get(&ip_key).await?.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
     if ip_failures >= u64::from(limits.max_failures_per_ip) {
         tracing::warn!(ip = %client_ip, "sign-in throttled");

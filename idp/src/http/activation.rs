@@ -78,7 +78,7 @@ async fn code_submit(
     if crate::activation::parse_email(email).is_none() {
         return again(StatusCode::BAD_REQUEST, "activate_bad_email");
     }
-    let ip_key = format!("activate-fail:ip:{}", extract::client_ip(&state, peer, &headers));
+    let ip_key = format!("activate-fail:ip:{}", crate::auth::address_key(extract::client_ip(&state, peer, &headers)));
     match state.kv.get(&ip_key).await {
         Ok(Some(n)) if n.parse::<u64>().unwrap_or(0) >= MAX_FAILURES_PER_IP => {
             return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled")

@@ -41,7 +41,13 @@ async fn authorize_endpoint(
     body: Bytes,
 ) -> Response {
     let fallback_locale = extract::locale(&headers, None);
-    let Ok(params) = extract::params(&method, query.as_deref(), &headers, &body) else {
+    if method == Method::POST {
+        return match extract::post_as_get(paths::AUTHORIZE, &headers, &body) {
+            Some(location) => Redirect::to(&location).into_response(),
+            None => page(&state, fallback_locale, StatusCode::BAD_REQUEST, "error_bad_request"),
+        };
+    }
+    let Ok(params) = extract::query_params(query.as_deref()) else {
         return page(&state, fallback_locale, StatusCode::BAD_REQUEST, "error_bad_request");
     };
     let locale = extract::locale(&headers, params.get("ui_locales"));

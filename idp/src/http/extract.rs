@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, HeaderMap};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 use crate::app::AppState;
@@ -13,18 +13,23 @@ use crate::ui::Locale;
 /// The longest query string we read.
 const MAX_QUERY_LEN: usize = 16 * 1024;
 
-/// Parameters from the query (GET) or the form body (POST), as OIDC Core §3.1.2.1 allows for
-/// the authorization endpoint. A POST must be form-encoded.
-pub fn params(method: &Method, query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
-    if *method == Method::POST {
-        form(headers, body)
-    } else {
-        let query = query.unwrap_or("");
-        if query.len() > MAX_QUERY_LEN {
-            return Err(OAuthError::invalid_request("the request is too large"));
-        }
-        Params::parse(query.as_bytes())
+/// Parameters from the query string.
+pub fn query_params(query: Option<&str>) -> Result<Params, OAuthError> {
+    let query = query.unwrap_or("");
+    if query.len() > MAX_QUERY_LEN {
+        return Err(OAuthError::invalid_request("the request is too large"));
     }
+    Params::parse(query.as_bytes())
+}
+
+/// OIDC Core §3.1.2.1 and RP-Initiated Logout §2 allow POST. A portal's cross-site form POST
+/// carries no `SameSite=Lax` cookie, so the session would look absent; the same parameters are
+/// therefore sent on as a top-level GET (303), which does carry it. `None` when the body is not
+/// an acceptable form.
+pub fn post_as_get(path: &str, headers: &HeaderMap, body: &[u8]) -> Option<String> {
+    form(headers, body).ok()?;
+    let query = std::str::from_utf8(body).ok().filter(|q| q.len() <= MAX_QUERY_LEN)?;
+    Some(format!("{path}?{query}"))
 }
 
 /// A form body; RFC 6749 §3.2 requires `application/x-www-form-urlencoded`.

@@ -45,7 +45,13 @@ async fn logout_endpoint(
     body: Bytes,
 ) -> Response {
     let fallback = extract::locale(&headers, None);
-    let Ok(params) = extract::params(&method, query.as_deref(), &headers, &body) else {
+    if method == Method::POST {
+        return match extract::post_as_get(paths::LOGOUT, &headers, &body) {
+            Some(location) => (jar, Redirect::to(&location)).into_response(),
+            None => page(&state, fallback, StatusCode::BAD_REQUEST, "error_bad_request"),
+        };
+    }
+    let Ok(params) = extract::query_params(query.as_deref()) else {
         return page(&state, fallback, StatusCode::BAD_REQUEST, "error_bad_request");
     };
     let locale = extract::locale(&headers, params.get("ui_locales"));

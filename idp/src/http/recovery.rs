@@ -62,8 +62,13 @@ async fn forgot_submit(
         return render(&state, locale, StatusCode::BAD_REQUEST, "forgot", &context);
     }
     let window = 3600;
-    let by_ip =
-        state.kv.incr(&format!("reset-request:ip:{}", extract::client_ip(&state, peer, &headers)), window).await;
+    let by_ip = state
+        .kv
+        .incr(
+            &format!("reset-request:ip:{}", crate::auth::address_key(extract::client_ip(&state, peer, &headers))),
+            window,
+        )
+        .await;
     let by_email = state
         .kv
         .incr(
@@ -165,7 +170,7 @@ async fn reset_submit(
 }
 
 fn bad_link_key(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> String {
-    format!("reset-fail:ip:{}", extract::client_ip(state, peer, headers))
+    format!("reset-fail:ip:{}", crate::auth::address_key(extract::client_ip(state, peer, headers)))
 }
 
 async fn bad_links_exceeded(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> bool {

@@ -10,22 +10,31 @@ use crate::clock::{Clock, UnixTime};
 
 pub struct MemoryKv {
     clock: Arc<dyn Clock>,
-    entries: Mutex<HashMap<String, (String, UnixTime)>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, (String, UnixTime)>,
+    /// Size after the last sweep; the next sweep comes when the map has doubled.
+    swept_at: usize,
 }
 
 impl MemoryKv {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self { clock, entries: Mutex::new(HashMap::new()) }
+        Self { clock, entries: Mutex::new(Entries::default()) }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, (String, UnixTime)>, UnixTime) -> T) -> T {
         let now = self.clock.unix();
         let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Expired entries are dropped lazily, a few at a time, so memory stays bounded.
-        if entries.len() > 1024 {
-            entries.retain(|_, (_, expires)| *expires > now);
+        // Expired entries are swept when the map has doubled since the last sweep: memory stays
+        // bounded and the cost per operation stays constant on average.
+        if entries.map.len() > 1024 && entries.map.len() > 2 * entries.swept_at {
+            entries.map.retain(|_, (_, expires)| *expires > now);
+            entries.swept_at = entries.map.len();
         }
-        f(&mut entries, now)
+        f(&mut entries.map, now)
     }
 }
 

@@ -98,7 +98,10 @@ pub async fn deliver_due(
     now: UnixTime,
 ) -> Result<Delivery, MailError> {
     let mut delivery = Delivery::default();
-    for row in store.claim_due_mail(now, 120, 20).await? {
+    // One lease per mail, claimed just before it is sent: a slow SMTP server cannot make a lease
+    // run out while the mail waits its turn in a batch (another node would then send it too).
+    for _ in 0..20 {
+        let Some(row) = store.claim_due_mail(now, 120, 1).await?.pop() else { break };
         let message = to_message(&row);
         match mailer.send(&message).await {
             Ok(()) => {

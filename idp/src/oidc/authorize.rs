@@ -173,8 +173,11 @@ pub fn validate(
         ),
     };
     let nonce = params.get("nonce").map(str::to_string);
-    if nonce.as_ref().is_some_and(|n| n.len() > 512) {
-        return Err(fail(ErrorCode::InvalidRequest, "nonce is too long"));
+    // The request is kept while the person signs in: its free-text parts are kept small.
+    for (name, max) in [("nonce", 512), ("state", 1024), ("ui_locales", 64), ("acr_values", 256)] {
+        if params.get(name).is_some_and(|v| v.len() > max) {
+            return Err(fail(ErrorCode::InvalidRequest, "a parameter is too long"));
+        }
     }
     Ok(AuthorizationRequest {
         client_id: client.id.0.clone(),

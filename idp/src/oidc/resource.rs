@@ -109,27 +109,16 @@ pub async fn introspect(
     }
     let token = params.get("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let now = state.clock.unix();
-    let hint = params.get("token_type_hint");
-    if hint != Some("refresh_token") {
-        if let Some(claims) = check_access_token(state, token, now).await? {
-            return Ok(Introspection {
-                active: true,
-                scope: Some(claims.scope),
-                client_id: Some(claims.client_id),
-                token_type: Some("Bearer"),
-                exp: Some(claims.exp),
-                iat: Some(claims.iat),
-                sub: Some(claims.sub),
-                aud: Some(claims.aud),
-                iss: Some(claims.iss),
-                jti: Some(claims.jti),
-                acr: claims.acr,
-                auth_time: claims.auth_time,
-            });
+    // RFC 7662 §2.1: the hint only says where to look first.
+    let refresh_first = params.get("token_type_hint") == Some("refresh_token");
+    if !refresh_first {
+        if let Some(answer) = introspect_access_token(state, token, now).await? {
+            return Ok(answer);
         }
     }
     let Some(row) = state.store.refresh_token_by_digest(&crypto::token_digest(token)).await? else {
-        return Ok(Introspection::default());
+        let access = if refresh_first { introspect_access_token(state, token, now).await? } else { None };
+        return Ok(access.unwrap_or_default());
     };
     let Some(grant) = state.store.grant_by_id(&row.grant_id).await? else {
         return Ok(Introspection::default());
@@ -154,6 +143,27 @@ pub async fn introspect(
         auth_time: grant.auth_time,
         ..Introspection::default()
     })
+}
+
+async fn introspect_access_token(
+    state: &AppState,
+    token: &str,
+    now: UnixTime,
+) -> Result<Option<Introspection>, ProtocolError> {
+    Ok(check_access_token(state, token, now).await?.map(|claims| Introspection {
+        active: true,
+        scope: Some(claims.scope),
+        client_id: Some(claims.client_id),
+        token_type: Some("Bearer"),
+        exp: Some(claims.exp),
+        iat: Some(claims.iat),
+        sub: Some(claims.sub),
+        aud: Some(claims.aud),
+        iss: Some(claims.iss),
+        jti: Some(claims.jti),
+        acr: claims.acr,
+        auth_time: claims.auth_time,
+    }))
 }
 
 /// RFC 7009 §2.1: revokes a refresh token (with its whole grant) or an access token.

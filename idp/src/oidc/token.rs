@@ -132,7 +132,8 @@ async fn refresh_token(
             .filter(|s| s.is_subset_of(&row.scope) && !s.is_empty())
             .ok_or_else(|| OAuthError::new(ErrorCode::InvalidScope, "scope exceeds the original grant"))?,
     };
-    let (new_token, new_row) = new_refresh_token(&grant.id, &scope, now);
+    // RFC 6749 §6: the new refresh token carries the original scope; only this response narrows.
+    let (new_token, new_row) = new_refresh_token(&grant.id, &row.scope, now);
     if !state.store.rotate_refresh_token(&digest, &new_row, now).await? {
         // Lost a race with another use of the same token: that is reuse too.
         return Err(reuse(state, &grant, now).await);
@@ -262,12 +263,16 @@ async fn user_tokens(
         at_hash: Some(tokens::at_hash(&access_token)),
     };
     let alg = client.id_token_alg;
-    let id_token = match alg {
+    // An ID token only while the (possibly narrowed) scope still asks for OpenID Connect.
+    let id_token = match (scope.contains("openid"), alg) {
+        (false, _) => None,
         // ES256 takes microseconds; RSA signing takes about a millisecond, so off the async workers.
-        SigningAlg::ES256 => tokens::sign_id_token(&keys, alg, &id_claims, now)?,
-        SigningAlg::RS256 => tokio::task::spawn_blocking(move || tokens::sign_id_token(&keys, alg, &id_claims, now))
-            .await
-            .map_err(|e| ProtocolError::Internal(e.to_string()))??,
+        (true, SigningAlg::ES256) => Some(tokens::sign_id_token(&keys, alg, &id_claims, now)?),
+        (true, SigningAlg::RS256) => Some(
+            tokio::task::spawn_blocking(move || tokens::sign_id_token(&keys, alg, &id_claims, now))
+                .await
+                .map_err(|e| ProtocolError::Internal(e.to_string()))??,
+        ),
     };
     Ok(TokenResponse {
         access_token,
@@ -275,6 +280,6 @@ async fn user_tokens(
         expires_in: ttl,
         scope: scope.to_string(),
         refresh_token,
-        id_token: Some(id_token),
+        id_token,
     })
 }

@@ -75,7 +75,8 @@ pub trait SessionStore {
     async fn create_session(&self, session: &Session) -> StoreResult<()>;
     async fn session_by_token_digest(&self, digest: &str) -> StoreResult<Option<Session>>;
     async fn session_by_id(&self, id: &SessionId) -> StoreResult<Option<Session>>;
-    /// Ends a session; returns false when it had already ended.
+    /// Ends a session and, in the same transaction, revokes its grants and voids its unredeemed
+    /// codes; returns false when the session had already ended.
     async fn end_session(&self, id: &SessionId, now: UnixTime) -> StoreResult<bool>;
 }
 

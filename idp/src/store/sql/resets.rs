@@ -79,14 +79,18 @@ macro_rules! impl_reset_store {
                     .bind(&account)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(
-                    "UPDATE grants SET revoked_at = $1 WHERE revoked_at IS NULL AND session_id IN \
-                     (SELECT id FROM sessions WHERE account_id = $2 AND ended_at IS NULL)",
-                )
-                .bind(now)
-                .bind(&account)
-                .execute(&mut *tx)
-                .await?;
+                // Every grant of the account (also of sessions that ended before), every code not
+                // yet redeemed, every session.
+                sqlx::query("UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(&account)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE authorization_codes SET redeemed_at = $1 WHERE account_id = $2 AND redeemed_at IS NULL")
+                    .bind(now)
+                    .bind(&account)
+                    .execute(&mut *tx)
+                    .await?;
                 bump_revocations(&mut tx).await?;
                 sqlx::query("UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL")
                     .bind(now)

@@ -51,11 +51,26 @@ macro_rules! impl_session_store {
                 id: &$crate::domain::SessionId,
                 now: i64,
             ) -> $crate::store::StoreResult<bool> {
+                // One transaction: the session ends, its grants are revoked and its unredeemed codes
+                // die, so nothing issued under it outlives it, even if a step fails midway.
+                let mut tx = self.pool.begin().await?;
                 let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
                     .bind(now)
                     .bind(id.as_str())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                sqlx::query("UPDATE grants SET revoked_at = $1 WHERE session_id = $2 AND revoked_at IS NULL")
+                    .bind(now)
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE authorization_codes SET redeemed_at = $1 WHERE session_id = $2 AND redeemed_at IS NULL")
+                    .bind(now)
+                    .bind(id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                bump_revocations(&mut tx).await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
         }
