@@ -17,6 +17,8 @@ fn link_in(mail: &Mail) -> String {
 }
 
 async fn mails(app: &TestApp) -> Vec<Mail> {
+    // Reset requests are handled after the answer: wait for that work, then deliver.
+    app.state.settle().await;
     app.state.deliver_mail().await.unwrap();
     app.mails()
 }

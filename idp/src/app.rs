@@ -58,6 +58,8 @@ pub struct Inner {
     revocations: AtomicI64,
     /// Access tokens already verified and found unrevoked, by SHA-256 of the token.
     verified: Mutex<HashMap<[u8; 32], (AccessTokenClaims, i64)>>,
+    /// Work done after the answer was sent (so its duration reveals nothing); shutdown waits for it.
+    background: tokio_util::task::TaskTracker,
 }
 
 impl Deref for AppState {
@@ -98,6 +100,7 @@ impl AppState {
             generations: [AtomicI64::new(-1), AtomicI64::new(-1)],
             revocations: AtomicI64::new(-1),
             verified: Mutex::new(HashMap::new()),
+            background: tokio_util::task::TaskTracker::new(),
         }));
         state.note_revocations().await?;
         state.reload_keys().await?;
@@ -207,6 +210,18 @@ impl AppState {
     /// Delivers the mail that is due now (the server does this every `mail.poll_interval_ms`).
     pub async fn deliver_mail(&self) -> Result<Delivery, MailError> {
         deliver_due(self.store.as_ref(), &self.mailer, self.clock.unix()).await
+    }
+
+    /// Runs `work` after the current answer; see [`AppState::settle`].
+    pub fn in_background(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.background.spawn(work);
+    }
+
+    /// Waits until the background work started so far is done (shutdown, tests).
+    pub async fn settle(&self) {
+        self.background.close();
+        self.background.wait().await;
+        self.background.reopen();
     }
 
     /// Whether the session cookie must carry `Secure` and the `__Host-` prefix.

@@ -119,6 +119,7 @@ impl Application {
             .await;
         refresher.abort();
         sender.abort();
+        self.state.settle().await;
         result
     }
 }

@@ -78,9 +78,15 @@ async fn forgot_submit(
         .await;
     match (by_ip, by_email) {
         (Ok(ip), Ok(mail)) if ip <= MAX_REQUESTS_PER_IP && mail <= MAX_REQUESTS_PER_EMAIL => {
-            if let Err(e) = recovery::request(&state, email, locale, state.clock.unix()).await {
-                return internal_page(&state, locale, e);
-            }
+            // The work (lookup, rendering, writing) happens after the answer, so how long the
+            // answer takes does not tell whether the address is known.
+            let (state, email, now) = (state.clone(), email.to_string(), state.clock.unix());
+            let background = state.clone();
+            background.in_background(async move {
+                if let Err(e) = recovery::request(&state, &email, locale, now).await {
+                    tracing::error!(error = %e, "password reset request failed");
+                }
+            });
         }
         // Over the limit: no mail, and the same answer, so the limit does not reveal the address.
         (Ok(_), Ok(_)) => tracing::warn!("password reset requests throttled"),
