@@ -127,3 +127,19 @@ async fn requests_are_throttled_per_address_without_saying_so() {
     }
     assert_eq!(mails(&app).await.len(), 3, "at most three mails an hour to one address");
 }
+
+#[tokio::test]
+async fn addresses_match_whatever_their_case_also_beyond_ascii() {
+    let app = TestApp::spawn().await;
+    let new = idp::admin::NewUser {
+        username: "elise".into(),
+        email: Some("Élise.Ünal@Example.nl".into()),
+        given_name: "Élise".into(),
+        family_name: "Ünal".into(),
+        birth_date: None,
+        password: Some(idp::domain::Secret::new(PASSWORD.into())),
+    };
+    idp::admin::create_user(app.state.store.as_ref(), new, app.now()).await.unwrap();
+    request_reset(&app, "élise.ünal@example.NL").await;
+    assert_eq!(mails(&app).await.len(), 1);
+}

@@ -164,7 +164,7 @@ pub trait InvitationStore {
 /// Password recovery.
 #[async_trait]
 pub trait PasswordResetStore {
-    /// Accounts whose e-mail address is `email_normalised` (compared in lower case).
+    /// Accounts whose e-mail address, normalised by `activation::normalise_email`, is `email_normalised`.
     async fn accounts_by_email(&self, email_normalised: &str) -> StoreResult<Vec<Account>>;
     /// Stores the reset and queues its mail, in one transaction.
     async fn create_password_reset(&self, reset: &PasswordReset, mail: &OutboxMail) -> StoreResult<()>;

@@ -46,8 +46,8 @@ macro_rules! impl_account_store {
         ) -> $crate::store::StoreResult<()> {
             sqlx::query(
                 "INSERT INTO accounts (id, subject, username, username_normalised, email, email_verified, \
-                     given_name, family_name, birth_date, password_hash, created_at, disabled) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     given_name, family_name, birth_date, password_hash, created_at, disabled, email_normalised) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(a.id.as_str())
             .bind(a.subject.as_str())
@@ -61,6 +61,7 @@ macro_rules! impl_account_store {
             .bind(a.password_hash.as_ref().map(|h| h.expose().clone()))
             .bind(a.created_at)
             .bind(a.disabled)
+            .bind(a.email.as_deref().map($crate::activation::normalise_email))
             .execute(&mut **tx)
             .await
             .map_err(|e| $crate::store::map_unique_on(e, "username_normalised", "username", "account"))?;

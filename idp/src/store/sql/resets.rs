@@ -5,7 +5,7 @@ macro_rules! impl_reset_store {
         #[async_trait::async_trait]
         impl $crate::store::PasswordResetStore for $store {
             async fn accounts_by_email(&self, email_normalised: &str) -> $crate::store::StoreResult<Vec<$crate::store::Account>> {
-                let rows = sqlx::query("SELECT * FROM accounts WHERE lower(email) = $1 AND NOT disabled ORDER BY created_at, id")
+                let rows = sqlx::query("SELECT * FROM accounts WHERE email_normalised = $1 AND NOT disabled ORDER BY created_at, id")
                     .bind(email_normalised)
                     .fetch_all(&self.pool)
                     .await?;
