@@ -321,3 +321,28 @@ async fn concurrent_redemptions_of_one_code_yield_exactly_one_success() {
     assert!(rp.refresh(&winner.refresh_token()).await.is_err());
     let _ = winner.response.access_token();
 }
+
+#[tokio::test]
+async fn browser_apps_may_call_the_token_endpoint_from_their_own_origin_only() {
+    let app = TestApp::spawn().await;
+    app.portal("spa", ClientKind::Public).await; // https://spa.portal.example/callback
+    app.portal("server", ClientKind::Confidential).await;
+    // As after idp-admin: the server's next poll picks the new clients up.
+    app.state.refresh_caches().await.unwrap();
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        http.request(reqwest::Method::OPTIONS, app.url("/token"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let allowed = preflight("https://spa.portal.example").await.unwrap();
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://spa.portal.example");
+    for origin in ["https://evil.example", "https://server.portal.example"] {
+        let refused = preflight(origin).await.unwrap();
+        assert!(refused.headers().get("access-control-allow-origin").is_none(), "{origin}");
+    }
+    let jwks = http.get(app.url("/jwks")).header("origin", "https://anyone.example").send().await.unwrap();
+    assert_eq!(jwks.headers()["access-control-allow-origin"], "*");
+}

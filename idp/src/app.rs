@@ -166,6 +166,17 @@ impl AppState {
         Ok(())
     }
 
+    /// Whether `origin` (`https://host[:port]`) is where a public client (a browser app) lives,
+    /// judged by its registered redirect URIs: such apps may call the token, userinfo and
+    /// revocation endpoints from JavaScript (CORS).
+    pub fn is_browser_app_origin(&self, origin: &str) -> bool {
+        self.clients.load().values().filter(|c| c.kind == crate::store::ClientKind::Public).any(|c| {
+            c.redirect_uris.iter().any(|uri| {
+                url::Url::parse(uri.as_str()).map(|u| u.origin().ascii_serialization() == origin).unwrap_or(false)
+            })
+        })
+    }
+
     /// Reloads whatever another process changed since the last look.
     pub async fn refresh_caches(&self) -> Result<(), CacheError> {
         if self.store.generation(Cached::Clients).await? != self.generations[0].load(Ordering::SeqCst) {

@@ -13,8 +13,9 @@ mod recovery;
 mod token;
 mod userinfo;
 
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, Method};
 use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -23,13 +24,24 @@ use crate::app::AppState;
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.server.max_body_bytes;
+    // Discovery and JWKS are public documents; the token, userinfo and revocation endpoints answer
+    // browser apps (public clients) from the origins of their registered redirect URIs.
+    let public_cors = CorsLayer::new().allow_origin(AllowOrigin::any()).allow_methods([Method::GET]);
+    let apps = state.clone();
+    let app_cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origin.to_str().map(|o| apps.is_browser_app_origin(o)).unwrap_or(false)
+        }))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600));
     Router::new()
-        .merge(meta::routes())
+        .merge(meta::routes().layer(public_cors))
         .merge(authorize::routes())
         .merge(activation::routes())
         .merge(recovery::routes())
-        .merge(token::routes())
-        .merge(userinfo::routes())
+        .merge(token::routes().layer(app_cors.clone()))
+        .merge(userinfo::routes().layer(app_cors))
         .merge(logout::routes())
         .merge(pages::routes(&state.config.theme.dir))
         .layer(RequestBodyLimitLayer::new(body_limit))
