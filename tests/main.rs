@@ -12,6 +12,7 @@ mod keys;
 mod kv_contract;
 mod logout;
 mod mail;
+mod password_change;
 mod recovery;
 mod signin;
 mod store_contract;

@@ -138,6 +138,7 @@ async fn addresses_match_whatever_their_case_also_beyond_ascii() {
         family_name: "Ünal".into(),
         birth_date: None,
         password: Some(idp::domain::Secret::new(PASSWORD.into())),
+        temporary_password: false,
     };
     idp::admin::create_user(app.state.store.as_ref(), new, app.now()).await.unwrap();
     request_reset(&app, "élise.ünal@example.NL").await;

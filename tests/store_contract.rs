@@ -133,6 +133,7 @@ fn account(id: &str, username: &str) -> Account {
         password_hash: Some(Secret::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into())),
         created_at: NOW + 2,
         disabled: false,
+        must_change_password: false,
     }
 }
 

@@ -153,6 +153,8 @@ pub struct NewUser {
     pub birth_date: Option<String>,
     /// `None` creates an account that cannot sign in until it is activated.
     pub password: Option<Secret<String>>,
+    /// The password is temporary: the first sign-in asks for a new one.
+    pub temporary_password: bool,
 }
 
 /// The foundation's password rule; organisation policies (length, classes, blocklist) refine it.
@@ -204,6 +206,7 @@ pub async fn create_user(store: &dyn Store, new: NewUser, now: UnixTime) -> Resu
         password_hash,
         created_at: now,
         disabled: false,
+        must_change_password: new.temporary_password,
     };
     store.create_account(&account).await?;
     Ok(account)

@@ -196,6 +196,7 @@ impl TestApp {
                 family_name: "Jansen".into(),
                 birth_date: Some("1950-03-31".into()),
                 password: Some(Secret::new(PASSWORD.into())),
+                temporary_password: false,
             },
             self.now(),
         )

@@ -31,6 +31,9 @@ pub enum UserCommand {
         /// Create the account without a password (it is activated later).
         #[arg(long)]
         no_password: bool,
+        /// The password is temporary: the first sign-in asks for a new one.
+        #[arg(long, conflicts_with = "no_password")]
+        temporary_password: bool,
     },
     /// List accounts.
     List,
@@ -55,9 +58,18 @@ fn read_password(from_stdin: bool) -> anyhow::Result<Secret<String>> {
 
 pub async fn run(command: UserCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
     match command {
-        UserCommand::Create { username, email, given_name, family_name, birth_date, password_stdin, no_password } => {
+        UserCommand::Create {
+            username,
+            email,
+            given_name,
+            family_name,
+            birth_date,
+            password_stdin,
+            no_password,
+            temporary_password,
+        } => {
             let password = if no_password { None } else { Some(read_password(password_stdin)?) };
-            let new = NewUser { username, email, given_name, family_name, birth_date, password };
+            let new = NewUser { username, email, given_name, family_name, birth_date, password, temporary_password };
             let account = idp::admin::create_user(ctx.store.as_ref(), new, ctx.now).await?;
             ctx.out.object(json!({
                 "id": account.id,

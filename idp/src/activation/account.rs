@@ -122,6 +122,7 @@ pub async fn create(
         password_hash: Some(hash),
         created_at: now,
         disabled: false,
+        must_change_password: false,
     };
     match store.activate_with_account(&invitation.id, &account, now).await {
         Ok(true) => Ok(Created::Account(Box::new(account))),

@@ -141,6 +141,7 @@ async fn start_interaction(
         csrf: crypto::random_token(32),
         binding: crypto::token_digest(&binding),
         signed_in: false,
+        password_change_for: None,
     };
     let json = serde_json::to_string(&interaction).expect("interaction serialises");
     if let Err(e) = state.kv.put(&interaction_key(&id), &json, state.config.session.interaction_ttl_secs).await {
@@ -150,7 +151,7 @@ async fn start_interaction(
 }
 
 /// The interaction named in the request, if it exists and belongs to this browser.
-async fn load_interaction(
+pub(super) async fn load_interaction(
     state: &AppState,
     jar: &CookieJar,
     id: Option<&str>,
@@ -169,14 +170,19 @@ async fn load_interaction(
 
 /// A submitted interaction form, checked: the interaction exists, belongs to this browser and
 /// the form carries its CSRF token. Any failure is already the page to show.
-struct Submitted {
-    form: Params,
-    id: String,
-    interaction: Interaction,
-    locale: Locale,
+pub(super) struct Submitted {
+    pub form: Params,
+    pub id: String,
+    pub interaction: Interaction,
+    pub locale: Locale,
 }
 
-async fn submitted(state: &AppState, headers: &HeaderMap, jar: &CookieJar, body: &[u8]) -> Result<Submitted, Response> {
+pub(super) async fn submitted(
+    state: &AppState,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    body: &[u8],
+) -> Result<Submitted, Response> {
     let fallback = extract::locale(headers, None);
     let form = extract::form(headers, body)
         .map_err(|_| page(state, fallback, StatusCode::BAD_REQUEST, "error_bad_request"))?;
@@ -200,6 +206,7 @@ struct LoginPage<'a> {
     username: &'a str,
     client_name: Option<String>,
     error: Option<String>,
+    notice: Option<String>,
 }
 
 async fn login_form(
@@ -223,6 +230,7 @@ async fn login_form(
         username: interaction.request.login_hint.as_deref().unwrap_or(""),
         client_name,
         error: None,
+        notice: params.get("changed").map(|_| state.templates.text(locale, "password_changed_sign_in")),
     };
     render(&state, locale, StatusCode::OK, "login", &context)
 }
@@ -247,6 +255,7 @@ async fn login_submit(
             username: &username,
             client_name: client_name.clone(),
             error: Some(state.templates.text(locale, key)),
+            notice: None,
         };
         render(&state, locale, status, "login", &context)
     };
@@ -260,6 +269,16 @@ async fn login_submit(
         Ok(SignIn::Throttled) => return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
         Err(e) => return internal_page(&state, locale, e),
     };
+    if account.must_change_password {
+        // A temporary password (journey B): choose your own first, then sign in with it.
+        let mut interaction = interaction;
+        interaction.password_change_for = Some(account.id.0.clone());
+        let json = serde_json::to_string(&interaction).expect("interaction serialises");
+        if let Err(e) = state.kv.put(&interaction_key(&id), &json, state.config.session.interaction_ttl_secs).await {
+            return internal_page(&state, locale, e);
+        }
+        return Redirect::to(&format!("/wachtwoord-wijzigen?interaction={id}")).into_response();
+    }
     let now = state.clock.unix();
     // A new session (and cookie value) at every sign-in; the one this browser had is replaced.
     let (token, new_session) = match session::start(&state, &account.id, vec!["pwd".into()], acr::PASSWORD, now).await {

@@ -8,6 +8,7 @@ mod extract;
 mod logout;
 mod meta;
 mod pages;
+mod password_change;
 mod password_form;
 mod recovery;
 mod token;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(authorize::routes())
         .merge(activation::routes())
         .merge(recovery::routes())
+        .merge(password_change::routes())
         .merge(token::routes().layer(app_cors.clone()))
         .merge(userinfo::routes().layer(app_cors))
         .merge(logout::routes())

@@ -273,6 +273,9 @@ pub struct Interaction {
     pub binding: String,
     /// Set once the user signed in during this interaction (so `prompt=login` is satisfied).
     pub signed_in: bool,
+    /// The account that proved its temporary password and must now choose its own.
+    #[serde(default)]
+    pub password_change_for: Option<String>,
 }
 
 pub fn interaction_key(id: &str) -> String {

@@ -58,6 +58,8 @@ pub trait AccountStore {
     async fn account_by_username(&self, normalised: &str) -> StoreResult<Option<Account>>;
     async fn account_by_id(&self, id: &AccountId) -> StoreResult<Option<Account>>;
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
+    /// Sets a password the person chose (clearing `must_change_password`).
+    async fn change_password(&self, id: &AccountId, hash: &Secret<String>) -> StoreResult<()>;
 }
 
 /// Signing keys (kept in the database so every node signs with the same keys).

@@ -126,6 +126,8 @@ pub struct Account {
     pub password_hash: Option<Secret<String>>,
     pub created_at: UnixTime,
     pub disabled: bool,
+    /// The password is temporary: the next sign-in first asks for a new one.
+    pub must_change_password: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -33,6 +33,19 @@ macro_rules! impl_account_store {
                 row.map(|r| account_from_row(&r)).transpose()
             }
 
+            async fn change_password(
+                &self,
+                id: &$crate::domain::AccountId,
+                hash: &$crate::domain::Secret<String>,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query("UPDATE accounts SET password_hash = $1, must_change_password = FALSE WHERE id = $2")
+                    .bind(hash.expose())
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
             async fn list_accounts(&self) -> $crate::store::StoreResult<Vec<$crate::store::Account>> {
                 let rows =
                     sqlx::query("SELECT * FROM accounts ORDER BY username_normalised").fetch_all(&self.pool).await?;
@@ -46,8 +59,8 @@ macro_rules! impl_account_store {
         ) -> $crate::store::StoreResult<()> {
             sqlx::query(
                 "INSERT INTO accounts (id, subject, username, username_normalised, email, email_verified, \
-                     given_name, family_name, birth_date, password_hash, created_at, disabled, email_normalised) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     given_name, family_name, birth_date, password_hash, created_at, disabled, email_normalised, \
+                     must_change_password) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(a.id.as_str())
             .bind(a.subject.as_str())
@@ -62,6 +75,7 @@ macro_rules! impl_account_store {
             .bind(a.created_at)
             .bind(a.disabled)
             .bind(a.email.as_deref().map($crate::activation::normalise_email))
+            .bind(a.must_change_password)
             .execute(&mut **tx)
             .await
             .map_err(|e| $crate::store::map_unique_on(e, "username_normalised", "username", "account"))?;
@@ -83,6 +97,7 @@ macro_rules! impl_account_store {
                 password_hash: r.try_get::<Option<String>, _>("password_hash")?.map($crate::domain::Secret::new),
                 created_at: r.try_get("created_at")?,
                 disabled: r.try_get("disabled")?,
+                must_change_password: r.try_get("must_change_password")?,
             })
         }
     };
