@@ -124,7 +124,7 @@ pub async fn create(
         disabled: false,
         must_change_password: false,
     };
-    match store.activate_with_account(&invitation.id, &account, now).await {
+    match store.activate_with_account(&invitation.id, &account, None, now).await {
         Ok(true) => Ok(Created::Account(Box::new(account))),
         Ok(false) => Ok(Created::NoLongerOpen),
         Err(StoreError::Conflict("username")) => {

@@ -82,10 +82,11 @@ pub async fn invite(
     if policy.activation_method == ActivationMethod::LinkBirthdateTemporaryPassword && birth_date.is_none() {
         return Err(invalid("--birth-date: this organisation activates with the birth date, so it is required".into()));
     }
-    if policy.activation_method == ActivationMethod::LinkBirthdateTemporaryPassword {
-        return Err(invalid("this organisation's activation method (link + birth date) is not available yet".into()));
-    }
-    let code = new_code();
+    // Journey A mails a code to type; journey B a link that carries a longer token.
+    let code = match policy.activation_method {
+        ActivationMethod::InviteCode => new_code(),
+        ActivationMethod::LinkBirthdateTemporaryPassword => crypto::random_token(32),
+    };
     let expires_at = now + policy.invitation_ttl_secs;
     let invitation = Invitation {
         id: crypto::random_token(12),
@@ -110,19 +111,25 @@ pub async fn invite(
         .and_then(|t| t.format(format_description!("[day]-[month]-[year]")).ok())
         .unwrap_or_default();
     // Links come from the configured public URL, never from a request's Host header.
+    let (message, link) = match policy.activation_method {
+        ActivationMethod::InviteCode => ("invitation-code", format!("{issuer}/activeren")),
+        ActivationMethod::LinkBirthdateTemporaryPassword => {
+            ("invitation-link", format!("{issuer}/activeren/link?token={code}"))
+        }
+    };
     let context = InvitationMail {
         given_name: &invitation.given_name,
         organisation: &org.name,
         email: &invitation.email,
         code: &code,
-        link: format!("{issuer}/activeren"),
+        link,
         expires,
     };
     let sender = (
         policy.mail_from_name.clone().unwrap_or_else(|| org.name.clone()),
         policy.mail_from_address.clone().unwrap_or_else(|| config.mail.from_address.clone()),
     );
-    let rendered = templates.render("invitation-code", Locale::Nl, &context)?;
+    let rendered = templates.render(message, Locale::Nl, &context)?;
     let mail = OutboxMail::queued(Some(org.id.clone()), invitation.email.clone(), sender, rendered, now);
     store.create_invitation(&invitation, &mail, now).await?;
     Ok(Invited { invitation, secret: Secret::new(code) })

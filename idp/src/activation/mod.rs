@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod invite;
+pub mod link;
 
 use crate::domain::Email;
 

@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/activeren", get(code_form).post(code_submit))
         .route("/activeren/account", get(account_form).post(account_submit))
+        .route("/activeren/link", get(link_form).post(link_submit))
 }
 
 /// A validated invitation, waiting for the person to choose a username and password.
@@ -224,6 +225,75 @@ async fn account_submit(State(state): State<AppState>, headers: HeaderMap, jar: 
             account_page(&state, locale, StatusCode::BAD_REQUEST, &id, &loaded, username, &problems)
         }
         Ok(Created::NoLongerOpen) => page(&state, locale, StatusCode::BAD_REQUEST, "activate_expired"),
+        Err(e) => internal_page(&state, locale, e),
+    }
+}
+
+#[derive(Serialize, Default)]
+struct LinkPage<'a> {
+    token: &'a str,
+    birth_date: &'a str,
+    error: Option<String>,
+}
+
+/// Journey B: the activation link asks the birth date.
+async fn link_form(State(state): State<AppState>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let locale = extract::locale(&headers, None);
+    let params = Params::parse(query.as_deref().unwrap_or("").as_bytes()).unwrap_or_default();
+    let token = params.get("token").unwrap_or_default();
+    match crate::activation::link::open(state.store.as_ref(), token, state.clock.unix()).await {
+        Ok(Some(_)) => {
+            render(&state, locale, StatusCode::OK, "activate_link", &LinkPage { token, ..LinkPage::default() })
+        }
+        Ok(None) => page(&state, locale, StatusCode::BAD_REQUEST, "activate_link_invalid"),
+        Err(e) => internal_page(&state, locale, e),
+    }
+}
+
+async fn link_submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use crate::activation::link::{self, Activation};
+    let locale = extract::locale(&headers, None);
+    let Ok(form) = extract::form(&headers, &body) else {
+        return page(&state, locale, StatusCode::BAD_REQUEST, "error_bad_request");
+    };
+    let token = form.get("token").unwrap_or_default();
+    let birth_date = form.get("birth_date").unwrap_or_default().trim();
+    let again = |status: StatusCode, key: &str| {
+        let kept = if birth_date.len() > 32 { "" } else { birth_date };
+        let context = LinkPage { token, birth_date: kept, error: Some(state.templates.text(locale, key)) };
+        render(&state, locale, status, "activate_link", &context)
+    };
+    let ip_key = format!("activate-fail:ip:{}", crate::auth::address_key(extract::client_ip(&state, peer, &headers)));
+    match state.kv.get(&ip_key).await {
+        Ok(Some(n)) if n.parse::<u64>().unwrap_or(0) >= MAX_FAILURES_PER_IP => {
+            return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled")
+        }
+        Ok(_) => {}
+        Err(e) => return internal_page(&state, locale, e),
+    }
+    let now = state.clock.unix();
+    match link::activate(
+        state.store.as_ref(),
+        &state.mail_templates,
+        &state.config,
+        &state.issuer,
+        token,
+        birth_date,
+        now,
+    )
+    .await
+    {
+        Ok(Activation::Activated) => render(&state, locale, StatusCode::OK, "activated_link", &serde_json::json!({})),
+        Ok(Activation::BadFormat) => again(StatusCode::BAD_REQUEST, "birth_date_format"),
+        Ok(Activation::Refused) => {
+            let _ = state.kv.incr(&ip_key, state.config.signin.window_secs).await;
+            again(StatusCode::UNAUTHORIZED, "activate_link_refused")
+        }
         Err(e) => internal_page(&state, locale, e),
     }
 }

@@ -160,7 +160,16 @@ pub trait InvitationStore {
     async fn count_invitation_failure(&self, id: &str, max: u32) -> StoreResult<Option<u32>>;
     /// Marks the invitation used and creates the account, in one transaction. Returns false (and
     /// creates nothing) when the invitation was no longer open; `Conflict("username")` when taken.
-    async fn activate_with_account(&self, invitation_id: &str, account: &Account, now: UnixTime) -> StoreResult<bool>;
+    /// `mail`, when given, is queued in the same transaction (journey B's login mail).
+    async fn activate_with_account(
+        &self,
+        invitation_id: &str,
+        account: &Account,
+        mail: Option<&OutboxMail>,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+    /// The invitation whose code or link token has this digest.
+    async fn invitation_by_secret(&self, digest: &str) -> StoreResult<Option<Invitation>>;
 }
 
 /// Password recovery.

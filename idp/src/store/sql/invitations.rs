@@ -119,6 +119,7 @@ macro_rules! impl_invitation_store {
                 &self,
                 invitation_id: &str,
                 account: &$crate::store::Account,
+                mail: Option<&$crate::store::OutboxMail>,
                 now: i64,
             ) -> $crate::store::StoreResult<bool> {
                 let mut tx = self.pool.begin().await?;
@@ -138,8 +139,19 @@ macro_rules! impl_invitation_store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
+                if let Some(mail) = mail {
+                    insert_outbox_mail(&mut tx, mail).await?;
+                }
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn invitation_by_secret(&self, digest: &str) -> $crate::store::StoreResult<Option<$crate::store::Invitation>> {
+                let row = sqlx::query("SELECT * FROM invitations WHERE secret_digest = $1")
+                    .bind(digest)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|r| invitation_from_row(&r)).transpose()
             }
         }
 

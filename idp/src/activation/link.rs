@@ -1,0 +1,137 @@
+//! Journey B: the activation link, the birth date, then a second mail with the portal address,
+//! the login name and a temporary password, which the first sign-in replaces.
+
+use rand::rngs::OsRng;
+use rand::Rng;
+use serde::Serialize;
+
+use super::ActivationError;
+use crate::clock::UnixTime;
+use crate::config::Config;
+use crate::crypto;
+use crate::domain::{AccountId, BirthDate, Secret, Subject, Username};
+use crate::mail::MailTemplates;
+use crate::store::{
+    Account, ActivationMethod, Invitation, OrganisationPolicy, OutboxMail, Store, StoreError, MAX_INVITATION_FAILURES,
+};
+use crate::ui::Locale;
+
+/// The open journey-B invitation a link token belongs to.
+pub async fn open(store: &dyn Store, token: &str, now: UnixTime) -> Result<Option<Invitation>, StoreError> {
+    if token.is_empty() || token.len() > 128 {
+        return Ok(None);
+    }
+    let invitation = store.invitation_by_secret(&crypto::token_digest(token)).await?;
+    Ok(invitation.filter(|i| i.method == ActivationMethod::LinkBirthdateTemporaryPassword && i.is_open(now)))
+}
+
+#[derive(Debug)]
+pub enum Activation {
+    /// The account exists; the login mail is queued.
+    Activated,
+    /// Wrong birth date, or the invitation is no longer open (the answer does not say which).
+    Refused,
+    /// Not a date in a form we read; not counted as a try.
+    BadFormat,
+}
+
+/// Letters and digits without look-alikes, for a password someone types from a mail.
+const TEMPORARY_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+fn temporary_password() -> String {
+    (0..14).map(|_| TEMPORARY_ALPHABET[OsRng.gen_range(0..TEMPORARY_ALPHABET.len())] as char).collect()
+}
+
+#[derive(Serialize)]
+struct LoginMail<'a> {
+    given_name: &'a str,
+    organisation: &'a str,
+    portal_url: &'a str,
+    login: &'a str,
+    password: &'a str,
+}
+
+/// Checks the birth date; on success creates the account (with a temporary password that the
+/// first sign-in replaces), uses the invitation and queues the login mail, in one transaction.
+pub async fn activate(
+    store: &dyn Store,
+    templates: &MailTemplates,
+    config: &Config,
+    issuer: &str,
+    token: &str,
+    birth_date: &str,
+    now: UnixTime,
+) -> Result<Activation, ActivationError> {
+    let Some(given) = BirthDate::parse(birth_date) else { return Ok(Activation::BadFormat) };
+    let Some(invitation) = open(store, token, now).await? else { return Ok(Activation::Refused) };
+    let expected = invitation.birth_date.as_deref().unwrap_or_default();
+    if !crypto::constant_time_eq(given.iso().as_bytes(), expected.as_bytes()) {
+        if store.count_invitation_failure(&invitation.id, MAX_INVITATION_FAILURES).await?
+            == Some(MAX_INVITATION_FAILURES)
+        {
+            tracing::warn!(invitation = %invitation.id, "invitation locked after too many wrong birth dates");
+        }
+        return Ok(Activation::Refused);
+    }
+    let org = store.list_organisations().await?.into_iter().find(|o| o.id == invitation.organisation_id);
+    let org_name = org.map(|o| o.name).unwrap_or_default();
+    let policy = store
+        .policy(&invitation.organisation_id)
+        .await?
+        .unwrap_or_else(|| OrganisationPolicy::default_for(invitation.organisation_id.clone()));
+    // The login name is the e-mail address; should it be taken, a number makes it unique.
+    for attempt in 0..5 {
+        let login = if attempt == 0 {
+            invitation.email.clone()
+        } else {
+            format!("{}-{}", invitation.email, OsRng.gen_range(10..100))
+        };
+        let Ok(username) = Username::parse(&login) else { return Ok(Activation::Refused) };
+        let password = temporary_password();
+        let hash = crate::auth::password::hash(Secret::new(password.clone()))
+            .await
+            .map_err(|e| ActivationError::Invalid(e.to_string()))?;
+        let account = Account {
+            id: AccountId(uuid::Uuid::new_v4().to_string()),
+            subject: Subject(crypto::random_token(16)),
+            username: username.display().to_string(),
+            username_normalised: username.normalised().to_string(),
+            email: Some(invitation.email.clone()),
+            email_verified: true,
+            given_name: invitation.given_name.clone(),
+            family_name: invitation.family_name.clone(),
+            birth_date: invitation.birth_date.clone(),
+            password_hash: Some(hash),
+            created_at: now,
+            disabled: false,
+            must_change_password: true,
+        };
+        let portal_url = policy.portal_url.clone().unwrap_or_else(|| issuer.to_string());
+        let context = LoginMail {
+            given_name: &account.given_name,
+            organisation: &org_name,
+            portal_url: &portal_url,
+            login: &account.username,
+            password: &password,
+        };
+        let sender = (
+            policy.mail_from_name.clone().unwrap_or_else(|| org_name.clone()),
+            policy.mail_from_address.clone().unwrap_or_else(|| config.mail.from_address.clone()),
+        );
+        let rendered = templates.render("account-activated", Locale::Nl, &context)?;
+        let mail = OutboxMail::queued(
+            Some(invitation.organisation_id.clone()),
+            invitation.email.clone(),
+            sender,
+            rendered,
+            now,
+        );
+        match store.activate_with_account(&invitation.id, &account, Some(&mail), now).await {
+            Ok(true) => return Ok(Activation::Activated),
+            Ok(false) => return Ok(Activation::Refused),
+            Err(StoreError::Conflict("username")) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ActivationError::Invalid("no free login name".into()))
+}
