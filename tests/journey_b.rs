@@ -16,6 +16,7 @@ async fn ggz(app: &TestApp) {
         min_length: Some(12),
         required_specials: Some("!%&@#$^*?_~".into()),
         portal_url: Some("https://alpha.portal.example/".into()),
+        secret_question: Some(true),
         ..PolicyChange::default()
     };
     admin::set_policy(app.state.store.as_ref(), &app.org, change, app.now()).await.unwrap();
@@ -117,8 +118,39 @@ async fn journey_b_from_activation_link_to_portal() {
     let no_special = submit("lange zin zonder teken").await;
     assert!(no_special.text().await.unwrap().contains("geen van deze tekens"));
     let done = submit("lange zin met ~ teken").await;
-    let back = location(&done).unwrap();
+    // GGZ asks a secret question next; the (new) password is asked again.
+    let question_url = location(&done).unwrap();
+    assert!(question_url.starts_with("/geheime-vraag"), "{question_url}");
+    let question = to_page(browser.get(&question_url).await).await;
+    let answer = |password: &'static str| {
+        let (i, c) = (question.field("interaction").to_string(), question.field("csrf").to_string());
+        let browser = &browser;
+        async move {
+            browser
+                .post_form(
+                    "/geheime-vraag",
+                    &[
+                        ("interaction", &i),
+                        ("csrf", &c),
+                        ("question", "Eerste huisdier?"),
+                        ("answer", " Snuffie "),
+                        ("password", password),
+                    ],
+                )
+                .await
+        }
+    };
+    let wrong = answer("lange zin zonder teken").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let wrong_body = wrong.text().await.unwrap();
+    assert!(
+        wrong_body.contains("Het wachtwoord klopt niet") && wrong_body.contains("Eerste huisdier?"),
+        "question kept"
+    );
+    let saved = answer("lange zin met ~ teken").await;
+    let back = location(&saved).unwrap();
     let again = to_page(browser.get(&back).await).await;
+    assert!(again.body.contains("Log in om verder te gaan"));
     let callback = location(&browser.submit_login(&again, &login, "lange zin met ~ teken").await).unwrap();
     rp.finish(&callback, &start).await;
 }

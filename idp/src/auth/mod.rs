@@ -4,6 +4,7 @@
 pub mod password;
 pub mod password_rules;
 pub mod recovery;
+pub mod secret_question;
 pub mod session;
 pub mod signin;
 

@@ -142,6 +142,7 @@ async fn start_interaction(
         binding: crypto::token_digest(&binding),
         signed_in: false,
         password_change_for: None,
+        secret_question_for: None,
     };
     let json = serde_json::to_string(&interaction).expect("interaction serialises");
     if let Err(e) = state.kv.put(&interaction_key(&id), &json, state.config.session.interaction_ttl_secs).await {

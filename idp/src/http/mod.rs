@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(activation::routes())
         .merge(recovery::routes())
         .merge(password_change::routes())
+        .merge(password_change::question_routes())
         .merge(token::routes().layer(app_cors.clone()))
         .merge(userinfo::routes().layer(app_cors))
         .merge(logout::routes())

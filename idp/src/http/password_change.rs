@@ -158,6 +158,125 @@ async fn submit(
     }
     tracing::info!(account = %account.id, "temporary password replaced");
     interaction.password_change_for = None;
+    let asks_question = match state.store.policy_for_account(&account.id).await {
+        Ok(policy) => policy.is_some_and(|p| p.secret_question),
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    let next = if asks_question {
+        interaction.secret_question_for = Some(account.id.0.clone());
+        format!("/geheime-vraag?interaction={id}")
+    } else {
+        format!("/login?interaction={id}&changed=1")
+    };
+    let json = serde_json::to_string(&interaction).expect("interaction serialises");
+    if let Err(e) = state.kv.put(&interaction_key(&id), &json, state.config.session.interaction_ttl_secs).await {
+        return internal_page(&state, locale, e);
+    }
+    Redirect::to(&next).into_response()
+}
+
+/// `/geheime-vraag`: after the new password, organisations that ask one get a secret question
+/// and answer; the password is asked again.
+pub fn question_routes() -> Router<AppState> {
+    Router::new().route("/geheime-vraag", get(question_form).post(question_submit))
+}
+
+#[derive(Serialize)]
+struct QuestionPage<'a> {
+    interaction: &'a str,
+    csrf: &'a str,
+    username: &'a str,
+    question: &'a str,
+    error: Option<String>,
+}
+
+async fn question_account(state: &AppState, interaction: &Interaction) -> Result<Option<Account>, String> {
+    let Some(id) = &interaction.secret_question_for else { return Ok(None) };
+    state.store.account_by_id(&AccountId(id.clone())).await.map_err(|e| e.to_string())
+}
+
+async fn question_form(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Response {
+    let locale = extract::locale(&headers, None);
+    let params = Params::parse(query.as_deref().unwrap_or("").as_bytes()).unwrap_or_default();
+    let id = params.get("interaction").unwrap_or_default();
+    let interaction = match load_interaction(&state, &jar, Some(id)).await {
+        Ok(Some(i)) => i,
+        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    match question_account(&state, &interaction).await {
+        Ok(Some(account)) => {
+            let context = QuestionPage {
+                interaction: id,
+                csrf: &interaction.csrf,
+                username: &account.username,
+                question: "",
+                error: None,
+            };
+            render(&state, locale, StatusCode::OK, "secret_question", &context)
+        }
+        Ok(None) => page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
+        Err(e) => internal_page(&state, locale, e),
+    }
+}
+
+async fn question_submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: Bytes,
+) -> Response {
+    let Submitted { form, id, mut interaction, locale } = match submitted(&state, &headers, &jar, &body).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let account = match question_account(&state, &interaction).await {
+        Ok(Some(account)) => account,
+        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    let question = form.get("question").unwrap_or_default().trim();
+    let answer = form.get("answer").unwrap_or_default();
+    let again = |status: StatusCode, key: &str| {
+        let kept = if question.chars().count() > 200 { "" } else { question };
+        let context = QuestionPage {
+            interaction: &id,
+            csrf: &interaction.csrf,
+            username: &account.username,
+            question: kept,
+            error: Some(state.templates.text(locale, key)),
+        };
+        render(&state, locale, status, "secret_question", &context)
+    };
+    if question.is_empty() || question.chars().count() > 200 {
+        return again(StatusCode::BAD_REQUEST, "question_invalid");
+    }
+    let normalised = crate::auth::secret_question::normalise_answer(answer);
+    if normalised.chars().count() < 3 || normalised.chars().count() > 200 {
+        return again(StatusCode::BAD_REQUEST, "answer_invalid");
+    }
+    let ip = extract::client_ip(&state, peer, &headers);
+    let password = form.get("password").unwrap_or_default();
+    match signin::with_password(&state, &account.username, Secret::new(password.to_string()), ip).await {
+        Ok(SignIn::Success(checked)) if checked.id == account.id => {}
+        Ok(SignIn::Throttled) => return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
+        Ok(_) => return again(StatusCode::UNAUTHORIZED, "password_wrong"),
+        Err(e) => return internal_page(&state, locale, e),
+    }
+    let hash = match crate::auth::secret_question::hash_answer(answer).await {
+        Ok(h) => h,
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    if let Err(e) = state.store.set_secret_question(&account.id, question, &hash).await {
+        return internal_page(&state, locale, e);
+    }
+    interaction.secret_question_for = None;
     let json = serde_json::to_string(&interaction).expect("interaction serialises");
     if let Err(e) = state.kv.put(&interaction_key(&id), &json, state.config.session.interaction_ttl_secs).await {
         return internal_page(&state, locale, e);

@@ -276,6 +276,9 @@ pub struct Interaction {
     /// The account that proved its temporary password and must now choose its own.
     #[serde(default)]
     pub password_change_for: Option<String>,
+    /// The account that must now set its secret question (when its organisation asks one).
+    #[serde(default)]
+    pub secret_question_for: Option<String>,
 }
 
 pub fn interaction_key(id: &str) -> String {

@@ -60,6 +60,15 @@ pub trait AccountStore {
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
     /// Sets a password the person chose (clearing `must_change_password`).
     async fn change_password(&self, id: &AccountId, hash: &Secret<String>) -> StoreResult<()>;
+    /// Stores the secret question and the hash of its normalised answer.
+    async fn set_secret_question(
+        &self,
+        id: &AccountId,
+        question: &str,
+        answer_hash: &Secret<String>,
+    ) -> StoreResult<()>;
+    /// The secret question, when one was set.
+    async fn secret_question(&self, id: &AccountId) -> StoreResult<Option<String>>;
 }
 
 /// Signing keys (kept in the database so every node signs with the same keys).

@@ -46,6 +46,33 @@ macro_rules! impl_account_store {
                 Ok(())
             }
 
+            async fn set_secret_question(
+                &self,
+                id: &$crate::domain::AccountId,
+                question: &str,
+                answer_hash: &$crate::domain::Secret<String>,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query("UPDATE accounts SET secret_question = $1, secret_answer_hash = $2 WHERE id = $3")
+                    .bind(question)
+                    .bind(answer_hash.expose())
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn secret_question(&self, id: &$crate::domain::AccountId) -> $crate::store::StoreResult<Option<String>> {
+                use sqlx::Row;
+                let row = sqlx::query("SELECT secret_question FROM accounts WHERE id = $1")
+                    .bind(id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(match row {
+                    Some(r) => r.try_get("secret_question")?,
+                    None => None,
+                })
+            }
+
             async fn list_accounts(&self) -> $crate::store::StoreResult<Vec<$crate::store::Account>> {
                 let rows =
                     sqlx::query("SELECT * FROM accounts ORDER BY username_normalised").fetch_all(&self.pool).await?;
