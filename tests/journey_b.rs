@@ -121,6 +121,11 @@ async fn journey_b_from_activation_link_to_portal() {
     // GGZ asks a secret question next; the (new) password is asked again.
     let question_url = location(&done).unwrap();
     assert!(question_url.starts_with("/geheime-vraag"), "{question_url}");
+    // Skipping the question (straight back to the sign-in form) only leads back to it.
+    let interaction = crate::helpers::browser::query_param(&format!("http://x{question_url}"), "interaction").unwrap();
+    let skip = to_page(browser.get(&format!("/login?interaction={interaction}")).await).await;
+    let to = location(&browser.submit_login(&skip, &login, "lange zin met ~ teken").await).unwrap();
+    assert!(to.starts_with("/geheime-vraag"), "no code without the question: {to}");
     let question = to_page(browser.get(&question_url).await).await;
     let answer = |password: &'static str| {
         let (i, c) = (question.field("interaction").to_string(), question.field("csrf").to_string());

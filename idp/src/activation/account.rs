@@ -34,19 +34,31 @@ pub async fn check_code(store: &dyn Store, email: &str, code: &str, now: UnixTim
         .into_iter()
         .filter(|i| i.method == ActivationMethod::InviteCode && i.is_open(now))
         .collect();
-    if let Some(found) =
-        open.iter().find(|i| crypto::constant_time_eq(i.secret_digest.as_bytes(), presented.as_bytes()))
-    {
-        return Ok(CodeCheck::Valid(Box::new(found.clone())));
-    }
-    for invitation in &open {
-        if store.count_invitation_failure(&invitation.id, MAX_INVITATION_FAILURES).await?
-            == Some(MAX_INVITATION_FAILURES)
-        {
-            tracing::warn!(invitation = %invitation.id, "invitation locked after too many wrong codes");
+    // Every answer first takes one of the five attempts, atomically, and only then is compared:
+    // however many guesses arrive at once, no more than five are ever checked. A right answer
+    // gives its attempt back.
+    let mut attempted = Vec::new();
+    for invitation in open {
+        match store.count_invitation_failure(&invitation.id, MAX_INVITATION_FAILURES).await? {
+            Some(n) => {
+                if n == MAX_INVITATION_FAILURES {
+                    tracing::warn!(invitation = %invitation.id, "invitation locked after too many wrong codes");
+                }
+                attempted.push(invitation);
+            }
+            None => {}
         }
     }
-    Ok(CodeCheck::Refused)
+    let Some(found) =
+        attempted.iter().find(|i| crypto::constant_time_eq(i.secret_digest.as_bytes(), presented.as_bytes())).cloned()
+    else {
+        return Ok(CodeCheck::Refused);
+    };
+    for invitation in &attempted {
+        store.release_invitation_attempt(&invitation.id).await?;
+    }
+    let found = store.invitation_by_id(&found.id).await?.filter(|i| i.is_open(now)).unwrap_or(found);
+    Ok(CodeCheck::Valid(Box::new(found)))
 }
 
 /// What is wrong with a chosen username and password; each names what to fix.

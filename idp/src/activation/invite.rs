@@ -79,6 +79,15 @@ pub async fn invite(
         None => None,
     };
     let policy = store.policy(&org.id).await?.unwrap_or_else(|| OrganisationPolicy::default_for(org.id.clone()));
+    // Journey B makes the address the login name (with "-NN" when it is taken): it must fit one.
+    if policy.activation_method == ActivationMethod::LinkBirthdateTemporaryPassword
+        && email.as_str().chars().count() > 60
+    {
+        return Err(invalid(format!(
+            "--email {}: at most 60 characters for this organisation's activation",
+            request.email
+        )));
+    }
     if policy.activation_method == ActivationMethod::LinkBirthdateTemporaryPassword && birth_date.is_none() {
         return Err(invalid("--birth-date: this organisation activates with the birth date, so it is required".into()));
     }

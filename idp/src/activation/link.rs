@@ -64,15 +64,19 @@ pub async fn activate(
 ) -> Result<Activation, ActivationError> {
     let Some(given) = BirthDate::parse(birth_date) else { return Ok(Activation::BadFormat) };
     let Some(invitation) = open(store, token, now).await? else { return Ok(Activation::Refused) };
+    // Take one of the five attempts atomically before comparing (see `account::check_code`).
+    match store.count_invitation_failure(&invitation.id, MAX_INVITATION_FAILURES).await? {
+        None => return Ok(Activation::Refused),
+        Some(n) if n == MAX_INVITATION_FAILURES => {
+            tracing::warn!(invitation = %invitation.id, "invitation locked after too many wrong birth dates")
+        }
+        Some(_) => {}
+    }
     let expected = invitation.birth_date.as_deref().unwrap_or_default();
     if !crypto::constant_time_eq(given.iso().as_bytes(), expected.as_bytes()) {
-        if store.count_invitation_failure(&invitation.id, MAX_INVITATION_FAILURES).await?
-            == Some(MAX_INVITATION_FAILURES)
-        {
-            tracing::warn!(invitation = %invitation.id, "invitation locked after too many wrong birth dates");
-        }
         return Ok(Activation::Refused);
     }
+    store.release_invitation_attempt(&invitation.id).await?;
     let org = store.list_organisations().await?.into_iter().find(|o| o.id == invitation.organisation_id);
     let org_name = org.map(|o| o.name).unwrap_or_default();
     let policy = store
@@ -86,7 +90,9 @@ pub async fn activate(
         } else {
             format!("{}-{}", invitation.email, OsRng.gen_range(10..100))
         };
-        let Ok(username) = Username::parse(&login) else { return Ok(Activation::Refused) };
+        let Ok(username) = Username::parse(&login) else {
+            return Err(ActivationError::Invalid("the e-mail address is too long to be a login name".into()));
+        };
         let password = temporary_password();
         let hash = crate::auth::password::hash(Secret::new(password.clone()))
             .await

@@ -280,6 +280,20 @@ async fn login_submit(
         }
         return Redirect::to(&format!("/wachtwoord-wijzigen?interaction={id}")).into_response();
     }
+    match owes_secret_question(&state, &account).await {
+        Ok(false) => {}
+        Ok(true) => {
+            let mut interaction = interaction;
+            interaction.secret_question_for = Some(account.id.0.clone());
+            let json = serde_json::to_string(&interaction).expect("interaction serialises");
+            if let Err(e) = state.kv.put(&interaction_key(&id), &json, state.config.session.interaction_ttl_secs).await
+            {
+                return internal_page(&state, locale, e);
+            }
+            return Redirect::to(&format!("/geheime-vraag?interaction={id}")).into_response();
+        }
+        Err(e) => return internal_page(&state, locale, e),
+    }
     let now = state.clock.unix();
     // A new session (and cookie value) at every sign-in; the one this browser had is replaced.
     let (token, new_session) = match session::start(&state, &account.id, vec!["pwd".into()], acr::PASSWORD, now).await {
@@ -299,6 +313,15 @@ async fn login_submit(
     let jar = jar.add(extract::cookie(&state, session::cookie_name(&state), token));
     let response = continue_interaction(&state, &id, interaction, &new_session, true, false, now).await;
     (jar, response).into_response()
+}
+
+/// An organisation that asks a secret question gets one before the account's first session.
+async fn owes_secret_question(
+    state: &AppState,
+    account: &crate::store::Account,
+) -> Result<bool, crate::store::StoreError> {
+    let asks = state.store.policy_for_account(&account.id).await?.is_some_and(|p| p.secret_question);
+    Ok(asks && state.store.secret_question(&account.id).await?.is_none())
 }
 
 /// After sign-in or consent: issue the code, or move on to consent.

@@ -153,25 +153,27 @@ async fn submit(
         Ok(h) => h,
         Err(e) => return internal_page(&state, locale, e),
     };
-    if let Err(e) = state.store.change_password(&account.id, &hash).await {
-        return internal_page(&state, locale, e);
-    }
-    tracing::info!(account = %account.id, "temporary password replaced");
-    interaction.password_change_for = None;
     let asks_question = match state.store.policy_for_account(&account.id).await {
         Ok(policy) => policy.is_some_and(|p| p.secret_question),
         Err(e) => return internal_page(&state, locale, e),
     };
+    interaction.password_change_for = None;
     let next = if asks_question {
         interaction.secret_question_for = Some(account.id.0.clone());
         format!("/geheime-vraag?interaction={id}")
     } else {
         format!("/login?interaction={id}&changed=1")
     };
+    // The interaction moves on first: should storing the password then fail, the temporary one
+    // still works and the next sign-in asks again, instead of a form that rejects it.
     let json = serde_json::to_string(&interaction).expect("interaction serialises");
     if let Err(e) = state.kv.put(&interaction_key(&id), &json, state.config.session.interaction_ttl_secs).await {
         return internal_page(&state, locale, e);
     }
+    if let Err(e) = state.store.change_password(&account.id, &hash).await {
+        return internal_page(&state, locale, e);
+    }
+    tracing::info!(account = %account.id, "temporary password replaced");
     Redirect::to(&next).into_response()
 }
 

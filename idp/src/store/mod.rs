@@ -167,6 +167,8 @@ pub trait InvitationStore {
     /// Counts one wrong answer, atomically; returns the new count, or `None` when the invitation
     /// had already reached `max` (so concurrent guesses never get past it).
     async fn count_invitation_failure(&self, id: &str, max: u32) -> StoreResult<Option<u32>>;
+    /// Gives back an attempt taken with `count_invitation_failure` when the answer was right.
+    async fn release_invitation_attempt(&self, id: &str) -> StoreResult<()>;
     /// Marks the invitation used and creates the account, in one transaction. Returns false (and
     /// creates nothing) when the invitation was no longer open; `Conflict("username")` when taken.
     /// `mail`, when given, is queued in the same transaction (journey B's login mail).

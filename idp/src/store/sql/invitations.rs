@@ -115,6 +115,14 @@ macro_rules! impl_invitation_store {
                 })
             }
 
+            async fn release_invitation_attempt(&self, id: &str) -> $crate::store::StoreResult<()> {
+                sqlx::query("UPDATE invitations SET failures = failures - 1 WHERE id = $1 AND failures > 0")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
             async fn activate_with_account(
                 &self,
                 invitation_id: &str,
