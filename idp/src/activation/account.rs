@@ -39,14 +39,11 @@ pub async fn check_code(store: &dyn Store, email: &str, code: &str, now: UnixTim
     // gives its attempt back.
     let mut attempted = Vec::new();
     for invitation in open {
-        match store.count_invitation_failure(&invitation.id, MAX_INVITATION_FAILURES).await? {
-            Some(n) => {
-                if n == MAX_INVITATION_FAILURES {
-                    tracing::warn!(invitation = %invitation.id, "invitation locked after too many wrong codes");
-                }
-                attempted.push(invitation);
+        if let Some(n) = store.count_invitation_failure(&invitation.id, MAX_INVITATION_FAILURES).await? {
+            if n == MAX_INVITATION_FAILURES {
+                tracing::warn!(invitation = %invitation.id, "invitation locked after too many wrong codes");
             }
-            None => {}
+            attempted.push(invitation);
         }
     }
     let Some(found) =
