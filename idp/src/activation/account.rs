@@ -6,7 +6,7 @@ use crate::auth::password;
 use crate::auth::password_rules::{birth_date_forms, Rule};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::{AccountId, Secret, Subject, Username};
+use crate::domain::{Secret, Username};
 use crate::store::{
     Account, ActivationMethod, Invitation, OrganisationPolicy, Store, StoreError, MAX_INVITATION_FAILURES,
 };
@@ -117,22 +117,7 @@ pub async fn create(
         return Ok(Created::NoLongerOpen);
     }
     let hash = password::hash(new_password).await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let account = Account {
-        id: AccountId(uuid::Uuid::new_v4().to_string()),
-        subject: Subject(crypto::random_token(16)),
-        username: username.display().to_string(),
-        username_normalised: username.normalised().to_string(),
-        email: Some(invitation.email.clone()),
-        // The person proved the address by using the code that was mailed to it.
-        email_verified: true,
-        given_name: invitation.given_name.clone(),
-        family_name: invitation.family_name.clone(),
-        birth_date: invitation.birth_date.clone(),
-        password_hash: Some(hash),
-        created_at: now,
-        disabled: false,
-        must_change_password: false,
-    };
+    let account = super::account_for(invitation, &username, hash, false, now);
     match store.activate_with_account(&invitation.id, &account, None, now).await {
         Ok(true) => Ok(Created::Account(Box::new(account))),
         Ok(false) => Ok(Created::NoLongerOpen),

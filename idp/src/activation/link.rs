@@ -9,10 +9,10 @@ use super::ActivationError;
 use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::crypto;
-use crate::domain::{AccountId, BirthDate, Secret, Subject, Username};
+use crate::domain::{BirthDate, Secret, Username};
 use crate::mail::MailTemplates;
 use crate::store::{
-    Account, ActivationMethod, Invitation, OrganisationPolicy, OutboxMail, Store, StoreError, MAX_INVITATION_FAILURES,
+    ActivationMethod, Invitation, OrganisationPolicy, OutboxMail, Store, StoreError, MAX_INVITATION_FAILURES,
 };
 use crate::ui::Locale;
 
@@ -97,21 +97,7 @@ pub async fn activate(
         let hash = crate::auth::password::hash(Secret::new(password.clone()))
             .await
             .map_err(|e| ActivationError::Invalid(e.to_string()))?;
-        let account = Account {
-            id: AccountId(uuid::Uuid::new_v4().to_string()),
-            subject: Subject(crypto::random_token(16)),
-            username: username.display().to_string(),
-            username_normalised: username.normalised().to_string(),
-            email: Some(invitation.email.clone()),
-            email_verified: true,
-            given_name: invitation.given_name.clone(),
-            family_name: invitation.family_name.clone(),
-            birth_date: invitation.birth_date.clone(),
-            password_hash: Some(hash),
-            created_at: now,
-            disabled: false,
-            must_change_password: true,
-        };
+        let account = super::account_for(&invitation, &username, hash, true, now);
         let portal_url = policy.portal_url.clone().unwrap_or_else(|| issuer.to_string());
         let context = LoginMail {
             given_name: &account.given_name,

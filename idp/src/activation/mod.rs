@@ -19,6 +19,32 @@ pub enum ActivationError {
     Mail(#[from] crate::mail::MailError),
 }
 
+/// The account an invitation becomes. The person proved the address by using what was mailed
+/// to it, so it counts as verified.
+pub fn account_for(
+    invitation: &crate::store::Invitation,
+    username: &crate::domain::Username,
+    password_hash: crate::domain::Secret<String>,
+    temporary: bool,
+    now: crate::clock::UnixTime,
+) -> crate::store::Account {
+    crate::store::Account {
+        id: crate::domain::AccountId(uuid::Uuid::new_v4().to_string()),
+        subject: crate::domain::Subject(crate::crypto::random_token(16)),
+        username: username.display().to_string(),
+        username_normalised: username.normalised().to_string(),
+        email: Some(invitation.email.clone()),
+        email_verified: true,
+        given_name: invitation.given_name.clone(),
+        family_name: invitation.family_name.clone(),
+        birth_date: invitation.birth_date.clone(),
+        password_hash: Some(password_hash),
+        created_at: now,
+        disabled: false,
+        must_change_password: temporary,
+    }
+}
+
 /// The form of an address used to find invitations: trimmed, lower case.
 pub fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()

@@ -80,11 +80,9 @@ async fn code_submit(
         return again(StatusCode::BAD_REQUEST, "activate_bad_email");
     }
     let ip_key = format!("activate-fail:ip:{}", crate::auth::address_key(extract::client_ip(&state, peer, &headers)));
-    match state.kv.get(&ip_key).await {
-        Ok(Some(n)) if n.parse::<u64>().unwrap_or(0) >= MAX_FAILURES_PER_IP => {
-            return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled")
-        }
-        Ok(_) => {}
+    match extract::limit_reached(&state, &ip_key, MAX_FAILURES_PER_IP).await {
+        Ok(true) => return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
+        Ok(false) => {}
         Err(e) => return internal_page(&state, locale, e),
     }
     let now = state.clock.unix();
@@ -269,11 +267,9 @@ async fn link_submit(
         render(&state, locale, status, "activate_link", &context)
     };
     let ip_key = format!("activate-fail:ip:{}", crate::auth::address_key(extract::client_ip(&state, peer, &headers)));
-    match state.kv.get(&ip_key).await {
-        Ok(Some(n)) if n.parse::<u64>().unwrap_or(0) >= MAX_FAILURES_PER_IP => {
-            return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled")
-        }
-        Ok(_) => {}
+    match extract::limit_reached(&state, &ip_key, MAX_FAILURES_PER_IP).await {
+        Ok(true) => return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
+        Ok(false) => {}
         Err(e) => return internal_page(&state, locale, e),
     }
     let now = state.clock.unix();

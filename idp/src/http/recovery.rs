@@ -180,8 +180,7 @@ fn bad_link_key(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Stri
 }
 
 async fn bad_links_exceeded(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> bool {
-    let count = state.kv.get(&bad_link_key(state, peer, headers)).await.ok().flatten();
-    count.and_then(|c| c.parse::<u64>().ok()).unwrap_or(0) >= MAX_BAD_LINKS_PER_IP
+    extract::limit_reached(state, &bad_link_key(state, peer, headers), MAX_BAD_LINKS_PER_IP).await.unwrap_or(false)
 }
 
 /// A wrong, used or expired link: counted per address, answered with what to do next.
