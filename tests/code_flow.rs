@@ -151,8 +151,7 @@ async fn prompt_none_with_a_session_returns_a_code() {
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
-    let start = rp.start(&[]);
-    rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
+    rp.sign_in(&browser, "kees").await;
     let start = rp.start(&[("prompt", "none")]);
     let response = browser.get(&start.url).await;
     let callback = location(&response).unwrap();
@@ -166,8 +165,7 @@ async fn prompt_login_asks_for_the_password_again() {
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
-    let start = rp.start(&[]);
-    let first = rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
+    let first = rp.sign_in(&browser, "kees").await;
     app.clock.advance(30);
     let start = rp.start(&[("prompt", "login")]);
     let second = rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
@@ -191,8 +189,7 @@ async fn max_age_forces_a_fresh_sign_in_only_when_exceeded() {
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
-    let start = rp.start(&[]);
-    let first = rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
+    let first = rp.sign_in(&browser, "kees").await;
 
     app.clock.advance(100);
     let start = rp.start(&[("max_age", "300")]);
@@ -219,8 +216,7 @@ async fn a_public_client_uses_pkce_without_a_secret() {
     assert!(portal.secret.is_none());
     app.user("anna").await;
     let rp = app.rp(&portal).await;
-    let start = rp.start(&[]);
-    let tokens = rp.finish(&app.browser().sign_in(&start.url, "anna", PASSWORD).await, &start).await;
+    let tokens = rp.sign_in(&app.browser(), "anna").await;
     assert!(rp.refresh(&tokens.refresh_token()).await.is_ok());
 }
 
@@ -230,8 +226,7 @@ async fn rs256_id_tokens_when_the_portal_asks() {
     let portal = app.portal_with("legacy", ClientKind::Confidential, SigningAlg::RS256).await;
     app.user("anna").await;
     let rp = app.rp(&portal).await;
-    let start = rp.start(&[]);
-    let tokens = rp.finish(&app.browser().sign_in(&start.url, "anna", PASSWORD).await, &start).await;
+    let tokens = rp.sign_in(&app.browser(), "anna").await;
     let header: serde_json::Value =
         serde_json::from_slice(&idp_b64(tokens.id_token.split('.').next().unwrap())).unwrap();
     assert_eq!(header["alg"], "RS256");

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::code_flow::idp_b64;
-use crate::helpers::{Backend, TestApp, PASSWORD};
+use crate::helpers::{Backend, TestApp};
 use idp::store::ClientKind;
 
 async fn jwks_kids(app: &TestApp) -> Vec<String> {
@@ -55,8 +55,7 @@ async fn rotated_keys_are_published_before_they_sign_and_verify_after() {
     let before = jwks_kids(&app).await;
     assert_eq!(before.len(), 2, "one ES256 and one RS256 key");
 
-    let start = rp.start(&[]);
-    let old = rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
+    let old = rp.sign_in(&browser, "kees").await;
     let old_kid = kid_of(&old.id_token);
 
     // As idp-admin would, in another process: write and bump; the server notices by polling.

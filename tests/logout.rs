@@ -20,8 +20,7 @@ async fn logout_with_a_hint_ends_the_session_and_returns_to_the_portal() {
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
-    let start = rp.start(&[]);
-    let tokens = rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
+    let tokens = rp.sign_in(&browser, "kees").await;
 
     let url = logout_url(
         &app,
@@ -48,8 +47,7 @@ async fn an_unregistered_post_logout_uri_gets_no_redirect() {
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
-    let start = rp.start(&[]);
-    let tokens = rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
+    let tokens = rp.sign_in(&browser, "kees").await;
     for uri in ["https://evil.example/", &format!("{}/", portal.post_logout_uri), &portal.redirect_uri] {
         let response = browser
             .get(&logout_url(&app, &[("id_token_hint", &tokens.id_token), ("post_logout_redirect_uri", uri)]))
@@ -75,8 +73,7 @@ async fn logout_without_a_hint_asks_the_user_first() {
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
-    let start = rp.start(&[]);
-    rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
+    rp.sign_in(&browser, "kees").await;
 
     let url =
         logout_url(&app, &[("client_id", &portal.client_id), ("post_logout_redirect_uri", &portal.post_logout_uri)]);
@@ -105,8 +102,7 @@ async fn a_cross_site_post_logout_still_ends_the_session() {
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
-    let start = rp.start(&[]);
-    let tokens = rp.finish(&browser.sign_in(&start.url, "kees", PASSWORD).await, &start).await;
+    let tokens = rp.sign_in(&browser, "kees").await;
     // The portal's auto-submitted form: a cross-site POST, on which the browser sends no Lax cookie.
     let no_cookies = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let posted = no_cookies

@@ -591,7 +591,7 @@ async fn grants_revocation(store: &dyn Store) {
     }
 
     let before = store.generation(Cached::Revocations).await.unwrap();
-    store.revoke_grants_of_session(&c.session.id, NOW + 100).await.unwrap();
+    store.end_session(&c.session.id, NOW + 100).await.unwrap();
     assert_eq!(store.generation(Cached::Revocations).await.unwrap(), before + 1, "every revocation is announced");
     assert_eq!(grant_of(store, "grant-a").await.unwrap().revoked_at, Some(NOW + 100));
     assert_eq!(grant_of(store, "grant-b").await.unwrap().revoked_at, Some(NOW + 100));
@@ -607,7 +607,7 @@ async fn grants_revocation(store: &dyn Store) {
 
     // Revoking again (or a whole session again) never un-revokes.
     store.revoke_grant(&o.id, NOW + 300).await.unwrap();
-    store.revoke_grants_of_session(&c.session.id, NOW + 300).await.unwrap();
+    store.end_session(&c.session.id, NOW + 300).await.unwrap();
     assert!(grant_of(store, "grant-o").await.unwrap().revoked_at.is_some());
     assert!(grant_of(store, "grant-a").await.unwrap().revoked_at.is_some());
     store.revoke_grant(&gid("grant-none"), NOW + 300).await.unwrap();
@@ -626,7 +626,7 @@ async fn grants_move_to_a_new_session(store: &dyn Store) {
     assert_eq!(grant_of(store, "grant-a").await.unwrap().session_id, Some(next.id.clone()));
     assert_eq!(grant_of(store, "grant-o").await.unwrap().session_id, Some(bystander.id.clone()), "only that session's");
     // Signing out of the new session now reaches the moved grant.
-    store.revoke_grants_of_session(&next.id, NOW + 100).await.unwrap();
+    store.end_session(&next.id, NOW + 100).await.unwrap();
     assert!(grant_of(store, "grant-a").await.unwrap().revoked_at.is_some());
     assert!(grant_of(store, "grant-o").await.unwrap().revoked_at.is_none());
 }

@@ -86,6 +86,13 @@ impl Rp {
         AuthStart { url: url.to_string(), state: state.secret().clone(), nonce, verifier: verifier.secret().clone() }
     }
 
+    /// A whole sign-in: authorization request, the sign-in form with the test password, callback
+    /// and code exchange.
+    pub async fn sign_in(&self, browser: &super::Browser, username: &str) -> Tokens {
+        let start = self.start(&[]);
+        self.finish(&browser.sign_in(&start.url, username, super::PASSWORD).await, &start).await
+    }
+
     /// Checks the callback (state, RFC 9207 iss) and exchanges the code; validates the ID token.
     pub async fn finish(&self, callback: &str, start: &AuthStart) -> Tokens {
         assert!(callback.starts_with(&self.portal.redirect_uri), "unexpected callback {callback}");

@@ -54,7 +54,6 @@ pub async fn check_code(store: &dyn Store, email: &str, code: &str, now: UnixTim
     for invitation in &attempted {
         store.release_invitation_attempt(&invitation.id).await?;
     }
-    let found = store.invitation_by_id(&found.id).await?.filter(|i| i.is_open(now)).unwrap_or(found);
     Ok(CodeCheck::Valid(Box::new(found)))
 }
 

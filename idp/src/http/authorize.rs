@@ -152,7 +152,7 @@ async fn start_interaction(
 }
 
 /// The interaction named in the request, if it exists and belongs to this browser.
-pub(super) async fn load_interaction(
+async fn load_interaction(
     state: &AppState,
     jar: &CookieJar,
     id: Option<&str>,
@@ -200,6 +200,33 @@ pub(super) async fn submitted(
     Ok(Submitted { form, id, interaction, locale })
 }
 
+/// The interaction a page's link names (`?interaction=…`), checked against this browser, with
+/// the page's language. Any failure is already the page to show.
+pub(super) struct Opened {
+    pub params: Params,
+    pub id: String,
+    pub interaction: Interaction,
+    pub locale: Locale,
+}
+
+pub(super) async fn opened(
+    state: &AppState,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+) -> Result<Opened, Response> {
+    let fallback = extract::locale(headers, None);
+    let params = Params::parse(query.unwrap_or("").as_bytes()).unwrap_or_default();
+    let id = params.get("interaction").unwrap_or_default().to_string();
+    let interaction = match load_interaction(state, jar, Some(&id)).await {
+        Ok(Some(i)) => i,
+        Ok(None) => return Err(page(state, fallback, StatusCode::BAD_REQUEST, "login_expired")),
+        Err(e) => return Err(internal_page(state, fallback, e)),
+    };
+    let locale = extract::locale(headers, interaction.request.ui_locales.as_deref());
+    Ok(Opened { params, id, interaction, locale })
+}
+
 #[derive(Serialize)]
 struct LoginPage<'a> {
     interaction: &'a str,
@@ -216,17 +243,13 @@ async fn login_form(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Response {
-    let params = Params::parse(query.as_deref().unwrap_or("").as_bytes()).unwrap_or_default();
-    let id = params.get("interaction");
-    let interaction = match load_interaction(&state, &jar, id).await {
-        Ok(Some(i)) => i,
-        Ok(None) => return page(&state, extract::locale(&headers, None), StatusCode::BAD_REQUEST, "login_expired"),
-        Err(e) => return internal_page(&state, extract::locale(&headers, None), e),
+    let Opened { params, id, interaction, locale } = match opened(&state, query.as_deref(), &headers, &jar).await {
+        Ok(o) => o,
+        Err(response) => return response,
     };
-    let locale = extract::locale(&headers, interaction.request.ui_locales.as_deref());
     let client_name = state.client(&interaction.request.client_id).await.ok().flatten().map(|c| c.name.clone());
     let context = LoginPage {
-        interaction: id.unwrap_or_default(),
+        interaction: &id,
         csrf: &interaction.csrf,
         username: interaction.request.login_hint.as_deref().unwrap_or(""),
         client_name,
@@ -371,15 +394,10 @@ async fn consent_form(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Response {
-    let params = Params::parse(query.as_deref().unwrap_or("").as_bytes()).unwrap_or_default();
-    let id = params.get("interaction").unwrap_or_default();
-    let fallback = extract::locale(&headers, None);
-    let interaction = match load_interaction(&state, &jar, Some(id)).await {
-        Ok(Some(i)) => i,
-        Ok(None) => return page(&state, fallback, StatusCode::BAD_REQUEST, "login_expired"),
-        Err(e) => return internal_page(&state, fallback, e),
+    let Opened { id, interaction, locale, .. } = match opened(&state, query.as_deref(), &headers, &jar).await {
+        Ok(o) => o,
+        Err(response) => return response,
     };
-    let locale = extract::locale(&headers, interaction.request.ui_locales.as_deref());
     let client_name = match state.client(&interaction.request.client_id).await {
         Ok(Some(c)) => c.name.clone(),
         Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "error_unknown_client"),
@@ -387,7 +405,7 @@ async fn consent_form(
     };
     let scopes =
         interaction.request.scope.iter().map(|s| state.templates.text(locale, &format!("scope_{s}"))).collect();
-    let context = ConsentPage { interaction: id, csrf: &interaction.csrf, client_name, scopes };
+    let context = ConsentPage { interaction: &id, csrf: &interaction.csrf, client_name, scopes };
     render(&state, locale, StatusCode::OK, "consent", &context)
 }
 

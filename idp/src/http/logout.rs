@@ -76,7 +76,7 @@ async fn logout_endpoint(
         return done(&state, locale, jar, &request);
     };
     if request.hinted_sid.as_deref() == Some(session.id.as_str()) {
-        if let Err(e) = logout::sign_out(&state, &session, now).await {
+        if let Err(e) = session::end(&state, &session.id, now).await {
             return internal_page(&state, locale, e);
         }
         return done(&state, locale, jar, &request);
@@ -115,7 +115,7 @@ async fn confirm(State(state): State<AppState>, headers: HeaderMap, jar: CookieJ
     let now = state.clock.unix();
     match session::find(&state, jar.get(session::cookie_name(&state)).map(|c| c.value()), now).await {
         Ok(Some(s)) => {
-            if let Err(e) = logout::sign_out(&state, &s, now).await {
+            if let Err(e) = session::end(&state, &s.id, now).await {
                 return internal_page(&state, locale, e);
             }
         }

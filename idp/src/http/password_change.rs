@@ -13,7 +13,7 @@ use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Serialize;
 
-use super::authorize::{load_interaction, submitted, Submitted};
+use super::authorize::{opened, submitted, Opened, Submitted};
 use super::error::{internal_page, page, render};
 use super::{extract, password_form};
 use crate::activation::account::Problems;
@@ -24,7 +24,6 @@ use crate::auth::signin::{self, SignIn};
 use crate::crypto;
 use crate::domain::{AccountId, Secret};
 use crate::oidc::authorize::{interaction_key, Interaction};
-use crate::oidc::params::Params;
 use crate::store::Account;
 use crate::ui::Locale;
 
@@ -81,14 +80,11 @@ async fn form(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Response {
-    let locale = extract::locale(&headers, None);
-    let params = Params::parse(query.as_deref().unwrap_or("").as_bytes()).unwrap_or_default();
-    let id = params.get("interaction").unwrap_or_default();
-    let interaction = match load_interaction(&state, &jar, Some(id)).await {
-        Ok(Some(i)) => i,
-        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
-        Err(e) => return internal_page(&state, locale, e),
+    let Opened { id, interaction, locale, .. } = match opened(&state, query.as_deref(), &headers, &jar).await {
+        Ok(o) => o,
+        Err(response) => return response,
     };
+    let id = id.as_str();
     match account_of(&state, &interaction).await {
         Ok(Some((account, rules))) => {
             change_page(&state, locale, StatusCode::OK, id, &interaction, &account, &rules, Vec::new())
@@ -203,14 +199,11 @@ async fn question_form(
     headers: HeaderMap,
     jar: CookieJar,
 ) -> Response {
-    let locale = extract::locale(&headers, None);
-    let params = Params::parse(query.as_deref().unwrap_or("").as_bytes()).unwrap_or_default();
-    let id = params.get("interaction").unwrap_or_default();
-    let interaction = match load_interaction(&state, &jar, Some(id)).await {
-        Ok(Some(i)) => i,
-        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
-        Err(e) => return internal_page(&state, locale, e),
+    let Opened { id, interaction, locale, .. } = match opened(&state, query.as_deref(), &headers, &jar).await {
+        Ok(o) => o,
+        Err(response) => return response,
     };
+    let id = id.as_str();
     match question_account(&state, &interaction).await {
         Ok(Some(account)) => {
             let context = QuestionPage {

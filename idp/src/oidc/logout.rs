@@ -10,7 +10,6 @@ use super::tokens;
 use crate::app::AppState;
 use crate::clock::UnixTime;
 use crate::domain::RedirectUri;
-use crate::store::StoreError;
 
 /// A checked logout request, kept while the user confirms.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -73,9 +72,4 @@ impl LogoutRequest {
         let params: Vec<(&str, &str)> = self.state.as_deref().map(|s| ("state", s)).into_iter().collect();
         Some(uri.with_params(params))
     }
-}
-
-/// Ends the session (and the grants issued under it).
-pub async fn sign_out(state: &AppState, session: &crate::store::Session, now: UnixTime) -> Result<(), StoreError> {
-    crate::auth::session::end(state, &session.id, now).await
 }

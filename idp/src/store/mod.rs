@@ -115,8 +115,6 @@ pub trait GrantStore {
     async fn create_grant(&self, grant: &Grant, refresh: Option<&RefreshToken>) -> StoreResult<()>;
     async fn grant_by_id(&self, id: &GrantId) -> StoreResult<Option<Grant>>;
     async fn revoke_grant(&self, id: &GrantId, now: UnixTime) -> StoreResult<()>;
-    /// Revokes every grant issued under a session (sign-out).
-    async fn revoke_grants_of_session(&self, session: &SessionId, now: UnixTime) -> StoreResult<()>;
     /// Re-attaches a session's grants to its successor (the same person signed in again).
     async fn move_grants(&self, from: &SessionId, to: &SessionId) -> StoreResult<()>;
     async fn refresh_token_by_digest(&self, digest: &str) -> StoreResult<Option<RefreshToken>>;

@@ -41,22 +41,6 @@ macro_rules! impl_grant_store {
                 Ok(())
             }
 
-            async fn revoke_grants_of_session(
-                &self,
-                session: &$crate::domain::SessionId,
-                now: i64,
-            ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query("UPDATE grants SET revoked_at = $1 WHERE session_id = $2 AND revoked_at IS NULL")
-                    .bind(now)
-                    .bind(session.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                bump_revocations(&mut tx).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
             async fn move_grants(
                 &self,
                 from: &$crate::domain::SessionId,
