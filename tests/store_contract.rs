@@ -134,6 +134,7 @@ fn account(id: &str, username: &str) -> Account {
         created_at: NOW + 2,
         disabled: false,
         must_change_password: false,
+        password_via_mail: false,
     }
 }
 
@@ -144,7 +145,11 @@ fn session(id: &str, account: &AccountId) -> Session {
         account_id: account.clone(),
         auth_time: NOW + 3,
         amr: vec!["pwd".into(), "otp".into()],
-        acr: "urn:poortwachter:acr:password".into(),
+        acr: "urn:poortwachter:acr:mfa".into(),
+        factors: vec![
+            idp::auth::levels::FactorUse::password(false, NOW + 3),
+            idp::auth::levels::FactorUse::new(idp::auth::levels::Method::Otp, idp::auth::levels::Channel::App, NOW + 3),
+        ],
         created_at: NOW + 3,
         expires_at: NOW + 3 + 8 * 3600,
         ended_at: None,

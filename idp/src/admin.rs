@@ -207,6 +207,7 @@ pub async fn create_user(store: &dyn Store, new: NewUser, now: UnixTime) -> Resu
         created_at: now,
         disabled: false,
         must_change_password: new.temporary_password,
+        password_via_mail: false,
     };
     store.create_account(&account).await?;
     Ok(account)
@@ -237,6 +238,11 @@ pub struct PolicyChange {
     pub mail_from_address: Option<String>,
     pub portal_url: Option<String>,
     pub invitation_days: Option<i64>,
+    /// `password`, `two-factor` or `phishing-resistant`.
+    pub min_level: Option<String>,
+    pub mailed_token: Option<bool>,
+    /// 0 turns "trust this computer" off.
+    pub trusted_device_days: Option<i64>,
 }
 
 /// Applies a policy change after checking the whole resulting policy.
@@ -305,6 +311,19 @@ pub async fn set_policy(
             return Err(invalid("--invitation-days: between 1 and 90"));
         }
         policy.invitation_ttl_secs = days * 86_400;
+    }
+    if let Some(level) = change.min_level {
+        policy.min_level = crate::auth::levels::Level::parse(&level)
+            .ok_or_else(|| invalid("--min-level: use password, two-factor or phishing-resistant"))?;
+    }
+    if let Some(v) = change.mailed_token {
+        policy.mailed_token = v;
+    }
+    if let Some(days) = change.trusted_device_days {
+        if !(0..=90).contains(&days) {
+            return Err(invalid("--trusted-device-days: between 0 and 90"));
+        }
+        policy.trusted_device_days = days;
     }
     policy.updated_at = now;
     store.set_policy(&policy).await?;

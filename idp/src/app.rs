@@ -48,6 +48,8 @@ pub struct Inner {
     pub templates: Templates,
     pub mail_templates: MailTemplates,
     pub mailer: Arc<dyn Mailer>,
+    /// Protects second-factor secrets at rest (see `auth::factor_key`).
+    pub factor_key: crate::auth::factor_key::FactorKey,
     /// The discovery document, serialised once.
     pub discovery: axum::body::Bytes,
     keys: ArcSwap<KeyRing>,
@@ -76,12 +78,16 @@ pub enum CacheError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error("factor key: {0}")]
+    FactorKey(String),
 }
 
 impl AppState {
     pub async fn new(parts: Parts) -> Result<Self, CacheError> {
         let Parts { config, issuer, store, kv, clock, templates, mail_templates, mailer } = parts;
+        let factor_key = crate::auth::factor_key::FactorKey::load(&config.factors).map_err(CacheError::FactorKey)?;
         let state = AppState(Arc::new(Inner {
+            factor_key,
             config,
             discovery: crate::oidc::discovery::document(&issuer).to_string().into(),
             issuer,

@@ -56,6 +56,16 @@ pub struct PolicyArgs {
     portal_url: Option<String>,
     #[arg(long)]
     invitation_days: Option<i64>,
+    /// The level every sign-in to this organisation's portals reaches: password, two-factor or
+    /// phishing-resistant (docs/factors.md).
+    #[arg(long)]
+    min_level: Option<String>,
+    /// Accept a mailed login token as the second factor (journey B).
+    #[arg(long)]
+    mailed_token: Option<bool>,
+    /// How long "trust this computer" lasts; 0 turns it off.
+    #[arg(long)]
+    trusted_device_days: Option<i64>,
 }
 
 pub async fn run(command: OrgCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
@@ -95,6 +105,9 @@ async fn policy(args: PolicyArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
         mail_from_address: args.mail_from_address,
         portal_url: args.portal_url,
         invitation_days: args.invitation_days,
+        min_level: args.min_level,
+        mailed_token: args.mailed_token,
+        trusted_device_days: args.trusted_device_days,
     };
     let p = idp::admin::set_policy(ctx.store.as_ref(), &args.org, change, ctx.now).await?;
     ctx.out.object(json!({
@@ -105,6 +118,9 @@ async fn policy(args: PolicyArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
         "mail_from_address": p.mail_from_address,
         "portal_url": p.portal_url,
         "invitation_days": p.invitation_ttl_secs / 86_400,
+        "min_level": p.min_level.as_str(),
+        "mailed_token": p.mailed_token,
+        "trusted_device_days": p.trusted_device_days,
     }));
     Ok(())
 }

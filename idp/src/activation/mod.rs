@@ -42,6 +42,7 @@ pub fn account_for(
         created_at: now,
         disabled: false,
         must_change_password: temporary,
+        password_via_mail: false,
     }
 }
 

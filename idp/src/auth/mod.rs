@@ -1,18 +1,17 @@
 //! Authentication of people: passwords, failure throttling, and the single-sign-on session.
-//! Later factors (TOTP, mailed tokens, SMS, passkeys) join here.
+//! Second factors and assurance levels: `levels`, `totp`, `otp`, `factor_key`; docs/factors.md.
 
+pub mod factor_key;
+pub mod factors;
+pub mod levels;
+pub mod otp;
 pub mod password;
 pub mod password_rules;
 pub mod recovery;
 pub mod secret_question;
 pub mod session;
 pub mod signin;
-
-/// Authentication Context Class References (`acr`) this IdP issues; see `docs/tokens.md`.
-pub mod acr {
-    /// Signed in with something the person knows (a password).
-    pub const PASSWORD: &str = "urn:poortwachter:acr:password";
-}
+pub mod totp;
 
 /// The key under which failures from a client address are counted. An IPv6 client usually has a
 /// whole /64 to pick addresses from, so IPv6 addresses count per /64.

@@ -43,16 +43,7 @@ async fn outgoing(
     rendered: (String, String, String),
     now: UnixTime,
 ) -> Result<OutboxMail, RecoveryError> {
-    let policy = state.store.policy_for_account(&account.id).await?;
-    let sender = (
-        policy.as_ref().and_then(|p| p.mail_from_name.clone()).unwrap_or_else(|| state.config.mail.from_name.clone()),
-        policy
-            .as_ref()
-            .and_then(|p| p.mail_from_address.clone())
-            .unwrap_or_else(|| state.config.mail.from_address.clone()),
-    );
-    let organisation = policy.map(|p| p.organisation_id);
-    Ok(OutboxMail::queued(organisation, account.email.clone().unwrap_or_default(), sender, rendered, now))
+    Ok(crate::mail::for_account(state, account, rendered, now).await?)
 }
 
 /// Mails a reset link to every account with this address (a family may share one). Unknown

@@ -2,6 +2,7 @@
 //! A new value is issued at every sign-in (no session fixation); sign-out ends the row.
 
 use crate::app::AppState;
+use crate::auth::levels::{self, FactorUse};
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::domain::{AccountId, SessionId};
@@ -16,12 +17,14 @@ pub fn cookie_name(state: &AppState) -> &'static str {
     }
 }
 
-/// Starts a session; returns the cookie value (only ever held by the browser) and the row.
+/// Starts a session for the factors proved; returns the cookie value (only ever held by the
+/// browser) and the row. `auth_time` is when the person signed in (earlier than `now` when an
+/// existing session only added a factor).
 pub async fn start(
     state: &AppState,
     account: &AccountId,
-    amr: Vec<String>,
-    acr: &str,
+    factors: Vec<FactorUse>,
+    auth_time: UnixTime,
     now: UnixTime,
 ) -> Result<(String, Session), StoreError> {
     let token = crypto::random_token(32);
@@ -29,9 +32,10 @@ pub async fn start(
         id: SessionId(crypto::random_token(16)),
         token_digest: crypto::token_digest(&token),
         account_id: account.clone(),
-        auth_time: now,
-        amr,
-        acr: acr.to_string(),
+        auth_time,
+        amr: levels::amr(&factors),
+        acr: levels::level(&factors).acr().to_string(),
+        factors,
         created_at: now,
         expires_at: now + state.config.session.ttl_secs,
         ended_at: None,

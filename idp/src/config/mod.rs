@@ -24,6 +24,10 @@ pub struct Config {
     pub tokens: TokenConfig,
     pub session: SessionConfig,
     pub signin: SigninConfig,
+    pub factors: FactorConfig,
+    /// Levels that scopes demand, e.g. `[scope_levels.dossier] level = "two-factor"`,
+    /// `max_age_secs = 900` (the second factor proved within the last 15 minutes).
+    pub scope_levels: std::collections::BTreeMap<String, ScopeLevel>,
     pub keys: KeyConfig,
     pub cache: CacheConfig,
     pub theme: ThemeConfig,
@@ -134,6 +138,51 @@ pub struct SigninConfig {
     /// Failed sign-ins per client address within `window_secs` before it is paused.
     pub max_failures_per_ip: u32,
     pub window_secs: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FactorConfig {
+    /// 32 bytes, base64url: encrypts TOTP secrets at rest and keys the recovery-code digests.
+    /// When unset, a key is created in `key_file` (one node, development).
+    pub encryption_key: Option<Secret<String>>,
+    pub key_file: PathBuf,
+    /// Lifetime of a mailed, SMS or voice code; at most 600 seconds.
+    pub code_ttl_secs: i64,
+    /// Tries per sent code before it is void.
+    pub code_tries: u32,
+    /// Codes sent per account (and per phone number) within `send_window_secs`.
+    pub max_sends: u32,
+    pub send_window_secs: i64,
+    /// Wrong second-factor codes per account within `failure_window_secs` before a pause.
+    pub max_failures: u32,
+    pub failure_window_secs: i64,
+    /// Changes on the account page need a sign-in at most this old.
+    pub reauth_secs: i64,
+}
+
+impl Default for FactorConfig {
+    fn default() -> Self {
+        Self {
+            encryption_key: None,
+            key_file: PathBuf::from("data/factors.key"),
+            code_ttl_secs: 600,
+            code_tries: 5,
+            max_sends: 3,
+            send_window_secs: 900,
+            max_failures: 5,
+            failure_window_secs: 900,
+            reauth_secs: 600,
+        }
+    }
+}
+
+/// What a scope demands of the sign-in (see `auth::levels`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeLevel {
+    pub level: crate::auth::levels::Level,
+    pub max_age_secs: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -351,6 +400,26 @@ impl Config {
         }
         if self.signin.max_failures_per_username == 0 || self.signin.max_failures_per_ip == 0 {
             return fail("signin", "failure limits must be at least 1");
+        }
+        if !(60..=600).contains(&self.factors.code_ttl_secs) {
+            return fail("factors.code_ttl_secs", "must be between 60 and 600");
+        }
+        if self.factors.code_tries == 0 || self.factors.max_sends == 0 || self.factors.max_failures == 0 {
+            return fail("factors", "limits must be at least 1");
+        }
+        if self.factors.send_window_secs <= 0 || self.factors.failure_window_secs <= 0 || self.factors.reauth_secs <= 0
+        {
+            return fail("factors", "windows must be a positive number of seconds");
+        }
+        if let Some(key) = &self.factors.encryption_key {
+            if crate::auth::factor_key::FactorKey::parse(key.expose()).is_none() {
+                return fail("factors.encryption_key", "must be 32 bytes in base64url (43 characters)");
+            }
+        }
+        for (scope, level) in &self.scope_levels {
+            if level.max_age_secs.is_some_and(|a| a <= 0) {
+                return fail(&format!("scope_levels.{scope}.max_age_secs"), "must be a positive number of seconds");
+            }
         }
         Ok(())
     }

@@ -14,11 +14,14 @@ use serde::Serialize;
 use super::error::{internal_page, page, render};
 use super::extract;
 use crate::app::AppState;
+use crate::auth::levels::FactorUse;
+use crate::auth::session;
 use crate::auth::signin::{self, SignIn};
-use crate::auth::{acr, session};
 use crate::crypto;
 use crate::domain::Secret;
-use crate::oidc::authorize::{self, interaction_key, Interaction, Next, RedirectError, UntrustedRequest};
+use crate::oidc::authorize::{
+    self, interaction_key, Interaction, Next, PendingSignIn, RedirectError, UntrustedRequest,
+};
 use crate::oidc::error::{OAuthError, ProtocolError};
 use crate::oidc::params::Params;
 use crate::oidc::paths;
@@ -72,7 +75,15 @@ async fn authorize_endpoint(
         Ok(s) => s,
         Err(e) => return internal_page(&state, locale, e),
     };
-    match authorize::next_step(&request, session.as_ref(), false, false, now) {
+    let requirement = match authorize::requirement(&state, &request, session.as_ref().map(|s| &s.account_id)).await {
+        Ok(r) => r,
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    match authorize::next_step(&request, session.as_ref(), false, false, &requirement, now) {
+        Next::StepUp => {
+            let session = session.expect("next_step checked the session");
+            start_interaction(&state, jar, request, "/tweede-stap", Some(step_up_of(&session))).await
+        }
         Next::IssueCode => {
             finish(&state, &request, session.as_ref().expect("next_step checked the session"), now).await
         }
@@ -86,8 +97,18 @@ async fn authorize_endpoint(
         ),
         next @ (Next::SignIn | Next::Consent) => {
             let target = if next == Next::SignIn { "/login" } else { "/consent" };
-            start_interaction(&state, jar, request, target).await
+            start_interaction(&state, jar, request, target, None).await
         }
+    }
+}
+
+/// A step-up starts from what the session already proved.
+fn step_up_of(session: &Session) -> PendingSignIn {
+    PendingSignIn {
+        account_id: session.account_id.0.clone(),
+        auth_time: session.auth_time,
+        factors: session.factors.clone(),
+        enrolling: None,
     }
 }
 
@@ -132,6 +153,7 @@ async fn start_interaction(
     jar: CookieJar,
     request: authorize::AuthorizationRequest,
     target: &str,
+    pending: Option<PendingSignIn>,
 ) -> Response {
     let locale = Locale::negotiate(request.ui_locales.as_deref(), None);
     let (jar, binding) = extract::binding(state, jar);
@@ -143,6 +165,8 @@ async fn start_interaction(
         signed_in: false,
         password_change_for: None,
         secret_question_for: None,
+        pending,
+        return_to: None,
     };
     let json = serde_json::to_string(&interaction).expect("interaction serialises");
     if let Err(e) = state.kv.put(&interaction_key(&id), &json, state.config.session.interaction_ttl_secs).await {
@@ -318,24 +342,13 @@ async fn login_submit(
         Err(e) => return internal_page(&state, locale, e),
     }
     let now = state.clock.unix();
-    // A new session (and cookie value) at every sign-in; the one this browser had is replaced.
-    let (token, new_session) = match session::start(&state, &account.id, vec!["pwd".into()], acr::PASSWORD, now).await {
-        Ok(s) => s,
-        Err(e) => return internal_page(&state, locale, e),
+    let pending = PendingSignIn {
+        account_id: account.id.0.clone(),
+        auth_time: now,
+        factors: vec![FactorUse::password(account.password_via_mail, now)],
+        enrolling: None,
     };
-    let old = jar.get(session::cookie_name(&state)).map(|c| c.value().to_string());
-    match session::find(&state, old.as_deref(), now).await {
-        Ok(Some(previous)) => {
-            if let Err(e) = session::replace(&state, &previous, &new_session, now).await {
-                return internal_page(&state, locale, e);
-            }
-        }
-        Ok(None) => {}
-        Err(e) => return internal_page(&state, locale, e),
-    }
-    let jar = jar.add(extract::cookie(&state, session::cookie_name(&state), token));
-    let response = continue_interaction(&state, &id, interaction, &new_session, true, false, now).await;
-    (jar, response).into_response()
+    super::second_factor::begin(&state, jar, &id, interaction, pending, &account).await
 }
 
 /// An organisation that asks a secret question gets one before the account's first session.
@@ -347,8 +360,9 @@ async fn owes_secret_question(
     Ok(asks && state.store.secret_question(&account.id).await?.is_none())
 }
 
-/// After sign-in or consent: issue the code, or move on to consent.
-async fn continue_interaction(
+/// After sign-in or consent: issue the code (or, for the IdP's own pages, go back there), move
+/// on to consent, or ask for another factor when the session is not strong enough.
+pub(super) async fn continue_interaction(
     state: &AppState,
     id: &str,
     mut interaction: Interaction,
@@ -359,7 +373,19 @@ async fn continue_interaction(
 ) -> Response {
     let locale = Locale::negotiate(interaction.request.ui_locales.as_deref(), None);
     let signed_in = signed_in_now || interaction.signed_in;
-    match authorize::next_step(&interaction.request, Some(session), signed_in, consented, now) {
+    let requirement = match authorize::requirement(state, &interaction.request, Some(&session.account_id)).await {
+        Ok(r) => r,
+        Err(e) => return internal_page(state, locale, e),
+    };
+    match authorize::next_step(&interaction.request, Some(session), signed_in, consented, &requirement, now) {
+        Next::StepUp => {
+            interaction.pending = Some(step_up_of(session));
+            let json = serde_json::to_string(&interaction).expect("interaction serialises");
+            if let Err(e) = state.kv.put(&interaction_key(id), &json, state.config.session.interaction_ttl_secs).await {
+                return internal_page(state, locale, e);
+            }
+            Redirect::to(&format!("/tweede-stap?interaction={id}")).into_response()
+        }
         Next::Consent => {
             interaction.signed_in = signed_in;
             let json = serde_json::to_string(&interaction).expect("interaction serialises");
@@ -371,7 +397,13 @@ async fn continue_interaction(
         Next::IssueCode => {
             // The interaction is single use: of two concurrent submissions, one gets a code.
             match state.kv.take(&interaction_key(id)).await {
-                Ok(Some(_)) => finish(state, &interaction.request, session, now).await,
+                Ok(Some(_)) => match &interaction.return_to {
+                    Some(path) if path.starts_with('/') && !path.starts_with("//") => {
+                        Redirect::to(path).into_response()
+                    }
+                    Some(_) => page(state, locale, StatusCode::BAD_REQUEST, "error_bad_request"),
+                    None => finish(state, &interaction.request, session, now).await,
+                },
                 Ok(None) => page(state, locale, StatusCode::BAD_REQUEST, "login_expired"),
                 Err(e) => internal_page(state, locale, e),
             }

@@ -11,6 +11,7 @@ mod pages;
 mod password_change;
 mod password_form;
 mod recovery;
+mod second_factor;
 mod token;
 mod userinfo;
 
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(meta::routes().layer(public_cors))
         .merge(authorize::routes())
+        .merge(second_factor::routes())
         .merge(activation::routes())
         .merge(recovery::routes())
         .merge(password_change::routes())

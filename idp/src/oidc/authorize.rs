@@ -11,10 +11,12 @@ use super::error::{ErrorCode, OAuthError, ProtocolError};
 use super::params::Params;
 use super::pkce;
 use crate::app::AppState;
+use crate::auth::levels::{self, FactorUse, Requirement};
 use crate::clock::UnixTime;
 use crate::crypto;
+use crate::domain::AccountId;
 use crate::domain::{GrantId, RedirectUri, Scopes};
-use crate::store::{AuthorizationCode, Client, ClientKind, GrantType, Session};
+use crate::store::{AuthorizationCode, Client, ClientKind, GrantType, Session, StoreError};
 
 /// Why the request cannot even be answered at the portal; shown as a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,6 +205,8 @@ pub enum Next {
     SignIn,
     /// The user must confirm what the portal may see.
     Consent,
+    /// The session is not strong (or recent) enough for this request: prove another factor.
+    StepUp,
     /// Interaction is needed but `prompt=none` forbids it.
     Fail(ErrorCode),
 }
@@ -214,6 +218,7 @@ pub fn next_step(
     session: Option<&Session>,
     signed_in_now: bool,
     consented: bool,
+    requirement: &Requirement,
     now: UnixTime,
 ) -> Next {
     let fresh_enough = |s: &Session| request.max_age.is_none_or(|max| now - s.auth_time <= max);
@@ -224,6 +229,10 @@ pub fn next_step(
     };
     if !session_ok {
         return if request.prompt.none { Next::Fail(ErrorCode::LoginRequired) } else { Next::SignIn };
+    }
+    // Never a lower level in silence: the person proves another factor, or no code is issued.
+    if !session.is_some_and(|s| requirement.is_met(&s.factors, now)) {
+        return if request.prompt.none { Next::Fail(ErrorCode::InteractionRequired) } else { Next::StepUp };
     }
     if request.prompt.consent && !consented {
         return Next::Consent;
@@ -279,6 +288,60 @@ pub struct Interaction {
     /// The account that must now set its secret question (when its organisation asks one).
     #[serde(default)]
     pub secret_question_for: Option<String>,
+    /// A sign-in that still needs a factor (see `http/second_factor.rs`).
+    #[serde(default)]
+    pub pending: Option<PendingSignIn>,
+    /// Set for the IdP's own pages (the account page): where to go when signed in, instead of
+    /// issuing a code. Always a local path.
+    #[serde(default)]
+    pub return_to: Option<String>,
+}
+
+/// Someone who proved some factors and must prove more before the session is made (or, for a
+/// step-up, before the session is replaced by a stronger one).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    pub account_id: String,
+    pub auth_time: UnixTime,
+    pub factors: Vec<FactorUse>,
+    /// The authenticator app being enrolled during this sign-in (journey A).
+    #[serde(default)]
+    pub enrolling: Option<String>,
+}
+
+/// What this request demands of the sign-in: the minimum of the portal's organisation and of
+/// the account's own organisation, the `acr_values`, and every requested scope's level.
+pub async fn requirement(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    account: Option<&AccountId>,
+) -> Result<Requirement, StoreError> {
+    let mut requirement = Requirement { level: levels::from_acr_values(request.acr_values.as_deref()), max_age: None };
+    if let Some(policy) = client_policy(state, &request.client_id).await? {
+        requirement = requirement.and(Requirement { level: Some(policy.min_level), max_age: None });
+    }
+    if let Some(account) = account {
+        if let Some(policy) = state.store.policy_for_account(account).await? {
+            requirement = requirement.and(Requirement { level: Some(policy.min_level), max_age: None });
+        }
+    }
+    for scope in request.scope.iter() {
+        if let Some(demand) = state.config.scope_levels.get(scope) {
+            requirement = requirement.and(Requirement { level: Some(demand.level), max_age: demand.max_age_secs });
+        }
+    }
+    Ok(requirement)
+}
+
+/// The policy of the organisation the portal belongs to.
+pub async fn client_policy(
+    state: &AppState,
+    client_id: &str,
+) -> Result<Option<crate::store::OrganisationPolicy>, StoreError> {
+    let Some(client) = state.client(client_id).await? else {
+        return Ok(None);
+    };
+    state.store.policy(&client.organisation_id).await
 }
 
 pub fn interaction_key(id: &str) -> String {

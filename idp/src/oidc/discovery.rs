@@ -5,7 +5,6 @@ use serde_json::{json, Value};
 
 use super::claims::SUPPORTED_SCOPES;
 use super::paths;
-use crate::auth::acr;
 
 pub fn document(issuer: &str) -> Value {
     let url = |path: &str| format!("{issuer}{path}");
@@ -31,7 +30,7 @@ pub fn document(issuer: &str) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "azp", "at_hash",
             "name", "given_name", "family_name", "preferred_username", "birthdate", "email", "email_verified"],
-        "acr_values_supported": [acr::PASSWORD],
+        "acr_values_supported": crate::auth::levels::Level::ALL.map(|l| l.acr()),
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "ui_locales_supported": ["nl", "en"],
         "claims_parameter_supported": false,

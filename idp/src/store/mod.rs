@@ -58,8 +58,9 @@ pub trait AccountStore {
     async fn account_by_username(&self, normalised: &str) -> StoreResult<Option<Account>>;
     async fn account_by_id(&self, id: &AccountId) -> StoreResult<Option<Account>>;
     async fn list_accounts(&self) -> StoreResult<Vec<Account>>;
-    /// Sets a password the person chose (clearing `must_change_password`).
-    async fn change_password(&self, id: &AccountId, hash: &Secret<String>) -> StoreResult<()>;
+    /// Sets a password the person chose (clearing `must_change_password` and `password_via_mail`)
+    /// and revokes the account's trusted devices, in one transaction.
+    async fn change_password(&self, id: &AccountId, hash: &Secret<String>, now: UnixTime) -> StoreResult<()>;
     /// Stores the secret question and the hash of its normalised answer.
     async fn set_secret_question(
         &self,
@@ -203,6 +204,50 @@ pub trait PasswordResetStore {
     async fn policy_for_account(&self, account: &AccountId) -> StoreResult<Option<OrganisationPolicy>>;
 }
 
+/// Second factors, recovery codes and trusted devices (docs/factors.md). Every change that the
+/// person must hear about takes its notification mail, queued in the same transaction.
+#[async_trait]
+pub trait FactorStore {
+    async fn add_factor(&self, factor: &Factor) -> StoreResult<()>;
+    async fn factor(&self, id: &str) -> StoreResult<Option<Factor>>;
+    /// The account's factors, confirmed or not, oldest first.
+    async fn factors(&self, account: &AccountId) -> StoreResult<Vec<Factor>>;
+    /// Confirms a pending factor (once); drops the account's other pending factors of the same
+    /// kind; queues the notification. False when it was not pending.
+    async fn confirm_factor(&self, id: &str, now: UnixTime, notification: &OutboxMail) -> StoreResult<bool>;
+    /// Removes a factor of the account and queues the notification; false when there was none.
+    async fn remove_factor(&self, id: &str, account: &AccountId, notification: &OutboxMail) -> StoreResult<bool>;
+    /// Records that a TOTP code of `step` was accepted: true only when no code of this step or a
+    /// later one was accepted before (so a code works once, also when two requests race).
+    async fn use_totp_step(&self, id: &str, step: i64, now: UnixTime) -> StoreResult<bool>;
+    /// Records a use of the factor (and, for a passkey, its updated credential).
+    async fn touch_factor(&self, id: &str, secret: Option<&Secret<String>>, now: UnixTime) -> StoreResult<()>;
+    /// Replaces the account's recovery codes with these digests.
+    async fn replace_recovery_codes(
+        &self,
+        account: &AccountId,
+        digests: &[String],
+        now: UnixTime,
+        notification: &OutboxMail,
+    ) -> StoreResult<()>;
+    /// Uses a recovery code once; queues the notification when it worked.
+    async fn use_recovery_code(
+        &self,
+        account: &AccountId,
+        digest: &str,
+        now: UnixTime,
+        notification: &OutboxMail,
+    ) -> StoreResult<bool>;
+    /// How many unused recovery codes the account has.
+    async fn recovery_codes_left(&self, account: &AccountId) -> StoreResult<i64>;
+    async fn add_trusted_device(&self, device: &TrustedDevice) -> StoreResult<()>;
+    async fn trusted_device_by_digest(&self, digest: &str) -> StoreResult<Option<TrustedDevice>>;
+    /// The account's trusted devices that are still active at `now`, newest first.
+    async fn trusted_devices(&self, account: &AccountId, now: UnixTime) -> StoreResult<Vec<TrustedDevice>>;
+    /// Revokes one of the account's devices; false when there was no such active device.
+    async fn revoke_trusted_device(&self, id: &str, account: &AccountId, now: UnixTime) -> StoreResult<bool>;
+}
+
 /// Change counters that let every node notice what `idp-admin` changed (clients, keys).
 #[async_trait]
 pub trait ChangeStore {
@@ -242,6 +287,7 @@ pub trait Store:
     + PolicyStore
     + InvitationStore
     + PasswordResetStore
+    + FactorStore
     + ChangeStore
     + Send
     + Sync
@@ -260,6 +306,7 @@ impl<T> Store for T where
         + PolicyStore
         + InvitationStore
         + PasswordResetStore
+        + FactorStore
         + ChangeStore
         + Send
         + Sync

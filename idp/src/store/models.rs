@@ -128,6 +128,8 @@ pub struct Account {
     pub disabled: bool,
     /// The password is temporary: the next sign-in first asks for a new one.
     pub must_change_password: bool,
+    /// The password was last set through a mailed reset link (see `auth::levels`).
+    pub password_via_mail: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +158,8 @@ pub struct Session {
     /// RFC 8176 authentication method references.
     pub amr: Vec<String>,
     pub acr: String,
+    /// The factors proved for this session, with their channels and times.
+    pub factors: Vec<crate::auth::levels::FactorUse>,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub ended_at: Option<UnixTime>,
@@ -278,6 +282,12 @@ pub struct OrganisationPolicy {
     /// The portal address shown in mails and after activation.
     pub portal_url: Option<String>,
     pub invitation_ttl_secs: i64,
+    /// The level every sign-in to this organisation's portals must reach.
+    pub min_level: crate::auth::levels::Level,
+    /// A mailed login token is accepted as the second factor (journey B).
+    pub mailed_token: bool,
+    /// How long "trust this computer" lasts; 0 turns the offer off.
+    pub trusted_device_days: i64,
     pub updated_at: UnixTime,
 }
 
@@ -293,6 +303,9 @@ impl OrganisationPolicy {
             mail_from_address: None,
             portal_url: None,
             invitation_ttl_secs: 14 * 86_400,
+            min_level: crate::auth::levels::Level::Password,
+            mailed_token: false,
+            trusted_device_days: 7,
             updated_at: 0,
         }
     }
@@ -366,4 +379,73 @@ pub struct PasswordReset {
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub used_at: Option<UnixTime>,
+}
+
+/// The kinds of enrolled second factor (the mailed token needs no enrolment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FactorKind {
+    Totp,
+    Sms,
+    Voice,
+    Passkey,
+}
+
+impl FactorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FactorKind::Totp => "totp",
+            FactorKind::Sms => "sms",
+            FactorKind::Voice => "voice",
+            FactorKind::Passkey => "passkey",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [FactorKind::Totp, FactorKind::Sms, FactorKind::Voice, FactorKind::Passkey]
+            .into_iter()
+            .find(|k| k.as_str() == value)
+    }
+}
+
+/// An enrolled (or, until `confirmed_at`, pending) second factor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Factor {
+    pub id: String,
+    pub account_id: AccountId,
+    pub kind: FactorKind,
+    pub label: String,
+    /// TOTP: the secret, encrypted; passkey: the credential as JSON.
+    pub secret: Option<Secret<String>>,
+    /// SMS or voice: the number in E.164 form.
+    pub phone: Option<String>,
+    /// Passkey: the credential id (base64url).
+    pub credential_id: Option<String>,
+    /// TOTP: the highest time step accepted so far.
+    pub last_used_step: Option<i64>,
+    pub created_at: UnixTime,
+    pub confirmed_at: Option<UnixTime>,
+    pub last_used_at: Option<UnixTime>,
+}
+
+/// A browser trusted for a while ("Vertrouw deze computer"); the cookie is stored as a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedDevice {
+    pub id: String,
+    pub account_id: AccountId,
+    pub token_digest: String,
+    /// What the person sees in the list (browser and system, from the User-Agent).
+    pub label: String,
+    /// The second factor proved when the browser was trusted; it stands in for it later.
+    pub factor: crate::auth::levels::FactorUse,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub last_used_at: Option<UnixTime>,
+    pub revoked_at: Option<UnixTime>,
+}
+
+impl TrustedDevice {
+    pub fn is_active(&self, now: UnixTime) -> bool {
+        self.revoked_at.is_none() && now < self.expires_at
+    }
 }

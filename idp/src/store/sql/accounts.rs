@@ -37,12 +37,18 @@ macro_rules! impl_account_store {
                 &self,
                 id: &$crate::domain::AccountId,
                 hash: &$crate::domain::Secret<String>,
+                now: i64,
             ) -> $crate::store::StoreResult<()> {
-                sqlx::query("UPDATE accounts SET password_hash = $1, must_change_password = FALSE WHERE id = $2")
-                    .bind(hash.expose())
-                    .bind(id.as_str())
-                    .execute(&self.pool)
-                    .await?;
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "UPDATE accounts SET password_hash = $1, must_change_password = FALSE, password_via_mail = FALSE WHERE id = $2",
+                )
+                .bind(hash.expose())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+                revoke_trusted_devices(&mut tx, id.as_str(), now).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -87,7 +93,8 @@ macro_rules! impl_account_store {
             sqlx::query(
                 "INSERT INTO accounts (id, subject, username, username_normalised, email, email_verified, \
                      given_name, family_name, birth_date, password_hash, created_at, disabled, email_normalised, \
-                     must_change_password) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                     must_change_password, password_via_mail) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(a.id.as_str())
             .bind(a.subject.as_str())
@@ -103,6 +110,7 @@ macro_rules! impl_account_store {
             .bind(a.disabled)
             .bind(a.email.as_deref().map($crate::activation::normalise_email))
             .bind(a.must_change_password)
+            .bind(a.password_via_mail)
             .execute(&mut **tx)
             .await
             .map_err(|e| $crate::store::map_unique_on(e, "username_normalised", "username", "account"))?;
@@ -125,6 +133,7 @@ macro_rules! impl_account_store {
                 created_at: r.try_get("created_at")?,
                 disabled: r.try_get("disabled")?,
                 must_change_password: r.try_get("must_change_password")?,
+                password_via_mail: r.try_get("password_via_mail")?,
             })
         }
     };

@@ -7,13 +7,15 @@ macro_rules! impl_invitation_store {
             async fn set_policy(&self, p: &$crate::store::OrganisationPolicy) -> $crate::store::StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO organisation_policies (organisation_id, activation_method, password_rules, secret_question, \
-                     mail_from_name, mail_from_address, portal_url, invitation_ttl_secs, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     mail_from_name, mail_from_address, portal_url, invitation_ttl_secs, updated_at, \
+                     min_level, mailed_token, trusted_device_days) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                      ON CONFLICT (organisation_id) DO UPDATE SET activation_method = excluded.activation_method, \
                      password_rules = excluded.password_rules, secret_question = excluded.secret_question, \
                      mail_from_name = excluded.mail_from_name, mail_from_address = excluded.mail_from_address, \
                      portal_url = excluded.portal_url, invitation_ttl_secs = excluded.invitation_ttl_secs, \
-                     updated_at = excluded.updated_at",
+                     updated_at = excluded.updated_at, min_level = excluded.min_level, \
+                     mailed_token = excluded.mailed_token, trusted_device_days = excluded.trusted_device_days",
                 )
                 .bind(p.organisation_id.as_str())
                 .bind(p.activation_method.as_str())
@@ -24,6 +26,9 @@ macro_rules! impl_invitation_store {
                 .bind(&p.portal_url)
                 .bind(p.invitation_ttl_secs)
                 .bind(p.updated_at)
+                .bind(p.min_level.as_str())
+                .bind(p.mailed_token)
+                .bind(p.trusted_device_days)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -167,6 +172,7 @@ macro_rules! impl_invitation_store {
             use sqlx::Row;
             let method: String = r.try_get("activation_method")?;
             let rules: String = r.try_get("password_rules")?;
+            let min_level: String = r.try_get("min_level")?;
             Ok($crate::store::OrganisationPolicy {
                 organisation_id: $crate::domain::OrganisationId(r.try_get("organisation_id")?),
                 activation_method: $crate::store::ActivationMethod::parse(&method)
@@ -177,6 +183,10 @@ macro_rules! impl_invitation_store {
                 mail_from_address: r.try_get("mail_from_address")?,
                 portal_url: r.try_get("portal_url")?,
                 invitation_ttl_secs: r.try_get("invitation_ttl_secs")?,
+                min_level: $crate::auth::levels::Level::parse(&min_level)
+                    .ok_or_else(|| $crate::store::StoreError::Corrupt(min_level.clone()))?,
+                mailed_token: r.try_get("mailed_token")?,
+                trusted_device_days: r.try_get("trusted_device_days")?,
                 updated_at: r.try_get("updated_at")?,
             })
         }

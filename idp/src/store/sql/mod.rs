@@ -7,6 +7,7 @@ pub(crate) mod accounts;
 pub(crate) mod changes;
 pub(crate) mod clients;
 pub(crate) mod codes;
+pub(crate) mod factors;
 pub(crate) mod grants;
 pub(crate) mod invitations;
 pub(crate) mod keys;
@@ -46,6 +47,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::outbox::impl_outbox_store!($store, $row);
         $crate::store::sql::invitations::impl_invitation_store!($store, $row);
         $crate::store::sql::resets::impl_reset_store!($store, $row);
+        $crate::store::sql::factors::impl_factor_store!($store, $row);
     };
 }
 pub(crate) use impl_sql_store;

@@ -68,7 +68,8 @@ macro_rules! impl_reset_store {
                     return Ok(None);
                 };
                 let account: String = row.try_get("account_id")?;
-                sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+                // The mailbox chose this password: a mailed token no longer adds a channel.
+                sqlx::query("UPDATE accounts SET password_hash = $1, password_via_mail = TRUE WHERE id = $2")
                     .bind(password_hash.expose())
                     .bind(&account)
                     .execute(&mut *tx)
@@ -97,6 +98,7 @@ macro_rules! impl_reset_store {
                     .bind(&account)
                     .execute(&mut *tx)
                     .await?;
+                revoke_trusted_devices(&mut tx, &account, now).await?;
                 insert_outbox_mail(&mut tx, notification).await?;
                 tx.commit().await?;
                 Ok(Some($crate::domain::AccountId(account)))

@@ -6,8 +6,8 @@ macro_rules! impl_session_store {
         impl $crate::store::SessionStore for $store {
             async fn create_session(&self, s: &$crate::store::Session) -> $crate::store::StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO sessions (id, token_digest, account_id, auth_time, amr, acr, created_at, expires_at, ended_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "INSERT INTO sessions (id, token_digest, account_id, auth_time, amr, acr, created_at, expires_at, ended_at, factors) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(s.id.as_str())
                 .bind(&s.token_digest)
@@ -18,6 +18,7 @@ macro_rules! impl_session_store {
                 .bind(s.created_at)
                 .bind(s.expires_at)
                 .bind(s.ended_at)
+                .bind($crate::store::sql::to_json(&s.factors))
                 .execute(&self.pool)
                 .await
                 .map_err(|e| $crate::store::map_unique(e, "session"))?;
@@ -84,6 +85,7 @@ macro_rules! impl_session_store {
                 auth_time: r.try_get("auth_time")?,
                 amr: $crate::store::sql::json_list(&r.try_get::<String, _>("amr")?)?,
                 acr: r.try_get("acr")?,
+                factors: $crate::store::sql::json_list(&r.try_get::<String, _>("factors")?)?,
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
                 ended_at: r.try_get("ended_at")?,

@@ -1,0 +1,416 @@
+//! Second factors as use cases: which ones a person can use now, checking an answer, sending a
+//! mailed code, enrolling an authenticator app, recovery codes, trusted devices, and the mails
+//! that tell the person about each change. The pages are in `http/second_factor.rs` and
+//! `http/account.rs`; the model is in docs/factors.md.
+
+use serde::Serialize;
+
+use super::levels::{Channel, FactorUse, Level, Method};
+use super::{otp, totp};
+use crate::app::AppState;
+use crate::clock::UnixTime;
+use crate::crypto;
+use crate::kv::KvError;
+use crate::mail::MailError;
+use crate::store::{Account, Factor, FactorKind, StoreError, TrustedDevice};
+use crate::ui::Locale;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FactorError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Kv(#[from] KvError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+}
+
+pub type FactorResult<T> = Result<T, FactorError>;
+
+/// How many recovery codes a person gets at a time.
+pub const RECOVERY_CODES: usize = 10;
+const RECOVERY_CODE_LEN: usize = 10;
+
+/// The factors a person can use for the second step right now.
+#[derive(Debug, Default, Serialize)]
+pub struct Options {
+    pub totp: bool,
+    pub mail: bool,
+    pub recovery: bool,
+    pub passkey: bool,
+    /// Confirmed phones: (factor id, masked number, SMS or voice).
+    pub phones: Vec<PhoneOption>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PhoneOption {
+    pub id: String,
+    pub masked: String,
+    pub voice: bool,
+}
+
+impl Options {
+    pub fn is_empty(&self) -> bool {
+        !(self.totp || self.mail || self.recovery || self.passkey || !self.phones.is_empty())
+    }
+}
+
+/// Confirmed factors of the account.
+pub async fn confirmed(state: &AppState, account: &Account) -> FactorResult<Vec<Factor>> {
+    Ok(state.store.factors(&account.id).await?.into_iter().filter(|f| f.confirmed_at.is_some()).collect())
+}
+
+/// What the person may use to reach `level`. A mailed token is offered only when the
+/// organisation accepts it and it adds a channel (not after a password reset by mail).
+pub async fn options(state: &AppState, account: &Account, mailed_token: bool, level: Level) -> FactorResult<Options> {
+    let factors = confirmed(state, account).await?;
+    let passkey = factors.iter().any(|f| f.kind == FactorKind::Passkey);
+    if level >= Level::PhishingResistant {
+        return Ok(Options { passkey, ..Options::default() });
+    }
+    Ok(Options {
+        totp: factors.iter().any(|f| f.kind == FactorKind::Totp),
+        mail: mailed_token && account.email.is_some() && !account.password_via_mail,
+        recovery: state.store.recovery_codes_left(&account.id).await? > 0,
+        passkey,
+        phones: factors
+            .iter()
+            .filter(|f| matches!(f.kind, FactorKind::Sms | FactorKind::Voice))
+            .map(|f| PhoneOption { id: f.id.clone(), masked: f.label.clone(), voice: f.kind == FactorKind::Voice })
+            .collect(),
+    })
+}
+
+fn failures_key(account: &Account) -> String {
+    format!("factor-fail:{}", account.id)
+}
+
+/// Takes one of the account's tries for a second-factor answer, before the answer is compared
+/// (so parallel guesses cannot exceed the limit); false when they are used up.
+pub async fn take_try(state: &AppState, account: &Account) -> FactorResult<bool> {
+    let n = state.kv.incr(&failures_key(account), state.config.factors.failure_window_secs).await?;
+    Ok(n <= u64::from(state.config.factors.max_failures))
+}
+
+/// A right answer gives the tries back.
+pub async fn clear_tries(state: &AppState, account: &Account) -> FactorResult<()> {
+    Ok(state.kv.delete(&failures_key(account)).await?)
+}
+
+/// The outcome of a TOTP answer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TotpCheck {
+    Right(FactorUse),
+    Wrong,
+    /// The code was right but was already used (or a later one was).
+    Replayed,
+}
+
+/// Checks a code against the account's authenticator apps.
+pub async fn check_totp(state: &AppState, account: &Account, code: &str, now: UnixTime) -> FactorResult<TotpCheck> {
+    for factor in confirmed(state, account).await?.iter().filter(|f| f.kind == FactorKind::Totp) {
+        let Some(secret) = factor.secret.as_ref().and_then(|s| state.factor_key.open(s.expose())) else {
+            tracing::error!(factor = %factor.id, "a TOTP secret does not decrypt with the configured factor key");
+            continue;
+        };
+        if let Some(step) = totp::verify(&secret, code, now) {
+            return Ok(if state.store.use_totp_step(&factor.id, step, now).await? {
+                TotpCheck::Right(FactorUse::new(Method::Otp, Channel::App, now))
+            } else {
+                TotpCheck::Replayed
+            });
+        }
+    }
+    Ok(TotpCheck::Wrong)
+}
+
+/// Whether a code was sent.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Sent {
+    Sent,
+    Throttled,
+}
+
+#[derive(Serialize)]
+struct CodeMail<'a> {
+    given_name: &'a str,
+    code: &'a str,
+    minutes: i64,
+    link: String,
+}
+
+/// Mails a login token for this sign-in attempt (throttled per account).
+pub async fn send_mail_code(
+    state: &AppState,
+    account: &Account,
+    interaction: &str,
+    locale: Locale,
+    now: UnixTime,
+) -> FactorResult<Sent> {
+    let limits = &state.config.factors;
+    if state.kv.incr(&format!("otp-sends:account:{}", account.id), limits.send_window_secs).await?
+        > u64::from(limits.max_sends)
+    {
+        return Ok(Sent::Throttled);
+    }
+    let code = otp::new_mail_code();
+    otp::remember(state, &state.factor_key, interaction, &code, Method::Email, Channel::Email, "").await?;
+    let context = CodeMail {
+        given_name: &account.given_name,
+        code: &code,
+        minutes: limits.code_ttl_secs / 60,
+        link: format!("{}/wachtwoord-vergeten", state.issuer),
+    };
+    let rendered = state.mail_templates.render("login-code", locale, &context)?;
+    let mail = crate::mail::for_account(state, account, rendered, now).await?;
+    state.store.enqueue_mail(&mail).await?;
+    tracing::info!(account = %account.id, "login token mailed");
+    Ok(Sent::Sent)
+}
+
+#[derive(Serialize)]
+struct ChangeMail<'a> {
+    given_name: &'a str,
+    username: &'a str,
+    change: String,
+    link: String,
+}
+
+/// The mail that tells the person about a change to their factors (`change` names a text).
+pub async fn change_mail(
+    state: &AppState,
+    account: &Account,
+    change: &str,
+    locale: Locale,
+    now: UnixTime,
+) -> FactorResult<crate::store::OutboxMail> {
+    let context = ChangeMail {
+        given_name: &account.given_name,
+        username: &account.username,
+        change: state.templates.text(locale, change),
+        link: format!("{}/account", state.issuer),
+    };
+    let rendered = state.mail_templates.render("factor-changed", locale, &context)?;
+    Ok(crate::mail::for_account(state, account, rendered, now).await?)
+}
+
+/// Uses one of the account's recovery codes; mails the person that it was used.
+pub async fn check_recovery_code(
+    state: &AppState,
+    account: &Account,
+    code: &str,
+    locale: Locale,
+    now: UnixTime,
+) -> FactorResult<Option<FactorUse>> {
+    let digest = recovery_digest(state, account, code);
+    let notice = change_mail(state, account, "change_recovery_used", locale, now).await?;
+    Ok(state
+        .store
+        .use_recovery_code(&account.id, &digest, now, &notice)
+        .await?
+        .then(|| FactorUse::new(Method::Rec, Channel::Paper, now)))
+}
+
+fn recovery_digest(state: &AppState, account: &Account, code: &str) -> String {
+    state.factor_key.digest("recovery", &format!("{}:{}", account.id, otp::normalise(code)))
+}
+
+/// Ten new recovery codes (the old ones stop working); shown once, stored as keyed digests.
+pub async fn new_recovery_codes(
+    state: &AppState,
+    account: &Account,
+    locale: Locale,
+    now: UnixTime,
+) -> FactorResult<Vec<String>> {
+    let codes: Vec<String> = (0..RECOVERY_CODES)
+        .map(|_| {
+            let c = crypto::random_code(otp::MAIL_ALPHABET, RECOVERY_CODE_LEN);
+            format!("{}-{}", &c[..5], &c[5..])
+        })
+        .collect();
+    let digests: Vec<String> = codes.iter().map(|c| recovery_digest(state, account, c)).collect();
+    let notice = change_mail(state, account, "change_recovery_created", locale, now).await?;
+    state.store.replace_recovery_codes(&account.id, &digests, now, &notice).await?;
+    Ok(codes)
+}
+
+/// Starts enrolling an authenticator app: a pending factor with a new secret.
+pub async fn start_totp(state: &AppState, account: &Account, now: UnixTime) -> FactorResult<Factor> {
+    let secret = totp::new_secret();
+    let factor = Factor {
+        id: crypto::random_token(12),
+        account_id: account.id.clone(),
+        kind: FactorKind::Totp,
+        label: String::new(),
+        secret: Some(crate::domain::Secret::new(state.factor_key.seal(&secret))),
+        phone: None,
+        credential_id: None,
+        last_used_step: None,
+        created_at: now,
+        confirmed_at: None,
+        last_used_at: None,
+    };
+    state.store.add_factor(&factor).await?;
+    Ok(factor)
+}
+
+/// The QR code and text of a pending TOTP factor of this account.
+pub async fn totp_enrolment(
+    state: &AppState,
+    account: &Account,
+    factor_id: &str,
+) -> FactorResult<Option<totp::Enrolment>> {
+    let Some(factor) = pending_totp(state, account, factor_id).await? else {
+        return Ok(None);
+    };
+    let secret = factor.secret.as_ref().and_then(|s| state.factor_key.open(s.expose()));
+    Ok(secret.map(|s| totp::enrolment(&s, &state.config.mail.from_name, &account.username)))
+}
+
+async fn pending_totp(state: &AppState, account: &Account, factor_id: &str) -> FactorResult<Option<Factor>> {
+    Ok(state
+        .store
+        .factor(factor_id)
+        .await?
+        .filter(|f| f.account_id == account.id && f.kind == FactorKind::Totp && f.confirmed_at.is_none()))
+}
+
+/// Confirms a pending authenticator app with its first code; mails the person.
+pub async fn confirm_totp(
+    state: &AppState,
+    account: &Account,
+    factor_id: &str,
+    code: &str,
+    locale: Locale,
+    now: UnixTime,
+) -> FactorResult<Option<FactorUse>> {
+    let Some(factor) = pending_totp(state, account, factor_id).await? else {
+        return Ok(None);
+    };
+    let Some(secret) = factor.secret.as_ref().and_then(|s| state.factor_key.open(s.expose())) else {
+        return Ok(None);
+    };
+    let Some(step) = totp::verify(&secret, code, now) else {
+        return Ok(None);
+    };
+    // The confirming code counts as used: it cannot sign anyone in afterwards.
+    if !state.store.use_totp_step(&factor.id, step, now).await? {
+        return Ok(None);
+    }
+    let notice = change_mail(state, account, "change_totp_added", locale, now).await?;
+    if !state.store.confirm_factor(&factor.id, now, &notice).await? {
+        return Ok(None);
+    }
+    tracing::info!(account = %account.id, "authenticator app enrolled");
+    Ok(Some(FactorUse::new(Method::Otp, Channel::App, now)))
+}
+
+/// Removes one of the account's factors; mails the person.
+pub async fn remove(
+    state: &AppState,
+    account: &Account,
+    factor_id: &str,
+    locale: Locale,
+    now: UnixTime,
+) -> FactorResult<bool> {
+    let Some(factor) = state.store.factor(factor_id).await?.filter(|f| f.account_id == account.id) else {
+        return Ok(false);
+    };
+    let change = match factor.kind {
+        FactorKind::Totp => "change_totp_removed",
+        FactorKind::Sms | FactorKind::Voice => "change_phone_removed",
+        FactorKind::Passkey => "change_passkey_removed",
+    };
+    let notice = change_mail(state, account, change, locale, now).await?;
+    let removed = state.store.remove_factor(factor_id, &account.id, &notice).await?;
+    if removed {
+        tracing::info!(account = %account.id, kind = factor.kind.as_str(), "factor removed");
+    }
+    Ok(removed)
+}
+
+/// The trusted-device cookie's name (`__Host-` over https).
+pub fn device_cookie_name(state: &AppState) -> &'static str {
+    if state.is_https() {
+        "__Host-pw_device"
+    } else {
+        "pw_device"
+    }
+}
+
+/// The factor a trusted-device cookie stands in for, when it is this account's, still active,
+/// and the organisation still allows trusted devices.
+pub async fn remembered(
+    state: &AppState,
+    cookie: Option<&str>,
+    account: &Account,
+    allowed: bool,
+    now: UnixTime,
+) -> FactorResult<Option<FactorUse>> {
+    let Some(token) = cookie.filter(|t| allowed && t.len() <= 128) else {
+        return Ok(None);
+    };
+    let device = state.store.trusted_device_by_digest(&crypto::token_digest(token)).await?;
+    Ok(device.filter(|d| d.account_id == account.id && d.is_active(now)).map(|d| d.factor))
+}
+
+/// Trusts this browser for `days`, remembering `factor`; returns the cookie value.
+pub async fn trust_device(
+    state: &AppState,
+    account: &Account,
+    factor: &FactorUse,
+    days: i64,
+    user_agent: &str,
+    now: UnixTime,
+) -> FactorResult<String> {
+    let token = crypto::random_token(32);
+    let device = TrustedDevice {
+        id: crypto::random_token(12),
+        account_id: account.id.clone(),
+        token_digest: crypto::token_digest(&token),
+        label: device_label(user_agent),
+        factor: factor.clone(),
+        created_at: now,
+        expires_at: now + days * 86_400,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    state.store.add_trusted_device(&device).await?;
+    Ok(token)
+}
+
+/// "Firefox op Windows": enough to recognise a device in the list, no more.
+pub fn device_label(user_agent: &str) -> String {
+    let browser = [("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari")]
+        .into_iter()
+        .find(|(needle, _)| user_agent.contains(needle))
+        .map_or("Browser", |(_, name)| name);
+    let system = [
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS", "macOS"),
+        ("Linux", "Linux"),
+    ]
+    .into_iter()
+    .find(|(needle, _)| user_agent.contains(needle))
+    .map_or("", |(_, name)| name);
+    if system.is_empty() {
+        browser.to_string()
+    } else {
+        format!("{browser} · {system}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::device_label;
+
+    #[test]
+    fn device_labels_name_browser_and_system() {
+        let ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+        assert_eq!(device_label(ua), "Chrome · Windows");
+        assert_eq!(device_label(""), "Browser");
+    }
+}

@@ -1,0 +1,496 @@
+//! The second step of a sign-in (`/tweede-stap`) and, when an organisation requires two factors
+//! of someone who has none yet, enrolling an authenticator app on the spot (`/tweede-stap/app`,
+//! journey A). A session is made only once the request's requirement is met; a step-up of an
+//! existing session replaces it with a stronger one (its portals' grants move along).
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use axum_extra::extract::cookie::{Cookie, CookieJar};
+use serde::Serialize;
+
+use super::authorize::{continue_interaction, opened, submitted, Opened, Submitted};
+use super::error::{internal_page, page, render};
+use super::extract;
+use crate::app::AppState;
+use crate::auth::factors::{self, FactorError, Options, Sent, TotpCheck};
+use crate::auth::levels::{Channel, FactorUse, Level};
+use crate::auth::{otp, session};
+use crate::domain::AccountId;
+use crate::oidc::authorize::{self, interaction_key, Interaction, PendingSignIn};
+use crate::store::{Account, OrganisationPolicy};
+use crate::ui::Locale;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/tweede-stap", get(second_form).post(second_submit))
+        .route("/tweede-stap/app", get(enrol_form).post(enrol_submit))
+}
+
+/// What the organisations involved allow: the portal's and the account's own.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Allowed {
+    pub mailed_token: bool,
+    /// Days a browser may be trusted; 0 when not at all. The stricter organisation wins.
+    pub trusted_device_days: i64,
+}
+
+pub(super) async fn allowed(
+    state: &AppState,
+    client_id: &str,
+    account: &AccountId,
+) -> Result<Allowed, crate::store::StoreError> {
+    let portal = authorize::client_policy(state, client_id).await?;
+    let own = state.store.policy_for_account(account).await?;
+    let policies: Vec<OrganisationPolicy> = portal.into_iter().chain(own).collect();
+    Ok(Allowed {
+        mailed_token: policies.iter().any(|p| p.mailed_token),
+        trusted_device_days: policies.iter().map(|p| p.trusted_device_days).min().unwrap_or(7),
+    })
+}
+
+async fn save(state: &AppState, id: &str, interaction: &Interaction) -> Result<(), crate::kv::KvError> {
+    let json = serde_json::to_string(interaction).expect("interaction serialises");
+    state.kv.put(&interaction_key(id), &json, state.config.session.interaction_ttl_secs).await
+}
+
+/// After the password (or for a session that is not strong enough): a trusted device may stand
+/// in for the second factor; if the requirement is met, the session is made, otherwise the
+/// person goes to the second step.
+pub(super) async fn begin(
+    state: &AppState,
+    jar: CookieJar,
+    id: &str,
+    mut interaction: Interaction,
+    mut pending: PendingSignIn,
+    account: &Account,
+) -> Response {
+    let locale = Locale::negotiate(interaction.request.ui_locales.as_deref(), None);
+    let now = state.clock.unix();
+    let result = async {
+        let requirement = authorize::requirement(state, &interaction.request, Some(&account.id)).await?;
+        let allowed = allowed(state, &interaction.request.client_id, &account.id).await?;
+        let cookie = jar.get(factors::device_cookie_name(state)).map(|c| c.value().to_string());
+        let device =
+            factors::remembered(state, cookie.as_deref(), account, allowed.trusted_device_days > 0, now).await?;
+        Ok::<_, FactorError>((requirement, device))
+    }
+    .await;
+    let (requirement, device) = match result {
+        Ok(r) => r,
+        Err(e) => return internal_page(state, locale, e),
+    };
+    if let Some(remembered) = device {
+        if !pending.factors.contains(&remembered) {
+            pending.factors.push(remembered);
+        }
+    }
+    if requirement.is_met(&pending.factors, now) {
+        return complete(state, jar, id, interaction, pending).await;
+    }
+    interaction.pending = Some(pending);
+    if let Err(e) = save(state, id, &interaction).await {
+        return internal_page(state, locale, e);
+    }
+    (jar, Redirect::to(&format!("/tweede-stap?interaction={id}"))).into_response()
+}
+
+/// Makes the session from the factors proved, replacing the one this browser had, and moves on.
+async fn complete(
+    state: &AppState,
+    jar: CookieJar,
+    id: &str,
+    mut interaction: Interaction,
+    pending: PendingSignIn,
+) -> Response {
+    let locale = Locale::negotiate(interaction.request.ui_locales.as_deref(), None);
+    let now = state.clock.unix();
+    let account = AccountId(pending.account_id.clone());
+    // A new session (and cookie value) at every sign-in or step-up; the one this browser had is replaced.
+    let (token, new_session) = match session::start(state, &account, pending.factors, pending.auth_time, now).await {
+        Ok(s) => s,
+        Err(e) => return internal_page(state, locale, e),
+    };
+    let old = jar.get(session::cookie_name(state)).map(|c| c.value().to_string());
+    match session::find(state, old.as_deref(), now).await {
+        Ok(Some(previous)) => {
+            if let Err(e) = session::replace(state, &previous, &new_session, now).await {
+                return internal_page(state, locale, e);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => return internal_page(state, locale, e),
+    }
+    tracing::info!(account = %account, acr = %new_session.acr, "signed in");
+    let jar = jar.add(extract::cookie(state, session::cookie_name(state), token));
+    interaction.pending = None;
+    let response = continue_interaction(state, id, interaction, &new_session, true, false, now).await;
+    (jar, response).into_response()
+}
+
+/// The pending sign-in of an interaction, with its account.
+async fn pending_account(
+    state: &AppState,
+    interaction: &Interaction,
+) -> Result<Option<(PendingSignIn, Account)>, FactorError> {
+    let Some(pending) = interaction.pending.clone() else {
+        return Ok(None);
+    };
+    let account = state.store.account_by_id(&AccountId(pending.account_id.clone())).await?;
+    Ok(account.filter(|a| !a.disabled).map(|a| (pending, a)))
+}
+
+#[derive(Serialize)]
+struct SecondPage<'a> {
+    interaction: &'a str,
+    csrf: &'a str,
+    method: &'a str,
+    options: Options,
+    /// The chosen phone, for SMS or voice.
+    phone: Option<String>,
+    trust_label: Option<String>,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+/// The method to show: the one asked for when it is available, else the first available.
+fn choose(options: &Options, asked: Option<&str>) -> Option<&'static str> {
+    let available = [
+        ("totp", options.totp),
+        ("phone", !options.phones.is_empty()),
+        ("mail", options.mail),
+        ("passkey", options.passkey),
+        ("recovery", options.recovery),
+    ];
+    let first = available.iter().find(|(_, ok)| *ok).map(|(m, _)| *m);
+    asked.and_then(|a| available.iter().find(|(m, ok)| *ok && *m == a).map(|(m, _)| *m)).or(first)
+}
+
+struct Context {
+    level: Level,
+    allowed: Allowed,
+    options: Options,
+}
+
+async fn context(state: &AppState, interaction: &Interaction, account: &Account) -> Result<Context, FactorError> {
+    let requirement = authorize::requirement(state, &interaction.request, Some(&account.id)).await?;
+    let allowed = allowed(state, &interaction.request.client_id, &account.id).await?;
+    let options = factors::options(state, account, allowed.mailed_token, requirement.level()).await?;
+    Ok(Context { level: requirement.level(), allowed, options })
+}
+
+/// May this person enrol an authenticator app during sign-in? Only at the very first time
+/// (no factor yet), and not right after a password reset by mail: whoever holds the mailbox
+/// must not be able to add a factor of their own.
+fn may_enrol(level: Level, options: &Options, account: &Account, has_factors: bool) -> bool {
+    level == Level::TwoFactor && options.is_empty() && !has_factors && !account.password_via_mail
+}
+
+#[allow(clippy::too_many_arguments)]
+fn second_page(
+    state: &AppState,
+    locale: Locale,
+    status: StatusCode,
+    id: &str,
+    interaction: &Interaction,
+    ctx: Context,
+    method: &str,
+    error: Option<&str>,
+    notice: Option<&str>,
+) -> Response {
+    let phone = ctx.options.phones.first().map(|p| p.masked.clone());
+    let trust_label = (ctx.allowed.trusted_device_days > 0 && method != "recovery").then(|| {
+        state.templates.text(locale, "trust_device").replace("{days}", &ctx.allowed.trusted_device_days.to_string())
+    });
+    let context = SecondPage {
+        interaction: id,
+        csrf: &interaction.csrf,
+        method,
+        options: ctx.options,
+        phone,
+        trust_label,
+        error: error.map(|k| state.templates.text(locale, k)),
+        notice: notice.map(|k| state.templates.text(locale, k)),
+    };
+    render(state, locale, status, "second_factor", &context)
+}
+
+async fn second_form(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Response {
+    let Opened { params, id, interaction, locale } = match opened(&state, query.as_deref(), &headers, &jar).await {
+        Ok(o) => o,
+        Err(response) => return response,
+    };
+    let (_, account) = match pending_account(&state, &interaction).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    let ctx = match context(&state, &interaction, &account).await {
+        Ok(c) => c,
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    let Some(method) = choose(&ctx.options, params.get("method")) else {
+        let has_factors = match factors::confirmed(&state, &account).await {
+            Ok(f) => !f.is_empty(),
+            Err(e) => return internal_page(&state, locale, e),
+        };
+        if may_enrol(ctx.level, &ctx.options, &account, has_factors) {
+            return Redirect::to(&format!("/tweede-stap/app?interaction={id}")).into_response();
+        }
+        return page(&state, locale, StatusCode::FORBIDDEN, "no_factor");
+    };
+    let mut notice = None;
+    if method == "mail" {
+        // The first time the mail method is shown, the code goes out by itself.
+        match otp::waiting(&state, &id).await {
+            Ok(Some(_)) => {}
+            Ok(None) => match factors::send_mail_code(&state, &account, &id, locale, state.clock.unix()).await {
+                Ok(Sent::Sent) => notice = Some("code_sent_mail"),
+                Ok(Sent::Throttled) => notice = Some("code_send_throttled"),
+                Err(e) => return internal_page(&state, locale, e),
+            },
+            Err(e) => return internal_page(&state, locale, e),
+        }
+    }
+    second_page(&state, locale, StatusCode::OK, &id, &interaction, ctx, method, None, notice)
+}
+
+async fn second_submit(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
+    let Submitted { form, id, mut interaction, locale } = match submitted(&state, &headers, &jar, &body).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let (mut pending, account) = match pending_account(&state, &interaction).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    let ctx = match context(&state, &interaction, &account).await {
+        Ok(c) => c,
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    let Some(method) = choose(&ctx.options, form.get("method")) else {
+        return page(&state, locale, StatusCode::FORBIDDEN, "no_factor");
+    };
+    let now = state.clock.unix();
+    let again = |ctx: Context, status: StatusCode, error: Option<&str>, notice: Option<&str>| {
+        second_page(&state, locale, status, &id, &interaction, ctx, method, error, notice)
+    };
+    if form.get("action") == Some("resend") && method == "mail" {
+        return match factors::send_mail_code(&state, &account, &id, locale, now).await {
+            Ok(Sent::Sent) => again(ctx, StatusCode::OK, None, Some("code_sent_mail")),
+            Ok(Sent::Throttled) => again(ctx, StatusCode::TOO_MANY_REQUESTS, Some("code_send_throttled"), None),
+            Err(e) => internal_page(&state, locale, e),
+        };
+    }
+    let code = form.get("code").unwrap_or_default();
+    if code.trim().is_empty() {
+        return again(ctx, StatusCode::BAD_REQUEST, Some("factor_missing"), None);
+    }
+    // Every answer takes one of the account's tries before it is compared.
+    match factors::take_try(&state, &account).await {
+        Ok(true) => {}
+        Ok(false) => return again(ctx, StatusCode::TOO_MANY_REQUESTS, Some("factor_throttled"), None),
+        Err(e) => return internal_page(&state, locale, e),
+    }
+    let checked: Result<Result<FactorUse, &str>, FactorError> = async {
+        Ok(match method {
+            "totp" => match factors::check_totp(&state, &account, code, now).await? {
+                TotpCheck::Right(used) => Ok(used),
+                TotpCheck::Wrong => Err("factor_wrong"),
+                TotpCheck::Replayed => Err("factor_replayed"),
+            },
+            "mail" => match otp::check(&state, &state.factor_key, &id, code).await? {
+                otp::Checked::Right(method, channel, _) => Ok(FactorUse::new(method, channel, now)),
+                otp::Checked::Wrong => Err("factor_wrong"),
+                otp::Checked::NoCode => Err("code_expired"),
+                otp::Checked::Exhausted => Err("code_exhausted"),
+            },
+            "recovery" => match factors::check_recovery_code(&state, &account, code, locale, now).await? {
+                Some(used) => Ok(used),
+                None => Err("factor_wrong"),
+            },
+            _ => Err("factor_wrong"),
+        })
+    }
+    .await;
+    let used = match checked {
+        Ok(Ok(used)) => used,
+        Ok(Err(key)) => {
+            tracing::info!(account = %account.id, method, "second factor refused");
+            return again(ctx, StatusCode::UNAUTHORIZED, Some(key), None);
+        }
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    if let Err(e) = factors::clear_tries(&state, &account).await {
+        return internal_page(&state, locale, e);
+    }
+    let mut jar = jar;
+    let trusted =
+        form.get("trust") == Some("yes") && ctx.allowed.trusted_device_days > 0 && used.channel != Channel::Paper;
+    if trusted {
+        let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let days = ctx.allowed.trusted_device_days;
+        match factors::trust_device(&state, &account, &used, days, user_agent, now).await {
+            Ok(token) => {
+                let mut cookie: Cookie<'static> = extract::cookie(&state, factors::device_cookie_name(&state), token);
+                cookie.set_max_age(time::Duration::days(days));
+                jar = jar.add(cookie);
+            }
+            Err(e) => return internal_page(&state, locale, e),
+        }
+    }
+    pending.factors.push(used);
+    interaction.pending = Some(pending.clone());
+    // Done when the requirement is met, else back to the second step for another factor.
+    begin(&state, jar, &id, interaction, pending, &account).await
+}
+
+#[derive(Serialize)]
+struct EnrolPage<'a> {
+    action: &'a str,
+    interaction: &'a str,
+    csrf: &'a str,
+    qr_svg: String,
+    secret_text: String,
+    error: Option<String>,
+}
+
+/// Journey A: the organisation requires two factors and this person has none yet.
+async fn enrol_form(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Response {
+    let Opened { id, mut interaction, locale, .. } = match opened(&state, query.as_deref(), &headers, &jar).await {
+        Ok(o) => o,
+        Err(response) => return response,
+    };
+    let (mut pending, account) = match pending_account(&state, &interaction).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    match enrol_allowed(&state, &interaction, &account).await {
+        Ok(true) => {}
+        Ok(false) => return page(&state, locale, StatusCode::FORBIDDEN, "no_factor"),
+        Err(e) => return internal_page(&state, locale, e),
+    }
+    let now = state.clock.unix();
+    let factor_id = match pending.enrolling.clone() {
+        Some(f) => f,
+        None => match factors::start_totp(&state, &account, now).await {
+            Ok(f) => {
+                pending.enrolling = Some(f.id.clone());
+                interaction.pending = Some(pending);
+                if let Err(e) = save(&state, &id, &interaction).await {
+                    return internal_page(&state, locale, e);
+                }
+                f.id
+            }
+            Err(e) => return internal_page(&state, locale, e),
+        },
+    };
+    enrol_page(&state, locale, StatusCode::OK, "/tweede-stap/app", &id, &interaction.csrf, &account, &factor_id, None)
+        .await
+}
+
+async fn enrol_allowed(state: &AppState, interaction: &Interaction, account: &Account) -> Result<bool, FactorError> {
+    let ctx = context(state, interaction, account).await?;
+    let has_factors = !factors::confirmed(state, account).await?.is_empty();
+    Ok(may_enrol(ctx.level, &ctx.options, account, has_factors))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn enrol_page(
+    state: &AppState,
+    locale: Locale,
+    status: StatusCode,
+    action: &str,
+    interaction: &str,
+    csrf: &str,
+    account: &Account,
+    factor_id: &str,
+    error: Option<&str>,
+) -> Response {
+    let enrolment = match factors::totp_enrolment(state, account, factor_id).await {
+        Ok(Some(e)) => e,
+        Ok(None) => return page(state, locale, StatusCode::BAD_REQUEST, "login_expired"),
+        Err(e) => return internal_page(state, locale, e),
+    };
+    let context = EnrolPage {
+        action,
+        interaction,
+        csrf,
+        qr_svg: enrolment.qr_svg,
+        secret_text: enrolment.secret_text,
+        error: error.map(|k| state.templates.text(locale, k)),
+    };
+    render(state, locale, status, "totp_enrol", &context)
+}
+
+async fn enrol_submit(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
+    let Submitted { form, id, interaction, locale } = match submitted(&state, &headers, &jar, &body).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let (mut pending, account) = match pending_account(&state, &interaction).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    let Some(factor_id) = pending.enrolling.clone() else {
+        return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired");
+    };
+    match enrol_allowed(&state, &interaction, &account).await {
+        Ok(true) => {}
+        Ok(false) => return page(&state, locale, StatusCode::FORBIDDEN, "no_factor"),
+        Err(e) => return internal_page(&state, locale, e),
+    }
+    let again = |status, key| {
+        let (state, account, id, csrf, factor_id) = (&state, &account, &id, &interaction.csrf, &factor_id);
+        async move { enrol_page(state, locale, status, "/tweede-stap/app", id, csrf, account, factor_id, Some(key)).await }
+    };
+    match factors::take_try(&state, &account).await {
+        Ok(true) => {}
+        Ok(false) => return again(StatusCode::TOO_MANY_REQUESTS, "factor_throttled").await,
+        Err(e) => return internal_page(&state, locale, e),
+    }
+    let now = state.clock.unix();
+    let code = form.get("code").unwrap_or_default();
+    match factors::confirm_totp(&state, &account, &factor_id, code, locale, now).await {
+        Ok(Some(used)) => {
+            if let Err(e) = factors::clear_tries(&state, &account).await {
+                return internal_page(&state, locale, e);
+            }
+            pending.factors.push(used);
+            pending.enrolling = None;
+            begin(&state, jar, &id, interaction, pending, &account).await
+        }
+        Ok(None) => again(StatusCode::UNAUTHORIZED, "enrol_wrong").await,
+        Err(e) => internal_page(&state, locale, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_asked_method_wins_when_available() {
+        let options = Options { totp: true, mail: true, ..Options::default() };
+        assert_eq!(choose(&options, None), Some("totp"));
+        assert_eq!(choose(&options, Some("mail")), Some("mail"));
+        assert_eq!(choose(&options, Some("recovery")), Some("totp"));
+        assert_eq!(choose(&Options::default(), None), None);
+    }
+}
