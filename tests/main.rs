@@ -8,6 +8,7 @@ mod activation;
 mod authorize_errors;
 mod browser;
 mod code_flow;
+mod factors;
 mod journey_b;
 mod keys;
 mod kv_contract;

@@ -77,6 +77,9 @@ contract!(
     grants_move_to_a_new_session,
     access_token_revocation,
     change_generations,
+    factors_and_totp_steps,
+    recovery_codes_once,
+    trusted_devices_die_with_the_password,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -683,4 +686,95 @@ async fn change_generations(store: &dyn Store) {
         .for_each(|r| r.expect("bump"));
     assert_eq!(store.generation(Cached::Clients).await.unwrap(), clients0 + 1 + RACERS as i64);
     assert_eq!(store.generation(Cached::Keys).await.unwrap(), keys0 + 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Second factors.
+
+fn notice(to: &str) -> store::OutboxMail {
+    store::OutboxMail::queued(
+        None,
+        to.into(),
+        ("Zorg".into(), "zorg@example.nl".into()),
+        ("s".into(), "t".into(), "h".into()),
+        NOW,
+    )
+}
+
+fn totp_factor(id: &str, account: &AccountId) -> store::Factor {
+    store::Factor {
+        id: id.into(),
+        account_id: account.clone(),
+        kind: store::FactorKind::Totp,
+        label: String::new(),
+        secret: Some(Secret::new("sealed".into())),
+        phone: None,
+        credential_id: None,
+        last_used_step: None,
+        created_at: NOW,
+        confirmed_at: None,
+        last_used_at: None,
+    }
+}
+
+async fn factors_and_totp_steps(store: &dyn Store) {
+    let a = account("acc-f", "fenna");
+    store.create_account(&a).await.unwrap();
+    store.add_factor(&totp_factor("f1", &a.id)).await.unwrap();
+    store.add_factor(&totp_factor("f2", &a.id)).await.unwrap();
+    assert!(store.confirm_factor("f2", NOW, &notice("f@example.nl")).await.unwrap());
+    assert!(!store.confirm_factor("f2", NOW, &notice("f@example.nl")).await.unwrap(), "confirmed once");
+    let left = store.factors(&a.id).await.unwrap();
+    assert_eq!(left.len(), 1, "the other pending app of the same kind is dropped");
+    assert_eq!(left[0].confirmed_at, Some(NOW));
+    // A step is accepted once, however many race; an older step never after a newer one.
+    let wins = join_all((0..RACERS).map(|_| store.use_totp_step("f2", 100, NOW))).await;
+    assert_eq!(wins.into_iter().filter(|w| *w.as_ref().unwrap()).count(), 1);
+    assert!(!store.use_totp_step("f2", 99, NOW).await.unwrap());
+    assert!(store.use_totp_step("f2", 101, NOW).await.unwrap());
+    let other = account("acc-g", "gert");
+    store.create_account(&other).await.unwrap();
+    assert!(!store.remove_factor("f2", &other.id, &notice("g@example.nl")).await.unwrap(), "only the owner removes");
+    assert!(store.remove_factor("f2", &a.id, &notice("f@example.nl")).await.unwrap());
+    assert!(store.factors(&a.id).await.unwrap().is_empty());
+}
+
+async fn recovery_codes_once(store: &dyn Store) {
+    let a = account("acc-r", "rik");
+    store.create_account(&a).await.unwrap();
+    let digests: Vec<String> = (0..10).map(|i| format!("d{i}")).collect();
+    store.replace_recovery_codes(&a.id, &digests, NOW, &notice("r@example.nl")).await.unwrap();
+    assert_eq!(store.recovery_codes_left(&a.id).await.unwrap(), 10);
+    let mail = notice("r@example.nl");
+    let wins = join_all((0..RACERS).map(|_| store.use_recovery_code(&a.id, "d3", NOW, &mail))).await;
+    assert_eq!(wins.into_iter().filter(|w| *w.as_ref().unwrap()).count(), 1, "single use under concurrency");
+    assert_eq!(store.recovery_codes_left(&a.id).await.unwrap(), 9);
+    store.replace_recovery_codes(&a.id, &digests[..2], NOW, &notice("r@example.nl")).await.unwrap();
+    assert_eq!(store.recovery_codes_left(&a.id).await.unwrap(), 2, "new codes replace the old");
+}
+
+async fn trusted_devices_die_with_the_password(store: &dyn Store) {
+    use idp::auth::levels::{Channel, FactorUse, Method};
+    let a = account("acc-t", "tess");
+    store.create_account(&a).await.unwrap();
+    let device = |id: &str| store::TrustedDevice {
+        id: id.into(),
+        account_id: a.id.clone(),
+        token_digest: format!("digest-{id}"),
+        label: "Firefox · Linux".into(),
+        factor: FactorUse::new(Method::Email, Channel::Email, NOW),
+        created_at: NOW,
+        expires_at: NOW + 7 * 86_400,
+        last_used_at: None,
+        revoked_at: None,
+    };
+    store.add_trusted_device(&device("d1")).await.unwrap();
+    store.add_trusted_device(&device("d2")).await.unwrap();
+    let found = store.trusted_device_by_digest("digest-d1").await.unwrap().unwrap();
+    assert_eq!(found.factor, FactorUse::new(Method::Email, Channel::Email, NOW));
+    assert!(store.revoke_trusted_device("d1", &a.id, NOW + 1).await.unwrap());
+    assert_eq!(store.trusted_devices(&a.id, NOW + 1).await.unwrap().len(), 1);
+    assert!(store.trusted_devices(&a.id, NOW + 8 * 86_400).await.unwrap().is_empty(), "expired");
+    store.change_password(&a.id, &Secret::new("new-hash".into()), NOW + 2).await.unwrap();
+    assert!(store.trusted_devices(&a.id, NOW + 2).await.unwrap().is_empty(), "a password change revokes all");
 }

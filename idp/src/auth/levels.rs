@@ -211,7 +211,7 @@ mod tests {
     #[test]
     fn levels_count_channels_not_factors() {
         let pwd = FactorUse::password(false, 0);
-        assert_eq!(level(&[pwd.clone()]), Level::Password);
+        assert_eq!(level(std::slice::from_ref(&pwd)), Level::Password);
         assert_eq!(level(&[pwd.clone(), f(Method::Otp, Channel::App, 1)]), Level::TwoFactor);
         assert_eq!(level(&[pwd.clone(), f(Method::Email, Channel::Email, 1)]), Level::TwoFactor);
         // A password reset by mail plus a mailed token: the mailbox twice, one factor.

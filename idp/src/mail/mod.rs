@@ -130,21 +130,6 @@ fn to_message(row: &OutboxMail) -> Message {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::backoff;
-
-    #[test]
-    fn backoff_grows_and_caps() {
-        assert_eq!(backoff(1), 30);
-        assert_eq!(backoff(2), 120);
-        assert_eq!(backoff(3), 480);
-        assert_eq!(backoff(4), 1920);
-        assert_eq!(backoff(5), 3600);
-        assert_eq!(backoff(40), 3600);
-    }
-}
-
 /// A mail to the account's address, from its organisation's sender (or the default one).
 pub async fn for_account(
     state: &crate::app::AppState,
@@ -162,4 +147,19 @@ pub async fn for_account(
     );
     let organisation = policy.map(|p| p.organisation_id);
     Ok(crate::store::OutboxMail::queued(organisation, account.email.clone().unwrap_or_default(), sender, rendered, now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff(1), 30);
+        assert_eq!(backoff(2), 120);
+        assert_eq!(backoff(3), 480);
+        assert_eq!(backoff(4), 1920);
+        assert_eq!(backoff(5), 3600);
+        assert_eq!(backoff(40), 3600);
+    }
 }

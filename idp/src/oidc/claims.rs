@@ -6,7 +6,7 @@ use crate::domain::Scopes;
 use crate::store::Account;
 
 /// The scopes this IdP understands. A client is registered with a subset.
-pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email"];
+pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email", "dossier"];
 
 /// OIDC Core §5.3.2 userinfo response for an account and the token's scopes.
 pub fn userinfo(account: &Account, scope: &Scopes) -> Value {

@@ -1,0 +1,423 @@
+//! Second factors through the forms: an authenticator app enrolled at the first sign-in
+//! (journey A), the mailed login token with "trust this computer" (journey B), recovery codes,
+//! step-up by `acr_values` and by scope (journey C's dossier), and acr/amr in the ID token true
+//! to what happened. TOTP codes are computed from the enrolled secret with the test's clock;
+//! mailed codes are read from the mail transport.
+
+use futures::future::join_all;
+use reqwest::StatusCode;
+use scraper::{Html, Selector};
+
+use crate::helpers::browser::{location, query_param, to_page, Browser, Page};
+use crate::helpers::{Mail, TestApp, PASSWORD};
+use idp::admin::{self, NewClient, PolicyChange};
+use idp::auth::{factors, totp};
+use idp::store::{ClientKind, SigningAlg};
+use idp::ui::Locale;
+
+const MFA: &str = "urn:poortwachter:acr:mfa";
+const PASSWORD_ACR: &str = "urn:poortwachter:acr:password";
+
+async fn policy(app: &TestApp, change: PolicyChange) {
+    admin::set_policy(app.state.store.as_ref(), &app.org, change, app.now()).await.unwrap();
+}
+
+fn two_factors() -> PolicyChange {
+    PolicyChange { min_level: Some("two-factor".into()), ..PolicyChange::default() }
+}
+
+/// Signs in with the password and returns where the IdP sends the browser next.
+async fn password_step(browser: &Browser, authorize_url: &str, username: &str) -> String {
+    let login = browser.follow(authorize_url).await.expect_err("the sign-in page");
+    let response = browser.submit_login(&login, username, PASSWORD).await;
+    assert!(response.status().is_redirection(), "password accepted: {}", response.status());
+    location(&response).unwrap()
+}
+
+fn secret_on(page: &Page) -> Vec<u8> {
+    let html = Html::parse_document(&page.body);
+    let text: String =
+        html.select(&Selector::parse("#secret").unwrap()).next().expect("the secret as text").text().collect();
+    totp_rs::Secret::Encoded(text.replace(' ', "")).to_bytes().expect("base32")
+}
+
+async fn submit_code(browser: &Browser, page: &Page, method: &str, code: &str, trust: bool) -> reqwest::Response {
+    let mut form = vec![
+        ("interaction", page.field("interaction").to_string()),
+        ("csrf", page.field("csrf").to_string()),
+        ("method", method.to_string()),
+        ("code", code.to_string()),
+        ("action", "verify".to_string()),
+    ];
+    if trust {
+        form.push(("trust", "yes".into()));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    browser.post_form("/tweede-stap", &form).await
+}
+
+/// Follows a response's redirects to the portal.
+async fn to_portal(browser: &Browser, response: reqwest::Response) -> String {
+    assert!(response.status().is_redirection(), "expected a redirect, got {}", response.status());
+    let to = location(&response).unwrap();
+    if to.starts_with('/') {
+        browser.follow(&to).await.expect("on to the portal")
+    } else {
+        to
+    }
+}
+
+async fn delivered(app: &TestApp) -> Vec<Mail> {
+    app.state.deliver_mail().await.unwrap();
+    app.mails()
+}
+
+fn login_code(mails: &[Mail]) -> String {
+    let mail = mails.iter().rev().find(|m| m.subject.starts_with("Uw inlogcode")).expect("a login-code mail");
+    assert!(mail.text.contains("Heeft u niet geprobeerd in te loggen?"), "the mail says what to do if it wasn't you");
+    mail.subject.rsplit(' ').next().unwrap().to_string()
+}
+
+/// Enrols an authenticator app for `username` through the use cases; returns its secret.
+async fn enrol_app(app: &TestApp, username: &str) -> Vec<u8> {
+    let account = app.state.store.account_by_username(username).await.unwrap().unwrap();
+    let factor = factors::start_totp(&app.state, &account, app.now()).await.unwrap();
+    let secret = app.state.factor_key.open(factor.secret.as_ref().unwrap().expose()).unwrap();
+    let used = factors::confirm_totp(
+        &app.state,
+        &account,
+        &factor.id,
+        &totp::code_at(&secret, app.now()),
+        Locale::Nl,
+        app.now(),
+    )
+    .await
+    .unwrap();
+    assert!(used.is_some(), "enrolled");
+    app.clock.advance(30); // the confirming code is used; the next step's code is fresh
+    secret
+}
+
+fn amr(tokens: &crate::helpers::rp::Tokens) -> Vec<String> {
+    tokens.claims.auth_method_refs().unwrap().iter().map(|m| m.to_string()).collect()
+}
+
+fn acr(tokens: &crate::helpers::rp::Tokens) -> String {
+    tokens.claims.auth_context_ref().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn journey_a_enrols_an_app_at_the_first_sign_in_and_then_asks_its_code_once_per_step() {
+    let app = TestApp::spawn().await;
+    policy(&app, two_factors()).await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("anna").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let next = password_step(&browser, &start.url, "anna").await;
+    assert!(next.starts_with("/tweede-stap?interaction="), "no code after the password alone: {next}");
+    let enrol = browser.follow(&next).await.unwrap_err();
+    assert_eq!(enrol.status, StatusCode::OK);
+    assert!(enrol.body.contains("<svg") && enrol.body.contains("Authenticator-app instellen"), "QR code inline");
+    let secret = secret_on(&enrol);
+    assert_eq!(secret.len(), 20, "160-bit secret");
+
+    let wrong = browser
+        .post_form(
+            "/tweede-stap/app",
+            &[("interaction", enrol.field("interaction")), ("csrf", enrol.field("csrf")), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.text().await.unwrap().contains("Deze code klopt niet"));
+    let code = totp::code_at(&secret, app.now());
+    let spaced = format!("{} {}\n", &code[..3], &code[3..]);
+    let done = browser
+        .post_form(
+            "/tweede-stap/app",
+            &[("interaction", enrol.field("interaction")), ("csrf", enrol.field("csrf")), ("code", &spaced)],
+        )
+        .await;
+    let tokens = rp.finish(&to_portal(&browser, done).await, &start).await;
+    assert_eq!(acr(&tokens), MFA);
+    assert_eq!(amr(&tokens), vec!["pwd", "otp", "mfa"]);
+    let sent = delivered(&app).await;
+    assert!(sent.iter().any(|m| m.text.contains("er is een authenticator-app gekoppeld")), "the change is mailed");
+
+    // The next sign-in asks the app's code, and the code used at enrolment does not work again.
+    let other = app.browser();
+    let start = rp.start(&[]);
+    let next = password_step(&other, &start.url, "anna").await;
+    let second = other.follow(&next).await.unwrap_err();
+    assert!(second.body.contains("authenticator-app op uw telefoon"));
+    let replay = submit_code(&other, &second, "totp", &code, false).await;
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+    assert!(replay.text().await.unwrap().contains("al gebruikt"));
+    app.clock.advance(30);
+    let fresh = submit_code(&other, &second, "totp", &totp::code_at(&secret, app.now()), false).await;
+    let tokens = rp.finish(&to_portal(&other, fresh).await, &start).await;
+    assert_eq!(acr(&tokens), MFA);
+}
+
+#[tokio::test]
+async fn one_totp_code_signs_in_once_even_when_two_sign_ins_race() {
+    let app = TestApp::spawn().await;
+    policy(&app, two_factors()).await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("anna").await;
+    let secret = enrol_app(&app, "anna").await;
+    let rp = app.rp(&portal).await;
+    let (one, two) = (app.browser(), app.browser());
+    let (s1, s2) = (rp.start(&[]), rp.start(&[]));
+    let p1 = one.follow(&password_step(&one, &s1.url, "anna").await).await.unwrap_err();
+    let p2 = two.follow(&password_step(&two, &s2.url, "anna").await).await.unwrap_err();
+    let code = totp::code_at(&secret, app.now());
+    let (r1, r2) =
+        tokio::join!(submit_code(&one, &p1, "totp", &code, false), submit_code(&two, &p2, "totp", &code, false));
+    let statuses = [r1.status(), r2.status()];
+    assert_eq!(statuses.iter().filter(|s| s.is_redirection()).count(), 1, "exactly one wins: {statuses:?}");
+    assert!(statuses.contains(&StatusCode::UNAUTHORIZED));
+}
+
+#[tokio::test]
+async fn parallel_wrong_codes_are_counted_exactly() {
+    let app = TestApp::spawn().await;
+    policy(&app, two_factors()).await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("anna").await;
+    let secret = enrol_app(&app, "anna").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let page = browser.follow(&password_step(&browser, &start.url, "anna").await).await.unwrap_err();
+    let right = totp::code_at(&secret, app.now());
+    let wrong: Vec<String> =
+        (0..12).map(|i| format!("{:06}", (right.parse::<u32>().unwrap() + 1 + i) % 1_000_000)).collect();
+    let answers = join_all(wrong.iter().map(|code| submit_code(&browser, &page, "totp", code, false))).await;
+    let statuses: Vec<StatusCode> = answers.iter().map(|r| r.status()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count(), 7, "{statuses:?}");
+    // Paused: even the right code is not compared now.
+    let paused = submit_code(&browser, &page, "totp", &right, false).await;
+    assert_eq!(paused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(paused.text().await.unwrap().contains("Wacht 15 minuten"));
+}
+
+#[tokio::test]
+async fn journey_b_mailed_token_trusts_the_computer_until_the_password_changes() {
+    let app = TestApp::spawn().await;
+    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("piet").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let page = browser.follow(&password_step(&browser, &start.url, "piet").await).await.unwrap_err();
+    assert!(page.body.contains("code van 6 letters"), "the mail method: {}", page.body);
+    assert!(page.body.contains("Vertrouw deze computer voor 7 dagen"));
+    let code = login_code(&delivered(&app).await);
+    assert_eq!(code.len(), 6);
+    // Typed in lower case with a space: normalised.
+    let typed = format!("{} {}", code[..3].to_lowercase(), &code[3..]);
+    let done = submit_code(&browser, &page, "mail", &typed, true).await;
+    let tokens = rp.finish(&to_portal(&browser, done).await, &start).await;
+    assert_eq!(acr(&tokens), MFA);
+    assert_eq!(amr(&tokens), vec!["pwd", "email", "mfa"]);
+
+    // A new sign-in on this computer skips the token; the ID token still says a mailed code
+    // (the one that trusted the computer) was the second factor.
+    let start = rp.start(&[("prompt", "login")]);
+    let next = password_step(&browser, &start.url, "piet").await;
+    assert!(!next.starts_with("/tweede-stap"), "trusted: no second step ({next})");
+    assert!(next.starts_with(&portal.redirect_uri), "straight back to the portal: {next}");
+    let tokens = rp.finish(&next, &start).await;
+    assert_eq!(acr(&tokens), MFA);
+    assert_eq!(login_code(&delivered(&app).await), code, "no new token was mailed");
+
+    // The password is reset by mail: the device is revoked, and since the mailbox chose the
+    // password, a mailed token cannot be the second factor any more.
+    app.browser().post_form("/wachtwoord-vergeten", &[("email", "piet@example.nl")]).await;
+    app.state.settle().await;
+    let link = delivered(&app)
+        .await
+        .iter()
+        .rev()
+        .find_map(|m| {
+            m.text.lines().find(|l| l.contains("/wachtwoord-herstellen?token=")).map(|l| l.trim().to_string())
+        })
+        .unwrap();
+    let token = query_param(&link, "token").unwrap();
+    let new_password = "een heel nieuw wachtwoord";
+    let reset = app
+        .browser()
+        .post_form(
+            "/wachtwoord-herstellen",
+            &[("token", &token), ("password", new_password), ("password_repeat", new_password)],
+        )
+        .await;
+    assert_eq!(reset.status(), StatusCode::OK);
+    let account = app.state.store.account_by_username("piet").await.unwrap().unwrap();
+    assert!(app.state.store.trusted_devices(&account.id, app.now()).await.unwrap().is_empty(), "devices revoked");
+    let start = rp.start(&[]);
+    let login = browser.follow(&start.url).await.unwrap_err();
+    let response = browser.submit_login(&login, "piet", new_password).await;
+    let next = location(&response).unwrap();
+    assert!(next.starts_with("/tweede-stap"), "the trusted device no longer counts: {next}");
+    let refused = to_page(browser.get(&next).await).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "mailbox + mailbox is not two factors");
+    assert!(refused.body.contains("tweede inlogmethode nodig"));
+}
+
+#[tokio::test]
+async fn a_mailed_token_works_once_and_dies_after_five_tries() {
+    // The account's own pause (five wrong codes of any kind) is set higher here, to see the code's.
+    let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, |c| c.factors.max_failures = 20).await;
+    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("piet").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let page = browser.follow(&password_step(&browser, &start.url, "piet").await).await.unwrap_err();
+    let code = login_code(&delivered(&app).await);
+    for _ in 0..4 {
+        let wrong = submit_code(&browser, &page, "mail", "AAAAAA", false).await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    let fifth = submit_code(&browser, &page, "mail", "AAAAAA", false).await;
+    assert!(fifth.text().await.unwrap().contains("werkt niet meer"));
+    let after = submit_code(&browser, &page, "mail", &code, false).await;
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED, "void after five tries");
+    assert!(after.text().await.unwrap().contains("Vraag een nieuwe code aan"));
+    // A new code (resend) works, once.
+    let resend = browser
+        .post_form(
+            "/tweede-stap",
+            &[
+                ("interaction", page.field("interaction")),
+                ("csrf", page.field("csrf")),
+                ("method", "mail"),
+                ("action", "resend"),
+            ],
+        )
+        .await;
+    assert_eq!(resend.status(), StatusCode::OK);
+    let fresh = login_code(&delivered(&app).await);
+    assert_ne!(fresh, code);
+    let done = submit_code(&browser, &page, "mail", &fresh, false).await;
+    let tokens = rp.finish(&to_portal(&browser, done).await, &start).await;
+    assert_eq!(amr(&tokens), vec!["pwd", "email", "mfa"]);
+}
+
+#[tokio::test]
+async fn step_up_by_acr_values_and_by_scope_asks_a_factor_never_a_lower_level() {
+    let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, |c| {
+        c.scope_levels.insert(
+            "dossier".into(),
+            idp::config::ScopeLevel { level: idp::auth::levels::Level::TwoFactor, max_age_secs: Some(900) },
+        );
+    })
+    .await;
+    let created = admin::create_client(
+        app.state.store.as_ref(),
+        NewClient {
+            organisation: app.org.clone(),
+            name: "Dossier".into(),
+            redirect_uris: vec!["https://dossier.portal.example/callback".into()],
+            post_logout_redirect_uris: vec![],
+            kind: ClientKind::Confidential,
+            machine: false,
+            scopes: "openid profile email dossier".into(),
+            id_token_alg: SigningAlg::ES256,
+        },
+        app.now(),
+    )
+    .await
+    .unwrap();
+    let portal = crate::helpers::Portal {
+        client_id: created.client.id.0,
+        secret: created.secret.map(|s| s.expose().clone()),
+        redirect_uri: "https://dossier.portal.example/callback".into(),
+        post_logout_uri: String::new(),
+    };
+    app.user("carla").await;
+    let secret = enrol_app(&app, "carla").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+
+    // The organisation asks only a password: that is what the first token says.
+    let tokens = rp.sign_in(&browser, "carla").await;
+    assert_eq!(acr(&tokens), PASSWORD_ACR);
+    assert_eq!(amr(&tokens), vec!["pwd"]);
+    let auth_time = tokens.claims.auth_time().unwrap();
+
+    // prompt=none cannot step up: an error, not a weaker token.
+    let silent = rp.start(&[("acr_values", MFA), ("prompt", "none")]);
+    let callback = browser.follow(&silent.url).await.unwrap();
+    assert_eq!(query_param(&callback, "error").as_deref(), Some("interaction_required"));
+
+    // acr_values: the same session is asked for the app's code, not the password again.
+    let start = rp.start(&[("acr_values", MFA)]);
+    let next = browser.follow(&start.url).await.unwrap_err();
+    assert!(next.body.contains("authenticator-app op uw telefoon"), "asked for a factor: {}", next.body);
+    // Calling the next endpoints directly gets no code.
+    let consent = browser
+        .post_form(
+            "/consent",
+            &[("interaction", next.field("interaction")), ("csrf", next.field("csrf")), ("decision", "allow")],
+        )
+        .await;
+    assert!(location(&consent).is_none_or(|l| query_param(&l, "code").is_none()), "no code without the factor");
+    let done = submit_code(&browser, &next, "totp", &totp::code_at(&secret, app.now()), false).await;
+    let tokens = rp.finish(&to_portal(&browser, done).await, &start).await;
+    assert_eq!(acr(&tokens), MFA);
+    assert_eq!(amr(&tokens), vec!["pwd", "otp", "mfa"]);
+    assert_eq!(tokens.claims.auth_time().unwrap(), auth_time, "the sign-in itself did not change");
+
+    // The dossier scope: two factors within 15 minutes. Now: fine without asking.
+    let dossier = |rp: &crate::helpers::rp::Rp| {
+        let mut start = rp.start(&[]);
+        start.url = start.url.replace("scope=openid", "scope=openid+dossier");
+        start
+    };
+    let start = dossier(&rp);
+    let callback = browser.follow(&start.url).await.expect("no second step within 15 minutes");
+    assert_eq!(acr(&rp.finish(&callback, &start).await), MFA);
+    // Sixteen minutes later: the code is asked again (journey C's "every time").
+    app.clock.advance(16 * 60);
+    let start = dossier(&rp);
+    let again = browser.follow(&start.url).await.unwrap_err();
+    assert!(again.body.contains("authenticator-app op uw telefoon"));
+    let done = submit_code(&browser, &again, "totp", &totp::code_at(&secret, app.now()), false).await;
+    assert_eq!(acr(&rp.finish(&to_portal(&browser, done).await, &start).await), MFA);
+}
+
+#[tokio::test]
+async fn a_recovery_code_signs_in_once_and_is_reported_by_mail() {
+    let app = TestApp::spawn().await;
+    policy(&app, two_factors()).await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("anna").await;
+    enrol_app(&app, "anna").await;
+    let account = app.state.store.account_by_username("anna").await.unwrap().unwrap();
+    let codes = factors::new_recovery_codes(&app.state, &account, Locale::Nl, app.now()).await.unwrap();
+    assert_eq!(codes.len(), 10);
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let next = password_step(&browser, &start.url, "anna").await;
+    let page = browser.follow(&format!("{next}&method=recovery")).await.unwrap_err();
+    assert!(page.body.contains("herstelcodes die u heeft bewaard"));
+    assert!(!page.body.contains("Vertrouw deze computer"), "a recovery code does not trust a computer");
+    let done = submit_code(&browser, &page, "recovery", &codes[3].to_lowercase(), false).await;
+    let tokens = rp.finish(&to_portal(&browser, done).await, &start).await;
+    assert_eq!(amr(&tokens), vec!["pwd", "rec", "mfa"]);
+    assert!(delivered(&app).await.iter().any(|m| m.text.contains("er is met een herstelcode ingelogd")));
+
+    let start = rp.start(&[("prompt", "login")]);
+    let next = password_step(&browser, &start.url, "anna").await;
+    let page = browser.follow(&format!("{next}&method=recovery")).await.unwrap_err();
+    let reused = submit_code(&browser, &page, "recovery", &codes[3], false).await;
+    assert_eq!(reused.status(), StatusCode::UNAUTHORIZED, "each code works once");
+}
