@@ -148,7 +148,7 @@ fn bad_input_is_refused_with_a_message_naming_the_flag() {
                 "--redirect-uri",
                 "https://p.example/cb",
                 "--scopes",
-                "openid dossier",
+                "openid agenda",
             ],
             "--scopes",
         ),
