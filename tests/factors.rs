@@ -421,3 +421,68 @@ async fn a_recovery_code_signs_in_once_and_is_reported_by_mail() {
     let reused = submit_code(&browser, &page, "recovery", &codes[3], false).await;
     assert_eq!(reused.status(), StatusCode::UNAUTHORIZED, "each code works once");
 }
+
+#[tokio::test]
+async fn the_account_page_nudges_adds_an_app_makes_codes_and_asks_the_password_again_for_changes() {
+    let app = TestApp::spawn().await;
+    app.user("bert").await;
+    let browser = app.browser();
+    // Without a session the page asks to sign in, then comes back.
+    let login = browser.follow("/account").await.unwrap_err();
+    assert!(login.body.contains("Inloggen"));
+    let back = browser.submit_login(&login, "bert", PASSWORD).await;
+    assert_eq!(location(&back).as_deref(), Some("/account"));
+    let page = browser.follow("/account").await.unwrap_err();
+    assert!(page.body.contains("Privacy en beveiliging") && page.body.contains("Twee-factor-authenticatie instellen"));
+
+    // Add an app: QR code, then the first code.
+    let enrol = browser.follow("/account/app").await.unwrap_err();
+    let secret = secret_on(&enrol);
+    let added = browser
+        .post_form(
+            "/account/app",
+            &[
+                ("interaction", enrol.field("interaction")),
+                ("csrf", enrol.field("csrf")),
+                ("code", &totp::code_at(&secret, app.now())),
+            ],
+        )
+        .await;
+    let added = to_page(added).await;
+    assert_eq!(added.status, StatusCode::OK);
+    assert!(added.body.contains("De authenticator-app is gekoppeld") && !added.body.contains("instellen</a>"));
+    assert!(delivered(&app).await.iter().any(|m| m.text.contains("authenticator-app gekoppeld")));
+
+    // Recovery codes: ten, shown once.
+    let made = to_page(browser.post_form("/account/herstelcodes", &[("csrf", added.field("csrf"))]).await).await;
+    let html = Html::parse_document(&made.body);
+    let codes: Vec<String> =
+        html.select(&Selector::parse(".recovery code").unwrap()).map(|c| c.text().collect()).collect();
+    assert_eq!(codes.len(), 10);
+    let again = browser.follow("/account").await.unwrap_err();
+    assert!(!again.body.contains(&codes[0]), "shown once");
+    assert!(again.body.contains("nog 10 ongebruikte"));
+
+    // A forged form is refused.
+    let forged = browser.post_form("/account/herstelcodes", &[("csrf", "guess")]).await;
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+
+    // Eleven minutes after the sign-in, a change first asks the password again.
+    app.clock.advance(11 * 60);
+    let factor_id = app.state.store.account_by_username("bert").await.unwrap().map(|a| a.id).unwrap();
+    let factor = app.state.store.factors(&factor_id).await.unwrap().remove(0);
+    let remove =
+        browser.post_form("/account/verwijderen", &[("csrf", again.field("csrf")), ("factor", &factor.id)]).await;
+    let to = location(&remove).unwrap();
+    assert!(to.starts_with("/login?interaction="), "re-authentication first: {to}");
+    assert_eq!(app.state.store.factors(&factor_id).await.unwrap().len(), 1, "nothing removed yet");
+    let login = browser.follow(&to).await.unwrap_err();
+    let back = browser.submit_login(&login, "bert", PASSWORD).await;
+    assert_eq!(location(&back).as_deref(), Some("/account"));
+    let fresh = browser.follow("/account").await.unwrap_err();
+    let removed =
+        browser.post_form("/account/verwijderen", &[("csrf", fresh.field("csrf")), ("factor", &factor.id)]).await;
+    assert!(to_page(removed).await.body.contains("De inlogmethode is verwijderd"));
+    assert!(app.state.store.factors(&factor_id).await.unwrap().is_empty());
+    assert!(delivered(&app).await.iter().any(|m| m.text.contains("authenticator-app is ontkoppeld")));
+}

@@ -82,7 +82,7 @@ async fn authorize_endpoint(
     match authorize::next_step(&request, session.as_ref(), false, false, &requirement, now) {
         Next::StepUp => {
             let session = session.expect("next_step checked the session");
-            start_interaction(&state, jar, request, "/tweede-stap", Some(step_up_of(&session))).await
+            start_interaction(&state, jar, request, "/tweede-stap", Some(step_up_of(&session)), None).await
         }
         Next::IssueCode => {
             finish(&state, &request, session.as_ref().expect("next_step checked the session"), now).await
@@ -97,7 +97,7 @@ async fn authorize_endpoint(
         ),
         next @ (Next::SignIn | Next::Consent) => {
             let target = if next == Next::SignIn { "/login" } else { "/consent" };
-            start_interaction(&state, jar, request, target, None).await
+            start_interaction(&state, jar, request, target, None, None).await
         }
     }
 }
@@ -147,6 +147,35 @@ async fn finish(state: &AppState, request: &authorize::AuthorizationRequest, ses
     }
 }
 
+/// Signs someone in for one of the IdP's own pages (the account page): an interaction without a
+/// portal, which returns to `return_to` (a local path) instead of issuing a code. With `again`,
+/// the person proves the password again even with a session (re-authentication).
+pub(super) async fn sign_in_for_own_page(
+    state: &AppState,
+    jar: CookieJar,
+    return_to: &str,
+    again: bool,
+    locale: Locale,
+) -> Response {
+    let Ok(redirect_uri) = crate::domain::RedirectUri::parse(&format!("{}{return_to}", state.issuer)) else {
+        return page(state, locale, StatusCode::BAD_REQUEST, "error_bad_request");
+    };
+    let request = authorize::AuthorizationRequest {
+        client_id: String::new(),
+        redirect_uri,
+        scope: crate::domain::Scopes::parse("openid").expect("a valid scope"),
+        state: None,
+        nonce: None,
+        code_challenge: None,
+        prompt: authorize::Prompt { login: again, ..authorize::Prompt::default() },
+        max_age: None,
+        login_hint: None,
+        ui_locales: Some(locale.code().to_string()),
+        acr_values: None,
+    };
+    start_interaction(state, jar, request, "/login", None, Some(return_to.to_string())).await
+}
+
 /// Keeps the validated request while the user signs in, bound to this browser.
 async fn start_interaction(
     state: &AppState,
@@ -154,6 +183,7 @@ async fn start_interaction(
     request: authorize::AuthorizationRequest,
     target: &str,
     pending: Option<PendingSignIn>,
+    return_to: Option<String>,
 ) -> Response {
     let locale = Locale::negotiate(request.ui_locales.as_deref(), None);
     let (jar, binding) = extract::binding(state, jar);
@@ -166,7 +196,7 @@ async fn start_interaction(
         password_change_for: None,
         secret_question_for: None,
         pending,
-        return_to: None,
+        return_to,
     };
     let json = serde_json::to_string(&interaction).expect("interaction serialises");
     if let Err(e) = state.kv.put(&interaction_key(&id), &json, state.config.session.interaction_ttl_secs).await {

@@ -1,6 +1,7 @@
 //! The web layer: axum only here. One module per endpoint family, each exposing `routes()`;
 //! handlers extract input, call one use case in `oidc/` or `auth/`, and map the result.
 
+mod account;
 mod activation;
 mod authorize;
 mod error;
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .merge(meta::routes().layer(public_cors))
         .merge(authorize::routes())
         .merge(second_factor::routes())
+        .merge(account::routes())
         .merge(activation::routes())
         .merge(recovery::routes())
         .merge(password_change::routes())

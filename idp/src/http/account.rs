@@ -1,0 +1,271 @@
+//! The account page, "Privacy en beveiliging": the sign-in methods (with a nudge to add an
+//! authenticator app when there is only a password), recovery codes and trusted computers.
+//! Every change needs a sign-in at most `factors.reauth_secs` old (else the password is asked
+//! again) and mails the person (see `auth::factors`).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use axum_extra::extract::cookie::CookieJar;
+use serde::Serialize;
+
+use super::authorize::sign_in_for_own_page;
+use super::error::{internal_page, page, render};
+use super::extract;
+use super::second_factor::enrol_page;
+use crate::app::AppState;
+use crate::auth::factors;
+use crate::auth::session;
+use crate::crypto;
+use crate::oidc::params::Params;
+use crate::store::{Account, FactorKind, Session};
+use crate::ui::Locale;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/account", get(overview))
+        .route("/account/app", get(app_form).post(app_submit))
+        .route("/account/verwijderen", post(remove_factor))
+        .route("/account/herstelcodes", post(recovery_codes))
+        .route("/account/apparaat-intrekken", post(revoke_device))
+}
+
+/// The signed-in person, or the response that sends them to sign in (again).
+struct SignedIn {
+    account: Account,
+    csrf: String,
+    locale: Locale,
+}
+
+/// The forms' CSRF token: derived from the session cookie value, which only this browser and
+/// we know (the cookie is HttpOnly and SameSite=Lax).
+fn csrf_for(cookie: &str) -> String {
+    crypto::token_digest(&format!("account-csrf:{cookie}"))
+}
+
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    return_to: &str,
+    recent: bool,
+) -> Result<SignedIn, Response> {
+    let locale = extract::locale(headers, None);
+    let now = state.clock.unix();
+    let cookie = jar.get(session::cookie_name(state)).map(|c| c.value().to_string());
+    let session: Option<Session> = match session::find(state, cookie.as_deref(), now).await {
+        Ok(s) => s,
+        Err(e) => return Err(internal_page(state, locale, e)),
+    };
+    let Some(session) = session else {
+        return Err(sign_in_for_own_page(state, jar.clone(), return_to, false, locale).await);
+    };
+    if recent && now - session.auth_time > state.config.factors.reauth_secs {
+        return Err(sign_in_for_own_page(state, jar.clone(), return_to, true, locale).await);
+    }
+    let account = match state.store.account_by_id(&session.account_id).await {
+        Ok(Some(a)) if !a.disabled => a,
+        Ok(_) => return Err(page(state, locale, StatusCode::FORBIDDEN, "login_expired")),
+        Err(e) => return Err(internal_page(state, locale, e)),
+    };
+    Ok(SignedIn { account, csrf: csrf_for(cookie.as_deref().unwrap_or_default()), locale })
+}
+
+/// A submitted account form: signed in recently, with the page's CSRF token.
+async fn submitted(
+    state: &AppState,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    body: &[u8],
+) -> Result<(SignedIn, Params), Response> {
+    let who = signed_in(state, headers, jar, "/account", true).await?;
+    let form = extract::form(headers, body)
+        .map_err(|_| page(state, who.locale, StatusCode::BAD_REQUEST, "error_bad_request"))?;
+    if !crypto::constant_time_eq(form.get("csrf").unwrap_or_default().as_bytes(), who.csrf.as_bytes()) {
+        return Err(page(state, who.locale, StatusCode::BAD_REQUEST, "login_expired"));
+    }
+    Ok((who, form))
+}
+
+#[derive(Serialize)]
+struct FactorRow {
+    id: String,
+    name: String,
+    added: String,
+}
+
+#[derive(Serialize)]
+struct DeviceRow {
+    id: String,
+    label: String,
+    until: String,
+}
+
+#[derive(Serialize)]
+struct Overview {
+    csrf: String,
+    name: String,
+    username: String,
+    nudge: bool,
+    factors: Vec<FactorRow>,
+    recovery_text: String,
+    devices: Vec<DeviceRow>,
+    notice: Option<String>,
+    codes: Vec<String>,
+}
+
+fn date(unix: i64) -> String {
+    let format = time::macros::format_description!("[day]-[month]-[year]");
+    time::OffsetDateTime::from_unix_timestamp(unix).ok().and_then(|t| t.format(&format).ok()).unwrap_or_default()
+}
+
+async fn show(state: &AppState, who: &SignedIn, notice: Option<&str>, codes: Vec<String>) -> Response {
+    let now = state.clock.unix();
+    let loaded = async {
+        let factors = factors::confirmed(state, &who.account).await?;
+        let left = state.store.recovery_codes_left(&who.account.id).await?;
+        let devices = state.store.trusted_devices(&who.account.id, now).await?;
+        Ok::<_, factors::FactorError>((factors, left, devices))
+    }
+    .await;
+    let (list, recovery_left, devices) = match loaded {
+        Ok(l) => l,
+        Err(e) => return internal_page(state, who.locale, e),
+    };
+    let context = Overview {
+        csrf: who.csrf.clone(),
+        name: format!("{} {}", who.account.given_name, who.account.family_name),
+        username: who.account.username.clone(),
+        nudge: list.is_empty(),
+        factors: list
+            .iter()
+            .map(|f| FactorRow {
+                id: f.id.clone(),
+                name: match f.kind {
+                    FactorKind::Totp => state.templates.text(who.locale, "method_totp"),
+                    FactorKind::Sms | FactorKind::Voice => f.label.clone(),
+                    FactorKind::Passkey => state.templates.text(who.locale, "method_passkey"),
+                },
+                added: date(f.confirmed_at.unwrap_or(f.created_at)),
+            })
+            .collect(),
+        recovery_text: state
+            .templates
+            .text(who.locale, "account_recovery_left")
+            .replace("{n}", &recovery_left.to_string()),
+        devices: devices
+            .into_iter()
+            .map(|d| DeviceRow { id: d.id, label: d.label, until: date(d.expires_at) })
+            .collect(),
+        notice: notice.map(|k| state.templates.text(who.locale, k)),
+        codes,
+    };
+    render(state, who.locale, StatusCode::OK, "account", &context)
+}
+
+async fn overview(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {
+    match signed_in(&state, &headers, &jar, "/account", false).await {
+        Ok(who) => show(&state, &who, None, Vec::new()).await,
+        Err(response) => response,
+    }
+}
+
+async fn app_form(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {
+    let who = match signed_in(&state, &headers, &jar, "/account/app", true).await {
+        Ok(w) => w,
+        Err(response) => return response,
+    };
+    let factor = match factors::start_totp(&state, &who.account, state.clock.unix()).await {
+        Ok(f) => f,
+        Err(e) => return internal_page(&state, who.locale, e),
+    };
+    enrol_page(
+        &state,
+        who.locale,
+        StatusCode::OK,
+        "/account/app",
+        &factor.id,
+        &who.csrf,
+        &who.account,
+        &factor.id,
+        None,
+    )
+    .await
+}
+
+async fn app_submit(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
+    let (who, form) = match submitted(&state, &headers, &jar, &body).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let factor_id = form.get("interaction").unwrap_or_default().to_string();
+    let again = |key| {
+        enrol_page(
+            &state,
+            who.locale,
+            StatusCode::UNAUTHORIZED,
+            "/account/app",
+            &factor_id,
+            &who.csrf,
+            &who.account,
+            &factor_id,
+            Some(key),
+        )
+    };
+    match factors::take_try(&state, &who.account).await {
+        Ok(true) => {}
+        Ok(false) => return again("factor_throttled").await,
+        Err(e) => return internal_page(&state, who.locale, e),
+    }
+    let code = form.get("code").unwrap_or_default();
+    match factors::confirm_totp(&state, &who.account, &factor_id, code, who.locale, state.clock.unix()).await {
+        Ok(Some(_)) => {
+            if let Err(e) = factors::clear_tries(&state, &who.account).await {
+                return internal_page(&state, who.locale, e);
+            }
+            show(&state, &who, Some("account_app_added"), Vec::new()).await
+        }
+        Ok(None) => again("enrol_wrong").await,
+        Err(e) => internal_page(&state, who.locale, e),
+    }
+}
+
+async fn remove_factor(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
+    let (who, form) = match submitted(&state, &headers, &jar, &body).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let id = form.get("factor").unwrap_or_default();
+    match factors::remove(&state, &who.account, id, who.locale, state.clock.unix()).await {
+        Ok(true) => show(&state, &who, Some("account_removed"), Vec::new()).await,
+        Ok(false) => Redirect::to("/account").into_response(),
+        Err(e) => internal_page(&state, who.locale, e),
+    }
+}
+
+async fn recovery_codes(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
+    let (who, _) = match submitted(&state, &headers, &jar, &body).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    match factors::new_recovery_codes(&state, &who.account, who.locale, state.clock.unix()).await {
+        Ok(codes) => show(&state, &who, Some("account_codes_made"), codes).await,
+        Err(e) => internal_page(&state, who.locale, e),
+    }
+}
+
+async fn revoke_device(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
+    let (who, form) = match submitted(&state, &headers, &jar, &body).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let id = form.get("device").unwrap_or_default();
+    match state.store.revoke_trusted_device(id, &who.account.id, state.clock.unix()).await {
+        Ok(true) => show(&state, &who, Some("account_device_revoked"), Vec::new()).await,
+        Ok(false) => Redirect::to("/account").into_response(),
+        Err(e) => internal_page(&state, who.locale, e),
+    }
+}
