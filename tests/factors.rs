@@ -486,3 +486,69 @@ async fn the_account_page_nudges_adds_an_app_makes_codes_and_asks_the_password_a
     assert!(app.state.store.factors(&factor_id).await.unwrap().is_empty());
     assert!(delivered(&app).await.iter().any(|m| m.text.contains("authenticator-app is ontkoppeld")));
 }
+
+fn digits_in(text: &serde_json::Value) -> String {
+    text["text"].as_str().unwrap().chars().filter(char::is_ascii_digit).take(6).collect()
+}
+
+#[tokio::test]
+async fn a_phone_is_verified_before_use_then_gets_sms_codes_and_landlines_get_calls() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("carla").await;
+    let browser = app.browser();
+    let login = browser.follow("/account/telefoon").await.unwrap_err();
+    let back = browser.submit_login(&login, "carla", PASSWORD).await;
+    let form = browser.follow(&location(&back).unwrap()).await.unwrap_err();
+    assert!(form.body.contains(r#"autocomplete="tel""#));
+
+    let bad =
+        to_page(browser.post_form("/account/telefoon", &[("csrf", form.field("csrf")), ("phone", "hallo 123")]).await)
+            .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("06 12345678") && bad.field("phone") == "hallo 123", "an example, and the input kept");
+
+    let sent = to_page(
+        browser.post_form("/account/telefoon", &[("csrf", form.field("csrf")), ("phone", "06-1234 5678")]).await,
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let texts = app.texts();
+    assert_eq!(texts.len(), 1);
+    assert_eq!(texts[0]["to"], "+31612345678");
+    assert_eq!(texts[0]["channel"], "sms");
+    let code = digits_in(&texts[0]);
+    let confirm = |code: String| {
+        let (browser, csrf, factor) = (&browser, sent.field("csrf").to_string(), sent.field("factor").to_string());
+        async move {
+            browser
+                .post_form("/account/telefoon/bevestigen", &[("csrf", &csrf), ("factor", &factor), ("code", &code)])
+                .await
+        }
+    };
+    let wrong = confirm("000000".into()).await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let ok = to_page(confirm(code).await).await;
+    assert!(ok.body.contains("Het telefoonnummer is toegevoegd"), "{}", ok.body);
+    assert!(delivered(&app).await.iter().any(|m| m.text.contains("telefoonnummer toegevoegd")));
+
+    // The organisation now requires two factors: the phone gets an SMS code at sign-in.
+    policy(&app, two_factors()).await;
+    let rp = app.rp(&portal).await;
+    let other = app.browser();
+    let start = rp.start(&[]);
+    let page = other.follow(&password_step(&other, &start.url, "carla").await).await.unwrap_err();
+    assert!(page.body.contains("We hebben een code gestuurd naar"), "{}", page.body);
+    let code = digits_in(app.texts().last().unwrap());
+    let done = submit_code(&other, &page, "phone", &format!(" {code}\n"), false).await;
+    let tokens = rp.finish(&to_portal(&other, done).await, &start).await;
+    assert_eq!(amr(&tokens), vec!["pwd", "sms", "mfa"]);
+
+    // A landline gets a voice call that reads the code out.
+    let form = browser.follow("/account/telefoon").await.unwrap_err();
+    browser.post_form("/account/telefoon", &[("csrf", form.field("csrf")), ("phone", "020 123 4567")]).await;
+    let call = app.texts().last().cloned().unwrap();
+    assert_eq!(call["channel"], "voice");
+    assert_eq!(call["to"], "+31201234567");
+    assert!(call["text"].as_str().unwrap().contains(", "), "read out digit by digit");
+}

@@ -50,6 +50,8 @@ pub struct Inner {
     pub mailer: Arc<dyn Mailer>,
     /// Protects second-factor secrets at rest (see `auth::factor_key`).
     pub factor_key: crate::auth::factor_key::FactorKey,
+    /// Sends SMS and voice codes.
+    pub sms: Arc<dyn crate::sms::CodeSender>,
     /// The discovery document, serialised once.
     pub discovery: axum::body::Bytes,
     keys: ArcSwap<KeyRing>,
@@ -80,14 +82,18 @@ pub enum CacheError {
     Keys(#[from] KeyError),
     #[error("factor key: {0}")]
     FactorKey(String),
+    #[error("{0}")]
+    Sms(String),
 }
 
 impl AppState {
     pub async fn new(parts: Parts) -> Result<Self, CacheError> {
         let Parts { config, issuer, store, kv, clock, templates, mail_templates, mailer } = parts;
         let factor_key = crate::auth::factor_key::FactorKey::load(&config.factors).map_err(CacheError::FactorKey)?;
+        let sms = crate::sms::build(&config.sms).map_err(CacheError::Sms)?;
         let state = AppState(Arc::new(Inner {
             factor_key,
+            sms,
             config,
             discovery: crate::oidc::discovery::document(&issuer).to_string().into(),
             issuer,

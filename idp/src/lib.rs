@@ -13,6 +13,7 @@ pub mod http;
 pub mod kv;
 pub mod mail;
 pub mod oidc;
+pub mod sms;
 pub mod startup;
 pub mod store;
 pub mod ui;

@@ -108,6 +108,7 @@ impl TestApp {
             Some(db) => db.url.clone(),
         });
         config.mail.file_dir = dir.path().join("mail");
+        config.sms.file_dir = dir.path().join("sms");
         config.theme.dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../themes/default").into();
         config.log.filter = "warn".into();
         tweak(&mut config);
@@ -211,6 +212,19 @@ impl TestApp {
         let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
         names.sort();
         names.iter().map(|path| Mail::parse(&std::fs::read(path).unwrap())).collect()
+    }
+
+    /// The SMS and voice messages the file transport wrote (JSON: to, channel, text), oldest first.
+    pub fn texts(&self) -> Vec<serde_json::Value> {
+        let dir = &self.state.config.sms.file_dir;
+        let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+        let mut files: Vec<_> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .map(|p| (std::fs::metadata(&p).unwrap().modified().unwrap(), p))
+            .collect();
+        files.sort();
+        files.iter().map(|(_, p)| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()).collect()
     }
 
     pub fn browser(&self) -> Browser {

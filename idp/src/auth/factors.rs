@@ -23,6 +23,8 @@ pub enum FactorError {
     Kv(#[from] KvError),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error("sending a code failed: {0}")]
+    Sms(#[from] crate::sms::SendError),
 }
 
 pub type FactorResult<T> = Result<T, FactorError>;
@@ -327,6 +329,102 @@ pub async fn remove(
         tracing::info!(account = %account.id, kind = factor.kind.as_str(), "factor removed");
     }
     Ok(removed)
+}
+
+/// Sends a code by SMS (mobile) or a voice call (landline) to a phone factor, kept under the
+/// code slot `slot` (an interaction, or an enrolment). Throttled per account and per number.
+pub async fn send_phone_code(
+    state: &AppState,
+    account: &Account,
+    factor: &Factor,
+    slot: &str,
+    locale: Locale,
+) -> FactorResult<Sent> {
+    let limits = &state.config.factors;
+    let phone = factor.phone.clone().unwrap_or_default();
+    let by_account = state.kv.incr(&format!("otp-sends:account:{}", account.id), limits.send_window_secs).await?;
+    let by_number =
+        state.kv.incr(&format!("otp-sends:phone:{}", crypto::token_digest(&phone)), limits.send_window_secs).await?;
+    if by_account > u64::from(limits.max_sends) || by_number > u64::from(limits.max_sends) {
+        return Ok(Sent::Throttled);
+    }
+    let code = otp::new_phone_code();
+    let (method, channel, text) = if factor.kind == FactorKind::Voice {
+        // Read out digit by digit, twice.
+        let spoken = code.chars().map(String::from).collect::<Vec<_>>().join(", ");
+        let text = state.templates.text(locale, "voice_code").replace("{code}", &spoken);
+        (Method::Tel, crate::sms::Channel::Voice, text)
+    } else {
+        (Method::Sms, crate::sms::Channel::Sms, state.templates.text(locale, "sms_code").replace("{code}", &code))
+    };
+    otp::remember(state, &state.factor_key, slot, &code, method, Channel::Phone, &factor.id).await?;
+    state.sms.send(&crate::sms::OutgoingMessage { to: phone, channel, text }).await?;
+    tracing::info!(account = %account.id, kind = factor.kind.as_str(), "phone code sent");
+    Ok(Sent::Sent)
+}
+
+/// Starts adding a phone: a pending factor (SMS for mobiles, voice for landlines).
+pub async fn start_phone(
+    state: &AppState,
+    account: &Account,
+    phone: &crate::sms::PhoneNumber,
+    now: UnixTime,
+) -> FactorResult<Factor> {
+    let factor = Factor {
+        id: crypto::random_token(12),
+        account_id: account.id.clone(),
+        kind: match phone.kind() {
+            crate::sms::PhoneKind::Mobile => FactorKind::Sms,
+            crate::sms::PhoneKind::Landline => FactorKind::Voice,
+        },
+        label: phone.masked(),
+        secret: None,
+        phone: Some(phone.e164().to_string()),
+        credential_id: None,
+        last_used_step: None,
+        created_at: now,
+        confirmed_at: None,
+        last_used_at: None,
+    };
+    state.store.add_factor(&factor).await?;
+    Ok(factor)
+}
+
+/// The pending phone factor of this account.
+pub async fn pending_phone(state: &AppState, account: &Account, factor_id: &str) -> FactorResult<Option<Factor>> {
+    Ok(state.store.factor(factor_id).await?.filter(|f| {
+        f.account_id == account.id && matches!(f.kind, FactorKind::Sms | FactorKind::Voice) && f.confirmed_at.is_none()
+    }))
+}
+
+/// Confirms a pending phone with the code sent to it; mails the person.
+pub async fn confirm_phone(
+    state: &AppState,
+    account: &Account,
+    factor_id: &str,
+    code: &str,
+    locale: Locale,
+    now: UnixTime,
+) -> FactorResult<Result<FactorUse, otp::Checked>> {
+    if pending_phone(state, account, factor_id).await?.is_none() {
+        return Ok(Err(otp::Checked::NoCode));
+    }
+    match otp::check(state, &state.factor_key, &enrol_slot(factor_id), code).await? {
+        otp::Checked::Right(method, channel, id) if id == factor_id => {
+            let notice = change_mail(state, account, "change_phone_added", locale, now).await?;
+            if !state.store.confirm_factor(factor_id, now, &notice).await? {
+                return Ok(Err(otp::Checked::NoCode));
+            }
+            Ok(Ok(FactorUse::new(method, channel, now)))
+        }
+        otp::Checked::Right(..) => Ok(Err(otp::Checked::Wrong)),
+        other => Ok(Err(other)),
+    }
+}
+
+/// The code slot of a phone being added.
+pub fn enrol_slot(factor_id: &str) -> String {
+    format!("enrol-phone:{factor_id}")
 }
 
 /// The trusted-device cookie's name (`__Host-` over https).

@@ -25,6 +25,8 @@ pub struct Config {
     pub session: SessionConfig,
     pub signin: SigninConfig,
     pub factors: FactorConfig,
+    /// SMS and voice codes: `transport = "file"` (development) or `"http"` (a gateway).
+    pub sms: crate::sms::SmsConfig,
     /// Levels that scopes demand, e.g. `[scope_levels.dossier] level = "two-factor"`,
     /// `max_age_secs = 900` (the second factor proved within the last 15 minutes).
     pub scope_levels: std::collections::BTreeMap<String, ScopeLevel>,

@@ -28,6 +28,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/account", get(overview))
         .route("/account/app", get(app_form).post(app_submit))
+        .route("/account/telefoon", get(phone_form).post(phone_submit))
+        .route("/account/telefoon/bevestigen", post(phone_confirm))
         .route("/account/verwijderen", post(remove_factor))
         .route("/account/herstelcodes", post(recovery_codes))
         .route("/account/apparaat-intrekken", post(revoke_device))
@@ -266,6 +268,105 @@ async fn revoke_device(State(state): State<AppState>, headers: HeaderMap, jar: C
     match state.store.revoke_trusted_device(id, &who.account.id, state.clock.unix()).await {
         Ok(true) => show(&state, &who, Some("account_device_revoked"), Vec::new()).await,
         Ok(false) => Redirect::to("/account").into_response(),
+        Err(e) => internal_page(&state, who.locale, e),
+    }
+}
+
+#[derive(Serialize)]
+struct PhonePage<'a> {
+    csrf: &'a str,
+    /// What was typed (kept after an error).
+    number: &'a str,
+    /// Set once a code was sent: the pending factor and the masked number.
+    factor: Option<String>,
+    masked: Option<String>,
+    confirm_label: Option<String>,
+    error: Option<String>,
+}
+
+fn phone_page(state: &AppState, who: &SignedIn, status: StatusCode, page: PhonePage<'_>) -> Response {
+    render(state, who.locale, status, "phone", &page)
+}
+
+async fn phone_form(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {
+    let who = match signed_in(&state, &headers, &jar, "/account/telefoon", true).await {
+        Ok(w) => w,
+        Err(response) => return response,
+    };
+    let page = PhonePage { csrf: &who.csrf, number: "", factor: None, masked: None, confirm_label: None, error: None };
+    phone_page(&state, &who, StatusCode::OK, page)
+}
+
+async fn phone_submit(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
+    let (who, form) = match submitted(&state, &headers, &jar, &body).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let number = form.get("phone").unwrap_or_default().trim().to_string();
+    let Ok(phone) = crate::sms::parse_phone(&number) else {
+        let error = Some(state.templates.text(who.locale, "phone_invalid"));
+        let page =
+            PhonePage { csrf: &who.csrf, number: &number, factor: None, masked: None, confirm_label: None, error };
+        return phone_page(&state, &who, StatusCode::BAD_REQUEST, page);
+    };
+    let sent = async {
+        let factor = factors::start_phone(&state, &who.account, &phone, state.clock.unix()).await?;
+        let slot = factors::enrol_slot(&factor.id);
+        let sent = factors::send_phone_code(&state, &who.account, &factor, &slot, who.locale).await?;
+        Ok::<_, factors::FactorError>((factor, sent))
+    }
+    .await;
+    match sent {
+        Ok((factor, factors::Sent::Sent)) => {
+            confirm_page(&state, &who, StatusCode::OK, &factor.id, &factor.label, None)
+        }
+        Ok((_, factors::Sent::Throttled)) => {
+            let error = Some(state.templates.text(who.locale, "code_send_throttled"));
+            let page =
+                PhonePage { csrf: &who.csrf, number: &number, factor: None, masked: None, confirm_label: None, error };
+            phone_page(&state, &who, StatusCode::TOO_MANY_REQUESTS, page)
+        }
+        Err(e) => internal_page(&state, who.locale, e),
+    }
+}
+
+fn confirm_page(
+    state: &AppState,
+    who: &SignedIn,
+    status: StatusCode,
+    factor: &str,
+    masked: &str,
+    error: Option<&str>,
+) -> Response {
+    let page = PhonePage {
+        csrf: &who.csrf,
+        number: "",
+        factor: Some(factor.to_string()),
+        masked: Some(masked.to_string()),
+        confirm_label: Some(state.templates.text(who.locale, "phone_confirm").replace("{phone}", masked)),
+        error: error.map(|k| state.templates.text(who.locale, k)),
+    };
+    phone_page(state, who, status, page)
+}
+
+async fn phone_confirm(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
+    let (who, form) = match submitted(&state, &headers, &jar, &body).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let factor_id = form.get("factor").unwrap_or_default().to_string();
+    let masked = match factors::pending_phone(&state, &who.account, &factor_id).await {
+        Ok(Some(f)) => f.label,
+        Ok(None) => return Redirect::to("/account/telefoon").into_response(),
+        Err(e) => return internal_page(&state, who.locale, e),
+    };
+    let code = form.get("code").unwrap_or_default();
+    match factors::confirm_phone(&state, &who.account, &factor_id, code, who.locale, state.clock.unix()).await {
+        Ok(Ok(_)) => show(&state, &who, Some("phone_added"), Vec::new()).await,
+        Ok(Err(crate::auth::otp::Checked::Wrong)) => {
+            confirm_page(&state, &who, StatusCode::UNAUTHORIZED, &factor_id, &masked, Some("factor_wrong"))
+        }
+        Ok(Err(_)) => confirm_page(&state, &who, StatusCode::UNAUTHORIZED, &factor_id, &masked, Some("code_exhausted")),
         Err(e) => internal_page(&state, who.locale, e),
     }
 }

@@ -248,12 +248,12 @@ async fn second_form(
         return page(&state, locale, StatusCode::FORBIDDEN, "no_factor");
     };
     let mut notice = None;
-    if method == "mail" {
-        // The first time the mail method is shown, the code goes out by itself.
+    if method == "mail" || method == "phone" {
+        // The first time a sent-code method is shown, the code goes out by itself.
         match otp::waiting(&state, &id).await {
             Ok(Some(_)) => {}
-            Ok(None) => match factors::send_mail_code(&state, &account, &id, locale, state.clock.unix()).await {
-                Ok(Sent::Sent) => notice = Some("code_sent_mail"),
+            Ok(None) => match send_code(&state, &account, &ctx.options, method, &id, locale).await {
+                Ok(Sent::Sent) => notice = Some("code_sent"),
                 Ok(Sent::Throttled) => notice = Some("code_send_throttled"),
                 Err(e) => return internal_page(&state, locale, e),
             },
@@ -284,9 +284,9 @@ async fn second_submit(State(state): State<AppState>, headers: HeaderMap, jar: C
     let again = |ctx: Context, status: StatusCode, error: Option<&str>, notice: Option<&str>| {
         second_page(&state, locale, status, &id, &interaction, ctx, method, error, notice)
     };
-    if form.get("action") == Some("resend") && method == "mail" {
-        return match factors::send_mail_code(&state, &account, &id, locale, now).await {
-            Ok(Sent::Sent) => again(ctx, StatusCode::OK, None, Some("code_sent_mail")),
+    if form.get("action") == Some("resend") && (method == "mail" || method == "phone") {
+        return match send_code(&state, &account, &ctx.options, method, &id, locale).await {
+            Ok(Sent::Sent) => again(ctx, StatusCode::OK, None, Some("code_sent")),
             Ok(Sent::Throttled) => again(ctx, StatusCode::TOO_MANY_REQUESTS, Some("code_send_throttled"), None),
             Err(e) => internal_page(&state, locale, e),
         };
@@ -308,7 +308,7 @@ async fn second_submit(State(state): State<AppState>, headers: HeaderMap, jar: C
                 TotpCheck::Wrong => Err("factor_wrong"),
                 TotpCheck::Replayed => Err("factor_replayed"),
             },
-            "mail" => match otp::check(&state, &state.factor_key, &id, code).await? {
+            "mail" | "phone" => match otp::check(&state, &state.factor_key, &id, code).await? {
                 otp::Checked::Right(method, channel, _) => Ok(FactorUse::new(method, channel, now)),
                 otp::Checked::Wrong => Err("factor_wrong"),
                 otp::Checked::NoCode => Err("code_expired"),
@@ -352,6 +352,27 @@ async fn second_submit(State(state): State<AppState>, headers: HeaderMap, jar: C
     interaction.pending = Some(pending.clone());
     // Done when the requirement is met, else back to the second step for another factor.
     begin(&state, jar, &id, interaction, pending, &account).await
+}
+
+/// Sends the mailed token, or a code to the first phone.
+async fn send_code(
+    state: &AppState,
+    account: &Account,
+    options: &Options,
+    method: &str,
+    slot: &str,
+    locale: Locale,
+) -> Result<Sent, FactorError> {
+    if method == "mail" {
+        return factors::send_mail_code(state, account, slot, locale, state.clock.unix()).await;
+    }
+    let Some(phone) = options.phones.first() else {
+        return Ok(Sent::Throttled);
+    };
+    match state.store.factor(&phone.id).await? {
+        Some(factor) => factors::send_phone_code(state, account, &factor, slot, locale).await,
+        None => Ok(Sent::Throttled),
+    }
 }
 
 #[derive(Serialize)]
