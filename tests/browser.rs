@@ -8,7 +8,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, PASSWORD};
 use idp::activation::invite::{self, InviteRequest};
 use idp::admin::{self, PolicyChange};
 
@@ -149,5 +149,112 @@ async fn journey_a_in_headless_chromium_on_a_phone_sized_screen() {
     if client.wait().for_element(Locator::XPath("//h1[text()='Uw account is klaar']")).await.is_err() {
         panic!("the account is not made: {} {}", client.current_url().await.unwrap(), client.source().await.unwrap());
     }
+    client.close().await.unwrap();
+}
+
+/// A WebDriver WebAuthn extension command (https://w3c.github.io/webauthn/#sctn-automation).
+#[derive(Debug)]
+struct WebAuthnCmd {
+    method: axum::http::Method,
+    path: String,
+    body: Option<serde_json::Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCmd {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/webauthn/{}", session_id.expect("a session"), self.path))
+    }
+
+    fn method_and_body(&self, _url: &url::Url) -> (axum::http::Method, Option<String>) {
+        (self.method.clone(), self.body.as_ref().map(|b| b.to_string()))
+    }
+}
+
+async fn click_and_wait_for(client: &Client, button: &str, text: &str) {
+    client.find(Locator::Id(button)).await.unwrap().click().await.unwrap();
+    let xpath = format!("//*[contains(text(), '{text}')]");
+    if client.wait().for_element(Locator::XPath(&xpath)).await.is_err() {
+        panic!("no {text:?}: {} {}", client.current_url().await.unwrap(), client.source().await.unwrap());
+    }
+}
+
+async fn sign_in_form(client: &Client, username: &str) {
+    client
+        .wait()
+        .for_element(Locator::Css("input[autocomplete='username']"))
+        .await
+        .unwrap()
+        .send_keys(username)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("input[autocomplete='current-password']"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    client.find(Locator::Css("button[type='submit']")).await.unwrap().click().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_passkey_is_added_on_the_account_page_and_then_signs_in_phishing_resistant() {
+    // WebAuthn binds passkeys to a domain name: the IdP runs as http://localhost:<port>.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, |c| {
+        c.server.bind = format!("127.0.0.1:{port}").parse().unwrap();
+        c.server.public_url = Some(url::Url::parse(&format!("http://localhost:{port}")).unwrap());
+    })
+    .await;
+    assert!(app.state.passkeys.is_some());
+    let portal = app.portal("alpha", idp::store::ClientKind::Confidential).await;
+    app.user("pia").await;
+    let (_driver, client) = browser().await;
+    let authenticator = client
+        .issue_cmd(WebAuthnCmd {
+            method: axum::http::Method::POST,
+            path: "authenticator".into(),
+            body: Some(json!({"protocol": "ctap2", "transport": "internal", "hasResidentKey": true,
+                              "hasUserVerification": true, "isUserVerified": true})),
+        })
+        .await
+        .expect("a virtual authenticator");
+    assert!(authenticator.is_string());
+
+    // Add a passkey: sign in first (the page asks), then the browser makes the credential.
+    client.goto(&app.url("/account/passkey")).await.unwrap();
+    sign_in_form(&client, "pia").await;
+    client.wait().for_element(Locator::Id("passkey-submit")).await.unwrap();
+    click_and_wait_for(&client, "passkey-submit", "De passkey is toegevoegd").await;
+    let account = app.state.store.account_by_username("pia").await.unwrap().unwrap();
+    let factors = app.state.store.factors(&account.id).await.unwrap();
+    assert_eq!(factors.len(), 1);
+    assert!(factors[0].confirmed_at.is_some() && factors[0].credential_id.is_some());
+    app.state.deliver_mail().await.unwrap();
+    assert!(app.mails().iter().any(|m| m.text.contains("er is een passkey toegevoegd")));
+
+    // The organisation now requires phishing resistance: the portal's sign-in asks the passkey.
+    let change = PolicyChange { min_level: Some("phishing-resistant".into()), ..PolicyChange::default() };
+    admin::set_policy(app.state.store.as_ref(), &app.org, change, app.now()).await.unwrap();
+    let rp = app.rp(&portal).await;
+    let start = rp.start(&[("prompt", "login")]);
+    client.goto(&start.url).await.unwrap();
+    sign_in_form(&client, "pia").await;
+    client.wait().for_element(Locator::Id("passkey-submit")).await.unwrap();
+    client.find(Locator::Id("passkey-submit")).await.unwrap().click().await.unwrap();
+    // The browser is sent to the portal (which does not exist here): read where it went.
+    let mut callback = String::new();
+    for _ in 0..100 {
+        callback = client.current_url().await.unwrap().to_string();
+        if callback.starts_with(&portal.redirect_uri) {
+            break;
+        }
+        // Waiting for the browser to navigate, not for time to pass.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let tokens = rp.finish(&callback, &start).await;
+    assert_eq!(tokens.claims.auth_context_ref().unwrap().as_str(), "urn:poortwachter:acr:phishing-resistant");
+    let amr: Vec<String> = tokens.claims.auth_method_refs().unwrap().iter().map(|m| m.to_string()).collect();
+    assert_eq!(amr, vec!["pwd", "hwk", "mfa"]);
     client.close().await.unwrap();
 }

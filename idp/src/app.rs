@@ -52,6 +52,8 @@ pub struct Inner {
     pub factor_key: crate::auth::factor_key::FactorKey,
     /// Sends SMS and voice codes.
     pub sms: Arc<dyn crate::sms::CodeSender>,
+    /// WebAuthn for this issuer; `None` when its host is not a domain name.
+    pub passkeys: Option<crate::auth::passkeys::Passkeys>,
     /// The discovery document, serialised once.
     pub discovery: axum::body::Bytes,
     keys: ArcSwap<KeyRing>,
@@ -91,9 +93,11 @@ impl AppState {
         let Parts { config, issuer, store, kv, clock, templates, mail_templates, mailer } = parts;
         let factor_key = crate::auth::factor_key::FactorKey::load(&config.factors).map_err(CacheError::FactorKey)?;
         let sms = crate::sms::build(&config.sms).map_err(CacheError::Sms)?;
+        let passkeys = crate::auth::passkeys::for_issuer(&issuer, &config.mail.from_name);
         let state = AppState(Arc::new(Inner {
             factor_key,
             sms,
+            passkeys,
             config,
             discovery: crate::oidc::discovery::document(&issuer).to_string().into(),
             issuer,

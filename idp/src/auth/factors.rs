@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use super::levels::{Channel, FactorUse, Level, Method};
+use super::passkeys::{self, PasskeyError};
 use super::{otp, totp};
 use crate::app::AppState;
 use crate::clock::UnixTime;
@@ -425,6 +426,138 @@ pub async fn confirm_phone(
 /// The code slot of a phone being added.
 pub fn enrol_slot(factor_id: &str) -> String {
     format!("enrol-phone:{factor_id}")
+}
+
+fn passkey_state_key(slot: &str) -> String {
+    format!("passkey:{slot}")
+}
+
+/// The account's passkeys, parsed, with their rows.
+async fn passkeys_of(state: &AppState, account: &Account) -> FactorResult<Vec<(Factor, passkeys::Passkey)>> {
+    Ok(confirmed(state, account)
+        .await?
+        .into_iter()
+        .filter(|f| f.kind == FactorKind::Passkey)
+        .filter_map(|f| {
+            let parsed = f.secret.as_ref().and_then(|s| passkeys::passkey_from_json(s.expose()).ok());
+            parsed.map(|p| (f, p))
+        })
+        .collect())
+}
+
+/// Starts registering a passkey; the ceremony state waits in the key-value store under `slot`
+/// (taken when the answer comes, so it works once). `None` when passkeys are off.
+pub async fn start_passkey_registration(
+    state: &AppState,
+    account: &Account,
+    slot: &str,
+) -> FactorResult<Option<Result<serde_json::Value, PasskeyError>>> {
+    let Some(rp) = &state.passkeys else {
+        return Ok(None);
+    };
+    let existing: Vec<passkeys::Passkey> = passkeys_of(state, account).await?.into_iter().map(|(_, p)| p).collect();
+    let display = format!("{} {}", account.given_name, account.family_name);
+    let started =
+        rp.start_registration(passkeys::user_handle(account.subject.as_str()), &account.username, &display, &existing);
+    let (options, ceremony) = match started {
+        Ok(s) => s,
+        Err(e) => return Ok(Some(Err(e))),
+    };
+    let ttl = passkeys::CEREMONY_TIMEOUT.as_secs() as i64;
+    state.kv.put(&passkey_state_key(slot), &ceremony, ttl).await?;
+    Ok(Some(Ok(options)))
+}
+
+/// Finishes a registration: a new passkey on the account (a credential that any account already
+/// has is refused); mails the person.
+pub async fn finish_passkey_registration(
+    state: &AppState,
+    account: &Account,
+    slot: &str,
+    response: &str,
+    locale: Locale,
+    now: UnixTime,
+) -> FactorResult<Result<(), PasskeyError>> {
+    let (Some(rp), Some(ceremony)) = (&state.passkeys, state.kv.take(&passkey_state_key(slot)).await?) else {
+        return Ok(Err(PasskeyError::Expired));
+    };
+    let passkey = match rp.finish_registration(&ceremony, response) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Ok(json) = passkeys::passkey_to_json(&passkey) else {
+        return Ok(Err(PasskeyError::Internal));
+    };
+    let factor = Factor {
+        id: crypto::random_token(12),
+        account_id: account.id.clone(),
+        kind: FactorKind::Passkey,
+        label: String::new(),
+        secret: Some(crate::domain::Secret::new(json)),
+        phone: None,
+        credential_id: Some(passkeys::credential_id(&passkey)),
+        last_used_step: None,
+        created_at: now,
+        confirmed_at: None,
+        last_used_at: None,
+    };
+    match state.store.add_factor(&factor).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Ok(Err(PasskeyError::AlreadyRegistered)),
+        Err(e) => return Err(e.into()),
+    }
+    let notice = change_mail(state, account, "change_passkey_added", locale, now).await?;
+    state.store.confirm_factor(&factor.id, now, &notice).await?;
+    tracing::info!(account = %account.id, "passkey registered");
+    Ok(Ok(()))
+}
+
+/// Starts a passkey sign-in for the account's passkeys; `None` when it has none (or they are off).
+pub async fn start_passkey_sign_in(
+    state: &AppState,
+    account: &Account,
+    slot: &str,
+) -> FactorResult<Option<serde_json::Value>> {
+    let Some(rp) = &state.passkeys else {
+        return Ok(None);
+    };
+    let keys: Vec<passkeys::Passkey> = passkeys_of(state, account).await?.into_iter().map(|(_, p)| p).collect();
+    let Ok((options, ceremony)) = rp.start_authentication(&keys) else {
+        return Ok(None);
+    };
+    state.kv.put(&passkey_state_key(slot), &ceremony, passkeys::CEREMONY_TIMEOUT.as_secs() as i64).await?;
+    Ok(Some(options))
+}
+
+/// Finishes a passkey sign-in: signature, challenge, origin, user verification and counter are
+/// checked by webauthn-rs; the credential must be one of this account's.
+pub async fn finish_passkey_sign_in(
+    state: &AppState,
+    account: &Account,
+    slot: &str,
+    response: &str,
+    now: UnixTime,
+) -> FactorResult<Result<FactorUse, PasskeyError>> {
+    let (Some(rp), Some(ceremony)) = (&state.passkeys, state.kv.take(&passkey_state_key(slot)).await?) else {
+        return Ok(Err(PasskeyError::Expired));
+    };
+    let outcome = match rp.finish_authentication(&ceremony, response) {
+        Ok(o) => o,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut keys = passkeys_of(state, account).await?;
+    let Some((factor, passkey)) =
+        keys.iter_mut().find(|(f, _)| f.credential_id.as_deref() == Some(&outcome.credential_id))
+    else {
+        return Ok(Err(PasskeyError::UnknownCredential));
+    };
+    let updated = match outcome.apply_to(passkey) {
+        Some(true) => passkeys::passkey_to_json(passkey).ok().map(crate::domain::Secret::new),
+        _ => None,
+    };
+    state.store.touch_factor(&factor.id, updated.as_ref(), now).await?;
+    tracing::info!(account = %account.id, "signed in with a passkey");
+    Ok(Ok(FactorUse::new(Method::Hwk, Channel::Passkey, now)))
 }
 
 /// The trusted-device cookie's name (`__Host-` over https).

@@ -5,6 +5,7 @@ pub mod factor_key;
 pub mod factors;
 pub mod levels;
 pub mod otp;
+pub mod passkeys;
 pub mod password;
 pub mod password_rules;
 pub mod recovery;

@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/app", get(app_form).post(app_submit))
         .route("/account/telefoon", get(phone_form).post(phone_submit))
         .route("/account/telefoon/bevestigen", post(phone_confirm))
+        .route("/account/passkey", get(passkey_form).post(passkey_submit))
         .route("/account/verwijderen", post(remove_factor))
         .route("/account/herstelcodes", post(recovery_codes))
         .route("/account/apparaat-intrekken", post(revoke_device))
@@ -117,6 +118,8 @@ struct Overview {
     devices: Vec<DeviceRow>,
     notice: Option<String>,
     codes: Vec<String>,
+    /// Passkeys can be added (the IdP runs on a domain name).
+    passkeys: bool,
 }
 
 fn date(unix: i64) -> String {
@@ -164,6 +167,7 @@ async fn show(state: &AppState, who: &SignedIn, notice: Option<&str>, codes: Vec
             .collect(),
         notice: notice.map(|k| state.templates.text(who.locale, k)),
         codes,
+        passkeys: state.passkeys.is_some(),
     };
     render(state, who.locale, StatusCode::OK, "account", &context)
 }
@@ -367,6 +371,66 @@ async fn phone_confirm(State(state): State<AppState>, headers: HeaderMap, jar: C
             confirm_page(&state, &who, StatusCode::UNAUTHORIZED, &factor_id, &masked, Some("factor_wrong"))
         }
         Ok(Err(_)) => confirm_page(&state, &who, StatusCode::UNAUTHORIZED, &factor_id, &masked, Some("code_exhausted")),
+        Err(e) => internal_page(&state, who.locale, e),
+    }
+}
+
+#[derive(Serialize)]
+struct PasskeyPage<'a> {
+    csrf: &'a str,
+    interaction: Option<String>,
+    passkey_options: Option<String>,
+    passkey_action: &'static str,
+    passkey_mode: &'static str,
+    passkey_button: String,
+    error: Option<String>,
+}
+
+/// The registration ceremony of this session waits under this slot.
+fn registration_slot(who: &SignedIn) -> String {
+    format!("register:{}", who.csrf)
+}
+
+async fn passkey_page(state: &AppState, who: &SignedIn, status: StatusCode, error: Option<&str>) -> Response {
+    let options = match factors::start_passkey_registration(state, &who.account, &registration_slot(who)).await {
+        Ok(Some(Ok(options))) => Some(options.to_string()),
+        Ok(Some(Err(_))) | Ok(None) => None,
+        Err(e) => return internal_page(state, who.locale, e),
+    };
+    let page = PasskeyPage {
+        csrf: &who.csrf,
+        interaction: None,
+        passkey_options: options,
+        passkey_action: "/account/passkey",
+        passkey_mode: "register",
+        passkey_button: state.templates.text(who.locale, "passkey_register_button"),
+        error: error.map(|k| state.templates.text(who.locale, k)),
+    };
+    render(state, who.locale, status, "passkey", &page)
+}
+
+async fn passkey_form(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {
+    match signed_in(&state, &headers, &jar, "/account/passkey", true).await {
+        Ok(who) => passkey_page(&state, &who, StatusCode::OK, None).await,
+        Err(response) => response,
+    }
+}
+
+async fn passkey_submit(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
+    let (who, form) = match submitted(&state, &headers, &jar, &body).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let response = form.get("response").unwrap_or_default();
+    let slot = registration_slot(&who);
+    match factors::finish_passkey_registration(&state, &who.account, &slot, response, who.locale, state.clock.unix())
+        .await
+    {
+        Ok(Ok(())) => show(&state, &who, Some("account_passkey_added"), Vec::new()).await,
+        Ok(Err(e)) => {
+            let key = format!("passkey_error_{}", e.code());
+            passkey_page(&state, &who, StatusCode::BAD_REQUEST, Some(&key)).await
+        }
         Err(e) => internal_page(&state, who.locale, e),
     }
 }

@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/tweede-stap", get(second_form).post(second_submit))
         .route("/tweede-stap/app", get(enrol_form).post(enrol_submit))
+        .route("/tweede-stap/passkey", axum::routing::post(passkey_submit))
 }
 
 /// What the organisations involved allow: the portal's and the account's own.
@@ -154,6 +155,13 @@ struct SecondPage<'a> {
     trust_label: Option<String>,
     error: Option<String>,
     notice: Option<String>,
+    /// More than one method: links to the others.
+    alternatives: bool,
+    /// For the passkey method: the browser's options (JSON), the form's target and button.
+    passkey_options: Option<String>,
+    passkey_action: &'static str,
+    passkey_mode: &'static str,
+    passkey_button: String,
 }
 
 /// The method to show: the one asked for when it is available, else the first available.
@@ -190,17 +198,29 @@ fn may_enrol(level: Level, options: &Options, account: &Account, has_factors: bo
 }
 
 #[allow(clippy::too_many_arguments)]
-fn second_page(
+async fn second_page(
     state: &AppState,
     locale: Locale,
     status: StatusCode,
     id: &str,
     interaction: &Interaction,
+    account: &Account,
     ctx: Context,
     method: &str,
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Response {
+    let passkey_options = if method == "passkey" {
+        // A new ceremony each time the page is shown; the last one shown is the one that counts.
+        match factors::start_passkey_sign_in(state, account, id).await {
+            Ok(options) => options.map(|o| o.to_string()),
+            Err(e) => return internal_page(state, locale, e),
+        }
+    } else {
+        None
+    };
+    let o = &ctx.options;
+    let count = [o.totp, !o.phones.is_empty(), o.mail, o.passkey, o.recovery].iter().filter(|b| **b).count();
     let phone = ctx.options.phones.first().map(|p| p.masked.clone());
     let trust_label = (ctx.allowed.trusted_device_days > 0 && method != "recovery").then(|| {
         state.templates.text(locale, "trust_device").replace("{days}", &ctx.allowed.trusted_device_days.to_string())
@@ -214,6 +234,11 @@ fn second_page(
         trust_label,
         error: error.map(|k| state.templates.text(locale, k)),
         notice: notice.map(|k| state.templates.text(locale, k)),
+        alternatives: count > 1,
+        passkey_options,
+        passkey_action: "/tweede-stap/passkey",
+        passkey_mode: "authenticate",
+        passkey_button: state.templates.text(locale, "passkey_sign_in_button"),
     };
     render(state, locale, status, "second_factor", &context)
 }
@@ -260,7 +285,7 @@ async fn second_form(
             Err(e) => return internal_page(&state, locale, e),
         }
     }
-    second_page(&state, locale, StatusCode::OK, &id, &interaction, ctx, method, None, notice)
+    second_page(&state, locale, StatusCode::OK, &id, &interaction, &account, ctx, method, None, notice).await
 }
 
 async fn second_submit(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
@@ -281,27 +306,27 @@ async fn second_submit(State(state): State<AppState>, headers: HeaderMap, jar: C
         return page(&state, locale, StatusCode::FORBIDDEN, "no_factor");
     };
     let now = state.clock.unix();
-    let again = |ctx: Context, status: StatusCode, error: Option<&str>, notice: Option<&str>| {
-        second_page(&state, locale, status, &id, &interaction, ctx, method, error, notice)
+    let again = |ctx: Context, status: StatusCode, error: Option<&'static str>, notice: Option<&'static str>| {
+        second_page(&state, locale, status, &id, &interaction, &account, ctx, method, error, notice)
     };
     if form.get("action") == Some("resend") && (method == "mail" || method == "phone") {
         return match send_code(&state, &account, &ctx.options, method, &id, locale).await {
-            Ok(Sent::Sent) => again(ctx, StatusCode::OK, None, Some("code_sent")),
-            Ok(Sent::Throttled) => again(ctx, StatusCode::TOO_MANY_REQUESTS, Some("code_send_throttled"), None),
+            Ok(Sent::Sent) => again(ctx, StatusCode::OK, None, Some("code_sent")).await,
+            Ok(Sent::Throttled) => again(ctx, StatusCode::TOO_MANY_REQUESTS, Some("code_send_throttled"), None).await,
             Err(e) => internal_page(&state, locale, e),
         };
     }
     let code = form.get("code").unwrap_or_default();
     if code.trim().is_empty() {
-        return again(ctx, StatusCode::BAD_REQUEST, Some("factor_missing"), None);
+        return again(ctx, StatusCode::BAD_REQUEST, Some("factor_missing"), None).await;
     }
     // Every answer takes one of the account's tries before it is compared.
     match factors::take_try(&state, &account).await {
         Ok(true) => {}
-        Ok(false) => return again(ctx, StatusCode::TOO_MANY_REQUESTS, Some("factor_throttled"), None),
+        Ok(false) => return again(ctx, StatusCode::TOO_MANY_REQUESTS, Some("factor_throttled"), None).await,
         Err(e) => return internal_page(&state, locale, e),
     }
-    let checked: Result<Result<FactorUse, &str>, FactorError> = async {
+    let checked: Result<Result<FactorUse, &'static str>, FactorError> = async {
         Ok(match method {
             "totp" => match factors::check_totp(&state, &account, code, now).await? {
                 TotpCheck::Right(used) => Ok(used),
@@ -326,7 +351,7 @@ async fn second_submit(State(state): State<AppState>, headers: HeaderMap, jar: C
         Ok(Ok(used)) => used,
         Ok(Err(key)) => {
             tracing::info!(account = %account.id, method, "second factor refused");
-            return again(ctx, StatusCode::UNAUTHORIZED, Some(key), None);
+            return again(ctx, StatusCode::UNAUTHORIZED, Some(key), None).await;
         }
         Err(e) => return internal_page(&state, locale, e),
     };
@@ -372,6 +397,47 @@ async fn send_code(
     match state.store.factor(&phone.id).await? {
         Some(factor) => factors::send_phone_code(state, account, &factor, slot, locale).await,
         None => Ok(Sent::Throttled),
+    }
+}
+
+/// The answer of the browser's passkey (from `passkey.js`).
+async fn passkey_submit(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
+    let Submitted { form, id, interaction, locale } = match submitted(&state, &headers, &jar, &body).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let (mut pending, account) = match pending_account(&state, &interaction).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    let response = form.get("response").unwrap_or_default();
+    match factors::finish_passkey_sign_in(&state, &account, &id, response, state.clock.unix()).await {
+        Ok(Ok(used)) => {
+            pending.factors.push(used);
+            begin(&state, jar, &id, interaction, pending, &account).await
+        }
+        Ok(Err(e)) => {
+            let ctx = match context(&state, &interaction, &account).await {
+                Ok(c) => c,
+                Err(e) => return internal_page(&state, locale, e),
+            };
+            let key = format!("passkey_error_{}", e.code());
+            second_page(
+                &state,
+                locale,
+                StatusCode::UNAUTHORIZED,
+                &id,
+                &interaction,
+                &account,
+                ctx,
+                "passkey",
+                Some(&key),
+                None,
+            )
+            .await
+        }
+        Err(e) => internal_page(&state, locale, e),
     }
 }
 
