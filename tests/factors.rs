@@ -215,7 +215,7 @@ async fn journey_b_mailed_token_trusts_the_computer_until_the_password_changes()
     let start = rp.start(&[]);
     let page = browser.follow(&password_step(&browser, &start.url, "piet").await).await.unwrap_err();
     assert!(page.body.contains("code van 6 letters"), "the mail method: {}", page.body);
-    assert!(page.body.contains("Vertrouw deze computer voor 7 dagen"));
+    assert!(page.body.contains("Vertrouw deze computer voor een week"));
     let code = login_code(&delivered(&app).await);
     assert_eq!(code.len(), 6);
     // Typed in lower case with a space: normalised.
@@ -551,4 +551,28 @@ async fn a_phone_is_verified_before_use_then_gets_sms_codes_and_landlines_get_ca
     assert_eq!(call["channel"], "voice");
     assert_eq!(call["to"], "+31201234567");
     assert!(call["text"].as_str().unwrap().contains(", "), "read out digit by digit");
+}
+
+#[tokio::test]
+async fn an_operator_reset_removes_every_factor_and_the_next_sign_in_enrols_again() {
+    let app = TestApp::spawn().await;
+    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("piet").await;
+    enrol_app(&app, "piet").await;
+    let account = app.state.store.account_by_username("piet").await.unwrap().unwrap();
+    factors::new_recovery_codes(&app.state, &account, Locale::Nl, app.now()).await.unwrap();
+    let templates = &app.state.mail_templates;
+    admin::reset_factors(app.state.store.as_ref(), templates, &app.state.config, &app.issuer, "PIET", app.now())
+        .await
+        .unwrap();
+    assert!(app.state.store.factors(&account.id).await.unwrap().is_empty());
+    assert_eq!(app.state.store.recovery_codes_left(&account.id).await.unwrap(), 0);
+    assert!(delivered(&app).await.iter().any(|m| m.subject == "Uw inlogmethoden zijn teruggezet"));
+    // With no factor left but the mailed token, the token is the second step again.
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let page = browser.follow(&password_step(&browser, &start.url, "piet").await).await.unwrap_err();
+    assert!(page.body.contains("code van 6 letters"));
 }

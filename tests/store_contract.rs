@@ -737,6 +737,12 @@ async fn factors_and_totp_steps(store: &dyn Store) {
     assert!(!store.remove_factor("f2", &other.id, &notice("g@example.nl")).await.unwrap(), "only the owner removes");
     assert!(store.remove_factor("f2", &a.id, &notice("f@example.nl")).await.unwrap());
     assert!(store.factors(&a.id).await.unwrap().is_empty());
+    // An operator's reset: everything goes at once.
+    store.add_factor(&totp_factor("f3", &a.id)).await.unwrap();
+    store.replace_recovery_codes(&a.id, &["d".into()], NOW, &notice("f@example.nl")).await.unwrap();
+    store.reset_factors(&a.id, NOW, &notice("f@example.nl")).await.unwrap();
+    assert!(store.factors(&a.id).await.unwrap().is_empty());
+    assert_eq!(store.recovery_codes_left(&a.id).await.unwrap(), 0);
 }
 
 async fn recovery_codes_once(store: &dyn Store) {

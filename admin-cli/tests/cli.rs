@@ -265,3 +265,64 @@ fn an_operator_sets_a_policy_and_invites_a_client() {
     let bad = admin.run(&["invite", "--org", "ggz", "--email", "nope", "--given-name", "A", "--family-name", "B"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--email"));
 }
+
+#[test]
+fn an_operator_sets_factor_rules_lists_factors_and_resets_them() {
+    let admin = Admin::new();
+    admin.json(&["--json", "org", "create", "--slug", "ggz", "--name", "GGZ Noord"]);
+    let policy = admin.json(&[
+        "--json",
+        "org",
+        "policy",
+        "--org",
+        "ggz",
+        "--min-level",
+        "two-factor",
+        "--mailed-token",
+        "true",
+        "--trusted-device-days",
+        "0",
+    ]);
+    assert_eq!(policy["min_level"], "two-factor");
+    assert_eq!(policy["mailed_token"], true);
+    assert_eq!(policy["trusted_device_days"], 0);
+    let bad = admin.run(&["org", "policy", "--org", "ggz", "--min-level", "strong"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--min-level"));
+
+    let created = admin.run_with_stdin(
+        &[
+            "user",
+            "create",
+            "--username",
+            "piet",
+            "--email",
+            "piet@example.nl",
+            "--given-name",
+            "Piet",
+            "--family-name",
+            "Bos",
+            "--password-stdin",
+        ],
+        "een lang genoeg wachtwoord\n",
+    );
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let factors = admin.json(&["--json", "user", "factors", "--username", "piet"]);
+    assert_eq!(factors[0]["kind"], "recovery");
+    assert_eq!(factors[0]["label"], "0 left");
+
+    let mail_dir = admin.dir.path().join("mail");
+    std::fs::create_dir_all(&mail_dir).unwrap();
+    let output = admin
+        .command(&["--json", "user", "reset-factors", "--username", "piet"])
+        .env("IDP_MAIL__FILE_DIR", &mail_dir)
+        .env("IDP_THEME__DIR", concat!(env!("CARGO_MANIFEST_DIR"), "/../themes/default"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let reset: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(reset["mail"], "sent");
+    let mail = std::fs::read_dir(&mail_dir).unwrap().next().unwrap().unwrap().path();
+    assert!(std::fs::read_to_string(mail).unwrap().contains("teruggezet"));
+    let unknown = admin.run(&["user", "reset-factors", "--username", "niemand"]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("--username"));
+}

@@ -329,3 +329,47 @@ pub async fn set_policy(
     store.set_policy(&policy).await?;
     Ok(policy)
 }
+
+/// An account's factors, for the operator who helps someone (`idp-admin user factors`).
+pub async fn factors_of(store: &dyn Store, username: &str) -> Result<(Account, Vec<crate::store::Factor>), AdminError> {
+    let account = account_named(store, username).await?;
+    let factors = store.factors(&account.id).await?.into_iter().filter(|f| f.confirmed_at.is_some()).collect();
+    Ok((account, factors))
+}
+
+async fn account_named(store: &dyn Store, username: &str) -> Result<Account, AdminError> {
+    store
+        .account_by_username(&crate::domain::Username::normalise(username))
+        .await?
+        .ok_or_else(|| invalid(format!("--username: no account {username:?}")))
+}
+
+#[derive(serde::Serialize)]
+struct ResetMail<'a> {
+    given_name: &'a str,
+    username: &'a str,
+    link: String,
+}
+
+/// Removes every second factor of an account after the organisation has checked who is asking
+/// (lost phone, or locked out after a password reset by mail): factors, recovery codes and trusted
+/// devices go, the password counts as the person's own again, and the person is mailed. The next
+/// sign-in to a portal that needs two factors enrols a new authenticator app.
+pub async fn reset_factors(
+    store: &dyn Store,
+    templates: &crate::mail::MailTemplates,
+    config: &Config,
+    issuer: &str,
+    username: &str,
+    now: UnixTime,
+) -> Result<Account, AdminError> {
+    let account = account_named(store, username).await?;
+    let context =
+        ResetMail { given_name: &account.given_name, username: &account.username, link: format!("{issuer}/account") };
+    let rendered = templates
+        .render("factors-reset", crate::ui::Locale::Nl, &context)
+        .map_err(|e| invalid(format!("mail template: {e}")))?;
+    let notice = crate::mail::for_account(store, &config.mail, &account, rendered, now).await?;
+    store.reset_factors(&account.id, now, &notice).await?;
+    Ok(account)
+}

@@ -32,10 +32,7 @@ pub struct InviteArgs {
 
 pub async fn run(args: InviteArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
     let templates = MailTemplates::load(&ctx.config.theme.dir)?;
-    let issuer = match &ctx.config.server.public_url {
-        Some(url) => url.as_str().trim_end_matches('/').to_string(),
-        None => format!("http://{}", ctx.config.server.bind),
-    };
+    let issuer = super::issuer(ctx.config);
     let request = InviteRequest {
         organisation: args.org,
         email: args.email,

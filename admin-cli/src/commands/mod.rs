@@ -58,6 +58,14 @@ pub async fn run(command: Command, config: &Config, out: Output) -> anyhow::Resu
 }
 
 /// Formats a Unix time for tables (RFC 3339, UTC).
+/// The issuer the server runs as (for links in mails sent from here).
+pub fn issuer(config: &Config) -> String {
+    match &config.server.public_url {
+        Some(url) => url.as_str().trim_end_matches('/').to_string(),
+        None => format!("http://{}", config.server.bind),
+    }
+}
+
 pub fn time(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()

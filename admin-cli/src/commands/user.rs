@@ -37,6 +37,17 @@ pub enum UserCommand {
     },
     /// List accounts.
     List,
+    /// List an account's second factors.
+    Factors {
+        #[arg(long)]
+        username: String,
+    },
+    /// Remove every second factor, recovery code and trusted computer of an account (after the
+    /// organisation has checked who is asking); the person is mailed.
+    ResetFactors {
+        #[arg(long)]
+        username: String,
+    },
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<Secret<String>> {
@@ -96,6 +107,38 @@ pub async fn run(command: UserCommand, ctx: &Context<'_>) -> anyhow::Result<()> 
                 })
                 .collect();
             ctx.out.rows(&["username", "name", "email", "sub", "active", "created"], rows);
+        }
+        UserCommand::Factors { username } => {
+            let (account, factors) = idp::admin::factors_of(ctx.store.as_ref(), &username).await?;
+            let mut rows: Vec<serde_json::Value> = factors
+                .into_iter()
+                .map(|f| {
+                    json!({
+                        "kind": f.kind.as_str(),
+                        "label": f.label,
+                        "added": time(f.confirmed_at.unwrap_or(f.created_at)),
+                        "last_used": f.last_used_at.map(time),
+                    })
+                })
+                .collect();
+            let left = ctx.store.recovery_codes_left(&account.id).await?;
+            rows.push(json!({ "kind": "recovery", "label": format!("{left} left"), "added": null, "last_used": null }));
+            ctx.out.rows(&["kind", "label", "added", "last_used"], rows);
+        }
+        UserCommand::ResetFactors { username } => {
+            let templates = idp::mail::MailTemplates::load(&ctx.config.theme.dir)?;
+            let issuer = super::issuer(ctx.config);
+            let account =
+                idp::admin::reset_factors(ctx.store.as_ref(), &templates, ctx.config, &issuer, &username, ctx.now)
+                    .await?;
+            // Deliver at once when we can; otherwise the running server's sender retries.
+            let mailer = idp::mail::connect(&ctx.config.mail)?;
+            let sent = idp::mail::deliver_due(ctx.store.as_ref(), &mailer, ctx.now).await.is_ok_and(|d| d.sent > 0);
+            ctx.out.object(json!({
+                "username": account.username,
+                "factors": "reset",
+                "mail": if sent { "sent" } else { "queued" },
+            }));
         }
     }
     Ok(())

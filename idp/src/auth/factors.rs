@@ -165,7 +165,7 @@ pub async fn send_mail_code(
         link: format!("{}/wachtwoord-vergeten", state.issuer),
     };
     let rendered = state.mail_templates.render("login-code", locale, &context)?;
-    let mail = crate::mail::for_account(state, account, rendered, now).await?;
+    let mail = crate::mail::for_account(state.store.as_ref(), &state.config.mail, account, rendered, now).await?;
     state.store.enqueue_mail(&mail).await?;
     tracing::info!(account = %account.id, "login token mailed");
     Ok(Sent::Sent)
@@ -194,7 +194,7 @@ pub async fn change_mail(
         link: format!("{}/account", state.issuer),
     };
     let rendered = state.mail_templates.render("factor-changed", locale, &context)?;
-    Ok(crate::mail::for_account(state, account, rendered, now).await?)
+    Ok(crate::mail::for_account(state.store.as_ref(), &state.config.mail, account, rendered, now).await?)
 }
 
 /// Uses one of the account's recovery codes; mails the person that it was used.

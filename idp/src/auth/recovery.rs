@@ -43,7 +43,7 @@ async fn outgoing(
     rendered: (String, String, String),
     now: UnixTime,
 ) -> Result<OutboxMail, RecoveryError> {
-    Ok(crate::mail::for_account(state, account, rendered, now).await?)
+    Ok(crate::mail::for_account(state.store.as_ref(), &state.config.mail, account, rendered, now).await?)
 }
 
 /// Mails a reset link to every account with this address (a family may share one). Unknown

@@ -222,9 +222,12 @@ async fn second_page(
     let o = &ctx.options;
     let count = [o.totp, !o.phones.is_empty(), o.mail, o.passkey, o.recovery].iter().filter(|b| **b).count();
     let phone = ctx.options.phones.first().map(|p| p.masked.clone());
-    let trust_label = (ctx.allowed.trusted_device_days > 0 && method != "recovery").then(|| {
-        state.templates.text(locale, "trust_device").replace("{days}", &ctx.allowed.trusted_device_days.to_string())
-    });
+    let trust_label =
+        (ctx.allowed.trusted_device_days > 0 && method != "recovery").then(|| match ctx.allowed.trusted_device_days {
+            // The seed manuals' words: "Vertrouw deze computer voor een week".
+            7 => state.templates.text(locale, "trust_device_week"),
+            days => state.templates.text(locale, "trust_device").replace("{days}", &days.to_string()),
+        });
     let context = SecondPage {
         interaction: id,
         csrf: &interaction.csrf,

@@ -132,18 +132,16 @@ fn to_message(row: &OutboxMail) -> Message {
 
 /// A mail to the account's address, from its organisation's sender (or the default one).
 pub async fn for_account(
-    state: &crate::app::AppState,
+    store: &dyn crate::store::Store,
+    config: &crate::config::MailConfig,
     account: &crate::store::Account,
     rendered: (String, String, String),
     now: crate::clock::UnixTime,
 ) -> Result<crate::store::OutboxMail, StoreError> {
-    let policy = state.store.policy_for_account(&account.id).await?;
+    let policy = store.policy_for_account(&account.id).await?;
     let sender = (
-        policy.as_ref().and_then(|p| p.mail_from_name.clone()).unwrap_or_else(|| state.config.mail.from_name.clone()),
-        policy
-            .as_ref()
-            .and_then(|p| p.mail_from_address.clone())
-            .unwrap_or_else(|| state.config.mail.from_address.clone()),
+        policy.as_ref().and_then(|p| p.mail_from_name.clone()).unwrap_or_else(|| config.from_name.clone()),
+        policy.as_ref().and_then(|p| p.mail_from_address.clone()).unwrap_or_else(|| config.from_address.clone()),
     );
     let organisation = policy.map(|p| p.organisation_id);
     Ok(crate::store::OutboxMail::queued(organisation, account.email.clone().unwrap_or_default(), sender, rendered, now))

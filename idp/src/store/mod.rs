@@ -246,6 +246,9 @@ pub trait FactorStore {
     async fn trusted_devices(&self, account: &AccountId, now: UnixTime) -> StoreResult<Vec<TrustedDevice>>;
     /// Revokes one of the account's devices; false when there was no such active device.
     async fn revoke_trusted_device(&self, id: &str, account: &AccountId, now: UnixTime) -> StoreResult<bool>;
+    /// An operator's reset, in one transaction: every factor and recovery code removed, trusted
+    /// devices revoked, the password counted as the person's own again; the notice queued.
+    async fn reset_factors(&self, account: &AccountId, now: UnixTime, notification: &OutboxMail) -> StoreResult<()>;
 }
 
 /// Change counters that let every node notice what `idp-admin` changed (clients, keys).

@@ -245,6 +245,26 @@ macro_rules! impl_factor_store {
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
+
+            async fn reset_factors(
+                &self,
+                account: &$crate::domain::AccountId,
+                now: i64,
+                notification: &$crate::store::OutboxMail,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                for statement in ["DELETE FROM factors WHERE account_id = $1", "DELETE FROM recovery_codes WHERE account_id = $1"] {
+                    sqlx::query(statement).bind(account.as_str()).execute(&mut *tx).await?;
+                }
+                sqlx::query("UPDATE accounts SET password_via_mail = FALSE WHERE id = $1")
+                    .bind(account.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                revoke_trusted_devices(&mut tx, account.as_str(), now).await?;
+                insert_outbox_mail(&mut tx, notification).await?;
+                tx.commit().await?;
+                Ok(())
+            }
         }
 
         /// Revokes every trusted device of the account (a password change or reset).
