@@ -225,9 +225,15 @@ async fn journey_b_mailed_token_trusts_the_computer_until_the_password_changes()
     assert_eq!(acr(&tokens), MFA);
     assert_eq!(amr(&tokens), vec!["pwd", "email", "mfa"]);
 
-    // A new sign-in on this computer skips the token; the ID token still says a mailed code
-    // (the one that trusted the computer) was the second factor.
+    // A portal that asks for a fresh sign-in (prompt=login) gets a fresh token asked.
     let start = rp.start(&[("prompt", "login")]);
+    let next = password_step(&browser, &start.url, "piet").await;
+    assert!(next.starts_with("/tweede-stap"), "prompt=login: a remembered factor is not fresh ({next})");
+
+    // The next day (the session is over), this computer skips the token; the ID token still
+    // says a mailed code (the one that trusted the computer) was the second factor.
+    app.clock.advance(20 * 3600);
+    let start = rp.start(&[]);
     let next = password_step(&browser, &start.url, "piet").await;
     assert!(!next.starts_with("/tweede-stap"), "trusted: no second step ({next})");
     assert!(next.starts_with(&portal.redirect_uri), "straight back to the portal: {next}");
@@ -453,8 +459,25 @@ async fn the_account_page_nudges_adds_an_app_makes_codes_and_asks_the_password_a
     assert!(added.body.contains("De authenticator-app is gekoppeld") && !added.body.contains("instellen</a>"));
     assert!(delivered(&app).await.iter().any(|m| m.text.contains("authenticator-app gekoppeld")));
 
+    // With a factor on the account, changes need that factor too: password and app's code.
+    let reauth = |to: String| {
+        let (browser, app, secret) = (&browser, &app, secret.clone());
+        async move {
+            assert!(to.starts_with("/login?interaction="), "re-authentication first: {to}");
+            let login = browser.follow(&to).await.unwrap_err();
+            let next = location(&browser.submit_login(&login, "bert", PASSWORD).await).unwrap();
+            let page = browser.follow(&next).await.unwrap_err();
+            app.clock.advance(30);
+            let back = submit_code(browser, &page, "totp", &totp::code_at(&secret, app.now()), false).await;
+            location(&back).unwrap()
+        }
+    };
+    let asked = browser.post_form("/account/herstelcodes", &[("csrf", added.field("csrf"))]).await;
+    assert_eq!(reauth(location(&asked).unwrap()).await, "/account");
+    let account = browser.follow("/account").await.unwrap_err();
+
     // Recovery codes: ten, shown once.
-    let made = to_page(browser.post_form("/account/herstelcodes", &[("csrf", added.field("csrf"))]).await).await;
+    let made = to_page(browser.post_form("/account/herstelcodes", &[("csrf", account.field("csrf"))]).await).await;
     let html = Html::parse_document(&made.body);
     let codes: Vec<String> =
         html.select(&Selector::parse(".recovery code").unwrap()).map(|c| c.text().collect()).collect();
@@ -467,23 +490,20 @@ async fn the_account_page_nudges_adds_an_app_makes_codes_and_asks_the_password_a
     let forged = browser.post_form("/account/herstelcodes", &[("csrf", "guess")]).await;
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
 
-    // Eleven minutes after the sign-in, a change first asks the password again.
+    // Eleven minutes after the code, a change asks both again.
     app.clock.advance(11 * 60);
-    let factor_id = app.state.store.account_by_username("bert").await.unwrap().map(|a| a.id).unwrap();
-    let factor = app.state.store.factors(&factor_id).await.unwrap().remove(0);
+    let account_id = app.state.store.account_by_username("bert").await.unwrap().map(|a| a.id).unwrap();
+    let factor = app.state.store.factors(&account_id).await.unwrap().remove(0);
     let remove =
         browser.post_form("/account/verwijderen", &[("csrf", again.field("csrf")), ("factor", &factor.id)]).await;
     let to = location(&remove).unwrap();
-    assert!(to.starts_with("/login?interaction="), "re-authentication first: {to}");
-    assert_eq!(app.state.store.factors(&factor_id).await.unwrap().len(), 1, "nothing removed yet");
-    let login = browser.follow(&to).await.unwrap_err();
-    let back = browser.submit_login(&login, "bert", PASSWORD).await;
-    assert_eq!(location(&back).as_deref(), Some("/account"));
+    assert_eq!(app.state.store.factors(&account_id).await.unwrap().len(), 1, "nothing removed yet");
+    assert_eq!(reauth(to).await, "/account");
     let fresh = browser.follow("/account").await.unwrap_err();
     let removed =
         browser.post_form("/account/verwijderen", &[("csrf", fresh.field("csrf")), ("factor", &factor.id)]).await;
     assert!(to_page(removed).await.body.contains("De inlogmethode is verwijderd"));
-    assert!(app.state.store.factors(&factor_id).await.unwrap().is_empty());
+    assert!(app.state.store.factors(&account_id).await.unwrap().is_empty());
     assert!(delivered(&app).await.iter().any(|m| m.text.contains("authenticator-app is ontkoppeld")));
 }
 
@@ -493,7 +513,8 @@ fn digits_in(text: &serde_json::Value) -> String {
 
 #[tokio::test]
 async fn a_phone_is_verified_before_use_then_gets_sms_codes_and_landlines_get_calls() {
-    let app = TestApp::spawn().await;
+    // Four codes go out below; the send limit (3 per 15 minutes) has its own test.
+    let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, |c| c.factors.max_sends = 10).await;
     let portal = app.portal("alpha", ClientKind::Confidential).await;
     app.user("carla").await;
     let browser = app.browser();
@@ -544,6 +565,17 @@ async fn a_phone_is_verified_before_use_then_gets_sms_codes_and_landlines_get_ca
     let tokens = rp.finish(&to_portal(&other, done).await, &start).await;
     assert_eq!(amr(&tokens), vec!["pwd", "sms", "mfa"]);
 
+    // Now that the account has a factor, a password alone no longer changes factors: the page
+    // asks the password and a code first.
+    let to = location(&browser.get("/account/telefoon").await).unwrap();
+    assert!(to.starts_with("/login?interaction="), "a second factor first: {to}");
+    let login = browser.follow(&to).await.unwrap_err();
+    let second = browser.submit_login(&login, "carla", PASSWORD).await;
+    let page = browser.follow(&location(&second).unwrap()).await.unwrap_err();
+    let code = digits_in(app.texts().last().unwrap());
+    let back = submit_code(&browser, &page, "phone", &code, false).await;
+    assert_eq!(location(&back).as_deref(), Some("/account/telefoon"));
+
     // A landline gets a voice call that reads the code out.
     let form = browser.follow("/account/telefoon").await.unwrap_err();
     browser.post_form("/account/telefoon", &[("csrf", form.field("csrf")), ("phone", "020 123 4567")]).await;
@@ -569,10 +601,92 @@ async fn an_operator_reset_removes_every_factor_and_the_next_sign_in_enrols_agai
     assert!(app.state.store.factors(&account.id).await.unwrap().is_empty());
     assert_eq!(app.state.store.recovery_codes_left(&account.id).await.unwrap(), 0);
     assert!(delivered(&app).await.iter().any(|m| m.subject == "Uw inlogmethoden zijn teruggezet"));
-    // With no factor left but the mailed token, the token is the second step again.
+    // The next sign-in first asks a new password (whoever set the last one must not keep it);
+    // with no factor left but the mailed token, the token is the second step after that.
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let next = password_step(&browser, &start.url, "piet").await;
+    assert!(next.starts_with("/wachtwoord-wijzigen?interaction="), "a new password first: {next}");
+}
+
+#[tokio::test]
+async fn sending_codes_is_throttled_per_account() {
+    let app = TestApp::spawn().await;
+    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("piet").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[]);
     let page = browser.follow(&password_step(&browser, &start.url, "piet").await).await.unwrap_err();
-    assert!(page.body.contains("code van 6 letters"));
+    let resend = || {
+        let form = [
+            ("interaction", page.field("interaction")),
+            ("csrf", page.field("csrf")),
+            ("method", "mail"),
+            ("action", "resend"),
+        ];
+        let browser = &browser;
+        async move { browser.post_form("/tweede-stap", &form).await }
+    };
+    assert_eq!(resend().await.status(), StatusCode::OK);
+    assert_eq!(resend().await.status(), StatusCode::OK);
+    let fourth = resend().await;
+    assert_eq!(fourth.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(fourth.text().await.unwrap().contains("Wacht 15 minuten"));
+    assert_eq!(delivered(&app).await.iter().filter(|m| m.subject.starts_with("Uw inlogcode")).count(), 3);
+}
+
+#[tokio::test]
+async fn a_code_sent_for_one_account_never_counts_for_another_in_the_same_sign_in() {
+    let app = TestApp::spawn().await;
+    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("anna").await;
+    app.user("bert").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let login = browser.follow(&start.url).await.unwrap_err();
+    // Anna (the attacker's own account) gets a code mailed for this sign-in…
+    let next = location(&browser.submit_login(&login, "anna", PASSWORD).await).unwrap();
+    let page = browser.follow(&next).await.unwrap_err();
+    let annas = login_code(&delivered(&app).await);
+    // …then Bert's password is used in the same interaction, and Anna's code is offered for him.
+    let next = location(&browser.submit_login(&login, "bert", PASSWORD).await).unwrap();
+    assert!(next.starts_with("/tweede-stap"));
+    let refused = submit_code(&browser, &page, "mail", &annas, false).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "Anna's code is not Bert's second factor");
+}
+
+#[tokio::test]
+async fn after_a_password_reset_by_mail_no_factor_can_be_added_with_the_password_alone() {
+    let app = TestApp::spawn().await;
+    app.user("kees").await;
+    app.browser().post_form("/wachtwoord-vergeten", &[("email", "kees@example.nl")]).await;
+    app.state.settle().await;
+    let link = delivered(&app)
+        .await
+        .iter()
+        .find_map(|m| {
+            m.text.lines().find(|l| l.contains("/wachtwoord-herstellen?token=")).map(|l| l.trim().to_string())
+        })
+        .unwrap();
+    let token = query_param(&link, "token").unwrap();
+    let new_password = "een heel nieuw wachtwoord";
+    app.browser()
+        .post_form(
+            "/wachtwoord-herstellen",
+            &[("token", &token), ("password", new_password), ("password_repeat", new_password)],
+        )
+        .await;
+    let browser = app.browser();
+    let login = browser.follow("/account/app").await.unwrap_err();
+    let back = browser.submit_login(&login, "kees", new_password).await;
+    let page = to_page(browser.get(&location(&back).unwrap()).await).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    assert!(page.body.contains("via e-mail hersteld"), "whoever reads the mailbox must not add a factor");
+    let account = app.state.store.account_by_username("kees").await.unwrap().unwrap();
+    assert!(app.state.store.factors(&account.id).await.unwrap().is_empty());
 }

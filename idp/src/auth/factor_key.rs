@@ -45,7 +45,10 @@ impl FactorKey {
 
     fn from_file(path: &Path) -> Result<Self, String> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(&text).ok_or_else(|| format!("{} does not hold a factor key", path.display())),
+            Ok(text) => {
+                tracing::warn!(path = %path.display(), "factor secrets use the development key file: set factors.encryption_key in production");
+                Self::parse(&text).ok_or_else(|| format!("{} does not hold a factor key", path.display()))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 tracing::warn!(path = %path.display(), "no factors.encryption_key configured: generating a key file (fine for one development node only)");
                 let key = Self::generate();

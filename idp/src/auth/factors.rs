@@ -24,8 +24,6 @@ pub enum FactorError {
     Kv(#[from] KvError),
     #[error(transparent)]
     Mail(#[from] MailError),
-    #[error("sending a code failed: {0}")]
-    Sms(#[from] crate::sms::SendError),
 }
 
 pub type FactorResult<T> = Result<T, FactorError>;
@@ -132,6 +130,8 @@ pub async fn check_totp(state: &AppState, account: &Account, code: &str, now: Un
 pub enum Sent {
     Sent,
     Throttled,
+    /// The SMS gateway refused or could not be reached; nothing waits for an answer.
+    Failed,
 }
 
 #[derive(Serialize)]
@@ -157,7 +157,8 @@ pub async fn send_mail_code(
         return Ok(Sent::Throttled);
     }
     let code = otp::new_mail_code();
-    otp::remember(state, &state.factor_key, interaction, &code, Method::Email, Channel::Email, "").await?;
+    otp::remember(state, &state.factor_key, interaction, account.id.as_str(), &code, Method::Email, Channel::Email, "")
+        .await?;
     let context = CodeMail {
         given_name: &account.given_name,
         code: &code,
@@ -237,7 +238,8 @@ pub async fn new_recovery_codes(
     Ok(codes)
 }
 
-/// Starts enrolling an authenticator app: a pending factor with a new secret.
+/// Starts enrolling an authenticator app: a pending factor with a new secret. Never an earlier
+/// pending one: whoever started that one has seen its secret.
 pub async fn start_totp(state: &AppState, account: &Account, now: UnixTime) -> FactorResult<Factor> {
     let secret = totp::new_secret();
     let factor = Factor {
@@ -358,20 +360,21 @@ pub async fn send_phone_code(
     } else {
         (Method::Sms, crate::sms::Channel::Sms, state.templates.text(locale, "sms_code").replace("{code}", &code))
     };
-    otp::remember(state, &state.factor_key, slot, &code, method, Channel::Phone, &factor.id).await?;
-    state.sms.send(&crate::sms::OutgoingMessage { to: phone, channel, text }).await?;
+    // Sent first, kept after: a code that never left is not waiting for an answer.
+    if let Err(e) = state.sms.send(&crate::sms::OutgoingMessage { to: phone, channel, text }).await {
+        tracing::error!(account = %account.id, error = %e, "sending a phone code failed");
+        return Ok(Sent::Failed);
+    }
+    otp::remember(state, &state.factor_key, slot, account.id.as_str(), &code, method, Channel::Phone, &factor.id)
+        .await?;
     tracing::info!(account = %account.id, kind = factor.kind.as_str(), "phone code sent");
     Ok(Sent::Sent)
 }
 
-/// Starts adding a phone: a pending factor (SMS for mobiles, voice for landlines).
-pub async fn start_phone(
-    state: &AppState,
-    account: &Account,
-    phone: &crate::sms::PhoneNumber,
-    now: UnixTime,
-) -> FactorResult<Factor> {
-    let factor = Factor {
+/// A phone to add (SMS for mobiles, voice for landlines), not stored yet: it is stored, pending,
+/// once its code went out.
+pub fn new_phone_factor(account: &Account, phone: &crate::sms::PhoneNumber, now: UnixTime) -> Factor {
+    Factor {
         id: crypto::random_token(12),
         account_id: account.id.clone(),
         kind: match phone.kind() {
@@ -386,9 +389,7 @@ pub async fn start_phone(
         created_at: now,
         confirmed_at: None,
         last_used_at: None,
-    };
-    state.store.add_factor(&factor).await?;
-    Ok(factor)
+    }
 }
 
 /// The pending phone factor of this account.
@@ -410,7 +411,7 @@ pub async fn confirm_phone(
     if pending_phone(state, account, factor_id).await?.is_none() {
         return Ok(Err(otp::Checked::NoCode));
     }
-    match otp::check(state, &state.factor_key, &enrol_slot(factor_id), code).await? {
+    match otp::check(state, &state.factor_key, &enrol_slot(factor_id), account.id.as_str(), code).await? {
         otp::Checked::Right(method, channel, id) if id == factor_id => {
             let notice = change_mail(state, account, "change_phone_added", locale, now).await?;
             if !state.store.confirm_factor(factor_id, now, &notice).await? {
@@ -430,6 +431,11 @@ pub fn enrol_slot(factor_id: &str) -> String {
 
 fn passkey_state_key(slot: &str) -> String {
     format!("passkey:{slot}")
+}
+
+/// Drops a passkey ceremony waiting under `slot`.
+pub async fn forget_passkey_ceremony(state: &AppState, slot: &str) -> FactorResult<()> {
+    Ok(state.kv.delete(&passkey_state_key(slot)).await?)
 }
 
 /// The account's passkeys, parsed, with their rows.
@@ -501,13 +507,16 @@ pub async fn finish_passkey_registration(
         confirmed_at: None,
         last_used_at: None,
     };
+    // The notice first: what can fail without touching the database fails before it.
+    let notice = change_mail(state, account, "change_passkey_added", locale, now).await?;
     match state.store.add_factor(&factor).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Ok(Err(PasskeyError::AlreadyRegistered)),
         Err(e) => return Err(e.into()),
     }
-    let notice = change_mail(state, account, "change_passkey_added", locale, now).await?;
-    state.store.confirm_factor(&factor.id, now, &notice).await?;
+    if !state.store.confirm_factor(&factor.id, now, &notice).await? {
+        return Ok(Err(PasskeyError::Internal));
+    }
     tracing::info!(account = %account.id, "passkey registered");
     Ok(Ok(()))
 }

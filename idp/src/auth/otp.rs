@@ -22,6 +22,8 @@ pub const PHONE_CODE_LEN: usize = 6;
 /// A code that was sent, as kept while the person types it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SentCode {
+    /// The account it was sent for: it proves nothing for another one.
+    pub account_id: String,
     pub digest: String,
     pub method: Method,
     pub channel: Channel,
@@ -63,10 +65,12 @@ pub fn new_phone_code() -> String {
 }
 
 /// Keeps a newly sent code for the interaction, replacing an earlier one (with fresh tries).
+#[allow(clippy::too_many_arguments)]
 pub async fn remember(
     state: &AppState,
     key: &FactorKey,
     interaction: &str,
+    account_id: &str,
     code: &str,
     method: Method,
     channel: Channel,
@@ -74,6 +78,7 @@ pub async fn remember(
 ) -> Result<(), KvError> {
     let ttl = state.config.factors.code_ttl_secs;
     let sent = SentCode {
+        account_id: account_id.to_string(),
         digest: key.digest("otp", &normalise(code)),
         method,
         channel,
@@ -84,20 +89,32 @@ pub async fn remember(
     state.kv.put(&code_key(interaction), &serde_json::to_string(&sent).expect("serialises"), ttl).await
 }
 
-/// The code waiting for this interaction, if any.
-pub async fn waiting(state: &AppState, interaction: &str) -> Result<Option<SentCode>, KvError> {
+/// The code waiting for this interaction and account, if any.
+pub async fn waiting(state: &AppState, interaction: &str, account_id: &str) -> Result<Option<SentCode>, KvError> {
     let now = state.clock.unix();
     Ok(state
         .kv
         .get(&code_key(interaction))
         .await?
         .and_then(|json| serde_json::from_str::<SentCode>(&json).ok())
-        .filter(|c| now < c.expires_at))
+        .filter(|c| now < c.expires_at && c.account_id == account_id))
 }
 
-/// Checks an answer: takes a try, then compares; a right answer uses the code up.
-pub async fn check(state: &AppState, key: &FactorKey, interaction: &str, answer: &str) -> Result<Checked, KvError> {
-    let Some(sent) = waiting(state, interaction).await? else {
+/// Forgets whatever was sent for this interaction (another person signs in with it).
+pub async fn forget(state: &AppState, interaction: &str) -> Result<(), KvError> {
+    state.kv.delete(&code_key(interaction)).await?;
+    state.kv.delete(&tries_key(interaction)).await
+}
+
+/// Checks an answer for `account_id`: takes a try, then compares; a right answer uses the code up.
+pub async fn check(
+    state: &AppState,
+    key: &FactorKey,
+    interaction: &str,
+    account_id: &str,
+    answer: &str,
+) -> Result<Checked, KvError> {
+    let Some(sent) = waiting(state, interaction, account_id).await? else {
         return Ok(Checked::NoCode);
     };
     let tries = state.kv.incr(&tries_key(interaction), state.config.factors.code_ttl_secs).await?;

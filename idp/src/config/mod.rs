@@ -422,6 +422,10 @@ impl Config {
             if level.max_age_secs.is_some_and(|a| a <= 0) {
                 return fail(&format!("scope_levels.{scope}.max_age_secs"), "must be a positive number of seconds");
             }
+            if level.max_age_secs.is_some() && level.level == crate::auth::levels::Level::Password {
+                // The age is that of the second factor; a password-only level has none.
+                return fail(&format!("scope_levels.{scope}.max_age_secs"), "needs level two-factor or higher");
+            }
         }
         Ok(())
     }

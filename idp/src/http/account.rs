@@ -15,9 +15,10 @@ use serde::Serialize;
 use super::authorize::sign_in_for_own_page;
 use super::error::{internal_page, page, render};
 use super::extract;
-use super::second_factor::enrol_page;
+use super::second_factor::{enrol_page, say};
 use crate::app::AppState;
 use crate::auth::factors;
+use crate::auth::levels::{self, Level};
 use crate::auth::session;
 use crate::crypto;
 use crate::oidc::params::Params;
@@ -64,16 +65,36 @@ async fn signed_in(
         Err(e) => return Err(internal_page(state, locale, e)),
     };
     let Some(session) = session else {
-        return Err(sign_in_for_own_page(state, jar.clone(), return_to, false, locale).await);
+        return Err(sign_in_for_own_page(state, jar.clone(), return_to, false, None, locale).await);
     };
-    if recent && now - session.auth_time > state.config.factors.reauth_secs {
-        return Err(sign_in_for_own_page(state, jar.clone(), return_to, true, locale).await);
-    }
     let account = match state.store.account_by_id(&session.account_id).await {
         Ok(Some(a)) if !a.disabled => a,
         Ok(_) => return Err(page(state, locale, StatusCode::FORBIDDEN, "login_expired")),
         Err(e) => return Err(internal_page(state, locale, e)),
     };
+    if recent {
+        // A change needs what the account can prove: with a second factor, that factor, proved
+        // within `reauth_secs` (so a password alone cannot add, remove or replace factors);
+        // without one, a recent password, and not one that the mailbox chose.
+        let has_factors = match factors::confirmed(state, &account).await {
+            Ok(f) => !f.is_empty(),
+            Err(e) => return Err(internal_page(state, locale, e)),
+        };
+        let window = state.config.factors.reauth_secs;
+        let fresh = if has_factors {
+            levels::level(&session.factors) >= Level::TwoFactor
+                && levels::second_factor_at(&session.factors).is_some_and(|t| now - t <= window)
+        } else {
+            now - session.auth_time <= window
+        };
+        if !fresh {
+            let level = has_factors.then_some(Level::TwoFactor);
+            return Err(sign_in_for_own_page(state, jar.clone(), return_to, true, level, locale).await);
+        }
+        if !has_factors && account.password_via_mail {
+            return Err(page(state, locale, StatusCode::FORBIDDEN, "account_mail_reset_locked"));
+        }
+    }
     Ok(SignedIn { account, csrf: csrf_for(cookie.as_deref().unwrap_or_default()), locale })
 }
 
@@ -165,7 +186,7 @@ async fn show(state: &AppState, who: &SignedIn, notice: Option<&str>, codes: Vec
             .into_iter()
             .map(|d| DeviceRow { id: d.id, label: d.label, until: date(d.expires_at) })
             .collect(),
-        notice: notice.map(|k| state.templates.text(who.locale, k)),
+        notice: notice.map(|k| say(state, who.locale, k)),
         codes,
         passkeys: state.passkeys.is_some(),
     };
@@ -257,6 +278,12 @@ async fn recovery_codes(State(state): State<AppState>, headers: HeaderMap, jar: 
         Ok(s) => s,
         Err(response) => return response,
     };
+    // Recovery codes stand in for a factor: without one, they would be a way to add one.
+    match factors::confirmed(&state, &who.account).await {
+        Ok(f) if f.is_empty() => return show(&state, &who, Some("account_codes_need_factor"), Vec::new()).await,
+        Ok(_) => {}
+        Err(e) => return internal_page(&state, who.locale, e),
+    }
     match factors::new_recovery_codes(&state, &who.account, who.locale, state.clock.unix()).await {
         Ok(codes) => show(&state, &who, Some("account_codes_made"), codes).await,
         Err(e) => internal_page(&state, who.locale, e),
@@ -313,23 +340,26 @@ async fn phone_submit(State(state): State<AppState>, headers: HeaderMap, jar: Co
             PhonePage { csrf: &who.csrf, number: &number, factor: None, masked: None, confirm_label: None, error };
         return phone_page(&state, &who, StatusCode::BAD_REQUEST, page);
     };
+    let factor = factors::new_phone_factor(&who.account, &phone, state.clock.unix());
     let sent = async {
-        let factor = factors::start_phone(&state, &who.account, &phone, state.clock.unix()).await?;
         let slot = factors::enrol_slot(&factor.id);
         let sent = factors::send_phone_code(&state, &who.account, &factor, &slot, who.locale).await?;
-        Ok::<_, factors::FactorError>((factor, sent))
+        if sent == factors::Sent::Sent {
+            state.store.add_factor(&factor).await?;
+        }
+        Ok::<_, factors::FactorError>(sent)
     }
     .await;
+    let refused = |status, key| {
+        let error = Some(say(&state, who.locale, key));
+        let page =
+            PhonePage { csrf: &who.csrf, number: &number, factor: None, masked: None, confirm_label: None, error };
+        phone_page(&state, &who, status, page)
+    };
     match sent {
-        Ok((factor, factors::Sent::Sent)) => {
-            confirm_page(&state, &who, StatusCode::OK, &factor.id, &factor.label, None)
-        }
-        Ok((_, factors::Sent::Throttled)) => {
-            let error = Some(state.templates.text(who.locale, "code_send_throttled"));
-            let page =
-                PhonePage { csrf: &who.csrf, number: &number, factor: None, masked: None, confirm_label: None, error };
-            phone_page(&state, &who, StatusCode::TOO_MANY_REQUESTS, page)
-        }
+        Ok(factors::Sent::Sent) => confirm_page(&state, &who, StatusCode::OK, &factor.id, &factor.label, None),
+        Ok(factors::Sent::Throttled) => refused(StatusCode::TOO_MANY_REQUESTS, "code_send_throttled"),
+        Ok(factors::Sent::Failed) => refused(StatusCode::BAD_GATEWAY, "code_send_failed"),
         Err(e) => internal_page(&state, who.locale, e),
     }
 }
@@ -348,7 +378,7 @@ fn confirm_page(
         factor: Some(factor.to_string()),
         masked: Some(masked.to_string()),
         confirm_label: Some(state.templates.text(who.locale, "phone_confirm").replace("{phone}", masked)),
-        error: error.map(|k| state.templates.text(who.locale, k)),
+        error: error.map(|k| say(state, who.locale, k)),
     };
     phone_page(state, who, status, page)
 }
@@ -364,6 +394,20 @@ async fn phone_confirm(State(state): State<AppState>, headers: HeaderMap, jar: C
         Ok(None) => return Redirect::to("/account/telefoon").into_response(),
         Err(e) => return internal_page(&state, who.locale, e),
     };
+    match factors::take_try(&state, &who.account).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return confirm_page(
+                &state,
+                &who,
+                StatusCode::TOO_MANY_REQUESTS,
+                &factor_id,
+                &masked,
+                Some("factor_throttled"),
+            )
+        }
+        Err(e) => return internal_page(&state, who.locale, e),
+    }
     let code = form.get("code").unwrap_or_default();
     match factors::confirm_phone(&state, &who.account, &factor_id, code, who.locale, state.clock.unix()).await {
         Ok(Ok(_)) => show(&state, &who, Some("phone_added"), Vec::new()).await,
@@ -404,7 +448,7 @@ async fn passkey_page(state: &AppState, who: &SignedIn, status: StatusCode, erro
         passkey_action: "/account/passkey",
         passkey_mode: "register",
         passkey_button: state.templates.text(who.locale, "passkey_register_button"),
-        error: error.map(|k| state.templates.text(who.locale, k)),
+        error: error.map(|k| say(state, who.locale, k)),
     };
     render(state, who.locale, status, "passkey", &page)
 }

@@ -102,14 +102,15 @@ async fn authorize_endpoint(
     }
 }
 
-/// A step-up starts from what the session already proved.
+/// A step-up starts from what the session already proved. Sessions made before factors were
+/// recorded proved a password (that was all there was).
 fn step_up_of(session: &Session) -> PendingSignIn {
-    PendingSignIn {
-        account_id: session.account_id.0.clone(),
-        auth_time: session.auth_time,
-        factors: session.factors.clone(),
-        enrolling: None,
-    }
+    let factors = if session.factors.is_empty() {
+        vec![FactorUse::password(false, session.auth_time)]
+    } else {
+        session.factors.clone()
+    };
+    PendingSignIn { account_id: session.account_id.0.clone(), auth_time: session.auth_time, factors, enrolling: None }
 }
 
 fn untrusted_page(state: &AppState, locale: Locale, reason: UntrustedRequest) -> Response {
@@ -155,6 +156,7 @@ pub(super) async fn sign_in_for_own_page(
     jar: CookieJar,
     return_to: &str,
     again: bool,
+    level: Option<crate::auth::levels::Level>,
     locale: Locale,
 ) -> Response {
     let Ok(redirect_uri) = crate::domain::RedirectUri::parse(&format!("{}{return_to}", state.issuer)) else {
@@ -171,7 +173,7 @@ pub(super) async fn sign_in_for_own_page(
         max_age: None,
         login_hint: None,
         ui_locales: Some(locale.code().to_string()),
-        acr_values: None,
+        acr_values: level.map(|l| l.acr().to_string()),
     };
     start_interaction(state, jar, request, "/login", None, Some(return_to.to_string())).await
 }
@@ -370,6 +372,16 @@ async fn login_submit(
             return Redirect::to(&format!("/geheime-vraag?interaction={id}")).into_response();
         }
         Err(e) => return internal_page(&state, locale, e),
+    }
+    if interaction.pending.is_some() {
+        // Someone else (or the same person again) signs in with this interaction: nothing sent
+        // for the earlier sign-in may count for this one.
+        if let Err(e) = crate::auth::otp::forget(&state, &id).await {
+            return internal_page(&state, locale, e);
+        }
+        if let Err(e) = crate::auth::factors::forget_passkey_ceremony(&state, &id).await {
+            return internal_page(&state, locale, e);
+        }
     }
     let now = state.clock.unix();
     let pending = PendingSignIn {

@@ -17,7 +17,7 @@ use super::error::{internal_page, page, render};
 use super::extract;
 use crate::app::AppState;
 use crate::auth::factors::{self, FactorError, Options, Sent, TotpCheck};
-use crate::auth::levels::{Channel, FactorUse, Level};
+use crate::auth::levels::{Channel, FactorUse, Level, Method};
 use crate::auth::{otp, session};
 use crate::domain::AccountId;
 use crate::oidc::authorize::{self, interaction_key, Interaction, PendingSignIn};
@@ -53,6 +53,18 @@ pub(super) async fn allowed(
     })
 }
 
+/// A text about codes, with the configured times filled in (`{code_minutes}`: how long a sent code
+/// lives; `{pause_minutes}`: the pause after too many wrong codes; `{send_minutes}`: the send window).
+pub(super) fn say(state: &AppState, locale: Locale, key: &str) -> String {
+    let f = &state.config.factors;
+    state
+        .templates
+        .text(locale, key)
+        .replace("{code_minutes}", &(f.code_ttl_secs / 60).to_string())
+        .replace("{pause_minutes}", &(f.failure_window_secs / 60).max(1).to_string())
+        .replace("{send_minutes}", &(f.send_window_secs / 60).max(1).to_string())
+}
+
 async fn save(state: &AppState, id: &str, interaction: &Interaction) -> Result<(), crate::kv::KvError> {
     let json = serde_json::to_string(interaction).expect("interaction serialises");
     state.kv.put(&interaction_key(id), &json, state.config.session.interaction_ttl_secs).await
@@ -77,6 +89,10 @@ pub(super) async fn begin(
         let cookie = jar.get(factors::device_cookie_name(state)).map(|c| c.value().to_string());
         let device =
             factors::remembered(state, cookie.as_deref(), account, allowed.trusted_device_days > 0, now).await?;
+        // A portal that asks for a fresh sign-in (prompt=login, max_age) gets one: a remembered
+        // factor is not fresh. Nor does it count once its method is no longer accepted.
+        let fresh_asked = interaction.request.prompt.login || interaction.request.max_age.is_some();
+        let device = device.filter(|f| !fresh_asked && (f.method != Method::Email || allowed.mailed_token));
         Ok::<_, FactorError>((requirement, device))
     }
     .await;
@@ -235,8 +251,8 @@ async fn second_page(
         options: ctx.options,
         phone,
         trust_label,
-        error: error.map(|k| state.templates.text(locale, k)),
-        notice: notice.map(|k| state.templates.text(locale, k)),
+        error: error.map(|k| say(state, locale, k)),
+        notice: notice.map(|k| say(state, locale, k)),
         alternatives: count > 1,
         passkey_options,
         passkey_action: "/tweede-stap/passkey",
@@ -275,20 +291,21 @@ async fn second_form(
         }
         return page(&state, locale, StatusCode::FORBIDDEN, "no_factor");
     };
-    let mut notice = None;
+    let (mut notice, mut error) = (None, None);
     if method == "mail" || method == "phone" {
         // The first time a sent-code method is shown, the code goes out by itself.
-        match otp::waiting(&state, &id).await {
+        match otp::waiting(&state, &id, account.id.as_str()).await {
             Ok(Some(_)) => {}
             Ok(None) => match send_code(&state, &account, &ctx.options, method, &id, locale).await {
                 Ok(Sent::Sent) => notice = Some("code_sent"),
                 Ok(Sent::Throttled) => notice = Some("code_send_throttled"),
+                Ok(Sent::Failed) => error = Some("code_send_failed"),
                 Err(e) => return internal_page(&state, locale, e),
             },
             Err(e) => return internal_page(&state, locale, e),
         }
     }
-    second_page(&state, locale, StatusCode::OK, &id, &interaction, &account, ctx, method, None, notice).await
+    second_page(&state, locale, StatusCode::OK, &id, &interaction, &account, ctx, method, error, notice).await
 }
 
 async fn second_submit(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
@@ -316,6 +333,7 @@ async fn second_submit(State(state): State<AppState>, headers: HeaderMap, jar: C
         return match send_code(&state, &account, &ctx.options, method, &id, locale).await {
             Ok(Sent::Sent) => again(ctx, StatusCode::OK, None, Some("code_sent")).await,
             Ok(Sent::Throttled) => again(ctx, StatusCode::TOO_MANY_REQUESTS, Some("code_send_throttled"), None).await,
+            Ok(Sent::Failed) => again(ctx, StatusCode::BAD_GATEWAY, Some("code_send_failed"), None).await,
             Err(e) => internal_page(&state, locale, e),
         };
     }
@@ -336,8 +354,14 @@ async fn second_submit(State(state): State<AppState>, headers: HeaderMap, jar: C
                 TotpCheck::Wrong => Err("factor_wrong"),
                 TotpCheck::Replayed => Err("factor_replayed"),
             },
-            "mail" | "phone" => match otp::check(&state, &state.factor_key, &id, code).await? {
-                otp::Checked::Right(method, channel, _) => Ok(FactorUse::new(method, channel, now)),
+            "mail" | "phone" => match otp::check(&state, &state.factor_key, &id, account.id.as_str(), code).await? {
+                // A phone code counts only for one of this account's confirmed phones.
+                otp::Checked::Right(method, channel, factor)
+                    if channel != Channel::Phone || ctx.options.phones.iter().any(|p| p.id == factor) =>
+                {
+                    Ok(FactorUse::new(method, channel, now))
+                }
+                otp::Checked::Right(..) => Err("code_expired"),
                 otp::Checked::Wrong => Err("factor_wrong"),
                 otp::Checked::NoCode => Err("code_expired"),
                 otp::Checked::Exhausted => Err("code_exhausted"),
@@ -523,7 +547,7 @@ pub(super) async fn enrol_page(
         csrf,
         qr_svg: enrolment.qr_svg,
         secret_text: enrolment.secret_text,
-        error: error.map(|k| state.templates.text(locale, k)),
+        error: error.map(|k| say(state, locale, k)),
     };
     render(state, locale, status, "totp_enrol", &context)
 }

@@ -215,7 +215,8 @@ pub trait FactorStore {
     /// Confirms a pending factor (once); drops the account's other pending factors of the same
     /// kind; queues the notification. False when it was not pending.
     async fn confirm_factor(&self, id: &str, now: UnixTime, notification: &OutboxMail) -> StoreResult<bool>;
-    /// Removes a factor of the account and queues the notification; false when there was none.
+    /// Removes a factor of the account, revokes its trusted devices and queues the notification;
+    /// false when there was none.
     async fn remove_factor(&self, id: &str, account: &AccountId, notification: &OutboxMail) -> StoreResult<bool>;
     /// Records that a TOTP code of `step` was accepted: true only when no code of this step or a
     /// later one was accepted before (so a code works once, also when two requests race).
@@ -247,7 +248,8 @@ pub trait FactorStore {
     /// Revokes one of the account's devices; false when there was no such active device.
     async fn revoke_trusted_device(&self, id: &str, account: &AccountId, now: UnixTime) -> StoreResult<bool>;
     /// An operator's reset, in one transaction: every factor and recovery code removed, trusted
-    /// devices revoked, the password counted as the person's own again; the notice queued.
+    /// devices revoked, sessions (and their grants) ended, a new password required at the next
+    /// sign-in (which then counts as the person's own again); the notice queued.
     async fn reset_factors(&self, account: &AccountId, now: UnixTime, notification: &OutboxMail) -> StoreResult<()>;
 }
 

@@ -89,6 +89,8 @@ macro_rules! impl_factor_store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
+                // A trusted computer may stand in for the factor that is gone: trust again later.
+                revoke_trusted_devices(&mut tx, account.as_str(), notification.created_at).await?;
                 insert_outbox_mail(&mut tx, notification).await?;
                 tx.commit().await?;
                 Ok(true)
@@ -256,11 +258,14 @@ macro_rules! impl_factor_store {
                 for statement in ["DELETE FROM factors WHERE account_id = $1", "DELETE FROM recovery_codes WHERE account_id = $1"] {
                     sqlx::query(statement).bind(account.as_str()).execute(&mut *tx).await?;
                 }
-                sqlx::query("UPDATE accounts SET password_via_mail = FALSE WHERE id = $1")
+                // The password counts as the person's own again, but only once they chose it anew:
+                // whoever set the last one (perhaps through the mailbox) must not keep using it.
+                sqlx::query("UPDATE accounts SET password_via_mail = FALSE, must_change_password = TRUE WHERE id = $1")
                     .bind(account.as_str())
                     .execute(&mut *tx)
                     .await?;
                 revoke_trusted_devices(&mut tx, account.as_str(), now).await?;
+                end_account_sessions(&mut tx, account.as_str(), now).await?;
                 insert_outbox_mail(&mut tx, notification).await?;
                 tx.commit().await?;
                 Ok(())

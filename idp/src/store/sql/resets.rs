@@ -80,24 +80,7 @@ macro_rules! impl_reset_store {
                     .bind(&account)
                     .execute(&mut *tx)
                     .await?;
-                // Every grant of the account (also of sessions that ended before), every code not
-                // yet redeemed, every session.
-                sqlx::query("UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
-                    .bind(now)
-                    .bind(&account)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("UPDATE authorization_codes SET redeemed_at = $1 WHERE account_id = $2 AND redeemed_at IS NULL")
-                    .bind(now)
-                    .bind(&account)
-                    .execute(&mut *tx)
-                    .await?;
-                bump_revocations(&mut tx).await?;
-                sqlx::query("UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL")
-                    .bind(now)
-                    .bind(&account)
-                    .execute(&mut *tx)
-                    .await?;
+                end_account_sessions(&mut tx, &account, now).await?;
                 revoke_trusted_devices(&mut tx, &account, now).await?;
                 insert_outbox_mail(&mut tx, notification).await?;
                 tx.commit().await?;

@@ -76,6 +76,23 @@ macro_rules! impl_session_store {
             }
         }
 
+        /// Ends every session of the account and, with them, every grant (also of sessions that
+        /// ended before) and every code not yet redeemed.
+        async fn end_account_sessions<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            account: &str,
+            now: i64,
+        ) -> $crate::store::StoreResult<()> {
+            for statement in [
+                "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+                "UPDATE authorization_codes SET redeemed_at = $1 WHERE account_id = $2 AND redeemed_at IS NULL",
+                "UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL",
+            ] {
+                sqlx::query(statement).bind(now).bind(account).execute(&mut **tx).await?;
+            }
+            bump_revocations(tx).await
+        }
+
         fn session_from_row(r: &$row) -> $crate::store::StoreResult<$crate::store::Session> {
             use sqlx::Row;
             Ok($crate::store::Session {
