@@ -595,19 +595,30 @@ async fn an_operator_reset_removes_every_factor_and_the_next_sign_in_enrols_agai
     let account = app.state.store.account_by_username("piet").await.unwrap().unwrap();
     factors::new_recovery_codes(&app.state, &account, Locale::Nl, app.now()).await.unwrap();
     let templates = &app.state.mail_templates;
-    admin::reset_factors(app.state.store.as_ref(), templates, &app.state.config, &app.issuer, "PIET", app.now())
-        .await
-        .unwrap();
+    let temporary = Some(idp::domain::Secret::new("tijdelijk-wachtwoord-42".to_string()));
+    admin::reset_factors(
+        app.state.store.as_ref(),
+        templates,
+        &app.state.config,
+        &app.issuer,
+        "PIET",
+        temporary,
+        app.now(),
+    )
+    .await
+    .unwrap();
     assert!(app.state.store.factors(&account.id).await.unwrap().is_empty());
     assert_eq!(app.state.store.recovery_codes_left(&account.id).await.unwrap(), 0);
     assert!(delivered(&app).await.iter().any(|m| m.subject == "Uw inlogmethoden zijn teruggezet"));
-    // The next sign-in first asks a new password (whoever set the last one must not keep it);
-    // with no factor left but the mailed token, the token is the second step after that.
+    // The old password no longer works (whoever set it must not keep it); the temporary one
+    // leads to choosing an own password first.
     let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[]);
-    let next = password_step(&browser, &start.url, "piet").await;
-    assert!(next.starts_with("/wachtwoord-wijzigen?interaction="), "a new password first: {next}");
+    let login = browser.follow(&start.url).await.unwrap_err();
+    assert_eq!(browser.submit_login(&login, "piet", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    let next = location(&browser.submit_login(&login, "piet", "tijdelijk-wachtwoord-42").await).unwrap();
+    assert!(next.starts_with("/wachtwoord-wijzigen?interaction="), "an own password first: {next}");
 }
 
 #[tokio::test]
@@ -689,4 +700,24 @@ async fn after_a_password_reset_by_mail_no_factor_can_be_added_with_the_password
     assert!(page.body.contains("via e-mail hersteld"), "whoever reads the mailbox must not add a factor");
     let account = app.state.store.account_by_username("kees").await.unwrap().unwrap();
     assert!(app.state.store.factors(&account.id).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_sign_in_waiting_at_the_second_step_dies_when_the_password_changes() {
+    let app = TestApp::spawn().await;
+    policy(&app, two_factors()).await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("anna").await;
+    let secret = enrol_app(&app, "anna").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let page = browser.follow(&password_step(&browser, &start.url, "anna").await).await.unwrap_err();
+    // Meanwhile the password is changed (by the person elsewhere, or an operator's reset).
+    let account = app.state.store.account_by_username("anna").await.unwrap().unwrap();
+    let hash = idp::auth::password::hash(idp::domain::Secret::new("een ander wachtwoord".into())).await.unwrap();
+    app.state.store.change_password(&account.id, &hash, app.now()).await.unwrap();
+    let late = submit_code(&browser, &page, "totp", &totp::code_at(&secret, app.now()), false).await;
+    assert_eq!(late.status(), StatusCode::BAD_REQUEST, "the old password's sign-in cannot finish");
+    assert!(location(&late).is_none());
 }

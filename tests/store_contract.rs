@@ -740,9 +740,17 @@ async fn factors_and_totp_steps(store: &dyn Store) {
     // An operator's reset: everything goes at once.
     store.add_factor(&totp_factor("f3", &a.id)).await.unwrap();
     store.replace_recovery_codes(&a.id, &["d".into()], NOW, &notice("f@example.nl")).await.unwrap();
-    store.reset_factors(&a.id, NOW, &notice("f@example.nl")).await.unwrap();
+    store.reset_factors(&a.id, None, NOW, &notice("f@example.nl")).await.unwrap();
     assert!(store.factors(&a.id).await.unwrap().is_empty());
     assert_eq!(store.recovery_codes_left(&a.id).await.unwrap(), 0);
+    assert!(!store.account_by_id(&a.id).await.unwrap().unwrap().must_change_password, "the password stays");
+    store
+        .reset_factors(&a.id, Some(&Secret::new("temporary-hash".into())), NOW, &notice("f@example.nl"))
+        .await
+        .unwrap();
+    let after = store.account_by_id(&a.id).await.unwrap().unwrap();
+    assert!(after.must_change_password && !after.password_via_mail);
+    assert_eq!(after.password_hash.unwrap().expose(), "temporary-hash");
 }
 
 async fn recovery_codes_once(store: &dyn Store) {

@@ -349,27 +349,44 @@ struct ResetMail<'a> {
     given_name: &'a str,
     username: &'a str,
     link: String,
+    temporary: bool,
 }
 
 /// Removes every second factor of an account after the organisation has checked who is asking
-/// (lost phone, or locked out after a password reset by mail): factors, recovery codes and trusted
-/// devices go, the password counts as the person's own again, and the person is mailed. The next
-/// sign-in to a portal that needs two factors enrols a new authenticator app.
+/// (a lost phone, or locked out after a password reset by mail): factors, recovery codes and
+/// trusted devices go, sessions end, and the person is mailed. The next sign-in to a portal that
+/// needs two factors enrols a new authenticator app.
+///
+/// When someone else may know the password (it was reset by mail, perhaps not by the person),
+/// pass `temporary_password`: the organisation hands it over (by phone, by letter), the old
+/// password stops working, and the person chooses their own at the next sign-in.
 pub async fn reset_factors(
     store: &dyn Store,
     templates: &crate::mail::MailTemplates,
     config: &Config,
     issuer: &str,
     username: &str,
+    temporary_password: Option<Secret<String>>,
     now: UnixTime,
 ) -> Result<Account, AdminError> {
     let account = account_named(store, username).await?;
-    let context =
-        ResetMail { given_name: &account.given_name, username: &account.username, link: format!("{issuer}/account") };
+    let temporary = match temporary_password {
+        Some(password) => {
+            check_password(password.expose())?;
+            Some(crate::auth::password::hash(password).await.map_err(|e| invalid(e.to_string()))?)
+        }
+        None => None,
+    };
+    let context = ResetMail {
+        given_name: &account.given_name,
+        username: &account.username,
+        link: format!("{issuer}/account"),
+        temporary: temporary.is_some(),
+    };
     let rendered = templates
         .render("factors-reset", crate::ui::Locale::Nl, &context)
         .map_err(|e| invalid(format!("mail template: {e}")))?;
     let notice = crate::mail::for_account(store, &config.mail, &account, rendered, now).await?;
-    store.reset_factors(&account.id, now, &notice).await?;
+    store.reset_factors(&account.id, temporary.as_ref(), now, &notice).await?;
     Ok(account)
 }

@@ -109,7 +109,7 @@ impl TestApp {
         });
         config.mail.file_dir = dir.path().join("mail");
         config.sms.file_dir = dir.path().join("sms");
-        config.factors.key_file = dir.path().join("factors.key");
+        config.factors.key_path = dir.path().join("factors.key");
         config.theme.dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../themes/default").into();
         config.log.filter = "warn".into();
         tweak(&mut config);

@@ -47,6 +47,10 @@ pub enum UserCommand {
     ResetFactors {
         #[arg(long)]
         username: String,
+        /// Also replace the password by a temporary one (from standard input) that you hand over
+        /// yourself: use this when someone else may know the password (a reset by mail).
+        #[arg(long)]
+        temporary_password_stdin: bool,
     },
 }
 
@@ -125,12 +129,20 @@ pub async fn run(command: UserCommand, ctx: &Context<'_>) -> anyhow::Result<()> 
             rows.push(json!({ "kind": "recovery", "label": format!("{left} left"), "added": null, "last_used": null }));
             ctx.out.rows(&["kind", "label", "added", "last_used"], rows);
         }
-        UserCommand::ResetFactors { username } => {
+        UserCommand::ResetFactors { username, temporary_password_stdin } => {
+            let temporary = if temporary_password_stdin { Some(read_password(true)?) } else { None };
             let templates = idp::mail::MailTemplates::load(&ctx.config.theme.dir)?;
             let issuer = super::issuer(ctx.config);
-            let account =
-                idp::admin::reset_factors(ctx.store.as_ref(), &templates, ctx.config, &issuer, &username, ctx.now)
-                    .await?;
+            let account = idp::admin::reset_factors(
+                ctx.store.as_ref(),
+                &templates,
+                ctx.config,
+                &issuer,
+                &username,
+                temporary,
+                ctx.now,
+            )
+            .await?;
             // Deliver at once when we can; otherwise the running server's sender retries.
             let mailer = idp::mail::connect(&ctx.config.mail)?;
             let sent = idp::mail::deliver_due(ctx.store.as_ref(), &mailer, ctx.now).await.is_ok_and(|d| d.sent > 0);

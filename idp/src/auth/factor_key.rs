@@ -1,7 +1,7 @@
 //! The key that protects second-factor secrets at rest: TOTP secrets are stored as JWE
 //! (`dir`, A256GCM, josekit) and recovery codes as HMAC-SHA-256 digests under it, so a copy of
 //! the database alone yields neither. It comes from `factors.encryption_key` (or its `_FILE`);
-//! without one, a single development node keeps a generated key in `factors.key_file`.
+//! without one, a single development node keeps a generated key in `factors.key_path`.
 
 use std::path::Path;
 
@@ -40,7 +40,7 @@ impl FactorKey {
             return Self::parse(key.expose())
                 .ok_or_else(|| "factors.encryption_key is not 32 bytes of base64url".into());
         }
-        Self::from_file(&config.key_file)
+        Self::from_file(&config.key_path)
     }
 
     fn from_file(path: &Path) -> Result<Self, String> {

@@ -65,7 +65,7 @@ pub async fn confirmed(state: &AppState, account: &Account) -> FactorResult<Vec<
 /// organisation accepts it and it adds a channel (not after a password reset by mail).
 pub async fn options(state: &AppState, account: &Account, mailed_token: bool, level: Level) -> FactorResult<Options> {
     let factors = confirmed(state, account).await?;
-    let passkey = factors.iter().any(|f| f.kind == FactorKind::Passkey);
+    let passkey = state.passkeys.is_some() && factors.iter().any(|f| f.kind == FactorKind::Passkey);
     if level >= Level::PhishingResistant {
         return Ok(Options { passkey, ..Options::default() });
     }
@@ -507,15 +507,13 @@ pub async fn finish_passkey_registration(
         confirmed_at: None,
         last_used_at: None,
     };
-    // The notice first: what can fail without touching the database fails before it.
     let notice = change_mail(state, account, "change_passkey_added", locale, now).await?;
-    match state.store.add_factor(&factor).await {
+    // Confirmed at once (the ceremony was the confirmation), with its notice, in one transaction.
+    let factor = Factor { confirmed_at: Some(now), ..factor };
+    match state.store.add_confirmed_factor(&factor, &notice).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Ok(Err(PasskeyError::AlreadyRegistered)),
         Err(e) => return Err(e.into()),
-    }
-    if !state.store.confirm_factor(&factor.id, now, &notice).await? {
-        return Ok(Err(PasskeyError::Internal));
     }
     tracing::info!(account = %account.id, "passkey registered");
     Ok(Ok(()))

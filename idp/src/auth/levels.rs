@@ -163,6 +163,8 @@ pub fn amr(factors: &[FactorUse]) -> Vec<String> {
 pub struct Requirement {
     pub level: Option<Level>,
     pub max_age: Option<i64>,
+    /// Mailed tokens do not count (an organisation involved does not accept them).
+    pub ignore_mail: bool,
 }
 
 impl Requirement {
@@ -174,6 +176,7 @@ impl Requirement {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             },
+            ignore_mail: self.ignore_mail || other.ignore_mail,
         }
     }
 
@@ -183,6 +186,9 @@ impl Requirement {
 
     /// True when the factors meet the requirement at `now`.
     pub fn is_met(&self, factors: &[FactorUse], now: UnixTime) -> bool {
+        let counted: Vec<FactorUse> =
+            factors.iter().filter(|f| !(self.ignore_mail && f.method == Method::Email)).cloned().collect();
+        let factors = &counted[..];
         if level(factors) < self.level() {
             return false;
         }
@@ -231,13 +237,17 @@ mod tests {
     #[test]
     fn requirements_check_level_and_age() {
         let uses = [FactorUse::password(false, 0), f(Method::Sms, Channel::Phone, 100)];
-        let dossier = Requirement { level: Some(Level::TwoFactor), max_age: Some(900) };
+        let dossier = Requirement { level: Some(Level::TwoFactor), max_age: Some(900), ignore_mail: false };
         assert!(dossier.is_met(&uses, 1000));
         assert!(!dossier.is_met(&uses, 1001));
         assert!(!dossier.is_met(&uses[..1], 0));
-        assert!(!Requirement { level: Some(Level::PhishingResistant), max_age: None }.is_met(&uses, 0));
-        let both = dossier.and(Requirement { level: Some(Level::Password), max_age: Some(60) });
-        assert_eq!(both, Requirement { level: Some(Level::TwoFactor), max_age: Some(60) });
+        let strong = Requirement { level: Some(Level::PhishingResistant), ..Requirement::default() };
+        assert!(!strong.is_met(&uses, 0));
+        let both = dossier.and(Requirement { level: Some(Level::Password), max_age: Some(60), ignore_mail: true });
+        assert_eq!(both, Requirement { level: Some(Level::TwoFactor), max_age: Some(60), ignore_mail: true });
+        // Where mailed tokens are not accepted, password + mailed token is one factor.
+        let mailed = [FactorUse::password(false, 0), f(Method::Email, Channel::Email, 1)];
+        assert!(dossier.is_met(&mailed, 2) && !both.is_met(&mailed, 2));
     }
 
     #[test]

@@ -146,9 +146,9 @@ pub struct SigninConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct FactorConfig {
     /// 32 bytes, base64url: encrypts TOTP secrets at rest and keys the recovery-code digests.
-    /// When unset, a key is created in `key_file` (one node, development).
+    /// When unset, a key is created in `key_path` (one node, development).
     pub encryption_key: Option<Secret<String>>,
-    pub key_file: PathBuf,
+    pub key_path: PathBuf,
     /// Lifetime of a mailed, SMS or voice code; at most 600 seconds.
     pub code_ttl_secs: i64,
     /// Tries per sent code before it is void.
@@ -167,7 +167,7 @@ impl Default for FactorConfig {
     fn default() -> Self {
         Self {
             encryption_key: None,
-            key_file: PathBuf::from("data/factors.key"),
+            key_path: PathBuf::from("data/factors.key"),
             code_ttl_secs: 600,
             code_tries: 5,
             max_sends: 3,

@@ -18,7 +18,7 @@ use super::extract;
 use super::second_factor::{enrol_page, say};
 use crate::app::AppState;
 use crate::auth::factors;
-use crate::auth::levels::{self, Level};
+use crate::auth::levels::{self, Channel, Level};
 use crate::auth::session;
 use crate::crypto;
 use crate::oidc::params::Params;
@@ -82,8 +82,10 @@ async fn signed_in(
         };
         let window = state.config.factors.reauth_secs;
         let fresh = if has_factors {
-            levels::level(&session.factors) >= Level::TwoFactor
-                && levels::second_factor_at(&session.factors).is_some_and(|t| now - t <= window)
+            // One of the enrolled kinds (app, phone, passkey, recovery code): a mailed token
+            // proves only the mailbox, which may be how someone got the password.
+            let enrolled = |f: &&levels::FactorUse| !matches!(f.channel, Channel::Knowledge | Channel::Email);
+            session.factors.iter().filter(enrolled).map(|f| f.at).max().is_some_and(|t| now - t <= window)
         } else {
             now - session.auth_time <= window
         };
@@ -359,7 +361,8 @@ async fn phone_submit(State(state): State<AppState>, headers: HeaderMap, jar: Co
     match sent {
         Ok(factors::Sent::Sent) => confirm_page(&state, &who, StatusCode::OK, &factor.id, &factor.label, None),
         Ok(factors::Sent::Throttled) => refused(StatusCode::TOO_MANY_REQUESTS, "code_send_throttled"),
-        Ok(factors::Sent::Failed) => refused(StatusCode::BAD_GATEWAY, "code_send_failed"),
+        // Not the person's mistake, and a page they must see (a proxy may replace 5xx pages).
+        Ok(factors::Sent::Failed) => refused(StatusCode::OK, "code_send_failed"),
         Err(e) => internal_page(&state, who.locale, e),
     }
 }
@@ -410,7 +413,12 @@ async fn phone_confirm(State(state): State<AppState>, headers: HeaderMap, jar: C
     }
     let code = form.get("code").unwrap_or_default();
     match factors::confirm_phone(&state, &who.account, &factor_id, code, who.locale, state.clock.unix()).await {
-        Ok(Ok(_)) => show(&state, &who, Some("phone_added"), Vec::new()).await,
+        Ok(Ok(_)) => {
+            if let Err(e) = factors::clear_tries(&state, &who.account).await {
+                return internal_page(&state, who.locale, e);
+            }
+            show(&state, &who, Some("phone_added"), Vec::new()).await
+        }
         Ok(Err(crate::auth::otp::Checked::Wrong)) => {
             confirm_page(&state, &who, StatusCode::UNAUTHORIZED, &factor_id, &masked, Some("factor_wrong"))
         }

@@ -82,7 +82,11 @@ async fn authorize_endpoint(
     match authorize::next_step(&request, session.as_ref(), false, false, &requirement, now) {
         Next::StepUp => {
             let session = session.expect("next_step checked the session");
-            start_interaction(&state, jar, request, "/tweede-stap", Some(step_up_of(&session)), None).await
+            let pending = match step_up_of(&state, &session).await {
+                Ok(p) => p,
+                Err(e) => return internal_page(&state, locale, e),
+            };
+            start_interaction(&state, jar, request, "/tweede-stap", Some(pending), None).await
         }
         Next::IssueCode => {
             finish(&state, &request, session.as_ref().expect("next_step checked the session"), now).await
@@ -103,14 +107,22 @@ async fn authorize_endpoint(
 }
 
 /// A step-up starts from what the session already proved. Sessions made before factors were
-/// recorded proved a password (that was all there was).
-fn step_up_of(session: &Session) -> PendingSignIn {
+/// recorded proved a password (that was all there was). Without the password's fingerprint the
+/// second step refuses to go on (see `PendingSignIn::password`).
+async fn step_up_of(state: &AppState, session: &Session) -> Result<PendingSignIn, crate::store::StoreError> {
     let factors = if session.factors.is_empty() {
         vec![FactorUse::password(false, session.auth_time)]
     } else {
         session.factors.clone()
     };
-    PendingSignIn { account_id: session.account_id.0.clone(), auth_time: session.auth_time, factors, enrolling: None }
+    let account = state.store.account_by_id(&session.account_id).await?;
+    Ok(PendingSignIn {
+        account_id: session.account_id.0.clone(),
+        auth_time: session.auth_time,
+        factors,
+        enrolling: None,
+        password: account.as_ref().map(authorize::password_fingerprint).unwrap_or_default(),
+    })
 }
 
 fn untrusted_page(state: &AppState, locale: Locale, reason: UntrustedRequest) -> Response {
@@ -349,9 +361,19 @@ async fn login_submit(
         Ok(SignIn::Throttled) => return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
         Err(e) => return internal_page(&state, locale, e),
     };
+    let mut interaction = interaction;
+    if interaction.pending.take().is_some() {
+        // Someone else (or the same person again) signs in with this interaction: nothing proved
+        // or sent for the earlier sign-in may count for this one.
+        if let Err(e) = crate::auth::otp::forget(&state, &id).await {
+            return internal_page(&state, locale, e);
+        }
+        if let Err(e) = crate::auth::factors::forget_passkey_ceremony(&state, &id).await {
+            return internal_page(&state, locale, e);
+        }
+    }
     if account.must_change_password {
         // A temporary password (journey B): choose your own first, then sign in with it.
-        let mut interaction = interaction;
         interaction.password_change_for = Some(account.id.0.clone());
         let json = serde_json::to_string(&interaction).expect("interaction serialises");
         if let Err(e) = state.kv.put(&interaction_key(&id), &json, state.config.session.interaction_ttl_secs).await {
@@ -362,7 +384,6 @@ async fn login_submit(
     match owes_secret_question(&state, &account).await {
         Ok(false) => {}
         Ok(true) => {
-            let mut interaction = interaction;
             interaction.secret_question_for = Some(account.id.0.clone());
             let json = serde_json::to_string(&interaction).expect("interaction serialises");
             if let Err(e) = state.kv.put(&interaction_key(&id), &json, state.config.session.interaction_ttl_secs).await
@@ -373,22 +394,13 @@ async fn login_submit(
         }
         Err(e) => return internal_page(&state, locale, e),
     }
-    if interaction.pending.is_some() {
-        // Someone else (or the same person again) signs in with this interaction: nothing sent
-        // for the earlier sign-in may count for this one.
-        if let Err(e) = crate::auth::otp::forget(&state, &id).await {
-            return internal_page(&state, locale, e);
-        }
-        if let Err(e) = crate::auth::factors::forget_passkey_ceremony(&state, &id).await {
-            return internal_page(&state, locale, e);
-        }
-    }
     let now = state.clock.unix();
     let pending = PendingSignIn {
         account_id: account.id.0.clone(),
         auth_time: now,
         factors: vec![FactorUse::password(account.password_via_mail, now)],
         enrolling: None,
+        password: authorize::password_fingerprint(&account),
     };
     super::second_factor::begin(&state, jar, &id, interaction, pending, &account).await
 }
@@ -421,7 +433,10 @@ pub(super) async fn continue_interaction(
     };
     match authorize::next_step(&interaction.request, Some(session), signed_in, consented, &requirement, now) {
         Next::StepUp => {
-            interaction.pending = Some(step_up_of(session));
+            interaction.pending = match step_up_of(state, session).await {
+                Ok(p) => Some(p),
+                Err(e) => return internal_page(state, locale, e),
+            };
             let json = serde_json::to_string(&interaction).expect("interaction serialises");
             if let Err(e) = state.kv.put(&interaction_key(id), &json, state.config.session.interaction_ttl_secs).await {
                 return internal_page(state, locale, e);

@@ -21,7 +21,7 @@ use crate::auth::levels::{Channel, FactorUse, Level, Method};
 use crate::auth::{otp, session};
 use crate::domain::AccountId;
 use crate::oidc::authorize::{self, interaction_key, Interaction, PendingSignIn};
-use crate::store::{Account, OrganisationPolicy};
+use crate::store::Account;
 use crate::ui::Locale;
 
 pub fn routes() -> Router<AppState> {
@@ -44,11 +44,9 @@ pub(super) async fn allowed(
     client_id: &str,
     account: &AccountId,
 ) -> Result<Allowed, crate::store::StoreError> {
-    let portal = authorize::client_policy(state, client_id).await?;
-    let own = state.store.policy_for_account(account).await?;
-    let policies: Vec<OrganisationPolicy> = portal.into_iter().chain(own).collect();
+    let policies = authorize::policies(state, client_id, Some(account)).await?;
     Ok(Allowed {
-        mailed_token: policies.iter().any(|p| p.mailed_token),
+        mailed_token: authorize::mailed_token_accepted(&policies),
         trusted_device_days: policies.iter().map(|p| p.trusted_device_days).min().unwrap_or(7),
     })
 }
@@ -157,7 +155,11 @@ async fn pending_account(
         return Ok(None);
     };
     let account = state.store.account_by_id(&AccountId(pending.account_id.clone())).await?;
-    Ok(account.filter(|a| !a.disabled).map(|a| (pending, a)))
+    // The password proved at the start must still be the account's password.
+    let current = |a: &Account| {
+        crate::crypto::constant_time_eq(authorize::password_fingerprint(a).as_bytes(), pending.password.as_bytes())
+    };
+    Ok(account.filter(|a| !a.disabled && current(a)).map(|a| (pending, a)))
 }
 
 #[derive(Serialize)]
@@ -202,7 +204,9 @@ struct Context {
 async fn context(state: &AppState, interaction: &Interaction, account: &Account) -> Result<Context, FactorError> {
     let requirement = authorize::requirement(state, &interaction.request, Some(&account.id)).await?;
     let allowed = allowed(state, &interaction.request.client_id, &account.id).await?;
-    let options = factors::options(state, account, allowed.mailed_token, requirement.level()).await?;
+    // The IdP's own pages (re-authentication for the account page) never take a mailed token.
+    let mailed_token = allowed.mailed_token && interaction.return_to.is_none();
+    let options = factors::options(state, account, mailed_token, requirement.level()).await?;
     Ok(Context { level: requirement.level(), allowed, options })
 }
 
@@ -333,7 +337,7 @@ async fn second_submit(State(state): State<AppState>, headers: HeaderMap, jar: C
         return match send_code(&state, &account, &ctx.options, method, &id, locale).await {
             Ok(Sent::Sent) => again(ctx, StatusCode::OK, None, Some("code_sent")).await,
             Ok(Sent::Throttled) => again(ctx, StatusCode::TOO_MANY_REQUESTS, Some("code_send_throttled"), None).await,
-            Ok(Sent::Failed) => again(ctx, StatusCode::BAD_GATEWAY, Some("code_send_failed"), None).await,
+            Ok(Sent::Failed) => again(ctx, StatusCode::OK, Some("code_send_failed"), None).await,
             Err(e) => internal_page(&state, locale, e),
         };
     }

@@ -307,6 +307,15 @@ pub struct PendingSignIn {
     /// The authenticator app being enrolled during this sign-in (journey A).
     #[serde(default)]
     pub enrolling: Option<String>,
+    /// A fingerprint of the password hash that was proved: when the password changes (a reset,
+    /// an operator's reset) while this sign-in waits, it cannot go on.
+    #[serde(default)]
+    pub password: String,
+}
+
+/// The fingerprint of an account's current password (a digest of its Argon2id hash).
+pub fn password_fingerprint(account: &crate::store::Account) -> String {
+    account.password_hash.as_ref().map(|h| crypto::token_digest(h.expose())).unwrap_or_default()
 }
 
 /// What this request demands of the sign-in: the minimum of the portal's organisation and of
@@ -316,21 +325,42 @@ pub async fn requirement(
     request: &AuthorizationRequest,
     account: Option<&AccountId>,
 ) -> Result<Requirement, StoreError> {
-    let mut requirement = Requirement { level: levels::from_acr_values(request.acr_values.as_deref()), max_age: None };
-    if let Some(policy) = client_policy(state, &request.client_id).await? {
-        requirement = requirement.and(Requirement { level: Some(policy.min_level), max_age: None });
-    }
-    if let Some(account) = account {
-        if let Some(policy) = state.store.policy_for_account(account).await? {
-            requirement = requirement.and(Requirement { level: Some(policy.min_level), max_age: None });
-        }
+    let policies = policies(state, &request.client_id, account).await?;
+    let mut requirement = Requirement {
+        level: levels::from_acr_values(request.acr_values.as_deref()),
+        // A mailed token is a second factor only where every organisation involved accepts it.
+        ignore_mail: !mailed_token_accepted(&policies),
+        ..Requirement::default()
+    };
+    for policy in &policies {
+        requirement = requirement.and(Requirement { level: Some(policy.min_level), ..Requirement::default() });
     }
     for scope in request.scope.iter() {
         if let Some(demand) = state.config.scope_levels.get(scope) {
-            requirement = requirement.and(Requirement { level: Some(demand.level), max_age: demand.max_age_secs });
+            let demand = Requirement { level: Some(demand.level), max_age: demand.max_age_secs, ignore_mail: false };
+            requirement = requirement.and(demand);
         }
     }
     Ok(requirement)
+}
+
+/// The policies that govern a sign-in: the portal's organisation's and the account's own.
+pub async fn policies(
+    state: &AppState,
+    client_id: &str,
+    account: Option<&AccountId>,
+) -> Result<Vec<crate::store::OrganisationPolicy>, StoreError> {
+    let mut policies: Vec<_> = client_policy(state, client_id).await?.into_iter().collect();
+    if let Some(account) = account {
+        policies.extend(state.store.policy_for_account(account).await?);
+    }
+    Ok(policies)
+}
+
+/// True when the organisations involved accept a mailed token as a second factor: at least one
+/// is involved, and none refuses (the stricter one wins).
+pub fn mailed_token_accepted(policies: &[crate::store::OrganisationPolicy]) -> bool {
+    !policies.is_empty() && policies.iter().all(|p| p.mailed_token)
 }
 
 /// The policy of the organisation the portal belongs to.
@@ -346,4 +376,22 @@ pub async fn client_policy(
 
 pub fn interaction_key(id: &str) -> String {
     format!("interaction:{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mailed_token_accepted;
+    use crate::domain::OrganisationId;
+    use crate::store::OrganisationPolicy;
+
+    #[test]
+    fn the_stricter_organisation_decides_about_mailed_tokens() {
+        let policy = |accepts| OrganisationPolicy {
+            mailed_token: accepts,
+            ..OrganisationPolicy::default_for(OrganisationId("o".into()))
+        };
+        assert!(!mailed_token_accepted(&[]), "no organisation, no mailed tokens");
+        assert!(mailed_token_accepted(&[policy(true)]));
+        assert!(!mailed_token_accepted(&[policy(true), policy(false)]));
+    }
 }

@@ -209,6 +209,8 @@ pub trait PasswordResetStore {
 #[async_trait]
 pub trait FactorStore {
     async fn add_factor(&self, factor: &Factor) -> StoreResult<()>;
+    /// Adds a factor that needs no confirming code (a passkey) with its notice, in one transaction.
+    async fn add_confirmed_factor(&self, factor: &Factor, notification: &OutboxMail) -> StoreResult<()>;
     async fn factor(&self, id: &str) -> StoreResult<Option<Factor>>;
     /// The account's factors, confirmed or not, oldest first.
     async fn factors(&self, account: &AccountId) -> StoreResult<Vec<Factor>>;
@@ -248,9 +250,15 @@ pub trait FactorStore {
     /// Revokes one of the account's devices; false when there was no such active device.
     async fn revoke_trusted_device(&self, id: &str, account: &AccountId, now: UnixTime) -> StoreResult<bool>;
     /// An operator's reset, in one transaction: every factor and recovery code removed, trusted
-    /// devices revoked, sessions (and their grants) ended, a new password required at the next
-    /// sign-in (which then counts as the person's own again); the notice queued.
-    async fn reset_factors(&self, account: &AccountId, now: UnixTime, notification: &OutboxMail) -> StoreResult<()>;
+    /// devices revoked, sessions (and their grants) ended; with `temporary_password` (a hash) the
+    /// password is replaced by a temporary one the organisation hands over; the notice queued.
+    async fn reset_factors(
+        &self,
+        account: &AccountId,
+        temporary_password: Option<&Secret<String>>,
+        now: UnixTime,
+        notification: &OutboxMail,
+    ) -> StoreResult<()>;
 }
 
 /// Change counters that let every node notice what `idp-admin` changed (clients, keys).

@@ -5,24 +5,21 @@ macro_rules! impl_factor_store {
         #[async_trait::async_trait]
         impl $crate::store::FactorStore for $store {
             async fn add_factor(&self, f: &$crate::store::Factor) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO factors (id, account_id, kind, label, secret, phone, credential_id, last_used_step, \
-                     created_at, confirmed_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                )
-                .bind(&f.id)
-                .bind(f.account_id.as_str())
-                .bind(f.kind.as_str())
-                .bind(&f.label)
-                .bind(f.secret.as_ref().map(|s| s.expose().clone()))
-                .bind(&f.phone)
-                .bind(&f.credential_id)
-                .bind(f.last_used_step)
-                .bind(f.created_at)
-                .bind(f.confirmed_at)
-                .bind(f.last_used_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| $crate::store::map_unique(e, "factor"))?;
+                let mut tx = self.pool.begin().await?;
+                insert_factor(&mut tx, f).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn add_confirmed_factor(
+                &self,
+                f: &$crate::store::Factor,
+                notification: &$crate::store::OutboxMail,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                insert_factor(&mut tx, f).await?;
+                insert_outbox_mail(&mut tx, notification).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -251,6 +248,7 @@ macro_rules! impl_factor_store {
             async fn reset_factors(
                 &self,
                 account: &$crate::domain::AccountId,
+                temporary_password: Option<&$crate::domain::Secret<String>>,
                 now: i64,
                 notification: &$crate::store::OutboxMail,
             ) -> $crate::store::StoreResult<()> {
@@ -258,18 +256,49 @@ macro_rules! impl_factor_store {
                 for statement in ["DELETE FROM factors WHERE account_id = $1", "DELETE FROM recovery_codes WHERE account_id = $1"] {
                     sqlx::query(statement).bind(account.as_str()).execute(&mut *tx).await?;
                 }
-                // The password counts as the person's own again, but only once they chose it anew:
-                // whoever set the last one (perhaps through the mailbox) must not keep using it.
-                sqlx::query("UPDATE accounts SET password_via_mail = FALSE, must_change_password = TRUE WHERE id = $1")
+                if let Some(hash) = temporary_password {
+                    // Handed over by the organisation, not by mail: whoever set the last password
+                    // (perhaps through the mailbox) cannot use it any more, and the person's own
+                    // choice at the next sign-in counts as theirs.
+                    sqlx::query(
+                        "UPDATE accounts SET password_hash = $1, must_change_password = TRUE, password_via_mail = FALSE WHERE id = $2",
+                    )
+                    .bind(hash.expose())
                     .bind(account.as_str())
                     .execute(&mut *tx)
                     .await?;
+                }
                 revoke_trusted_devices(&mut tx, account.as_str(), now).await?;
                 end_account_sessions(&mut tx, account.as_str(), now).await?;
                 insert_outbox_mail(&mut tx, notification).await?;
                 tx.commit().await?;
                 Ok(())
             }
+        }
+
+        async fn insert_factor<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            f: &$crate::store::Factor,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO factors (id, account_id, kind, label, secret, phone, credential_id, last_used_step, \
+                 created_at, confirmed_at, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&f.id)
+            .bind(f.account_id.as_str())
+            .bind(f.kind.as_str())
+            .bind(&f.label)
+            .bind(f.secret.as_ref().map(|s| s.expose().clone()))
+            .bind(&f.phone)
+            .bind(&f.credential_id)
+            .bind(f.last_used_step)
+            .bind(f.created_at)
+            .bind(f.confirmed_at)
+            .bind(f.last_used_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| $crate::store::map_unique(e, "factor"))?;
+            Ok(())
         }
 
         /// Revokes every trusted device of the account (a password change or reset).

@@ -69,7 +69,10 @@ macro_rules! impl_reset_store {
                 };
                 let account: String = row.try_get("account_id")?;
                 // The mailbox chose this password: a mailed token no longer adds a channel.
-                sqlx::query("UPDATE accounts SET password_hash = $1, password_via_mail = TRUE WHERE id = $2")
+                // A password the person just chose: a temporary one no longer needs replacing.
+                sqlx::query(
+                    "UPDATE accounts SET password_hash = $1, password_via_mail = TRUE, must_change_password = FALSE WHERE id = $2",
+                )
                     .bind(password_hash.expose())
                     .bind(&account)
                     .execute(&mut *tx)
