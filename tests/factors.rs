@@ -721,3 +721,32 @@ async fn a_sign_in_waiting_at_the_second_step_dies_when_the_password_changes() {
     assert_eq!(late.status(), StatusCode::BAD_REQUEST, "the old password's sign-in cannot finish");
     assert!(location(&late).is_none());
 }
+
+#[tokio::test]
+async fn a_trusted_computer_is_listed_on_the_account_page_and_can_be_revoked() {
+    let app = TestApp::spawn().await;
+    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("piet").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let page = browser.follow(&password_step(&browser, &start.url, "piet").await).await.unwrap_err();
+    let code = login_code(&delivered(&app).await);
+    rp.finish(&to_portal(&browser, submit_code(&browser, &page, "mail", &code, true).await).await, &start).await;
+
+    let account = browser.follow("/account").await.unwrap_err();
+    assert!(account.body.contains("Vertrouwde computers") && account.body.contains("Intrekken"));
+    let device = account.field("device").to_string();
+    let revoked = to_page(
+        browser.post_form("/account/apparaat-intrekken", &[("csrf", account.field("csrf")), ("device", &device)]).await,
+    )
+    .await;
+    assert!(revoked.body.contains("De computer wordt niet meer vertrouwd"), "{}", revoked.body);
+    assert!(revoked.body.contains("Er zijn geen vertrouwde computers"));
+
+    // The next day, this computer is asked for the token again.
+    app.clock.advance(20 * 3600);
+    let start = rp.start(&[]);
+    assert!(password_step(&browser, &start.url, "piet").await.starts_with("/tweede-stap"));
+}
