@@ -9,7 +9,8 @@ use reqwest::StatusCode;
 use scraper::{Html, Selector};
 
 use crate::helpers::browser::{location, query_param, to_page, Browser, Page};
-use crate::helpers::{Mail, TestApp, PASSWORD};
+use crate::helpers::rp::{AuthStart, Rp};
+use crate::helpers::{Mail, Portal, TestApp, PASSWORD};
 use idp::admin::{self, NewClient, PolicyChange};
 use idp::auth::{factors, totp};
 use idp::store::{ClientKind, SigningAlg};
@@ -32,6 +33,23 @@ async fn password_step(browser: &Browser, authorize_url: &str, username: &str) -
     let response = browser.submit_login(&login, username, PASSWORD).await;
     assert!(response.status().is_redirection(), "password accepted: {}", response.status());
     location(&response).unwrap()
+}
+
+/// A browser at the second step of a sign-in to `portal`: the portal's relying party, the
+/// browser, the authorization request and the page.
+struct SecondStep {
+    rp: Rp,
+    browser: Browser,
+    start: AuthStart,
+    page: Page,
+}
+
+async fn at_second_step(app: &TestApp, portal: &Portal, username: &str) -> SecondStep {
+    let rp = app.rp(portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let page = browser.follow(&password_step(&browser, &start.url, username).await).await.unwrap_err();
+    SecondStep { rp, browser, start, page }
 }
 
 fn secret_on(page: &Page) -> Vec<u8> {
@@ -187,10 +205,7 @@ async fn parallel_wrong_codes_are_counted_exactly() {
     let portal = app.portal("alpha", ClientKind::Confidential).await;
     app.user("anna").await;
     let secret = enrol_app(&app, "anna").await;
-    let rp = app.rp(&portal).await;
-    let browser = app.browser();
-    let start = rp.start(&[]);
-    let page = browser.follow(&password_step(&browser, &start.url, "anna").await).await.unwrap_err();
+    let SecondStep { browser, page, .. } = at_second_step(&app, &portal, "anna").await;
     let right = totp::code_at(&secret, app.now());
     let wrong: Vec<String> =
         (0..12).map(|i| format!("{:06}", (right.parse::<u32>().unwrap() + 1 + i) % 1_000_000)).collect();
@@ -210,10 +225,7 @@ async fn journey_b_mailed_token_trusts_the_computer_until_the_password_changes()
     policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
     let portal = app.portal("alpha", ClientKind::Confidential).await;
     app.user("piet").await;
-    let rp = app.rp(&portal).await;
-    let browser = app.browser();
-    let start = rp.start(&[]);
-    let page = browser.follow(&password_step(&browser, &start.url, "piet").await).await.unwrap_err();
+    let SecondStep { rp, browser, start, page } = at_second_step(&app, &portal, "piet").await;
     assert!(page.body.contains("code van 6 letters"), "the mail method: {}", page.body);
     assert!(page.body.contains("Vertrouw deze computer voor een week"));
     let code = login_code(&delivered(&app).await);
@@ -282,10 +294,7 @@ async fn a_mailed_token_works_once_and_dies_after_five_tries() {
     policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
     let portal = app.portal("alpha", ClientKind::Confidential).await;
     app.user("piet").await;
-    let rp = app.rp(&portal).await;
-    let browser = app.browser();
-    let start = rp.start(&[]);
-    let page = browser.follow(&password_step(&browser, &start.url, "piet").await).await.unwrap_err();
+    let SecondStep { rp, browser, start, page } = at_second_step(&app, &portal, "piet").await;
     let code = login_code(&delivered(&app).await);
     for _ in 0..4 {
         let wrong = submit_code(&browser, &page, "mail", "AAAAAA", false).await;
@@ -627,10 +636,7 @@ async fn sending_codes_is_throttled_per_account() {
     policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
     let portal = app.portal("alpha", ClientKind::Confidential).await;
     app.user("piet").await;
-    let rp = app.rp(&portal).await;
-    let browser = app.browser();
-    let start = rp.start(&[]);
-    let page = browser.follow(&password_step(&browser, &start.url, "piet").await).await.unwrap_err();
+    let SecondStep { browser, page, .. } = at_second_step(&app, &portal, "piet").await;
     let resend = || {
         let form = [
             ("interaction", page.field("interaction")),
@@ -709,10 +715,7 @@ async fn a_sign_in_waiting_at_the_second_step_dies_when_the_password_changes() {
     let portal = app.portal("alpha", ClientKind::Confidential).await;
     app.user("anna").await;
     let secret = enrol_app(&app, "anna").await;
-    let rp = app.rp(&portal).await;
-    let browser = app.browser();
-    let start = rp.start(&[]);
-    let page = browser.follow(&password_step(&browser, &start.url, "anna").await).await.unwrap_err();
+    let SecondStep { browser, page, .. } = at_second_step(&app, &portal, "anna").await;
     // Meanwhile the password is changed (by the person elsewhere, or an operator's reset).
     let account = app.state.store.account_by_username("anna").await.unwrap().unwrap();
     let hash = idp::auth::password::hash(idp::domain::Secret::new("een ander wachtwoord".into())).await.unwrap();
@@ -728,10 +731,7 @@ async fn a_trusted_computer_is_listed_on_the_account_page_and_can_be_revoked() {
     policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
     let portal = app.portal("alpha", ClientKind::Confidential).await;
     app.user("piet").await;
-    let rp = app.rp(&portal).await;
-    let browser = app.browser();
-    let start = rp.start(&[]);
-    let page = browser.follow(&password_step(&browser, &start.url, "piet").await).await.unwrap_err();
+    let SecondStep { rp, browser, start, page } = at_second_step(&app, &portal, "piet").await;
     let code = login_code(&delivered(&app).await);
     rp.finish(&to_portal(&browser, submit_code(&browser, &page, "mail", &code, true).await).await, &start).await;
 

@@ -265,19 +265,22 @@ pub async fn totp_enrolment(
     account: &Account,
     factor_id: &str,
 ) -> FactorResult<Option<totp::Enrolment>> {
-    let Some(factor) = pending_totp(state, account, factor_id).await? else {
+    let Some(factor) = pending(state, account, factor_id, &[FactorKind::Totp]).await? else {
         return Ok(None);
     };
     let secret = factor.secret.as_ref().and_then(|s| state.factor_key.open(s.expose()));
     Ok(secret.map(|s| totp::enrolment(&s, &state.config.mail.from_name, &account.username)))
 }
 
-async fn pending_totp(state: &AppState, account: &Account, factor_id: &str) -> FactorResult<Option<Factor>> {
-    Ok(state
-        .store
-        .factor(factor_id)
-        .await?
-        .filter(|f| f.account_id == account.id && f.kind == FactorKind::Totp && f.confirmed_at.is_none()))
+/// A factor of this account, of one of `kinds`, still waiting for its confirming code.
+async fn pending(
+    state: &AppState,
+    account: &Account,
+    factor_id: &str,
+    kinds: &[FactorKind],
+) -> FactorResult<Option<Factor>> {
+    let factor = state.store.factor(factor_id).await?;
+    Ok(factor.filter(|f| f.account_id == account.id && kinds.contains(&f.kind) && f.confirmed_at.is_none()))
 }
 
 /// Confirms a pending authenticator app with its first code; mails the person.
@@ -289,7 +292,7 @@ pub async fn confirm_totp(
     locale: Locale,
     now: UnixTime,
 ) -> FactorResult<Option<FactorUse>> {
-    let Some(factor) = pending_totp(state, account, factor_id).await? else {
+    let Some(factor) = pending(state, account, factor_id, &[FactorKind::Totp]).await? else {
         return Ok(None);
     };
     let Some(secret) = factor.secret.as_ref().and_then(|s| state.factor_key.open(s.expose())) else {
@@ -394,9 +397,7 @@ pub fn new_phone_factor(account: &Account, phone: &crate::sms::PhoneNumber, now:
 
 /// The pending phone factor of this account.
 pub async fn pending_phone(state: &AppState, account: &Account, factor_id: &str) -> FactorResult<Option<Factor>> {
-    Ok(state.store.factor(factor_id).await?.filter(|f| {
-        f.account_id == account.id && matches!(f.kind, FactorKind::Sms | FactorKind::Voice) && f.confirmed_at.is_none()
-    }))
+    pending(state, account, factor_id, &[FactorKind::Sms, FactorKind::Voice]).await
 }
 
 /// Confirms a pending phone with the code sent to it; mails the person.

@@ -162,6 +162,19 @@ async fn pending_account(
     Ok(account.filter(|a| !a.disabled && current(a)).map(|a| (pending, a)))
 }
 
+/// The sign-in waiting in the interaction, with its account; otherwise the page to show.
+async fn waiting_sign_in(
+    state: &AppState,
+    interaction: &Interaction,
+    locale: Locale,
+) -> Result<(PendingSignIn, Account), Response> {
+    match pending_account(state, interaction).await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(page(state, locale, StatusCode::BAD_REQUEST, "login_expired")),
+        Err(e) => Err(internal_page(state, locale, e)),
+    }
+}
+
 #[derive(Serialize)]
 struct SecondPage<'a> {
     interaction: &'a str,
@@ -276,10 +289,9 @@ async fn second_form(
         Ok(o) => o,
         Err(response) => return response,
     };
-    let (_, account) = match pending_account(&state, &interaction).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
-        Err(e) => return internal_page(&state, locale, e),
+    let (_, account) = match waiting_sign_in(&state, &interaction, locale).await {
+        Ok(p) => p,
+        Err(response) => return response,
     };
     let ctx = match context(&state, &interaction, &account).await {
         Ok(c) => c,
@@ -317,10 +329,9 @@ async fn second_submit(State(state): State<AppState>, headers: HeaderMap, jar: C
         Ok(s) => s,
         Err(response) => return response,
     };
-    let (mut pending, account) = match pending_account(&state, &interaction).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
-        Err(e) => return internal_page(&state, locale, e),
+    let (mut pending, account) = match waiting_sign_in(&state, &interaction, locale).await {
+        Ok(p) => p,
+        Err(response) => return response,
     };
     let ctx = match context(&state, &interaction, &account).await {
         Ok(c) => c,
@@ -437,10 +448,9 @@ async fn passkey_submit(State(state): State<AppState>, headers: HeaderMap, jar: 
         Ok(s) => s,
         Err(response) => return response,
     };
-    let (mut pending, account) = match pending_account(&state, &interaction).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
-        Err(e) => return internal_page(&state, locale, e),
+    let (mut pending, account) = match waiting_sign_in(&state, &interaction, locale).await {
+        Ok(p) => p,
+        Err(response) => return response,
     };
     let response = form.get("response").unwrap_or_default();
     match factors::finish_passkey_sign_in(&state, &account, &id, response, state.clock.unix()).await {
@@ -493,10 +503,9 @@ async fn enrol_form(
         Ok(o) => o,
         Err(response) => return response,
     };
-    let (mut pending, account) = match pending_account(&state, &interaction).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
-        Err(e) => return internal_page(&state, locale, e),
+    let (mut pending, account) = match waiting_sign_in(&state, &interaction, locale).await {
+        Ok(p) => p,
+        Err(response) => return response,
     };
     match enrol_allowed(&state, &interaction, &account).await {
         Ok(true) => {}
@@ -561,10 +570,9 @@ async fn enrol_submit(State(state): State<AppState>, headers: HeaderMap, jar: Co
         Ok(s) => s,
         Err(response) => return response,
     };
-    let (mut pending, account) = match pending_account(&state, &interaction).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
-        Err(e) => return internal_page(&state, locale, e),
+    let (mut pending, account) = match waiting_sign_in(&state, &interaction, locale).await {
+        Ok(p) => p,
+        Err(response) => return response,
     };
     let Some(factor_id) = pending.enrolling.clone() else {
         return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired");
