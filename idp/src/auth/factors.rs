@@ -484,7 +484,7 @@ pub async fn finish_passkey_registration(
     response: &str,
     locale: Locale,
     now: UnixTime,
-) -> FactorResult<Result<(), PasskeyError>> {
+) -> FactorResult<Result<FactorUse, PasskeyError>> {
     let (Some(rp), Some(ceremony)) = (&state.passkeys, state.kv.take(&passkey_state_key(slot)).await?) else {
         return Ok(Err(PasskeyError::Expired));
     };
@@ -517,7 +517,7 @@ pub async fn finish_passkey_registration(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(account = %account.id, "passkey registered");
-    Ok(Ok(()))
+    Ok(Ok(FactorUse::new(Method::Hwk, Channel::Passkey, now)))
 }
 
 /// Starts a passkey sign-in for the account's passkeys; `None` when it has none (or they are off).

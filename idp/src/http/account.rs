@@ -40,8 +40,20 @@ pub fn routes() -> Router<AppState> {
 /// The signed-in person, or the response that sends them to sign in (again).
 struct SignedIn {
     account: Account,
+    session: Session,
     csrf: String,
     locale: Locale,
+}
+
+/// What a page needs of the sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Looking: any session.
+    View,
+    /// Adding, removing or replacing factors: see [`signed_in`].
+    Change,
+    /// Taking trust away (revoking a computer): recent, but allowed after a reset by mail too.
+    Protect,
 }
 
 /// The forms' CSRF token: derived from the session cookie value, which only this browser and
@@ -55,7 +67,7 @@ async fn signed_in(
     headers: &HeaderMap,
     jar: &CookieJar,
     return_to: &str,
-    recent: bool,
+    need: Need,
 ) -> Result<SignedIn, Response> {
     let locale = extract::locale(headers, None);
     let now = state.clock.unix();
@@ -72,7 +84,7 @@ async fn signed_in(
         Ok(_) => return Err(page(state, locale, StatusCode::FORBIDDEN, "login_expired")),
         Err(e) => return Err(internal_page(state, locale, e)),
     };
-    if recent {
+    if need != Need::View {
         // A change needs what the account can prove: with a second factor, that factor, proved
         // within `reauth_secs` (so a password alone cannot add, remove or replace factors);
         // without one, a recent password, and not one that the mailbox chose.
@@ -93,11 +105,39 @@ async fn signed_in(
             let level = has_factors.then_some(Level::TwoFactor);
             return Err(sign_in_for_own_page(state, jar.clone(), return_to, true, level, locale).await);
         }
-        if !has_factors && account.password_via_mail {
+        if need == Need::Change && !has_factors && account.password_via_mail {
             return Err(page(state, locale, StatusCode::FORBIDDEN, "account_mail_reset_locked"));
         }
     }
-    Ok(SignedIn { account, csrf: csrf_for(cookie.as_deref().unwrap_or_default()), locale })
+    Ok(SignedIn { account, session, csrf: csrf_for(cookie.as_deref().unwrap_or_default()), locale })
+}
+
+/// The person just proved a factor (by confirming it): the session is replaced by one that
+/// includes it, so the next change does not ask for it again. Returns the cookie jar to send
+/// and the signed-in person with the new session's CSRF token.
+async fn with_proved(
+    state: &AppState,
+    jar: CookieJar,
+    who: SignedIn,
+    used: levels::FactorUse,
+) -> Result<(CookieJar, SignedIn), Response> {
+    let now = state.clock.unix();
+    let mut uses = who.session.factors.clone();
+    uses.push(used);
+    let started = session::start(state, &who.account.id, uses, who.session.auth_time, now).await;
+    let (token, next) = started.map_err(|e| internal_page(state, who.locale, e))?;
+    session::replace(state, &who.session, &next, now).await.map_err(|e| internal_page(state, who.locale, e))?;
+    let csrf = csrf_for(&token);
+    let jar = jar.add(extract::cookie(state, session::cookie_name(state), token));
+    Ok((jar, SignedIn { session: next, csrf, ..who }))
+}
+
+/// After a factor was added: the session includes it, and the overview says so.
+async fn added(state: &AppState, jar: CookieJar, who: SignedIn, used: levels::FactorUse, notice: &str) -> Response {
+    match with_proved(state, jar, who, used).await {
+        Ok((jar, who)) => (jar, show(state, &who, Some(notice), Vec::new()).await).into_response(),
+        Err(response) => response,
+    }
 }
 
 /// A submitted account form: signed in recently, with the page's CSRF token.
@@ -106,8 +146,9 @@ async fn submitted(
     headers: &HeaderMap,
     jar: &CookieJar,
     body: &[u8],
+    need: Need,
 ) -> Result<(SignedIn, Params), Response> {
-    let who = signed_in(state, headers, jar, "/account", true).await?;
+    let who = signed_in(state, headers, jar, "/account", need).await?;
     let form = extract::form(headers, body)
         .map_err(|_| page(state, who.locale, StatusCode::BAD_REQUEST, "error_bad_request"))?;
     if !crypto::constant_time_eq(form.get("csrf").unwrap_or_default().as_bytes(), who.csrf.as_bytes()) {
@@ -196,14 +237,14 @@ async fn show(state: &AppState, who: &SignedIn, notice: Option<&str>, codes: Vec
 }
 
 async fn overview(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {
-    match signed_in(&state, &headers, &jar, "/account", false).await {
+    match signed_in(&state, &headers, &jar, "/account", Need::View).await {
         Ok(who) => show(&state, &who, None, Vec::new()).await,
         Err(response) => response,
     }
 }
 
 async fn app_form(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {
-    let who = match signed_in(&state, &headers, &jar, "/account/app", true).await {
+    let who = match signed_in(&state, &headers, &jar, "/account/app", Need::Change).await {
         Ok(w) => w,
         Err(response) => return response,
     };
@@ -226,7 +267,7 @@ async fn app_form(State(state): State<AppState>, headers: HeaderMap, jar: Cookie
 }
 
 async fn app_submit(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
-    let (who, form) = match submitted(&state, &headers, &jar, &body).await {
+    let (who, form) = match submitted(&state, &headers, &jar, &body, Need::Change).await {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -251,11 +292,11 @@ async fn app_submit(State(state): State<AppState>, headers: HeaderMap, jar: Cook
     }
     let code = form.get("code").unwrap_or_default();
     match factors::confirm_totp(&state, &who.account, &factor_id, code, who.locale, state.clock.unix()).await {
-        Ok(Some(_)) => {
+        Ok(Some(used)) => {
             if let Err(e) = factors::clear_tries(&state, &who.account).await {
                 return internal_page(&state, who.locale, e);
             }
-            show(&state, &who, Some("account_app_added"), Vec::new()).await
+            added(&state, jar, who, used, "account_app_added").await
         }
         Ok(None) => again("enrol_wrong").await,
         Err(e) => internal_page(&state, who.locale, e),
@@ -263,7 +304,7 @@ async fn app_submit(State(state): State<AppState>, headers: HeaderMap, jar: Cook
 }
 
 async fn remove_factor(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
-    let (who, form) = match submitted(&state, &headers, &jar, &body).await {
+    let (who, form) = match submitted(&state, &headers, &jar, &body, Need::Change).await {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -276,7 +317,7 @@ async fn remove_factor(State(state): State<AppState>, headers: HeaderMap, jar: C
 }
 
 async fn recovery_codes(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
-    let (who, _) = match submitted(&state, &headers, &jar, &body).await {
+    let (who, _) = match submitted(&state, &headers, &jar, &body, Need::Change).await {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -293,7 +334,7 @@ async fn recovery_codes(State(state): State<AppState>, headers: HeaderMap, jar: 
 }
 
 async fn revoke_device(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
-    let (who, form) = match submitted(&state, &headers, &jar, &body).await {
+    let (who, form) = match submitted(&state, &headers, &jar, &body, Need::Protect).await {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -322,7 +363,7 @@ fn phone_page(state: &AppState, who: &SignedIn, status: StatusCode, page: PhoneP
 }
 
 async fn phone_form(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {
-    let who = match signed_in(&state, &headers, &jar, "/account/telefoon", true).await {
+    let who = match signed_in(&state, &headers, &jar, "/account/telefoon", Need::Change).await {
         Ok(w) => w,
         Err(response) => return response,
     };
@@ -331,7 +372,7 @@ async fn phone_form(State(state): State<AppState>, headers: HeaderMap, jar: Cook
 }
 
 async fn phone_submit(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
-    let (who, form) = match submitted(&state, &headers, &jar, &body).await {
+    let (who, form) = match submitted(&state, &headers, &jar, &body, Need::Change).await {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -387,7 +428,7 @@ fn confirm_page(
 }
 
 async fn phone_confirm(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
-    let (who, form) = match submitted(&state, &headers, &jar, &body).await {
+    let (who, form) = match submitted(&state, &headers, &jar, &body, Need::Change).await {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -413,11 +454,11 @@ async fn phone_confirm(State(state): State<AppState>, headers: HeaderMap, jar: C
     }
     let code = form.get("code").unwrap_or_default();
     match factors::confirm_phone(&state, &who.account, &factor_id, code, who.locale, state.clock.unix()).await {
-        Ok(Ok(_)) => {
+        Ok(Ok(used)) => {
             if let Err(e) = factors::clear_tries(&state, &who.account).await {
                 return internal_page(&state, who.locale, e);
             }
-            show(&state, &who, Some("phone_added"), Vec::new()).await
+            added(&state, jar, who, used, "phone_added").await
         }
         Ok(Err(crate::auth::otp::Checked::Wrong)) => {
             confirm_page(&state, &who, StatusCode::UNAUTHORIZED, &factor_id, &masked, Some("factor_wrong"))
@@ -462,14 +503,14 @@ async fn passkey_page(state: &AppState, who: &SignedIn, status: StatusCode, erro
 }
 
 async fn passkey_form(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {
-    match signed_in(&state, &headers, &jar, "/account/passkey", true).await {
+    match signed_in(&state, &headers, &jar, "/account/passkey", Need::Change).await {
         Ok(who) => passkey_page(&state, &who, StatusCode::OK, None).await,
         Err(response) => response,
     }
 }
 
 async fn passkey_submit(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
-    let (who, form) = match submitted(&state, &headers, &jar, &body).await {
+    let (who, form) = match submitted(&state, &headers, &jar, &body, Need::Change).await {
         Ok(s) => s,
         Err(response) => return response,
     };
@@ -478,7 +519,7 @@ async fn passkey_submit(State(state): State<AppState>, headers: HeaderMap, jar: 
     match factors::finish_passkey_registration(&state, &who.account, &slot, response, who.locale, state.clock.unix())
         .await
     {
-        Ok(Ok(())) => show(&state, &who, Some("account_passkey_added"), Vec::new()).await,
+        Ok(Ok(used)) => added(&state, jar, who, used, "account_passkey_added").await,
         Ok(Err(e)) => {
             let key = format!("passkey_error_{}", e.code());
             passkey_page(&state, &who, StatusCode::BAD_REQUEST, Some(&key)).await
