@@ -747,3 +747,26 @@ async fn a_trusted_computer_is_listed_on_the_account_page_and_can_be_revoked() {
     let start = rp.start(&[]);
     assert!(password_step(&browser, &start.url, "piet").await.starts_with("/tweede-stap"));
 }
+
+#[tokio::test]
+async fn codes_to_one_phone_number_are_throttled_across_accounts() {
+    let app = TestApp::spawn().await;
+    let mut csrf = Vec::new();
+    let browsers = [app.browser(), app.browser()];
+    for (name, browser) in ["anna", "bert"].iter().zip(&browsers) {
+        app.user(name).await;
+        let login = browser.follow("/account/telefoon").await.unwrap_err();
+        let back = browser.submit_login(&login, name, PASSWORD).await;
+        csrf.push(browser.follow(&location(&back).unwrap()).await.unwrap_err().field("csrf").to_string());
+    }
+    let add = |i: usize| {
+        let (browser, csrf) = (&browsers[i], csrf[i].clone());
+        async move { browser.post_form("/account/telefoon", &[("csrf", &csrf), ("phone", "06 12345678")]).await.status() }
+    };
+    assert_eq!(add(0).await, StatusCode::OK);
+    assert_eq!(add(0).await, StatusCode::OK);
+    assert_eq!(add(1).await, StatusCode::OK);
+    // Bert has asked once, but the number has had three codes in this window.
+    assert_eq!(add(1).await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.texts().len(), 3);
+}
