@@ -76,6 +76,7 @@ async fn sign_in_works_with_redis_as_shared_state() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
         c.kv.url = idp::domain::Secret::new(REDIS_URL.into());
         c.kv.prefix = prefix;
+        c.factors.encryption_key = Some(idp::domain::Secret::new(idp::crypto::random_token(32)));
     })
     .await;
     let portal = app.portal("alpha", ClientKind::Confidential).await;

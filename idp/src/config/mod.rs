@@ -413,10 +413,18 @@ impl Config {
         {
             return fail("factors", "windows must be a positive number of seconds");
         }
-        if let Some(key) = &self.factors.encryption_key {
-            if crate::auth::factor_key::FactorKey::parse(key.expose()).is_none() {
+        match &self.factors.encryption_key {
+            Some(key) if crate::auth::factor_key::FactorKey::parse(key.expose()).is_none() => {
                 return fail("factors.encryption_key", "must be 32 bytes in base64url (43 characters)");
             }
+            // Nodes that share the work must share the key: a key file is one node's.
+            None if kv != "memory" => {
+                return fail(
+                    "factors.encryption_key",
+                    "must be set when several nodes share the work (kv.url is Redis)",
+                );
+            }
+            _ => {}
         }
         for (scope, level) in &self.scope_levels {
             if level.max_age_secs.is_some_and(|a| a <= 0) {
@@ -473,6 +481,10 @@ mod tests {
         let err = Config::load_from(None, env(&[("IDP_SERVER__BIND", "not-an-address")])).unwrap_err();
         assert!(err.to_string().contains("bind"), "{err}");
         assert!(!err.to_string().contains('\n'));
+        let err = Config::load_from(None, env(&[("IDP_KV__URL", "redis://127.0.0.1:6379")])).unwrap_err();
+        assert!(err.to_string().contains("factors.encryption_key"), "several nodes need one key: {err}");
+        let err = Config::load_from(None, env(&[("IDP_FACTORS__ENCRYPTION_KEY", "short")])).unwrap_err();
+        assert!(err.to_string().contains("factors.encryption_key"), "{err}");
     }
 
     #[test]
