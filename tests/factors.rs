@@ -770,3 +770,22 @@ async fn codes_to_one_phone_number_are_throttled_across_accounts() {
     assert_eq!(add(1).await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(app.texts().len(), 3);
 }
+
+#[tokio::test]
+async fn the_second_step_speaks_english_when_the_portal_asks() {
+    let app = TestApp::spawn().await;
+    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("piet").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let start = rp.start(&[("ui_locales", "en")]);
+    let page = browser.follow(&password_step(&browser, &start.url, "piet").await).await.unwrap_err();
+    assert!(page.body.contains(r#"<html lang="en">"#) && page.body.contains("Second step"));
+    assert!(
+        page.body.contains("Trust this computer for a week") && page.body.contains(r#"autocomplete="one-time-code""#)
+    );
+    let mail = delivered(&app).await.pop().unwrap();
+    assert!(mail.subject.starts_with("Your sign-in code: "), "the mail follows the page's language");
+    assert!(mail.text.contains("Didn't try to sign in?"));
+}
