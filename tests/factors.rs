@@ -789,3 +789,96 @@ async fn the_second_step_speaks_english_when_the_portal_asks() {
     assert!(mail.subject.starts_with("Your sign-in code: "), "the mail follows the page's language");
     assert!(mail.text.contains("Didn't try to sign in?"));
 }
+
+/// An account activated from an invitation of the test organisation (so its own policy applies).
+async fn invited_user(app: &TestApp, username: &str) {
+    let request = idp::activation::invite::InviteRequest {
+        organisation: app.org.clone(),
+        email: format!("{username}@example.nl"),
+        given_name: "Jan".into(),
+        family_name: "Jansen".into(),
+        birth_date: None,
+        client_number: None,
+    };
+    let store = app.state.store.as_ref();
+    let invited = idp::activation::invite::invite(
+        store,
+        &app.state.mail_templates,
+        &app.state.config,
+        &app.issuer,
+        request,
+        app.now(),
+    )
+    .await
+    .unwrap();
+    let hash = idp::auth::password::hash(idp::domain::Secret::new(PASSWORD.into())).await.unwrap();
+    let name = idp::domain::Username::parse(username).unwrap();
+    let account = idp::activation::account_for(&invited.invitation, &name, hash, false, app.now());
+    assert!(store.activate_with_account(&invited.invitation.id, &account, None, app.now()).await.unwrap());
+}
+
+#[tokio::test]
+async fn where_the_mailed_token_is_the_second_factor_a_password_alone_cannot_add_an_app() {
+    let app = TestApp::spawn().await;
+    policy(&app, PolicyChange { mailed_token: Some(true), ..PolicyChange::default() }).await;
+    invited_user(&app, "piet").await;
+    let browser = app.browser();
+    let login = browser.follow("/account/app").await.unwrap_err();
+    let next = location(&browser.submit_login(&login, "piet", PASSWORD).await).unwrap();
+    // Signed in with the password only (the organisation's minimum); the change asks the token.
+    let first = browser.follow(&next).await;
+    let to = match first {
+        Ok(to) => panic!("left the IdP: {to}"),
+        Err(page) => page,
+    };
+    assert!(to.body.contains("code van 6 letters"), "the mailed token guards changes: {}", to.body);
+    let code = login_code(&delivered(&app).await);
+    let back = submit_code(&browser, &to, "mail", &code, false).await;
+    assert_eq!(location(&back).as_deref(), Some("/account/app"));
+    let enrol = browser.follow("/account/app").await.unwrap_err();
+    assert!(enrol.body.contains("Authenticator-app instellen"));
+}
+
+#[tokio::test]
+async fn tokens_do_not_count_a_mailed_token_where_the_portal_refuses_it() {
+    let app = TestApp::spawn().await;
+    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let accepting = app.portal("alpha", ClientKind::Confidential).await;
+    // A portal of another organisation, which takes a password and no mailed tokens.
+    let other = admin::create_organisation(app.state.store.as_ref(), "streng", "Streng", app.now()).await.unwrap();
+    let created = admin::create_client(
+        app.state.store.as_ref(),
+        NewClient {
+            organisation: other.slug.clone(),
+            name: "Streng".into(),
+            redirect_uris: vec!["https://streng.portal.example/callback".into()],
+            post_logout_redirect_uris: vec![],
+            kind: ClientKind::Confidential,
+            machine: false,
+            scopes: "openid profile email".into(),
+            id_token_alg: SigningAlg::ES256,
+        },
+        app.now(),
+    )
+    .await
+    .unwrap();
+    let strict = Portal {
+        client_id: created.client.id.0,
+        secret: created.secret.map(|s| s.expose().clone()),
+        redirect_uri: "https://streng.portal.example/callback".into(),
+        post_logout_uri: String::new(),
+    };
+    admin::set_policy(app.state.store.as_ref(), "streng", PolicyChange::default(), app.now()).await.unwrap();
+    app.user("piet").await;
+    let SecondStep { rp, browser, start, page } = at_second_step(&app, &accepting, "piet").await;
+    let code = login_code(&delivered(&app).await);
+    let tokens =
+        rp.finish(&to_portal(&browser, submit_code(&browser, &page, "mail", &code, false).await).await, &start).await;
+    assert_eq!(acr(&tokens), MFA);
+    // The same session at the strict portal: signed in, but the mailed token does not count there.
+    let rp = app.rp(&strict).await;
+    let start = rp.start(&[]);
+    let tokens = rp.finish(&browser.follow(&start.url).await.unwrap(), &start).await;
+    assert_eq!(acr(&tokens), PASSWORD_ACR);
+    assert_eq!(amr(&tokens), vec!["pwd"]);
+}

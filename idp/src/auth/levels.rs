@@ -185,9 +185,13 @@ impl Requirement {
     }
 
     /// True when the factors meet the requirement at `now`.
+    /// The factor uses that count under this requirement.
+    pub fn counted(&self, factors: &[FactorUse]) -> Vec<FactorUse> {
+        factors.iter().filter(|f| !(self.ignore_mail && f.method == Method::Email)).cloned().collect()
+    }
+
     pub fn is_met(&self, factors: &[FactorUse], now: UnixTime) -> bool {
-        let counted: Vec<FactorUse> =
-            factors.iter().filter(|f| !(self.ignore_mail && f.method == Method::Email)).cloned().collect();
+        let counted = self.counted(factors);
         let factors = &counted[..];
         if level(factors) < self.level() {
             return false;

@@ -12,7 +12,7 @@ use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Serialize;
 
-use super::authorize::sign_in_for_own_page;
+use super::authorize::{sign_in_for_own_page, OwnSignIn};
 use super::error::{internal_page, page, render};
 use super::extract;
 use super::second_factor::{enrol_page, say};
@@ -21,6 +21,7 @@ use crate::auth::factors;
 use crate::auth::levels::{self, Channel, Level};
 use crate::auth::session;
 use crate::crypto;
+use crate::oidc::authorize;
 use crate::oidc::params::Params;
 use crate::store::{Account, FactorKind, Session};
 use crate::ui::Locale;
@@ -77,7 +78,7 @@ async fn signed_in(
         Err(e) => return Err(internal_page(state, locale, e)),
     };
     let Some(session) = session else {
-        return Err(sign_in_for_own_page(state, jar.clone(), return_to, false, None, locale).await);
+        return Err(sign_in_for_own_page(state, jar.clone(), return_to, OwnSignIn::First, locale).await);
     };
     let account = match state.store.account_by_id(&session.account_id).await {
         Ok(Some(a)) if !a.disabled => a,
@@ -92,18 +93,36 @@ async fn signed_in(
             Ok(f) => !f.is_empty(),
             Err(e) => return Err(internal_page(state, locale, e)),
         };
+        // Without an enrolled factor, the account's organisation may still sign it in with a
+        // mailed token: then that token, not the password alone, guards changes.
+        let mail_guards = !has_factors && {
+            let policies = match authorize::policies(state, "", Some(&account.id)).await {
+                Ok(p) => p,
+                Err(e) => return Err(internal_page(state, locale, e)),
+            };
+            authorize::mailed_token_accepted(&policies)
+        };
         let window = state.config.factors.reauth_secs;
+        let recent = |proves: &dyn Fn(&levels::FactorUse) -> bool| {
+            session.factors.iter().filter(|f| proves(f)).map(|f| f.at).max().is_some_and(|t| now - t <= window)
+        };
         let fresh = if has_factors {
             // One of the enrolled kinds (app, phone, passkey, recovery code): a mailed token
             // proves only the mailbox, which may be how someone got the password.
-            let enrolled = |f: &&levels::FactorUse| !matches!(f.channel, Channel::Knowledge | Channel::Email);
-            session.factors.iter().filter(enrolled).map(|f| f.at).max().is_some_and(|t| now - t <= window)
+            recent(&|f| !matches!(f.channel, Channel::Knowledge | Channel::Email))
+        } else if mail_guards {
+            recent(&|f| f.method == levels::Method::Email)
         } else {
             now - session.auth_time <= window
         };
         if !fresh {
-            let level = has_factors.then_some(Level::TwoFactor);
-            return Err(sign_in_for_own_page(state, jar.clone(), return_to, true, level, locale).await);
+            let needs_factor = has_factors || mail_guards;
+            let how = if needs_factor && now - session.auth_time <= window {
+                OwnSignIn::Factor(&session)
+            } else {
+                OwnSignIn::Again(needs_factor.then_some(Level::TwoFactor))
+            };
+            return Err(sign_in_for_own_page(state, jar.clone(), return_to, how, locale).await);
         }
         if need == Need::Change && !has_factors && account.password_via_mail {
             return Err(page(state, locale, StatusCode::FORBIDDEN, "account_mail_reset_locked"));

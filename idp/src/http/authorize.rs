@@ -89,7 +89,8 @@ async fn authorize_endpoint(
             start_interaction(&state, jar, request, "/tweede-stap", Some(pending), None).await
         }
         Next::IssueCode => {
-            finish(&state, &request, session.as_ref().expect("next_step checked the session"), now).await
+            let session = session.as_ref().expect("next_step checked the session");
+            finish(&state, &request, session, &requirement, now).await
         }
         Next::Fail(code) => redirect_error(
             &state,
@@ -139,8 +140,14 @@ fn redirect_error(state: &AppState, error: &RedirectError) -> Response {
 }
 
 /// Issues the code and sends the browser back to the portal.
-async fn finish(state: &AppState, request: &authorize::AuthorizationRequest, session: &Session, now: i64) -> Response {
-    match authorize::issue_code(state, request, session, now).await {
+async fn finish(
+    state: &AppState,
+    request: &authorize::AuthorizationRequest,
+    session: &Session,
+    requirement: &crate::auth::levels::Requirement,
+    now: i64,
+) -> Response {
+    match authorize::issue_code(state, request, session, requirement, now).await {
         Ok(location) => Redirect::to(&location).into_response(),
         Err(ProtocolError::OAuth(e)) => redirect_error(
             state,
@@ -160,17 +167,30 @@ async fn finish(state: &AppState, request: &authorize::AuthorizationRequest, ses
     }
 }
 
+/// How one of the IdP's own pages wants the person to sign in.
+pub(super) enum OwnSignIn<'a> {
+    /// A first sign-in (there is no session).
+    First,
+    /// The password again (and the factor `level` asks), even with a session.
+    Again(Option<crate::auth::levels::Level>),
+    /// Keep the session's recent password, prove a fresh second factor.
+    Factor(&'a Session),
+}
+
 /// Signs someone in for one of the IdP's own pages (the account page): an interaction without a
-/// portal, which returns to `return_to` (a local path) instead of issuing a code. With `again`,
-/// the person proves the password again even with a session (re-authentication).
+/// portal, which returns to `return_to` (a local path) instead of issuing a code.
 pub(super) async fn sign_in_for_own_page(
     state: &AppState,
     jar: CookieJar,
     return_to: &str,
-    again: bool,
-    level: Option<crate::auth::levels::Level>,
+    how: OwnSignIn<'_>,
     locale: Locale,
 ) -> Response {
+    let (again, level) = match how {
+        OwnSignIn::First => (false, None),
+        OwnSignIn::Again(level) => (true, level),
+        OwnSignIn::Factor(_) => (false, Some(crate::auth::levels::Level::TwoFactor)),
+    };
     let Ok(redirect_uri) = crate::domain::RedirectUri::parse(&format!("{}{return_to}", state.issuer)) else {
         return page(state, locale, StatusCode::BAD_REQUEST, "error_bad_request");
     };
@@ -187,7 +207,17 @@ pub(super) async fn sign_in_for_own_page(
         ui_locales: Some(locale.code().to_string()),
         acr_values: level.map(|l| l.acr().to_string()),
     };
-    start_interaction(state, jar, request, "/login", None, Some(return_to.to_string())).await
+    let OwnSignIn::Factor(session) = how else {
+        return start_interaction(state, jar, request, "/login", None, Some(return_to.to_string())).await;
+    };
+    // Only the password carries over: the second factor must be proved now (an older one in the
+    // session would meet the level and end the step-up at once).
+    let mut pending = match step_up_of(state, session).await {
+        Ok(p) => p,
+        Err(e) => return internal_page(state, locale, e),
+    };
+    pending.factors.retain(|f| f.method == crate::auth::levels::Method::Pwd);
+    start_interaction(state, jar, request, "/tweede-stap", Some(pending), Some(return_to.to_string())).await
 }
 
 /// Keeps the validated request while the user signs in, bound to this browser.
@@ -459,7 +489,7 @@ pub(super) async fn continue_interaction(
                         Redirect::to(path).into_response()
                     }
                     Some(_) => page(state, locale, StatusCode::BAD_REQUEST, "error_bad_request"),
-                    None => finish(state, &interaction.request, session, now).await,
+                    None => finish(state, &interaction.request, session, &requirement, now).await,
                 },
                 Ok(None) => page(state, locale, StatusCode::BAD_REQUEST, "login_expired"),
                 Err(e) => internal_page(state, locale, e),

@@ -217,8 +217,10 @@ struct Context {
 async fn context(state: &AppState, interaction: &Interaction, account: &Account) -> Result<Context, FactorError> {
     let requirement = authorize::requirement(state, &interaction.request, Some(&account.id)).await?;
     let allowed = allowed(state, &interaction.request.client_id, &account.id).await?;
-    // The IdP's own pages (re-authentication for the account page) never take a mailed token.
-    let mailed_token = allowed.mailed_token && interaction.return_to.is_none();
+    // The IdP's own pages (re-authentication for the account page) take a mailed token only
+    // from an account that has no enrolled factor (then it is what guards its changes).
+    let mailed_token = allowed.mailed_token
+        && (interaction.return_to.is_none() || factors::confirmed(state, account).await?.is_empty());
     let options = factors::options(state, account, mailed_token, requirement.level()).await?;
     Ok(Context { level: requirement.level(), allowed, options })
 }

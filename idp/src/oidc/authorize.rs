@@ -245,8 +245,17 @@ pub async fn issue_code(
     state: &AppState,
     request: &AuthorizationRequest,
     session: &Session,
+    requirement: &Requirement,
     now: UnixTime,
 ) -> Result<String, ProtocolError> {
+    // The tokens say what counts for this portal: where a mailed token is not accepted, it is
+    // not counted in `acr` or listed in `amr` either.
+    let (acr, amr) = if requirement.ignore_mail && !session.factors.is_empty() {
+        let counted = requirement.counted(&session.factors);
+        (levels::level(&counted).acr().to_string(), levels::amr(&counted))
+    } else {
+        (session.acr.clone(), session.amr.clone())
+    };
     let code = crypto::random_token(32);
     let record = AuthorizationCode {
         digest: crypto::token_digest(&code),
@@ -258,8 +267,8 @@ pub async fn issue_code(
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
         auth_time: session.auth_time,
-        acr: session.acr.clone(),
-        amr: session.amr.clone(),
+        acr,
+        amr,
         grant_id: GrantId(crypto::random_token(16)),
         expires_at: now + state.config.tokens.code_ttl_secs,
         redeemed_at: None,
