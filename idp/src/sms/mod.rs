@@ -19,14 +19,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+mod gateway;
 pub mod phone;
 mod transport;
 
-pub use phone::{parse as parse_phone, PhoneError, PhoneKind, PhoneNumber};
-pub use transport::{
-    BodyEncoding, FileSender, GatewayConfigError, HttpGateway, HttpGatewayConfig, MemorySender, DEFAULT_SMS_BODY,
-    DEFAULT_VOICE_BODY,
+pub use gateway::{
+    BodyEncoding, GatewayConfigError, HttpGateway, HttpGatewayConfig, DEFAULT_SMS_BODY, DEFAULT_VOICE_BODY,
 };
+pub use phone::{parse as parse_phone, PhoneError, PhoneKind, PhoneNumber};
+pub use transport::{FileSender, MemorySender};
 
 /// How a code is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
