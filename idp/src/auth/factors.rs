@@ -63,8 +63,14 @@ pub async fn confirmed(state: &AppState, account: &Account) -> FactorResult<Vec<
 
 /// What the person may use to reach `level`. A mailed token is offered only when the
 /// organisation accepts it and it adds a channel (not after a password reset by mail).
-pub async fn options(state: &AppState, account: &Account, mailed_token: bool, level: Level) -> FactorResult<Options> {
-    let factors = confirmed(state, account).await?;
+/// `factors` are the account's confirmed ones ([`confirmed`]).
+pub async fn options(
+    state: &AppState,
+    account: &Account,
+    factors: &[Factor],
+    mailed_token: bool,
+    level: Level,
+) -> FactorResult<Options> {
     let passkey = state.passkeys.is_some() && factors.iter().any(|f| f.kind == FactorKind::Passkey);
     if level >= Level::PhishingResistant {
         return Ok(Options { passkey, ..Options::default() });

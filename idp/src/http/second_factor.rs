@@ -17,7 +17,7 @@ use super::error::{internal_page, page, render};
 use super::extract;
 use crate::app::AppState;
 use crate::auth::factors::{self, FactorError, Options, Sent, TotpCheck};
-use crate::auth::levels::{Channel, FactorUse, Level, Method};
+use crate::auth::levels::{Channel, FactorUse, Level, Method, Requirement};
 use crate::auth::{otp, session};
 use crate::domain::AccountId;
 use crate::oidc::authorize::{self, interaction_key, Interaction, PendingSignIn};
@@ -39,16 +39,18 @@ pub(super) struct Allowed {
     pub trusted_device_days: i64,
 }
 
-pub(super) async fn allowed(
+/// What the request demands and what the organisations allow, from one read of their policies.
+async fn governing(
     state: &AppState,
-    client_id: &str,
+    interaction: &Interaction,
     account: &AccountId,
-) -> Result<Allowed, crate::store::StoreError> {
-    let policies = authorize::policies(state, client_id, Some(account)).await?;
-    Ok(Allowed {
+) -> Result<(Requirement, Allowed), crate::store::StoreError> {
+    let policies = authorize::policies(state, &interaction.request.client_id, Some(account)).await?;
+    let allowed = Allowed {
         mailed_token: authorize::mailed_token_accepted(&policies),
         trusted_device_days: policies.iter().map(|p| p.trusted_device_days).min().unwrap_or(7),
-    })
+    };
+    Ok((authorize::requirement_for(&state.config, &interaction.request, &policies), allowed))
 }
 
 /// A text about codes, with the configured times filled in (`{code_minutes}`: how long a sent code
@@ -82,8 +84,7 @@ pub(super) async fn begin(
     let locale = Locale::negotiate(interaction.request.ui_locales.as_deref(), None);
     let now = state.clock.unix();
     let result = async {
-        let requirement = authorize::requirement(state, &interaction.request, Some(&account.id)).await?;
-        let allowed = allowed(state, &interaction.request.client_id, &account.id).await?;
+        let (requirement, allowed) = governing(state, &interaction, &account.id).await?;
         let cookie = jar.get(factors::device_cookie_name(state)).map(|c| c.value().to_string());
         let device =
             factors::remembered(state, cookie.as_deref(), account, allowed.trusted_device_days > 0, now).await?;
@@ -212,24 +213,27 @@ struct Context {
     level: Level,
     allowed: Allowed,
     options: Options,
+    /// The account has a confirmed factor.
+    has_factors: bool,
 }
 
 async fn context(state: &AppState, interaction: &Interaction, account: &Account) -> Result<Context, FactorError> {
-    let requirement = authorize::requirement(state, &interaction.request, Some(&account.id)).await?;
-    let allowed = allowed(state, &interaction.request.client_id, &account.id).await?;
+    let (requirement, allowed) = governing(state, interaction, &account.id).await?;
+    let confirmed = factors::confirmed(state, account).await?;
     // The IdP's own pages (re-authentication for the account page) take a mailed token only
     // from an account that has no enrolled factor (then it is what guards its changes).
-    let mailed_token = allowed.mailed_token
-        && (interaction.return_to.is_none() || factors::confirmed(state, account).await?.is_empty());
-    let options = factors::options(state, account, mailed_token, requirement.level()).await?;
-    Ok(Context { level: requirement.level(), allowed, options })
+    let mailed_token = allowed.mailed_token && (interaction.return_to.is_none() || confirmed.is_empty());
+    let options = factors::options(state, account, &confirmed, mailed_token, requirement.level()).await?;
+    Ok(Context { level: requirement.level(), allowed, options, has_factors: !confirmed.is_empty() })
 }
 
-/// May this person enrol an authenticator app during sign-in? Only at the very first time
-/// (no factor yet), and not right after a password reset by mail: whoever holds the mailbox
-/// must not be able to add a factor of their own.
-fn may_enrol(level: Level, options: &Options, account: &Account, has_factors: bool) -> bool {
-    level == Level::TwoFactor && options.is_empty() && !has_factors && !account.password_via_mail
+impl Context {
+    /// May this person enrol an authenticator app during sign-in? Only at the very first time
+    /// (no factor yet), and not right after a password reset by mail: whoever holds the mailbox
+    /// must not be able to add a factor of their own.
+    fn may_enrol(&self, account: &Account) -> bool {
+        self.level == Level::TwoFactor && self.options.is_empty() && !self.has_factors && !account.password_via_mail
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -300,11 +304,7 @@ async fn second_form(
         Err(e) => return internal_page(&state, locale, e),
     };
     let Some(method) = choose(&ctx.options, params.get("method")) else {
-        let has_factors = match factors::confirmed(&state, &account).await {
-            Ok(f) => !f.is_empty(),
-            Err(e) => return internal_page(&state, locale, e),
-        };
-        if may_enrol(ctx.level, &ctx.options, &account, has_factors) {
+        if ctx.may_enrol(&account) {
             return Redirect::to(&format!("/tweede-stap/app?interaction={id}")).into_response();
         }
         return page(&state, locale, StatusCode::FORBIDDEN, "no_factor");
@@ -534,9 +534,7 @@ async fn enrol_form(
 }
 
 async fn enrol_allowed(state: &AppState, interaction: &Interaction, account: &Account) -> Result<bool, FactorError> {
-    let ctx = context(state, interaction, account).await?;
-    let has_factors = !factors::confirmed(state, account).await?.is_empty();
-    Ok(may_enrol(ctx.level, &ctx.options, account, has_factors))
+    Ok(context(state, interaction, account).await?.may_enrol(account))
 }
 
 #[allow(clippy::too_many_arguments)]

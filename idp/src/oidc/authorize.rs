@@ -335,22 +335,31 @@ pub async fn requirement(
     account: Option<&AccountId>,
 ) -> Result<Requirement, StoreError> {
     let policies = policies(state, &request.client_id, account).await?;
+    Ok(requirement_for(&state.config, request, &policies))
+}
+
+/// [`requirement`] for policies already loaded.
+pub fn requirement_for(
+    config: &crate::config::Config,
+    request: &AuthorizationRequest,
+    policies: &[crate::store::OrganisationPolicy],
+) -> Requirement {
     let mut requirement = Requirement {
         level: levels::from_acr_values(request.acr_values.as_deref()),
         // A mailed token is a second factor only where every organisation involved accepts it.
-        ignore_mail: !mailed_token_accepted(&policies),
+        ignore_mail: !mailed_token_accepted(policies),
         ..Requirement::default()
     };
-    for policy in &policies {
+    for policy in policies {
         requirement = requirement.and(Requirement { level: Some(policy.min_level), ..Requirement::default() });
     }
     for scope in request.scope.iter() {
-        if let Some(demand) = state.config.scope_levels.get(scope) {
+        if let Some(demand) = config.scope_levels.get(scope) {
             let demand = Requirement { level: Some(demand.level), max_age: demand.max_age_secs, ignore_mail: false };
             requirement = requirement.and(demand);
         }
     }
-    Ok(requirement)
+    requirement
 }
 
 /// The policies that govern a sign-in: the portal's organisation's and the account's own.
