@@ -5,6 +5,7 @@
 mod helpers;
 
 mod activation;
+mod audit_chain;
 mod authorize_errors;
 mod browser;
 mod code_flow;

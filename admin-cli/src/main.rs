@@ -7,7 +7,7 @@ mod output;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 
 #[derive(Parser)]
 #[command(name = "idp-admin", version, about = "Administer a Poortwachter identity provider")]
@@ -24,7 +24,18 @@ struct Cli {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    // The command's name without its arguments (which may hold personal data) for the audit log.
+    let mut name = Vec::new();
+    let mut level = &matches;
+    while let Some((sub, next)) = level.subcommand() {
+        name.push(sub.to_string());
+        level = next;
+    }
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let config = match idp::config::Config::load_from(cli.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(e) => {
@@ -32,7 +43,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match commands::run(cli.command, &config, output::Output { json: cli.json }).await {
+    match commands::run(cli.command, &name.join(" "), &config, output::Output { json: cli.json }).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("idp-admin: {e:#}");

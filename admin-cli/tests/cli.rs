@@ -326,3 +326,55 @@ fn an_operator_sets_factor_rules_lists_factors_and_resets_them() {
     let unknown = admin.run(&["user", "reset-factors", "--username", "niemand"]);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("--username"));
 }
+
+#[test]
+fn every_command_is_audited_and_verify_names_the_first_bad_record() {
+    let admin = Admin::new();
+    assert!(admin.run(&["migrate"]).status.success());
+    admin.json(&["--json", "org", "create", "--slug", "zorg-noord", "--name", "Zorggroep Noord"]);
+    assert!(!admin.run(&["org", "create", "--slug", "zorg-noord", "--name", "Dubbel"]).status.success());
+    let verified = admin.json(&["--json", "audit", "verify"]);
+    assert_eq!(verified["result"], "ok");
+    assert_eq!(verified["records"], 3, "migrate, org create, the failed org create: {verified}");
+
+    // The process runs on the real clock: a period around any day this test may run on.
+    let (from, to) = ("2000-01-01", "2999-12-31");
+    let export = admin.run(&["audit", "export", "--from", from, "--to", to]);
+    assert!(export.status.success());
+    let lines: Vec<Value> =
+        String::from_utf8(export.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let commands: Vec<(&str, &str)> =
+        lines.iter().map(|l| (l["object_id"].as_str().unwrap(), l["outcome"].as_str().unwrap())).collect();
+    assert_eq!(
+        commands[..4],
+        [("migrate", "success"), ("org create", "success"), ("org create", "failure"), ("verify", "success")]
+    );
+    assert_eq!(lines[0]["actor_role"], "operator");
+    // The arguments (which may hold personal data) are not recorded, only the command.
+    assert!(!lines.iter().any(|l| l.to_string().contains("Dubbel")));
+
+    let fhir = admin.run(&["audit", "export", "--from", from, "--to", to, "--format", "fhir"]);
+    let first: Value = serde_json::from_str(String::from_utf8(fhir.stdout).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(first["resourceType"], "AuditEvent");
+
+    // A period without records: nothing, and success. --from after --to: a clear error.
+    let empty = admin.run(&["audit", "export", "--from", "2001-01-01", "--to", "2001-01-31"]);
+    assert!(empty.status.success());
+    assert!(empty.stdout.is_empty());
+    let reversed = admin.run(&["audit", "export", "--from", "2026-12-31", "--to", "2026-12-01"]);
+    assert!(!reversed.status.success());
+    assert!(String::from_utf8_lossy(&reversed.stderr).contains("--from must be before --to"));
+
+    // Someone with database access changes who did something.
+    let db = admin.dir.path().join("idp.db");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+        sqlx::query("UPDATE audit_events SET actor_name = 'iemand anders' WHERE seq = 2").execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+    let broken = admin.run(&["audit", "verify"]);
+    assert!(!broken.status.success());
+    let message = String::from_utf8_lossy(&broken.stderr);
+    assert!(message.contains("record 2: its content was changed"), "{message}");
+}

@@ -50,6 +50,8 @@ pub struct Inner {
     pub mailer: Arc<dyn Mailer>,
     /// Protects second-factor secrets at rest (see `auth::factor_key`).
     pub factor_key: crate::auth::factor_key::FactorKey,
+    /// Appends audit records (docs/audit.md); keyed with the factor key.
+    pub audit: crate::audit::Auditor,
     /// Sends SMS and voice codes.
     pub sms: Arc<dyn crate::sms::CodeSender>,
     /// WebAuthn for this issuer; `None` when its host is not a domain name.
@@ -94,7 +96,9 @@ impl AppState {
         let factor_key = crate::auth::factor_key::FactorKey::load(&config.factors).map_err(CacheError::FactorKey)?;
         let sms = crate::sms::build(&config.sms).map_err(CacheError::Sms)?;
         let passkeys = crate::auth::passkeys::for_issuer(&issuer, &config.mail.from_name);
+        let audit = crate::audit::Auditor::new(factor_key.clone(), config.audit.node_name());
         let state = AppState(Arc::new(Inner {
+            audit,
             factor_key,
             sms,
             passkeys,

@@ -1,5 +1,6 @@
 //! One file per subcommand; this module holds the dispatch enum.
 
+mod audit;
 mod client;
 mod invite;
 mod keys;
@@ -10,6 +11,8 @@ mod user;
 use std::sync::Arc;
 
 use clap::Subcommand;
+use idp::audit::{Actor, Auditor, Event, EventType};
+use idp::auth::factor_key::FactorKey;
 use idp::clock::{Clock, SystemClock};
 use idp::config::Config;
 use idp::store::Store;
@@ -34,27 +37,50 @@ pub enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// The audit log: verify, export, retention.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
-/// What every command gets: the configuration, storage, the clock and the output mode.
+/// What every command gets: the configuration, storage, the clock, the output mode and the
+/// audit log.
 pub struct Context<'a> {
     pub config: &'a Config,
     pub store: Arc<dyn Store>,
     pub now: i64,
     pub out: Output,
+    pub auditor: Auditor,
 }
 
-pub async fn run(command: Command, config: &Config, out: Output) -> anyhow::Result<()> {
+impl Context<'_> {
+    /// The operator: the operating-system user who runs the command.
+    pub fn actor(&self) -> Actor {
+        let name =
+            ["SUDO_USER", "USER", "LOGNAME"].iter().find_map(|v| std::env::var(v).ok().filter(|n| !n.is_empty()));
+        Actor::operator(name)
+    }
+}
+
+/// Runs `command` (named `name`, e.g. `client create`) and records it in the audit log, whether
+/// it succeeded or not. A command whose record cannot be written fails.
+pub async fn run(command: Command, name: &str, config: &Config, out: Output) -> anyhow::Result<()> {
     let store = idp::store::connect(config.database.url.expose(), 2).await?;
-    let ctx = Context { config, store, now: SystemClock.unix(), out };
-    match command {
+    let key = FactorKey::load(&config.factors).map_err(|e| anyhow::anyhow!("factors: {e}"))?;
+    let auditor = Auditor::new(key, config.audit.node_name());
+    let ctx = Context { config, store, now: SystemClock.unix(), out, auditor };
+    let result = match command {
         Command::Migrate => migrate::run(&ctx).await,
         Command::Org(c) => org::run(c, &ctx).await,
         Command::Client(c) => client::run(c, &ctx).await,
         Command::User(c) => user::run(c, &ctx).await,
         Command::Invite(a) => invite::run(a, &ctx).await,
         Command::Keys(c) => keys::run(c, &ctx).await,
-    }
+        Command::Audit(c) => audit::run(c, &ctx).await,
+    };
+    let event = Event::new(EventType::AdminCommand, ctx.actor()).object("command", name);
+    let event = if result.is_ok() { event } else { event.failed() };
+    ctx.auditor.record(ctx.store.as_ref(), &event, ctx.now).await?;
+    result
 }
 
 /// Formats a Unix time for tables (RFC 3339, UTC).

@@ -34,6 +34,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub theme: ThemeConfig,
     pub log: LogConfig,
+    pub audit: AuditConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,6 +213,32 @@ pub struct ThemeConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// This node's name in audit records; default: the host name.
+    pub node: Option<String>,
+    /// Whole calendar months of audit records kept (NEN 7513 asks for at least five years).
+    pub retention_months: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { node: None, retention_months: 60 }
+    }
+}
+
+impl AuditConfig {
+    /// The node name written into audit records.
+    pub fn node_name(&self) -> String {
+        self.node
+            .clone()
+            .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|h| h.trim().to_string()))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "poortwachter".into())
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `text` or `json`.
     pub format: LogFormat,
@@ -375,6 +402,12 @@ impl Config {
         }
         if self.mail.transport == MailTransport::Smtp && self.mail.smtp.host.trim().is_empty() {
             return fail("mail.smtp.host", "must be set when mail.transport = smtp");
+        }
+        if self.audit.retention_months == 0 {
+            return fail("audit.retention_months", "must be at least 1");
+        }
+        if self.audit.node.as_deref().is_some_and(|n| n.trim().is_empty() || n.len() > 100) {
+            return fail("audit.node", "must be 1-100 characters");
         }
         if self.database.max_connections == 0 {
             return fail("database.max_connections", "must be at least 1");

@@ -261,6 +261,49 @@ pub trait FactorStore {
     ) -> StoreResult<()>;
 }
 
+/// The audit log (NEN 7513, docs/audit.md): reads. Appends go through a [`Tx`], with the change
+/// they record; `crate::audit` computes the chain.
+#[async_trait]
+pub trait AuditStore {
+    /// The chain's end, and where it starts after retention.
+    async fn audit_head(&self) -> StoreResult<AuditHead>;
+    /// Up to `limit` records after `after_seq`, in chain order.
+    async fn audit_records_after(&self, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+    /// Up to `limit` records with `from <= time < to` after `after_seq`, in chain order.
+    async fn audit_records_between(
+        &self,
+        from: UnixTime,
+        to: UnixTime,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditRecord>>;
+    /// The newest `limit` records in which `person` (an account id) acted or was acted for, newest first.
+    async fn audit_records_of(&self, person: &str, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+}
+
+/// One unit of work: the writes of one use case, the mail they cause and their audit record commit
+/// together or not at all. Dropping a `Tx` without [`Tx::commit`] rolls everything back. On SQLite a
+/// transaction takes the write lock when it begins (`BEGIN IMMEDIATE`), so it never fails halfway
+/// because another writer came first.
+#[async_trait]
+pub trait Tx: Send {
+    /// Locks the audit chain's end until commit (appends from every node queue here) and returns it.
+    async fn lock_audit_head(&mut self) -> StoreResult<AuditHead>;
+    /// Appends `record` (whose `seq` follows the locked head) and moves the head to it.
+    async fn append_audit_record(&mut self, record: &AuditRecord) -> StoreResult<()>;
+    /// Retention: removes the records up to `through_seq` and makes the chain start after it.
+    async fn prune_audit(&mut self, through_seq: i64, base_hash: &str) -> StoreResult<u64>;
+    /// Queues a mail; it is sent only if the transaction commits.
+    async fn enqueue_mail(&mut self, mail: &OutboxMail) -> StoreResult<()>;
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// Opens transactions.
+#[async_trait]
+pub trait Transactions {
+    async fn begin(&self) -> StoreResult<Box<dyn Tx>>;
+}
+
 /// Change counters that let every node notice what `idp-admin` changed (clients, keys).
 #[async_trait]
 pub trait ChangeStore {
@@ -302,6 +345,8 @@ pub trait Store:
     + PasswordResetStore
     + FactorStore
     + ChangeStore
+    + AuditStore
+    + Transactions
     + Send
     + Sync
 {
@@ -321,6 +366,8 @@ impl<T> Store for T where
         + PasswordResetStore
         + FactorStore
         + ChangeStore
+        + AuditStore
+        + Transactions
         + Send
         + Sync
 {

@@ -449,3 +449,41 @@ impl TrustedDevice {
         self.revoked_at.is_none() && now < self.expires_at
     }
 }
+
+/// The end of the audit chain (`seq`, `hash`) and its start after retention (`base_*`: the last
+/// removed record; 0 and empty while nothing was removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditHead {
+    pub seq: i64,
+    pub hash: String,
+    pub base_seq: i64,
+    pub base_hash: String,
+}
+
+/// One audit record as stored (docs/audit.md lists the fields and event types).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub id: String,
+    pub time: UnixTime,
+    pub event_type: String,
+    /// C, R, U, D or E.
+    pub action: String,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub actor_id: Option<String>,
+    pub actor_name: Option<String>,
+    pub actor_role: String,
+    pub actor_is_requester: bool,
+    pub subject_id: Option<String>,
+    pub client_address: Option<String>,
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    pub node: String,
+    pub organisation_id: Option<String>,
+    pub client_id: Option<String>,
+    /// A JSON object; never secrets.
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}

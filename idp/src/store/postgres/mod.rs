@@ -3,8 +3,9 @@
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::PgPool;
 
-use super::sql::impl_sql_store;
-use super::StoreResult;
+use super::sql::audit::impl_sql_tx;
+use super::sql::{impl_sql_store, SqlTx};
+use super::{StoreResult, Transactions, Tx};
 
 pub struct PgStore {
     pool: PgPool,
@@ -20,3 +21,11 @@ impl PgStore {
 }
 
 impl_sql_store!(PgStore, PgRow);
+impl_sql_tx!(sqlx::Postgres);
+
+#[async_trait::async_trait]
+impl Transactions for PgStore {
+    async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
+        Ok(Box::new(SqlTx(self.pool.begin().await?)))
+    }
+}

@@ -4,6 +4,7 @@
 //! only in column types (see `migrations/`).
 
 pub(crate) mod accounts;
+pub(crate) mod audit;
 pub(crate) mod changes;
 pub(crate) mod clients;
 pub(crate) mod codes;
@@ -33,6 +34,9 @@ pub(crate) fn scopes(text: &str) -> StoreResult<Scopes> {
     Scopes::parse(text).ok_or_else(|| StoreError::Corrupt(format!("scope {text:?}")))
 }
 
+/// A transaction of one backend (see [`crate::store::Tx`]).
+pub struct SqlTx<DB: sqlx::Database>(pub(crate) sqlx::Transaction<'static, DB>);
+
 /// Implements every store trait for a backend type with a `pool` field.
 macro_rules! impl_sql_store {
     ($store:ty, $row:ty) => {
@@ -48,6 +52,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::invitations::impl_invitation_store!($store, $row);
         $crate::store::sql::resets::impl_reset_store!($store, $row);
         $crate::store::sql::factors::impl_factor_store!($store, $row);
+        $crate::store::sql::audit::impl_audit_store!($store, $row);
     };
 }
 pub(crate) use impl_sql_store;

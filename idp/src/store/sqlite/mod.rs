@@ -6,8 +6,9 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::sql::impl_sql_store;
-use super::StoreResult;
+use super::sql::audit::impl_sql_tx;
+use super::sql::{impl_sql_store, SqlTx};
+use super::{StoreResult, Transactions, Tx};
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -34,3 +35,13 @@ impl SqliteStore {
 }
 
 impl_sql_store!(SqliteStore, SqliteRow);
+impl_sql_tx!(sqlx::Sqlite);
+
+#[async_trait::async_trait]
+impl Transactions for SqliteStore {
+    async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
+        // Take the write lock up front: a deferred transaction that reads first could not upgrade
+        // to a writer once another connection has committed (SQLITE_BUSY_SNAPSHOT, not retried).
+        Ok(Box::new(SqlTx(self.pool.begin_with("BEGIN IMMEDIATE").await?)))
+    }
+}
