@@ -59,7 +59,7 @@ async fn delivered(app: &TestApp) -> Vec<Mail> {
 
 /// Fills in e-mail and code; returns the response.
 async fn validate(browser: &crate::helpers::Browser, email: &str, code: &str) -> reqwest::Response {
-    browser.post_form("/activeren", &[("email", email), ("code", code)]).await
+    browser.fill_in("/activeren", &[("email", email), ("code", code)]).await
 }
 
 #[tokio::test]
@@ -274,6 +274,18 @@ async fn bad_input_gets_a_clear_message_and_keeps_the_rest() {
         .await
         .unwrap();
     assert!(response.status().is_client_error());
+    // Without the form's CSRF token (a page elsewhere posting it), or with another browser's: the
+    // form again, with nothing checked.
+    let forged = browser.post_form("/activeren", &[("email", "fatima@example.nl"), ("code", "ABC")]).await;
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    let page = to_page(forged).await;
+    assert!(page.body.contains("Het formulier kon niet worden verstuurd"), "{}", page.body);
+    let theirs = to_page(app.browser().get("/activeren").await).await;
+    let stolen = browser
+        .post_form("/activeren", &[("email", "fatima@example.nl"), ("code", "ABC"), ("csrf", theirs.field("csrf"))])
+        .await;
+    assert_eq!(stolen.status(), StatusCode::BAD_REQUEST);
+    assert!(stolen.text().await.unwrap().contains("Het formulier kon niet worden verstuurd"));
     // An account page without a validated invitation.
     assert_eq!(browser.get("/activeren/account?activation=forged").await.status(), StatusCode::BAD_REQUEST);
 }

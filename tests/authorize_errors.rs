@@ -55,6 +55,7 @@ async fn assert_redirect_error(app: &TestApp, portal: &Portal, url: &str, error:
     assert_eq!(query_param(&to, "state").as_deref(), Some("st-1"));
     assert_eq!(query_param(&to, "iss").as_deref(), Some(app.issuer.as_str()));
     assert!(query_param(&to, "code").is_none());
+    assert_eq!(response.headers()["cache-control"], "no-store", "{url}");
 }
 
 #[tokio::test]
@@ -166,4 +167,87 @@ async fn oversized_and_malformed_input_is_refused_quickly() {
         .await
         .unwrap();
     assert!(response.status().is_client_error(), "{}", response.status());
+}
+
+/// A portal's auto-submitted form: a cross-site POST, so without the browser's cookies.
+async fn post_body(app: &TestApp, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    http.post(app.url(path)).header("content-type", content_type).body(body).send().await.unwrap()
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+#[tokio::test]
+async fn a_posted_request_with_control_characters_is_passed_on_encoded() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let redirect_uri: String = url::form_urlencoded::byte_serialize(portal.redirect_uri.as_bytes()).collect();
+    for control in ["\n", "\r", "\r\n", "\0", "\x7f", "\t"] {
+        let state = format!("st{control}1");
+        let body = format!(
+            "client_id={}&redirect_uri={redirect_uri}&response_type=code&scope=openid&prompt=none&state={state}\
+             &code_challenge={CHALLENGE}&code_challenge_method=S256",
+            portal.client_id
+        );
+        let posted = post_body(&app, "/authorize", FORM, body.into_bytes()).await;
+        assert_eq!(posted.status(), StatusCode::SEE_OTHER, "{control:?}");
+        assert_eq!(posted.headers()["cache-control"], "no-store");
+        let again = location(&posted).unwrap();
+        assert!(again.starts_with("/authorize?"), "{again}");
+        // The browser's GET carries exactly what was posted: the portal gets its state back.
+        let answer = app.browser().get(&again).await;
+        assert_eq!(answer.status(), StatusCode::SEE_OTHER, "{control:?}");
+        let to = location(&answer).unwrap();
+        assert!(to.starts_with(&portal.redirect_uri), "{to}");
+        assert_eq!(query_param(&to, "error").as_deref(), Some("login_required"));
+        assert_eq!(query_param(&to, "state").as_deref(), Some(state.as_str()), "{to}");
+    }
+    // The same, percent-encoded in a GET.
+    let url = format!(
+        "{}?client_id={}&redirect_uri={redirect_uri}&response_type=code&scope=openid&prompt=none&state=a%0D%0A%00%7Fb\
+         &code_challenge={CHALLENGE}&code_challenge_method=S256",
+        app.url("/authorize"),
+        portal.client_id
+    );
+    let to = location(&app.browser().get(&url).await).unwrap();
+    assert_eq!(query_param(&to, "state").as_deref(), Some("a\r\n\0\x7fb"));
+}
+
+#[tokio::test]
+async fn what_cannot_be_a_parameter_gets_a_page_not_a_server_error() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let valid = format!("client_id={}&response_type=code&scope=openid", portal.client_id);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (FORM, b"client_id=%FF%FE&scope=openid".to_vec()),
+        (FORM, b"client_id=\xff\xfe&scope=openid".to_vec()),
+        (FORM, b"state=%C3&scope=%A9".to_vec()),
+        ("text/plain", valid.clone().into_bytes()),
+        ("application/json", br#"{"client_id":"x"}"#.to_vec()),
+        (FORM, format!("{valid}&nonce={}", "n".repeat(5000)).into_bytes()),
+    ];
+    for (content_type, body) in cases {
+        let response = post_body(&app, "/authorize", content_type, body.clone()).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{content_type} {:?}", String::from_utf8_lossy(&body));
+        assert!(location(&response).is_none());
+        assert!(response.text().await.unwrap().contains("Er ging iets mis"));
+    }
+    // Raw control characters in a GET's request line never reach a handler; nor do they cause a 500.
+    for byte in [0u8, 0x01, 0x7f, b'\r'] {
+        let status = raw_get(&app, &[b"/authorize?client_id=x&state=a".as_slice(), &[byte], b"b"].concat()).await;
+        assert!((400..500).contains(&status), "byte {byte:#04x}: {status}");
+    }
+}
+
+/// Sends a GET with `target` exactly as given (no client library would send such bytes); returns
+/// the status code of the answer.
+async fn raw_get(app: &TestApp, target: &[u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await.unwrap();
+    let request = [b"GET ".as_slice(), target, b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"].concat();
+    stream.write_all(&request).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let line = String::from_utf8_lossy(&answer);
+    line.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or_else(|| panic!("an HTTP answer: {line}"))
 }

@@ -341,3 +341,25 @@ async fn browser_apps_may_call_the_token_endpoint_from_their_own_origin_only() {
     let jwks = http.get(app.url("/jwks")).header("origin", "https://anyone.example").send().await.unwrap();
     assert_eq!(jwks.headers()["access-control-allow-origin"], "*");
 }
+
+#[tokio::test]
+async fn the_redirect_with_the_code_is_never_cached() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    // Straight after the sign-in form...
+    let start = rp.start(&[]);
+    let page = browser.follow(&start.url).await.unwrap_err();
+    let response = browser.submit_login(&page, "kees", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert!(query_param(&location(&response).unwrap(), "code").is_some());
+    // ...and from the single-sign-on session.
+    let start = rp.start(&[]);
+    let response = browser.get(&start.url).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    rp.finish(&location(&response).unwrap(), &start).await;
+}

@@ -255,7 +255,7 @@ async fn journey_b_mailed_token_trusts_the_computer_until_the_password_changes()
 
     // The password is reset by mail: the device is revoked, and since the mailbox chose the
     // password, a mailed token cannot be the second factor any more.
-    app.browser().post_form("/wachtwoord-vergeten", &[("email", "piet@example.nl")]).await;
+    app.browser().fill_in("/wachtwoord-vergeten", &[("email", "piet@example.nl")]).await;
     app.state.settle().await;
     let link = delivered(&app)
         .await
@@ -678,7 +678,7 @@ async fn a_code_sent_for_one_account_never_counts_for_another_in_the_same_sign_i
 async fn after_a_password_reset_by_mail_no_factor_can_be_added_with_the_password_alone() {
     let app = TestApp::spawn().await;
     app.user("kees").await;
-    app.browser().post_form("/wachtwoord-vergeten", &[("email", "kees@example.nl")]).await;
+    app.browser().fill_in("/wachtwoord-vergeten", &[("email", "kees@example.nl")]).await;
     app.state.settle().await;
     let link = delivered(&app)
         .await

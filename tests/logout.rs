@@ -28,6 +28,7 @@ async fn logout_with_a_hint_ends_the_session_and_returns_to_the_portal() {
     );
     let response = browser.get(&url).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()["cache-control"], "no-store");
     let to = location(&response).unwrap();
     assert!(to.starts_with(&portal.post_logout_uri));
     assert_eq!(query_param(&to, "state").as_deref(), Some("bye"));
@@ -136,4 +137,41 @@ async fn a_code_issued_before_sign_out_cannot_be_redeemed_after_it() {
     browser.post_form("/logout/confirm", &[("logout", confirm.field("logout")), ("csrf", confirm.field("csrf"))]).await;
     let result = rp.exchange(&code, &start).await;
     assert!(result.unwrap_err().contains("invalid_grant"), "the code died with its session");
+}
+
+#[tokio::test]
+async fn a_posted_logout_with_control_characters_is_passed_on_encoded() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+    let tokens = rp.sign_in(&browser, "kees").await;
+    let no_cookies = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let post = |body: Vec<u8>| {
+        no_cookies
+            .post(app.url("/logout"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let uri: String = url::form_urlencoded::byte_serialize(portal.post_logout_uri.as_bytes()).collect();
+    for control in ["\n", "\r", "\0", "\x7f"] {
+        let state = format!("s{control}1");
+        let body = format!("id_token_hint={}&post_logout_redirect_uri={uri}&state={state}", tokens.id_token);
+        let posted = post(body.into_bytes()).await.unwrap();
+        assert_eq!(posted.status(), StatusCode::SEE_OTHER, "{control:?}");
+        let to = browser.get(&location(&posted).unwrap()).await;
+        assert_eq!(to.status(), StatusCode::SEE_OTHER);
+        assert_eq!(to.headers()["cache-control"], "no-store");
+        let to = location(&to).unwrap();
+        assert!(to.starts_with(&portal.post_logout_uri), "{to}");
+        assert_eq!(query_param(&to, "state").as_deref(), Some(state.as_str()));
+    }
+    // What cannot be a parameter: a page, not a server error.
+    for body in [b"state=%FF".to_vec(), b"state=\xff".to_vec()] {
+        let response = post(body).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert!(response.text().await.unwrap().contains("Er ging iets mis"));
+    }
 }

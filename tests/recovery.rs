@@ -8,7 +8,7 @@ use crate::helpers::{Mail, TestApp, PASSWORD};
 use idp::store::ClientKind;
 
 async fn request_reset(app: &TestApp, email: &str) -> (StatusCode, String) {
-    let response = app.browser().post_form("/wachtwoord-vergeten", &[("email", email)]).await;
+    let response = app.browser().fill_in("/wachtwoord-vergeten", &[("email", email)]).await;
     (response.status(), response.text().await.unwrap())
 }
 
@@ -141,5 +141,30 @@ async fn addresses_match_whatever_their_case_also_beyond_ascii() {
     };
     idp::admin::create_user(app.state.store.as_ref(), new, app.now()).await.unwrap();
     request_reset(&app, "élise.ünal@example.NL").await;
+    assert_eq!(mails(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_request_form_carries_a_csrf_token_of_its_own_browser() {
+    let app = TestApp::spawn().await;
+    app.user("kees").await;
+    // A page elsewhere posting the form (no token, or one from the attacker's own browser) sends
+    // nothing; the person sees the form again with a fresh token and can simply send it.
+    let victim = app.browser();
+    let forged = victim.post_form("/wachtwoord-vergeten", &[("email", "kees@example.nl")]).await;
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    let page = to_page(forged).await;
+    assert!(page.body.contains("Het formulier kon niet worden verstuurd"), "{}", page.body);
+    assert_eq!(page.field("email"), "kees@example.nl", "what was typed is kept");
+    let attacker = app.browser();
+    let theirs = to_page(attacker.get("/wachtwoord-vergeten").await).await;
+    let stolen =
+        victim.post_form("/wachtwoord-vergeten", &[("email", "kees@example.nl"), ("csrf", theirs.field("csrf"))]).await;
+    assert_eq!(stolen.status(), StatusCode::BAD_REQUEST);
+    assert!(mails(&app).await.is_empty(), "no mail for a forged request");
+    // The form as shown after the refusal works.
+    let sent =
+        victim.post_form("/wachtwoord-vergeten", &[("email", "kees@example.nl"), ("csrf", page.field("csrf"))]).await;
+    assert_eq!(sent.status(), StatusCode::OK);
     assert_eq!(mails(&app).await.len(), 1);
 }

@@ -216,3 +216,132 @@ async fn over_https_cookies_are_secure_and_host_prefixed() {
     assert!(cookie.starts_with("__Host-pw_bind="), "{cookie}");
     assert!(cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"), "{cookie}");
 }
+
+/// The `Set-Cookie` value that sets `name`, if the response sets it.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+/// Signs in on `browser` through a fresh sign-in form (`prompt=login`); returns the form's answer.
+async fn sign_in_again(browser: &crate::helpers::Browser, rp: &crate::helpers::Rp, password: &str) -> StatusCode {
+    let page = browser.follow(&rp.start(&[("prompt", "login")]).url).await.unwrap_err();
+    browser.submit_login(&page, "kees", password).await.status()
+}
+
+#[tokio::test]
+async fn a_stranger_who_pauses_a_username_does_not_pause_the_owners_browser() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    app.user("piet").await;
+    let rp = app.rp(&portal).await;
+    // Kees signed in on his own browser before: it gets a long-lived device cookie.
+    let owner = app.browser();
+    let page = owner.follow(&rp.start(&[]).url).await.unwrap_err();
+    let first = owner.submit_login(&page, "kees", PASSWORD).await;
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let cookie = set_cookie(&first, "pw_known").expect("a device cookie");
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+            && cookie.contains("Path=/")
+            && cookie.contains("Max-Age=15552000"),
+        "{cookie}"
+    );
+
+    // Someone who knows the username pauses it from their own browser.
+    let stranger = app.browser();
+    let page = stranger.follow(&rp.start(&[]).url).await.unwrap_err();
+    for _ in 0..5 {
+        assert_eq!(stranger.submit_login(&page, "kees", "guess").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(stranger.submit_login(&page, "kees", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    // A browser that never signed in as kees is paused as well.
+    let unknown = app.browser();
+    let page = unknown.follow(&rp.start(&[]).url).await.unwrap_err();
+    assert_eq!(unknown.submit_login(&page, "kees", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Kees's own browser still signs in, and that gives the stranger no new tries.
+    let start = rp.start(&[("prompt", "login")]);
+    let page = owner.follow(&start.url).await.unwrap_err();
+    let response = owner.submit_login(&page, "kees", PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    rp.finish(&location(&response).unwrap(), &start).await;
+    let page = stranger.follow(&rp.start(&[]).url).await.unwrap_err();
+    assert_eq!(stranger.submit_login(&page, "kees", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // The cookie counts only for the account it was earned for: piet, paused, stays paused there.
+    for _ in 0..5 {
+        assert_eq!(stranger.submit_login(&page, "piet", "guess").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let page = owner.follow(&rp.start(&[("prompt", "login")]).url).await.unwrap_err();
+    assert_eq!(owner.submit_login(&page, "piet", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_known_browser_that_guesses_is_paused_by_itself() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let known = app.browser();
+    rp.sign_in(&known, "kees").await;
+    let page = known.follow(&rp.start(&[("prompt", "login")]).url).await.unwrap_err();
+    for _ in 0..5 {
+        assert_eq!(known.submit_login(&page, "kees", "guess").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let blocked = known.submit_login(&page, "kees", PASSWORD).await;
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(blocked.text().await.unwrap().contains("Wacht 15 minuten"));
+    // Its guesses were its own: the username's shared limit is untouched.
+    rp.sign_in(&app.browser(), "kees").await;
+    app.clock.advance(15 * 60);
+    assert_eq!(sign_in_again(&known, &rp, PASSWORD).await, StatusCode::SEE_OTHER, "released after the window");
+}
+
+#[tokio::test]
+async fn parallel_guesses_from_a_known_browser_are_counted_exactly() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let known = app.browser();
+    rp.sign_in(&known, "kees").await;
+    let page = known.follow(&rp.start(&[("prompt", "login")]).url).await.unwrap_err();
+    let guesses = (0..20).map(|i| {
+        let guess = format!("guess-{i}");
+        let (known, page) = (&known, &page);
+        async move { known.submit_login(page, "kees", &guess).await.status() }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    assert_eq!(checked, 5, "exactly the device's own limit is checked: {statuses:?}");
+}
+
+#[tokio::test]
+async fn a_new_password_forgets_the_known_browsers() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let known = app.browser();
+    rp.sign_in(&known, "kees").await;
+    // The password changes (say, because someone else knew it).
+    let account = app.state.store.account_by_username("kees").await.unwrap().unwrap();
+    let hash = idp::auth::password::hash(idp::domain::Secret::new("paard batterij nietje".into())).await.unwrap();
+    app.state.store.change_password(&account.id, &hash, app.now()).await.unwrap();
+    // Whoever signed in with the old one is a stranger now: paused with everyone else.
+    let stranger = app.browser();
+    let page = stranger.follow(&rp.start(&[]).url).await.unwrap_err();
+    for _ in 0..5 {
+        assert_eq!(stranger.submit_login(&page, "kees", PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(sign_in_again(&known, &rp, "paard batterij nietje").await, StatusCode::TOO_MANY_REQUESTS);
+    app.clock.advance(15 * 60);
+    assert_eq!(sign_in_again(&known, &rp, "paard batterij nietje").await, StatusCode::SEE_OTHER);
+}

@@ -52,6 +52,21 @@ impl Browser {
         self.http.post(self.absolute(url)).form(form).send().await.expect("POST")
     }
 
+    /// Opens the form page at `url` and submits it to `url` as a person would: the page's own
+    /// fields (hidden ones such as the CSRF token included), with `fields` typed in.
+    pub async fn fill_in(&self, url: &str, fields: &[(&str, &str)]) -> Response {
+        let page = to_page(self.get(url).await).await;
+        assert_eq!(page.status, StatusCode::OK, "form page {url}: {}", page.body);
+        let mut form: Vec<(&str, &str)> = page
+            .fields
+            .iter()
+            .filter(|(name, _)| !fields.iter().any(|(typed, _)| typed == name))
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        form.extend_from_slice(fields);
+        self.post_form(url, &form).await
+    }
+
     /// GETs `url` and follows redirects while they stay on the IdP; returns the last response's
     /// `Location` when it leaves the IdP (back to a portal), or the page where it stopped.
     pub async fn follow(&self, url: &str) -> Result<String, Page> {

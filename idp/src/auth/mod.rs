@@ -3,6 +3,7 @@
 
 pub mod factor_key;
 pub mod factors;
+pub mod known_device;
 pub mod levels;
 pub mod otp;
 pub mod passkeys;

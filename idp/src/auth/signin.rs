@@ -3,6 +3,10 @@
 //! Per normalised username, every attempt first takes a slot from a counter and only then checks
 //! the password: that keeps the limit exact under concurrency (of N parallel guesses against one
 //! account, no more than the limit are ever checked); a success clears the counter.
+//! A browser that gave this username's password before (a device cookie, `known_device`) takes its
+//! slot from a counter of its own instead, with the same limit: a stranger who pauses the username
+//! does not pause its owner's browsers, and a known browser that guesses is paused by itself.
+//! Its success clears only its own counter, so the owner signing in gives a stranger no new tries.
 //! Per client address only failures count (checked before, counted after): many people behind
 //! one care organisation's NAT signing in at nine o'clock must not lock each other out, at the
 //! price of a few extra guesses in flight when an address is already at its limit.
@@ -11,7 +15,7 @@
 use std::net::IpAddr;
 
 use crate::app::AppState;
-use crate::auth::password;
+use crate::auth::{known_device, password};
 use crate::domain::{Secret, Username};
 use crate::kv::KvError;
 use crate::store::{Account, StoreError};
@@ -31,37 +35,54 @@ pub enum SignInError {
     Kv(#[from] KvError),
 }
 
+/// Checks `pass` for `username`. `device` is the browser's device cookie, if it sent one.
 pub async fn with_password(
     state: &AppState,
     username: &str,
     pass: Secret<String>,
     client_ip: IpAddr,
+    device: Option<&str>,
 ) -> Result<SignIn, SignInError> {
     let limits = &state.config.signin;
     let normalised = Username::normalise(username);
-    let user_key = format!("signin-fail:user:{}", crate::crypto::token_digest(&normalised));
     let ip_key = format!("signin-fail:ip:{}", crate::auth::address_key(client_ip));
     let ip_failures = state.kv.get(&ip_key).await?.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
     if ip_failures >= u64::from(limits.max_failures_per_ip) {
         tracing::warn!(ip = %client_ip, "sign-in throttled");
         return Ok(SignIn::Throttled);
     }
-    let by_user = state.kv.incr(&user_key, limits.window_secs).await?;
-    if by_user > u64::from(limits.max_failures_per_username) {
-        tracing::warn!(ip = %client_ip, "sign-in throttled");
+    let account = state.store.account_by_username(&normalised).await?.filter(|a| !a.disabled);
+    let known = known_device::recognise(state, &normalised, account.as_ref(), device).await?;
+    let counter = match &known {
+        Some(device) => device.failure_key(),
+        None => format!("signin-fail:user:{}", crate::crypto::token_digest(&normalised)),
+    };
+    let attempts = state.kv.incr(&counter, limits.window_secs).await?;
+    if attempts > u64::from(limits.max_failures_per_username) {
+        tracing::warn!(ip = %client_ip, known_device = known.is_some(), "sign-in throttled");
         return Ok(SignIn::Throttled);
     }
-    let account = state.store.account_by_username(&normalised).await?.filter(|a| !a.disabled);
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     if !password::verify(pass, stored).await {
         state.kv.incr(&ip_key, limits.window_secs).await?;
-        tracing::info!(ip = %client_ip, "sign-in failed");
+        tracing::info!(ip = %client_ip, known_device = known.is_some(), "sign-in failed");
         return Ok(SignIn::Invalid);
     }
     let Some(account) = account else {
         return Ok(SignIn::Invalid);
     };
-    state.kv.delete(&user_key).await?;
-    tracing::info!(account = %account.id, "signed in with password");
+    state.kv.delete(&counter).await?;
+    tracing::info!(account = %account.id, known_device = known.is_some(), "signed in with password");
     Ok(SignIn::Success(Box::new(account)))
+}
+
+/// After the right password: makes this browser known for `username` (see `known_device`) and
+/// returns the device cookie's value.
+pub async fn remember_device(
+    state: &AppState,
+    username: &str,
+    account: &Account,
+    device: Option<&str>,
+) -> Result<String, KvError> {
+    known_device::remember(state, &Username::normalise(username), account, device).await
 }

@@ -141,6 +141,9 @@ pub struct SigninConfig {
     /// Failed sign-ins per client address within `window_secs` before it is paused.
     pub max_failures_per_ip: u32,
     pub window_secs: i64,
+    /// How long a browser that gave the right password stays known for that username (its own
+    /// allowance of `max_failures_per_username`, see `auth::known_device`).
+    pub device_cookie_days: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -303,7 +306,7 @@ impl Default for SessionConfig {
 
 impl Default for SigninConfig {
     fn default() -> Self {
-        Self { max_failures_per_username: 5, max_failures_per_ip: 50, window_secs: 15 * 60 }
+        Self { max_failures_per_username: 5, max_failures_per_ip: 50, window_secs: 15 * 60, device_cookie_days: 180 }
     }
 }
 
@@ -435,6 +438,10 @@ impl Config {
         }
         if self.signin.max_failures_per_username == 0 || self.signin.max_failures_per_ip == 0 {
             return fail("signin", "failure limits must be at least 1");
+        }
+        if !(1..=400).contains(&self.signin.device_cookie_days) {
+            // Browsers keep a cookie at most 400 days (the cap in draft RFC 6265bis).
+            return fail("signin.device_cookie_days", "must be between 1 and 400");
         }
         if !(60..=600).contains(&self.factors.code_ttl_secs) {
             return fail("factors.code_ttl_secs", "must be between 60 and 600");

@@ -45,15 +45,25 @@ fn pending_key(id: &str) -> String {
 /// Wrong codes per client address before the page pauses (on top of the per-invitation lock).
 const MAX_FAILURES_PER_IP: u64 = 20;
 
+/// The form's path, which also names its CSRF token (see `extract::form_csrf`).
+const CODE_FORM: &str = "/activeren";
+
 #[derive(Serialize, Default)]
 struct CodePage<'a> {
     email: &'a str,
     code: &'a str,
+    csrf: String,
     error: Option<String>,
 }
 
-async fn code_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    render(&state, extract::locale(&headers, None), StatusCode::OK, "activate_code", &CodePage::default())
+/// The e-mail + code form (again), with this browser's CSRF token.
+fn code_page(state: &AppState, locale: Locale, jar: CookieJar, status: StatusCode, page: CodePage) -> Response {
+    let (jar, csrf) = extract::form_csrf(state, jar, CODE_FORM);
+    (jar, render(state, locale, status, "activate_code", &CodePage { csrf, ..page })).into_response()
+}
+
+async fn code_form(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {
+    code_page(&state, extract::locale(&headers, None), jar, StatusCode::OK, CodePage::default())
 }
 
 async fn code_submit(
@@ -69,19 +79,23 @@ async fn code_submit(
     };
     let email = form.get("email").unwrap_or_default().trim();
     let code = form.get("code").unwrap_or_default();
-    let again = |status: StatusCode, key: &str| {
-        let context = CodePage { email, code: "", error: Some(state.templates.text(locale, key)) };
-        render(&state, locale, status, "activate_code", &context)
+    let again = |jar: CookieJar, status: StatusCode, key: &str| {
+        let kept = if email.len() > 254 { "" } else { email };
+        let context = CodePage { email: kept, error: Some(state.templates.text(locale, key)), ..CodePage::default() };
+        code_page(&state, locale, jar, status, context)
     };
+    if !extract::form_csrf_matches(&state, &jar, CODE_FORM, form.get("csrf")) {
+        return again(jar, StatusCode::BAD_REQUEST, "form_expired");
+    }
     if email.is_empty() || code.trim().is_empty() {
-        return again(StatusCode::BAD_REQUEST, "activate_missing");
+        return again(jar, StatusCode::BAD_REQUEST, "activate_missing");
     }
     if crate::activation::parse_email(email).is_none() {
-        return again(StatusCode::BAD_REQUEST, "activate_bad_email");
+        return again(jar, StatusCode::BAD_REQUEST, "activate_bad_email");
     }
     let ip_key = format!("activate-fail:ip:{}", crate::auth::address_key(extract::client_ip(&state, peer, &headers)));
     match extract::limit_reached(&state, &ip_key, MAX_FAILURES_PER_IP).await {
-        Ok(true) => return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
+        Ok(true) => return again(jar, StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
         Ok(false) => {}
         Err(e) => return internal_page(&state, locale, e),
     }
@@ -90,7 +104,7 @@ async fn code_submit(
         Ok(CodeCheck::Valid(invitation)) => invitation,
         Ok(CodeCheck::Refused) => {
             let _ = state.kv.incr(&ip_key, state.config.signin.window_secs).await;
-            return again(StatusCode::UNAUTHORIZED, "activate_refused");
+            return again(jar, StatusCode::UNAUTHORIZED, "activate_refused");
         }
         Err(e) => return internal_page(&state, locale, e),
     };

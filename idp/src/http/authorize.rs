@@ -12,7 +12,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Serialize;
 
 use super::error::{internal_page, page, render};
-use super::extract;
+use super::{extract, redirect};
 use crate::app::AppState;
 use crate::auth::levels::FactorUse;
 use crate::auth::session;
@@ -46,7 +46,7 @@ async fn authorize_endpoint(
     let fallback_locale = extract::locale(&headers, None);
     if method == Method::POST {
         return match extract::post_as_get(paths::AUTHORIZE, &headers, &body) {
-            Some(location) => Redirect::to(&location).into_response(),
+            Some(location) => redirect::see_other(&location),
             None => page(&state, fallback_locale, StatusCode::BAD_REQUEST, "error_bad_request"),
         };
     }
@@ -136,7 +136,7 @@ fn untrusted_page(state: &AppState, locale: Locale, reason: UntrustedRequest) ->
 }
 
 fn redirect_error(state: &AppState, error: &RedirectError) -> Response {
-    Redirect::to(&error.location(&state.issuer)).into_response()
+    redirect::see_other(&error.location(&state.issuer))
 }
 
 /// Issues the code and sends the browser back to the portal.
@@ -148,7 +148,7 @@ async fn finish(
     now: i64,
 ) -> Response {
     match authorize::issue_code(state, request, session, requirement, now).await {
-        Ok(location) => Redirect::to(&location).into_response(),
+        Ok(location) => redirect::see_other(&location),
         Err(ProtocolError::OAuth(e)) => redirect_error(
             state,
             &RedirectError { redirect_uri: request.redirect_uri.clone(), state: request.state.clone(), error: e },
@@ -385,10 +385,18 @@ async fn login_submit(
         return again(StatusCode::BAD_REQUEST, "login_missing");
     };
     let ip = extract::client_ip(&state, peer, &headers);
-    let account = match signin::with_password(&state, &username, Secret::new(password.to_string()), ip).await {
+    let device = extract::known_device(&state, &jar);
+    let password = Secret::new(password.to_string());
+    let account = match signin::with_password(&state, &username, password, ip, device.as_deref()).await {
         Ok(SignIn::Success(account)) => account,
         Ok(SignIn::Invalid) => return again(StatusCode::UNAUTHORIZED, "login_invalid"),
         Ok(SignIn::Throttled) => return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
+        Err(e) => return internal_page(&state, locale, e),
+    };
+    // This browser now knows the password: its own wrong passwords no longer count against the
+    // username's shared limit (see `auth::known_device`).
+    let jar = match signin::remember_device(&state, &username, &account, device.as_deref()).await {
+        Ok(token) => jar.add(extract::known_device_cookie(&state, token)),
         Err(e) => return internal_page(&state, locale, e),
     };
     let mut interaction = interaction;
@@ -409,7 +417,7 @@ async fn login_submit(
         if let Err(e) = state.kv.put(&interaction_key(&id), &json, state.config.session.interaction_ttl_secs).await {
             return internal_page(&state, locale, e);
         }
-        return Redirect::to(&format!("/wachtwoord-wijzigen?interaction={id}")).into_response();
+        return (jar, Redirect::to(&format!("/wachtwoord-wijzigen?interaction={id}"))).into_response();
     }
     match owes_secret_question(&state, &account).await {
         Ok(false) => {}
@@ -420,7 +428,7 @@ async fn login_submit(
             {
                 return internal_page(&state, locale, e);
             }
-            return Redirect::to(&format!("/geheime-vraag?interaction={id}")).into_response();
+            return (jar, Redirect::to(&format!("/geheime-vraag?interaction={id}"))).into_response();
         }
         Err(e) => return internal_page(&state, locale, e),
     }

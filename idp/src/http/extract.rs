@@ -24,12 +24,17 @@ pub fn query_params(query: Option<&str>) -> Result<Params, OAuthError> {
 
 /// OIDC Core §3.1.2.1 and RP-Initiated Logout §2 allow POST. A portal's cross-site form POST
 /// carries no `SameSite=Lax` cookie, so the session would look absent; the same parameters are
-/// therefore sent on as a top-level GET (303), which does carry it. `None` when the body is not
-/// an acceptable form.
+/// therefore sent on as a top-level GET (303), which does carry it. The query is built anew from
+/// the parsed parameters (in their order, duplicates kept for the GET to refuse), never copied from
+/// the body: a raw line break or NUL there would not fit in a `Location` header. `None` when the
+/// body is not an acceptable form (see [`form`]) or too large to pass on.
 pub fn post_as_get(path: &str, headers: &HeaderMap, body: &[u8]) -> Option<String> {
     form(headers, body).ok()?;
-    let query = std::str::from_utf8(body).ok().filter(|q| q.len() <= MAX_QUERY_LEN)?;
-    Some(format!("{path}?{query}"))
+    let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(form_urlencoded::parse(body)).finish();
+    if query.len() > MAX_QUERY_LEN {
+        return None;
+    }
+    Some(if query.is_empty() { path.to_string() } else { format!("{path}?{query}") })
 }
 
 /// A form body; RFC 6749 §3.2 requires `application/x-www-form-urlencoded`.
@@ -97,7 +102,38 @@ pub fn binding_matches(state: &AppState, jar: &CookieJar, stored_digest: &str) -
     crate::crypto::constant_time_eq(presented.as_bytes(), stored_digest.as_bytes())
 }
 
+/// The CSRF token of a form that has no pending step of its own to keep one in
+/// (`/wachtwoord-vergeten`, `/activeren`): a keyed digest of this browser's binding cookie and the
+/// form's path, so only a page this browser fetched can post it. Creates the cookie when missing.
+pub fn form_csrf(state: &AppState, jar: CookieJar, form: &str) -> (CookieJar, String) {
+    let (jar, binding) = binding(state, jar);
+    let token = state.factor_key.digest(&format!("form-csrf:{form}"), &binding);
+    (jar, token)
+}
+
+/// Does the posted `csrf` field belong to this browser and this form (see [`form_csrf`])?
+pub fn form_csrf_matches(state: &AppState, jar: &CookieJar, form: &str, presented: Option<&str>) -> bool {
+    let Some(binding) = jar.get(binding_cookie_name(state)).map(|c| c.value()).filter(|v| v.len() == 43) else {
+        return false;
+    };
+    let expected = state.factor_key.digest(&format!("form-csrf:{form}"), binding);
+    crate::crypto::constant_time_eq(presented.unwrap_or_default().as_bytes(), expected.as_bytes())
+}
+
 /// A cookie with our standard attributes: HttpOnly, SameSite=Lax, Path=/, Secure over https.
 pub fn cookie(state: &AppState, name: &'static str, value: String) -> Cookie<'static> {
     Cookie::build((name, value)).http_only(true).same_site(SameSite::Lax).path("/").secure(state.is_https()).build()
+}
+
+/// This browser's device cookie (see `auth::known_device`), if it sent one.
+pub fn known_device(state: &AppState, jar: &CookieJar) -> Option<String> {
+    jar.get(crate::auth::known_device::cookie_name(state)).map(|c| c.value().to_string())
+}
+
+/// The device cookie to set after the right password: [`cookie`]'s attributes, kept
+/// `signin.device_cookie_days`.
+pub fn known_device_cookie(state: &AppState, token: String) -> Cookie<'static> {
+    let mut cookie = cookie(state, crate::auth::known_device::cookie_name(state), token);
+    cookie.set_max_age(time::Duration::days(state.config.signin.device_cookie_days));
+    cookie
 }

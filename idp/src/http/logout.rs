@@ -3,14 +3,14 @@
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::cookie::{Cookie, CookieJar};
 use serde::{Deserialize, Serialize};
 
 use super::error::{internal_page, page, render};
-use super::extract;
+use super::{extract, redirect};
 use crate::app::AppState;
 use crate::auth::session;
 use crate::crypto;
@@ -47,7 +47,7 @@ async fn logout_endpoint(
     let fallback = extract::locale(&headers, None);
     if method == Method::POST {
         return match extract::post_as_get(paths::LOGOUT, &headers, &body) {
-            Some(location) => (jar, Redirect::to(&location)).into_response(),
+            Some(location) => (jar, redirect::see_other(&location)).into_response(),
             None => page(&state, fallback, StatusCode::BAD_REQUEST, "error_bad_request"),
         };
     }
@@ -129,7 +129,7 @@ async fn confirm(State(state): State<AppState>, headers: HeaderMap, jar: CookieJ
 fn done(state: &AppState, locale: Locale, jar: CookieJar, request: &LogoutRequest) -> Response {
     let jar = jar.remove(Cookie::build(session::cookie_name(state)).path("/").secure(state.is_https()));
     match request.return_location() {
-        Some(location) => (jar, Redirect::to(&location)).into_response(),
+        Some(location) => (jar, redirect::see_other(&location)).into_response(),
         None => (jar, render(state, locale, StatusCode::OK, "logged_out", &serde_json::json!({}))).into_response(),
     }
 }

@@ -12,6 +12,7 @@ mod pages;
 mod password_change;
 mod password_form;
 mod recovery;
+mod redirect;
 mod second_factor;
 mod token;
 mod userinfo;

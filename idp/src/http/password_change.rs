@@ -117,7 +117,9 @@ async fn submit(
     };
     // The current password again, through the same throttled check as signing in.
     let ip = extract::client_ip(&state, peer, &headers);
-    match signin::with_password(&state, &account.username, Secret::new(current.to_string()), ip).await {
+    let device = extract::known_device(&state, &jar);
+    let given = Secret::new(current.to_string());
+    match signin::with_password(&state, &account.username, given, ip, device.as_deref()).await {
         Ok(SignIn::Success(checked)) if checked.id == account.id => {}
         Ok(SignIn::Throttled) => {
             return again(StatusCode::TOO_MANY_REQUESTS, vec![state.templates.text(locale, "login_throttled")])
@@ -257,8 +259,10 @@ async fn question_submit(
         return again(StatusCode::BAD_REQUEST, "answer_invalid");
     }
     let ip = extract::client_ip(&state, peer, &headers);
+    let device = extract::known_device(&state, &jar);
     let password = form.get("password").unwrap_or_default();
-    match signin::with_password(&state, &account.username, Secret::new(password.to_string()), ip).await {
+    let given = Secret::new(password.to_string());
+    match signin::with_password(&state, &account.username, given, ip, device.as_deref()).await {
         Ok(SignIn::Success(checked)) if checked.id == account.id => {}
         Ok(SignIn::Throttled) => return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
         Ok(_) => return again(StatusCode::UNAUTHORIZED, "password_wrong"),

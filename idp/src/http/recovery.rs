@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use axum_extra::extract::cookie::CookieJar;
 use serde::Serialize;
 
 use super::error::{internal_page, page, render};
@@ -34,21 +35,32 @@ const MAX_REQUESTS_PER_IP: u64 = 10;
 const MAX_REQUESTS_PER_EMAIL: u64 = 3;
 const MAX_BAD_LINKS_PER_IP: u64 = 20;
 
+/// The form's path, which also names its CSRF token (see `extract::form_csrf`).
+const FORGOT: &str = "/wachtwoord-vergeten";
+
 #[derive(Serialize, Default)]
 struct ForgotPage<'a> {
     email: &'a str,
+    csrf: String,
     sent: bool,
     error: Option<String>,
 }
 
-async fn forgot_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    render(&state, extract::locale(&headers, None), StatusCode::OK, "forgot", &ForgotPage::default())
+/// The form (again), with this browser's CSRF token.
+fn forgot_page(state: &AppState, locale: Locale, jar: CookieJar, status: StatusCode, page: ForgotPage) -> Response {
+    let (jar, csrf) = extract::form_csrf(state, jar, FORGOT);
+    (jar, render(state, locale, status, "forgot", &ForgotPage { csrf, ..page })).into_response()
+}
+
+async fn forgot_form(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {
+    forgot_page(&state, extract::locale(&headers, None), jar, StatusCode::OK, ForgotPage::default())
 }
 
 async fn forgot_submit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    jar: CookieJar,
     body: Bytes,
 ) -> Response {
     let locale = extract::locale(&headers, None);
@@ -56,10 +68,16 @@ async fn forgot_submit(
         return page(&state, locale, StatusCode::BAD_REQUEST, "error_bad_request");
     };
     let email = form.get("email").unwrap_or_default().trim();
+    let again = |jar, key: &str| {
+        let kept = if email.len() > 254 { "" } else { email };
+        let page = ForgotPage { email: kept, error: Some(state.templates.text(locale, key)), ..ForgotPage::default() };
+        forgot_page(&state, locale, jar, StatusCode::BAD_REQUEST, page)
+    };
+    if !extract::form_csrf_matches(&state, &jar, FORGOT, form.get("csrf")) {
+        return again(jar, "form_expired");
+    }
     if crate::activation::parse_email(email).is_none() {
-        let context =
-            ForgotPage { email, sent: false, error: Some(state.templates.text(locale, "activate_bad_email")) };
-        return render(&state, locale, StatusCode::BAD_REQUEST, "forgot", &context);
+        return again(jar, "activate_bad_email");
     }
     let window = 3600;
     let by_ip = state
@@ -92,7 +110,8 @@ async fn forgot_submit(
         (Ok(_), Ok(_)) => tracing::warn!("password reset requests throttled"),
         (Err(e), _) | (_, Err(e)) => return internal_page(&state, locale, e),
     }
-    render(&state, locale, StatusCode::OK, "forgot", &ForgotPage { email: "", sent: true, error: None })
+    let sent = ForgotPage { sent: true, ..ForgotPage::default() };
+    render(&state, locale, StatusCode::OK, "forgot", &sent)
 }
 
 #[derive(Serialize)]

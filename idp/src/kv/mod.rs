@@ -1,5 +1,6 @@
-//! Short-lived shared state: pending sign-ins and failure counters. In memory for a single node
-//! (the default); Redis when several nodes share the work.
+//! Short-lived shared state: pending sign-ins, failure counters and the browsers known per
+//! username (`auth::known_device`). In memory for a single node (the default); Redis when several
+//! nodes share the work.
 
 mod memory;
 mod redis;

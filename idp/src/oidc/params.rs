@@ -3,6 +3,9 @@
 //! RFC 6749 §3.1 and §3.2: "Request and response parameters MUST NOT be included more than once."
 //! Serde's form decoding silently keeps one of the duplicates, so parameters are read into
 //! [`Params`], which remembers duplicates and refuses oversized values up front.
+//! Appendix B: names and values are UTF-8, then percent-encoded. `form_urlencoded` would replace
+//! bytes that are not UTF-8 with U+FFFD; such input is refused instead, so what a parameter holds
+//! is always what was sent.
 
 use std::collections::HashMap;
 
@@ -22,6 +25,11 @@ pub struct Params {
 impl Params {
     /// Parses a query string or form body.
     pub fn parse(input: &[u8]) -> Result<Self, OAuthError> {
+        // Separators are ASCII, so the whole input decodes to UTF-8 exactly when every name and
+        // value does.
+        if percent_encoding::percent_decode(input).decode_utf8().is_err() {
+            return Err(OAuthError::invalid_request("parameters must be UTF-8"));
+        }
         let mut params = Params::default();
         for (count, (key, value)) in form_urlencoded::parse(input).enumerate() {
             if count >= MAX_PARAMS {
@@ -77,6 +85,15 @@ mod tests {
         let p = Params::parse(b"a=&b=2").unwrap();
         assert_eq!(p.get("a"), None);
         assert_eq!(p.get("b"), Some("2"));
+    }
+
+    #[test]
+    fn what_is_not_utf8_is_refused() {
+        assert!(Params::parse(b"a=%FF%FE").is_err());
+        assert!(Params::parse(b"a=\xff").is_err());
+        assert!(Params::parse(b"a=%C3&b=%A9").is_err(), "a character split over two values");
+        let p = Params::parse("a=%C3%A9&b=\u{e9}&c=%0A".as_bytes()).unwrap();
+        assert_eq!((p.get("a"), p.get("b"), p.get("c")), (Some("\u{e9}"), Some("\u{e9}"), Some("\n")));
     }
 
     #[test]
