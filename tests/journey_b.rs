@@ -29,10 +29,13 @@ async fn ggz(app: &TestApp) {
         client_number: None,
     };
     invite::invite(
-        app.state.store.as_ref(),
-        &app.state.mail_templates,
-        &app.state.config,
-        &app.issuer,
+        app.state.activation(),
+        idp::audit::Actor::operator(None),
+        idp::activation::Mailing {
+            templates: &app.state.mail_templates,
+            config: &app.state.config,
+            issuer: &app.issuer,
+        },
         request,
         app.now(),
     )

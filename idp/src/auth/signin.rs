@@ -15,6 +15,7 @@
 use std::net::IpAddr;
 
 use crate::app::AppState;
+use crate::audit::{Actor, Event, EventType};
 use crate::auth::{known_device, password};
 use crate::domain::{Secret, Username};
 use crate::kv::KvError;
@@ -35,6 +36,18 @@ pub enum SignInError {
     Kv(#[from] KvError),
 }
 
+/// Records a refused attempt. An unknown name is not stored (people type passwords into the name
+/// field); the client address is, by the request's origin.
+async fn record(state: &AppState, kind: EventType, account: Option<&Account>, reason: &str) -> Result<(), StoreError> {
+    let actor = account.map(Actor::account).unwrap_or_else(Actor::unknown);
+    let mut event = Event::new(kind, actor).failed().detail("reason", reason);
+    if let Some(a) = account {
+        event = event.object("account", a.id.as_str());
+    }
+    state.audit.record(state.store.as_ref(), &event, state.clock.unix()).await?;
+    Ok(())
+}
+
 /// Checks `pass` for `username`. `device` is the browser's device cookie, if it sent one.
 pub async fn with_password(
     state: &AppState,
@@ -49,10 +62,12 @@ pub async fn with_password(
     let ip_failures = state.kv.get(&ip_key).await?.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
     if ip_failures >= u64::from(limits.max_failures_per_ip) {
         tracing::warn!(ip = %client_ip, "sign-in throttled");
+        record(state, EventType::SigninThrottled, None, "address").await?;
         return Ok(SignIn::Throttled);
     }
-    let account = state.store.account_by_username(&normalised).await?.filter(|a| !a.disabled);
-    let known = known_device::recognise(state, &normalised, account.as_ref(), device).await?;
+    let found = state.store.account_by_username(&normalised).await?;
+    let enabled = found.as_ref().filter(|a| !a.disabled);
+    let known = known_device::recognise(state, &normalised, enabled, device).await?;
     let counter = match &known {
         Some(device) => device.failure_key(),
         None => format!("signin-fail:user:{}", crate::crypto::token_digest(&normalised)),
@@ -60,12 +75,16 @@ pub async fn with_password(
     let attempts = state.kv.incr(&counter, limits.window_secs).await?;
     if attempts > u64::from(limits.max_failures_per_username) {
         tracing::warn!(ip = %client_ip, known_device = known.is_some(), "sign-in throttled");
+        let reason = if known.is_some() { "device" } else { "username" };
+        record(state, EventType::SigninThrottled, found.as_ref(), reason).await?;
         return Ok(SignIn::Throttled);
     }
+    let account = found.filter(|a| !a.disabled);
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     if !password::verify(pass, stored).await {
         state.kv.incr(&ip_key, limits.window_secs).await?;
         tracing::info!(ip = %client_ip, known_device = known.is_some(), "sign-in failed");
+        record(state, EventType::SigninFailed, account.as_ref(), "password").await?;
         return Ok(SignIn::Invalid);
     }
     let Some(account) = account else {
