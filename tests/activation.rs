@@ -35,6 +35,8 @@ async fn invite(app: &TestApp, email: &str) -> String {
     };
     let invited = invite::invite(
         app.state.store.as_ref(),
+        &app.state.audit,
+        idp::audit::Actor::operator(None),
         &app.state.mail_templates,
         &app.state.config,
         &app.issuer,

@@ -93,6 +93,8 @@ async fn journey_a_in_headless_chromium_on_a_phone_sized_screen() {
     };
     invite::invite(
         app.state.store.as_ref(),
+        &app.state.audit,
+        idp::audit::Actor::operator(None),
         &app.state.mail_templates,
         &app.state.config,
         &app.issuer,

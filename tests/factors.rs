@@ -605,6 +605,8 @@ async fn an_operator_reset_removes_every_factor_and_the_next_sign_in_enrols_agai
     let temporary = Some(idp::domain::Secret::new("tijdelijk-wachtwoord-42".to_string()));
     admin::reset_factors(
         app.state.store.as_ref(),
+        &app.state.audit,
+        idp::audit::Actor::operator(Some("tester".into())),
         templates,
         &app.state.config,
         &app.issuer,
@@ -804,6 +806,8 @@ async fn invited_user(app: &TestApp, username: &str) {
     let store = app.state.store.as_ref();
     let invited = idp::activation::invite::invite(
         store,
+        &app.state.audit,
+        idp::audit::Actor::operator(None),
         &app.state.mail_templates,
         &app.state.config,
         &app.issuer,
@@ -815,7 +819,9 @@ async fn invited_user(app: &TestApp, username: &str) {
     let hash = idp::auth::password::hash(idp::domain::Secret::new(PASSWORD.into())).await.unwrap();
     let name = idp::domain::Username::parse(username).unwrap();
     let account = idp::activation::account_for(&invited.invitation, &name, hash, false, app.now());
-    assert!(store.activate_with_account(&invited.invitation.id, &account, None, app.now()).await.unwrap());
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.activate_with_account(&invited.invitation.id, &account, app.now()).await.unwrap());
+    tx.commit().await.unwrap();
 }
 
 #[tokio::test]

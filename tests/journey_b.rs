@@ -30,6 +30,8 @@ async fn ggz(app: &TestApp) {
     };
     invite::invite(
         app.state.store.as_ref(),
+        &app.state.audit,
+        idp::audit::Actor::operator(None),
         &app.state.mail_templates,
         &app.state.config,
         &app.issuer,

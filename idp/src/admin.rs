@@ -386,6 +386,8 @@ struct ResetMail<'a> {
 /// password stops working, and the person chooses their own at the next sign-in.
 pub async fn reset_factors(
     store: &dyn Store,
+    audit: &crate::audit::Auditor,
+    by: crate::audit::Actor,
     templates: &crate::mail::MailTemplates,
     config: &Config,
     issuer: &str,
@@ -411,6 +413,12 @@ pub async fn reset_factors(
         .render("factors-reset", crate::ui::Locale::Nl, &context)
         .map_err(|e| invalid(format!("mail template: {e}")))?;
     let notice = crate::mail::for_account(store, &config.mail, &account, rendered, now).await?;
-    store.reset_factors(&account.id, temporary.as_ref(), now, &notice).await?;
+    let mut tx = store.begin().await?;
+    tx.reset_factors(&account.id, temporary.as_ref(), now).await?;
+    let event = crate::audit::Event::new(crate::audit::EventType::FactorsReset, by)
+        .acting_for(account.id.as_str())
+        .object("account", account.id.as_str())
+        .detail("temporary_password", temporary.is_some());
+    audit.commit(tx, Some(&notice), &event, now).await?;
     Ok(account)
 }

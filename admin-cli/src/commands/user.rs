@@ -135,6 +135,8 @@ pub async fn run(command: UserCommand, ctx: &Context<'_>) -> anyhow::Result<()> 
             let issuer = super::issuer(ctx.config);
             let account = idp::admin::reset_factors(
                 ctx.store.as_ref(),
+                &ctx.auditor,
+                ctx.actor(),
                 &templates,
                 ctx.config,
                 &issuer,

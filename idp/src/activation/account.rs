@@ -2,6 +2,7 @@
 //! password under the organisation's rules.
 
 use super::{normalise_code, normalise_email};
+use crate::audit::Auditor;
 use crate::auth::password;
 use crate::auth::password_rules::{birth_date_forms, Rule};
 use crate::clock::UnixTime;
@@ -83,6 +84,7 @@ pub enum Created {
 /// Creates the account and uses the invitation, in one transaction.
 pub async fn create(
     store: &dyn Store,
+    audit: &Auditor,
     policy: &OrganisationPolicy,
     invitation: &Invitation,
     username: &str,
@@ -117,8 +119,12 @@ pub async fn create(
     }
     let hash = password::hash(new_password).await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let account = super::account_for(invitation, &username, hash, false, now);
-    match store.activate_with_account(&invitation.id, &account, None, now).await {
-        Ok(true) => Ok(Created::Account(Box::new(account))),
+    let mut tx = store.begin().await?;
+    match tx.activate_with_account(&invitation.id, &account, now).await {
+        Ok(true) => {
+            audit.commit(tx, None, &super::activated(&account, invitation), now).await?;
+            Ok(Created::Account(Box::new(account)))
+        }
         Ok(false) => Ok(Created::NoLongerOpen),
         Err(StoreError::Conflict("username")) => {
             Ok(Created::Refused(Problems { username: Some("username_taken"), ..Problems::default() }))

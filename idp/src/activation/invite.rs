@@ -7,6 +7,7 @@ use serde::Serialize;
 use time::macros::format_description;
 
 use super::{normalise_email, ActivationError};
+use crate::audit::{Actor, Auditor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::crypto;
@@ -54,6 +55,8 @@ struct InvitationMail<'a> {
 
 pub async fn invite(
     store: &dyn Store,
+    audit: &Auditor,
+    by: Actor,
     templates: &MailTemplates,
     config: &Config,
     issuer: &str,
@@ -140,7 +143,13 @@ pub async fn invite(
     );
     let rendered = templates.render(message, Locale::Nl, &context)?;
     let mail = OutboxMail::queued(Some(org.id.clone()), invitation.email.clone(), sender, rendered, now);
-    store.create_invitation(&invitation, &mail, now).await?;
+    let mut tx = store.begin().await?;
+    tx.create_invitation(&invitation, now).await?;
+    let event = Event::new(EventType::InvitationSent, by)
+        .object("invitation", invitation.id.as_str())
+        .organisation(org.id.as_str())
+        .detail("method", invitation.method.as_str());
+    audit.commit(tx, Some(&mail), &event, now).await?;
     Ok(Invited { invitation, secret: Secret::new(code) })
 }
 

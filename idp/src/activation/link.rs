@@ -6,6 +6,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use super::ActivationError;
+use crate::audit::Auditor;
 use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::crypto;
@@ -55,6 +56,7 @@ struct LoginMail<'a> {
 /// first sign-in replaces), uses the invitation and queues the login mail, in one transaction.
 pub async fn activate(
     store: &dyn Store,
+    audit: &Auditor,
     templates: &MailTemplates,
     config: &Config,
     issuer: &str,
@@ -118,8 +120,12 @@ pub async fn activate(
             rendered,
             now,
         );
-        match store.activate_with_account(&invitation.id, &account, Some(&mail), now).await {
-            Ok(true) => return Ok(Activation::Activated),
+        let mut tx = store.begin().await?;
+        match tx.activate_with_account(&invitation.id, &account, now).await {
+            Ok(true) => {
+                audit.commit(tx, Some(&mail), &super::activated(&account, &invitation), now).await?;
+                return Ok(Activation::Activated);
+            }
             Ok(false) => return Ok(Activation::Refused),
             Err(StoreError::Conflict("username")) => continue,
             Err(e) => return Err(e.into()),

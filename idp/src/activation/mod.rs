@@ -46,6 +46,16 @@ pub fn account_for(
     }
 }
 
+/// The record of an invitation becoming an account, by the person who used it.
+pub(crate) fn activated(account: &crate::store::Account, invitation: &crate::store::Invitation) -> crate::audit::Event {
+    use crate::audit::{Actor, Event, EventType};
+    Event::new(EventType::AccountActivated, Actor::account(account))
+        .object("account", account.id.as_str())
+        .organisation(invitation.organisation_id.as_str())
+        .detail("invitation", invitation.id.as_str())
+        .detail("method", invitation.method.as_str())
+}
+
 /// The form of an address used to find invitations: trimmed, lower case.
 pub fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()

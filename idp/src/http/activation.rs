@@ -211,7 +211,9 @@ async fn account_submit(State(state): State<AppState>, headers: HeaderMap, jar: 
     let repeated = form.get("password_repeat").unwrap_or_default();
     let policy = &loaded.2;
     let now = state.clock.unix();
-    match account::create(state.store.as_ref(), policy, &loaded.1, username, password, repeated, now).await {
+    match account::create(state.store.as_ref(), &state.audit, policy, &loaded.1, username, password, repeated, now)
+        .await
+    {
         Ok(Created::Account(account)) => {
             let _ = state.kv.delete(&pending_key(&id)).await;
             tracing::info!(account = %account.id, invitation = %loaded.1.id, "account activated");
@@ -275,6 +277,7 @@ async fn link_submit(
     let now = state.clock.unix();
     match link::activate(
         state.store.as_ref(),
+        &state.audit,
         &state.mail_templates,
         &state.config,
         &state.issuer,
