@@ -604,12 +604,9 @@ async fn an_operator_reset_removes_every_factor_and_the_next_sign_in_enrols_agai
     let templates = &app.state.mail_templates;
     let temporary = Some(idp::domain::Secret::new("tijdelijk-wachtwoord-42".to_string()));
     admin::reset_factors(
-        app.state.store.as_ref(),
-        &app.state.audit,
+        app.state.activation(),
         idp::audit::Actor::operator(Some("tester".into())),
-        templates,
-        &app.state.config,
-        &app.issuer,
+        idp::activation::Mailing { templates, config: &app.state.config, issuer: &app.issuer },
         "PIET",
         temporary,
         app.now(),
@@ -805,12 +802,13 @@ async fn invited_user(app: &TestApp, username: &str) {
     };
     let store = app.state.store.as_ref();
     let invited = idp::activation::invite::invite(
-        store,
-        &app.state.audit,
+        app.state.activation(),
         idp::audit::Actor::operator(None),
-        &app.state.mail_templates,
-        &app.state.config,
-        &app.issuer,
+        idp::activation::Mailing {
+            templates: &app.state.mail_templates,
+            config: &app.state.config,
+            issuer: &app.issuer,
+        },
         request,
         app.now(),
     )

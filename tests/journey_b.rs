@@ -29,12 +29,13 @@ async fn ggz(app: &TestApp) {
         client_number: None,
     };
     invite::invite(
-        app.state.store.as_ref(),
-        &app.state.audit,
+        app.state.activation(),
         idp::audit::Actor::operator(None),
-        &app.state.mail_templates,
-        &app.state.config,
-        &app.issuer,
+        idp::activation::Mailing {
+            templates: &app.state.mail_templates,
+            config: &app.state.config,
+            issuer: &app.issuer,
+        },
         request,
         app.now(),
     )

@@ -385,16 +385,15 @@ struct ResetMail<'a> {
 /// pass `temporary_password`: the organisation hands it over (by phone, by letter), the old
 /// password stops working, and the person chooses their own at the next sign-in.
 pub async fn reset_factors(
-    store: &dyn Store,
-    audit: &crate::audit::Auditor,
+    deps: crate::activation::Deps<'_>,
     by: crate::audit::Actor,
-    templates: &crate::mail::MailTemplates,
-    config: &Config,
-    issuer: &str,
+    mailing: crate::activation::Mailing<'_>,
     username: &str,
     temporary_password: Option<Secret<String>>,
     now: UnixTime,
 ) -> Result<Account, AdminError> {
+    let crate::activation::Deps { store, audit } = deps;
+    let crate::activation::Mailing { templates, config, issuer } = mailing;
     let account = account_named(store, username).await?;
     let temporary = match temporary_password {
         Some(password) => {

@@ -42,12 +42,9 @@ pub async fn run(args: InviteArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
         client_number: args.client_number,
     };
     let invited = invite::invite(
-        ctx.store.as_ref(),
-        &ctx.auditor,
+        idp::activation::Deps { store: ctx.store.as_ref(), audit: &ctx.auditor },
         ctx.actor(),
-        &templates,
-        ctx.config,
-        &issuer,
+        idp::activation::Mailing { templates: &templates, config: ctx.config, issuer: &issuer },
         request,
         ctx.now,
     )

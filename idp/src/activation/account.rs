@@ -2,7 +2,6 @@
 //! password under the organisation's rules.
 
 use super::{normalise_code, normalise_email};
-use crate::audit::Auditor;
 use crate::auth::password;
 use crate::auth::password_rules::{birth_date_forms, Rule};
 use crate::clock::UnixTime;
@@ -83,8 +82,7 @@ pub enum Created {
 
 /// Creates the account and uses the invitation, in one transaction.
 pub async fn create(
-    store: &dyn Store,
-    audit: &Auditor,
+    deps: super::Deps<'_>,
     policy: &OrganisationPolicy,
     invitation: &Invitation,
     username: &str,
@@ -92,6 +90,7 @@ pub async fn create(
     repeated: &str,
     now: UnixTime,
 ) -> Result<Created, StoreError> {
+    let super::Deps { store, audit } = deps;
     let mut problems = Problems::default();
     let parsed = match Username::parse(username) {
         Ok(u) => Some(u),

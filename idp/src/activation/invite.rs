@@ -7,13 +7,12 @@ use serde::Serialize;
 use time::macros::format_description;
 
 use super::{normalise_email, ActivationError};
-use crate::audit::{Actor, Auditor, Event, EventType};
+use super::{Deps, Mailing};
+use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
-use crate::config::Config;
 use crate::crypto;
 use crate::domain::{BirthDate, Email, Secret};
-use crate::mail::MailTemplates;
-use crate::store::{ActivationMethod, Invitation, OrganisationPolicy, OutboxMail, Store};
+use crate::store::{ActivationMethod, Invitation, OrganisationPolicy, OutboxMail};
 use crate::ui::Locale;
 
 /// Letters and digits that cannot be mistaken for each other on paper or a phone (no 0/O, 1/I/L).
@@ -54,15 +53,14 @@ struct InvitationMail<'a> {
 }
 
 pub async fn invite(
-    store: &dyn Store,
-    audit: &Auditor,
+    deps: Deps<'_>,
     by: Actor,
-    templates: &MailTemplates,
-    config: &Config,
-    issuer: &str,
+    mailing: Mailing<'_>,
     request: InviteRequest,
     now: UnixTime,
 ) -> Result<Invited, ActivationError> {
+    let Deps { store, audit } = deps;
+    let Mailing { templates, config, issuer } = mailing;
     let invalid = |m: String| ActivationError::Invalid(m);
     let org = store
         .organisation_by_slug(&request.organisation.to_ascii_lowercase())

@@ -8,6 +8,21 @@ pub mod link;
 
 use crate::domain::Email;
 
+/// What the activation use cases write with: storage and the audit log.
+#[derive(Clone, Copy)]
+pub struct Deps<'a> {
+    pub store: &'a dyn crate::store::Store,
+    pub audit: &'a crate::audit::Auditor,
+}
+
+/// What they mail with: the templates, the sender settings and the public URL for links.
+#[derive(Clone, Copy)]
+pub struct Mailing<'a> {
+    pub templates: &'a crate::mail::MailTemplates,
+    pub config: &'a crate::config::Config,
+    pub issuer: &'a str,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ActivationError {
     /// Input that cannot be used; the text names the field.
