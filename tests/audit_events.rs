@@ -185,3 +185,55 @@ async fn without_its_record_no_change_is_made_on_sqlite() {
 async fn without_its_record_no_change_is_made_on_postgres() {
     without_its_record_no_change_is_made(Backend::Postgres).await;
 }
+
+#[tokio::test]
+async fn the_account_page_shows_the_persons_own_activity() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.user("kees").await;
+    app.user("anna").await;
+    let kees = app.state.store.account_by_username("kees").await.unwrap().unwrap();
+    let rp = app.rp(&portal).await;
+
+    // Someone tries a wrong password for Kees; Anna signs in elsewhere.
+    let stranger = app.browser();
+    let start = rp.start(&[]);
+    let page = stranger.follow(&start.url).await.expect_err("the sign-in page");
+    stranger.submit_login(&page, "kees", "raden-maar").await;
+    rp.sign_in(&app.browser(), "anna").await;
+    // Kees signs in at the portal, which receives his tokens.
+    let browser = app.browser();
+    rp.sign_in(&browser, "kees").await;
+
+    let page = browser.follow("/account").await.expect_err("the account page");
+    assert!(page.body.contains("/account/activiteit"), "the account page links to the activity");
+    let page = browser.follow("/account/activiteit").await.expect_err("the activity page");
+    assert_eq!(page.status, StatusCode::OK);
+    let body = &page.body;
+    for text in ["Activiteit", "U bent ingelogd", "Inloggen mislukt: verkeerd wachtwoord", "Een portaal kreeg toegang"]
+    {
+        assert!(body.contains(text), "{text} in {body}");
+    }
+    assert!(body.contains("via Portaal alpha"), "names the portal");
+    assert!(body.contains("vanaf 127.0.0.1"), "names the address");
+    // Newest first: the tokens came after the sign-in, which came after the wrong password.
+    let at = |t: &str| body.find(t).unwrap();
+    assert!(at("Een portaal kreeg toegang") < at("U bent ingelogd"));
+    assert!(at("U bent ingelogd") < at("Inloggen mislukt"));
+    // Only Kees's own records: Anna's sign-in is one more "U bent ingelogd" that must not show.
+    assert_eq!(body.matches("U bent ingelogd").count(), 1, "another person's sign-in is not listed");
+    assert!(!body.contains("raden-maar"));
+
+    // The look is itself recorded, and not listed the next time.
+    let reads = of(&app, "audit.read").await;
+    assert_eq!(reads.len(), 1);
+    assert_eq!(reads[0].actor_id.as_deref(), Some(kees.id.as_str()));
+    let again = browser.follow("/account/activiteit").await.expect_err("the activity page");
+    assert!(!again.body.contains("audit.read"));
+    assert_eq!(of(&app, "audit.read").await.len(), 2);
+
+    // Without a session, the page asks to sign in first.
+    let anonymous = app.browser();
+    let page = anonymous.follow("/account/activiteit").await.expect_err("the sign-in page");
+    assert!(!page.body.contains("U bent ingelogd"));
+}

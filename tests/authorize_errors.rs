@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::browser::{location, query_param};
 use crate::helpers::{Portal, TestApp};
-use idp::store::ClientKind;
+use idp::store::{ClientKind, PkcePolicy};
 
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
@@ -103,24 +103,74 @@ async fn duplicated_parameters_are_invalid_requests() {
 }
 
 #[tokio::test]
-async fn pkce_is_required_for_public_clients_and_plain_is_refused() {
+async fn pkce_is_required_for_every_new_client_and_plain_is_refused() {
     let app = TestApp::spawn().await;
     let public = app.portal("spa", ClientKind::Public).await;
-    let url = authorize_url(&app, &public, &public.redirect_uri, &[]);
-    let missing = without(&without(&url, "code_challenge"), "code_challenge_method");
-    assert_redirect_error(&app, &public, &missing, "invalid_request").await;
-    let plain = url.replace("code_challenge_method=S256", "code_challenge_method=plain");
-    assert_redirect_error(&app, &public, &plain, "invalid_request").await;
-    let no_method = without(&url, "code_challenge_method");
-    assert_redirect_error(&app, &public, &no_method, "invalid_request").await;
-    let short = url.replace(CHALLENGE, "abc");
-    assert_redirect_error(&app, &public, &short, "invalid_request").await;
-
-    // Confidential clients may skip PKCE, but never use plain.
     let confidential = app.portal("alpha", ClientKind::Confidential).await;
-    let url = authorize_url(&app, &confidential, &confidential.redirect_uri, &[]);
+    for portal in [&public, &confidential] {
+        let url = authorize_url(&app, portal, &portal.redirect_uri, &[]);
+        let missing = without(&without(&url, "code_challenge"), "code_challenge_method");
+        assert_redirect_error(&app, portal, &missing, "invalid_request").await;
+        let to = location(&app.browser().get(&missing).await).unwrap();
+        let description = query_param(&to, "error_description").unwrap();
+        assert!(description.contains("PKCE is required") && description.contains("S256"), "{description}");
+        // Without PKCE and to an unregistered URI: still the error page, never a redirect.
+        let elsewhere = authorize_url(&app, portal, "https://evil.example/callback", &[]);
+        assert_error_page(&app, &without(&without(&elsewhere, "code_challenge"), "code_challenge_method")).await;
+
+        let plain = url.replace("code_challenge_method=S256", "code_challenge_method=plain");
+        assert_redirect_error(&app, portal, &plain, "invalid_request").await;
+        let no_method = without(&url, "code_challenge_method");
+        assert_redirect_error(&app, portal, &no_method, "invalid_request").await;
+        let short = url.replace(CHALLENGE, "abc");
+        assert_redirect_error(&app, portal, &short, "invalid_request").await;
+    }
+}
+
+#[tokio::test]
+async fn a_portal_registered_with_pkce_optional_may_leave_it_out_until_it_is_required() {
+    let app = TestApp::spawn().await;
+    app.user("kees").await;
+    let portal = app.portal_without_pkce("oud").await;
+    let url = authorize_url(&app, &portal, &portal.redirect_uri, &[]);
+    let without_pkce = without(&without(&url, "code_challenge"), "code_challenge_method");
+    // Optional is not "anything goes": plain is still refused.
     let plain = url.replace("code_challenge_method=S256", "code_challenge_method=plain");
-    assert_redirect_error(&app, &confidential, &plain, "invalid_request").await;
+    assert_redirect_error(&app, &portal, &plain, "invalid_request").await;
+
+    let rp = app.rp(&portal).await;
+    let redeem = |code: String| {
+        let rp = &rp;
+        let redirect_uri = portal.redirect_uri.clone();
+        async move {
+            let form = [("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &redirect_uri)];
+            rp.token_request(&form).await
+        }
+    };
+    let callback = app.browser().sign_in(&without_pkce, "kees", crate::helpers::PASSWORD).await;
+    let response = redeem(query_param(&callback, "code").expect("a code without PKCE")).await;
+    assert_eq!(response.status(), StatusCode::OK, "a code without PKCE is redeemed without a verifier");
+
+    // A code asked for while PKCE was optional; then the operator requires it.
+    let browser = app.browser();
+    let pending = browser.sign_in(&without_pkce, "kees", crate::helpers::PASSWORD).await;
+    let changed =
+        idp::admin::set_client_pkce(app.state.store.as_ref(), &portal.client_id, PkcePolicy::Required).await.unwrap();
+    assert_eq!(changed.pkce, PkcePolicy::Required);
+    app.state.refresh_caches().await.unwrap();
+    assert_redirect_error(&app, &portal, &without_pkce, "invalid_request").await;
+    let response = redeem(query_param(&pending, "code").unwrap()).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "the code no longer counts: {body}");
+    // With PKCE the portal goes on as before.
+    let start = rp.start(&[]);
+    rp.finish(&app.browser().sign_in(&start.url, "kees", crate::helpers::PASSWORD).await, &start).await;
+
+    // A public client cannot be made optional.
+    let public = app.portal("spa", ClientKind::Public).await;
+    let refused = idp::admin::set_client_pkce(app.state.store.as_ref(), &public.client_id, PkcePolicy::Optional).await;
+    assert!(refused.unwrap_err().to_string().contains("--pkce"));
 }
 
 #[tokio::test]

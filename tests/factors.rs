@@ -13,7 +13,7 @@ use crate::helpers::rp::{AuthStart, Rp};
 use crate::helpers::{Mail, Portal, TestApp, PASSWORD};
 use idp::admin::{self, NewClient, PolicyChange};
 use idp::auth::{factors, totp};
-use idp::store::{ClientKind, SigningAlg};
+use idp::store::{ClientKind, PkcePolicy, SigningAlg};
 use idp::ui::Locale;
 
 const MFA: &str = "urn:poortwachter:acr:mfa";
@@ -345,6 +345,7 @@ async fn step_up_by_acr_values_and_by_scope_asks_a_factor_never_a_lower_level() 
             machine: false,
             scopes: "openid profile email dossier".into(),
             id_token_alg: SigningAlg::ES256,
+            pkce: PkcePolicy::Required,
         },
         app.now(),
     )
@@ -861,6 +862,7 @@ async fn tokens_do_not_count_a_mailed_token_where_the_portal_refuses_it() {
             machine: false,
             scopes: "openid profile email".into(),
             id_token_alg: SigningAlg::ES256,
+            pkce: PkcePolicy::Required,
         },
         app.now(),
     )

@@ -200,7 +200,8 @@ async fn over_https_cookies_are_secure_and_host_prefixed() {
     assert_eq!(app.issuer, "https://login.zorg.example");
     let portal = app.portal("alpha", ClientKind::Confidential).await;
     let url = format!(
-        "http://127.0.0.1:{}/authorize?client_id={}&redirect_uri={}&response_type=code&scope=openid",
+        "http://127.0.0.1:{}/authorize?client_id={}&redirect_uri={}&response_type=code&scope=openid\
+         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
         app.port, portal.client_id, portal.redirect_uri
     );
     let response = reqwest::Client::builder()

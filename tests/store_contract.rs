@@ -8,8 +8,8 @@ use futures::future::join_all;
 use idp::domain::{AccountId, ClientId, GrantId, OrganisationId, RedirectUri, Scopes, Secret, SessionId, Subject};
 use idp::oidc::keys;
 use idp::store::{
-    self, Account, AuthorizationCode, Cached, Client, ClientKind, Grant, GrantType, Organisation, RefreshToken,
-    Session, SigningAlg, Store, StoreError,
+    self, Account, AuthorizationCode, Cached, Client, ClientKind, Grant, GrantType, Organisation, PkcePolicy,
+    RefreshToken, Session, SigningAlg, Store, StoreError,
 };
 
 const NOW: i64 = 1_900_000_000;
@@ -121,6 +121,7 @@ fn confidential_client(id: &str, org: &Organisation) -> Client {
         scopes: scopes("openid profile email offline_access"),
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         id_token_alg: SigningAlg::RS256,
+        pkce: PkcePolicy::Optional,
         created_at: NOW + 1,
     }
 }
@@ -296,6 +297,7 @@ async fn clients(store: &dyn Store) {
         scopes: scopes("openid"),
         grant_types: vec![GrantType::AuthorizationCode],
         id_token_alg: SigningAlg::ES256,
+        pkce: PkcePolicy::Required,
         created_at: NOW + 5,
     };
     let machine = Client {
@@ -327,7 +329,19 @@ async fn clients(store: &dyn Store) {
 
     let mut listed = store.list_clients().await.unwrap();
     listed.sort_by(|a, b| a.id.cmp(&b.id));
-    assert_eq!(listed, vec![machine, confidential, public]);
+    assert_eq!(listed, vec![machine.clone(), confidential.clone(), public]);
+
+    // The PKCE rule changes on its own; nothing else about the client does.
+    assert!(!confidential.requires_pkce());
+    store.set_client_pkce(&confidential.id, PkcePolicy::Required).await.unwrap();
+    let required = store.client_by_id(&confidential.id).await.unwrap().unwrap();
+    assert_eq!(required, Client { pkce: PkcePolicy::Required, ..confidential.clone() });
+    assert!(required.requires_pkce());
+    store.set_client_pkce(&confidential.id, PkcePolicy::Optional).await.unwrap();
+    assert_eq!(store.client_by_id(&confidential.id).await.unwrap(), Some(confidential));
+    assert_eq!(store.client_by_id(&machine.id).await.unwrap(), Some(machine), "other clients unchanged");
+    let err = store.set_client_pkce(&ClientId("unknown".into()), PkcePolicy::Required).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound), "unknown client: {err:?}");
 }
 
 async fn accounts(store: &dyn Store) {
@@ -965,4 +979,71 @@ async fn trusted_devices_die_with_the_password(store: &dyn Store) {
     assert!(store.trusted_devices(&a.id, NOW + 8 * 86_400).await.unwrap().is_empty(), "expired");
     store.change_password(&a.id, &Secret::new("new-hash".into()), NOW + 2).await.unwrap();
     assert!(store.trusted_devices(&a.id, NOW + 2).await.unwrap().is_empty(), "a password change revokes all");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upgrades: a database written by an older release, then opened by this one.
+
+/// Migrations of `backend` up to `before` (excluded), read from the files the store embeds.
+async fn migrations_before(backend: &str, before: i64) -> sqlx::migrate::Migrator {
+    let dir = format!("{}/../migrations/{backend}", env!("CARGO_MANIFEST_DIR"));
+    let mut migrator = sqlx::migrate::Migrator::new(std::path::Path::new(&dir)).await.expect("migrations");
+    let older: Vec<_> = migrator.migrations.iter().filter(|m| m.version < before).cloned().collect();
+    migrator.migrations = older.into();
+    migrator
+}
+
+/// A confidential portal and a public app as registered before 0013 (no `pkce` column).
+const CLIENTS_BEFORE_PKCE: [&str; 3] = [
+    "INSERT INTO organisations (id, slug, name, created_at) VALUES ('org-oud', 'oud', 'Oud', 1)",
+    "INSERT INTO oauth_clients (id, organisation_id, name, kind, secret_digest, redirect_uris, \
+     post_logout_redirect_uris, scopes, grant_types, id_token_alg, created_at) VALUES ('portaal-oud', 'org-oud', \
+     'Portaal', 'confidential', 'digest', '[\"https://oud.example/cb\"]', '[]', 'openid', \
+     '[\"authorization_code\",\"refresh_token\"]', 'ES256', 1)",
+    "INSERT INTO oauth_clients (id, organisation_id, name, kind, secret_digest, redirect_uris, \
+     post_logout_redirect_uris, scopes, grant_types, id_token_alg, created_at) VALUES ('app-oud', 'org-oud', \
+     'App', 'public', NULL, '[\"https://app.example/cb\"]', '[]', 'openid', '[\"authorization_code\"]', 'ES256', 2)",
+];
+
+/// An upgrade breaks no portal: confidential clients may still leave PKCE out, public ones
+/// still must send it.
+async fn pkce_rule_survives_the_upgrade(store: &dyn Store) {
+    let portal = store.client_by_id(&ClientId("portaal-oud".into())).await.unwrap().expect("old portal");
+    assert_eq!((portal.pkce, portal.requires_pkce()), (PkcePolicy::Optional, false));
+    let app = store.client_by_id(&ClientId("app-oud".into())).await.unwrap().expect("old app");
+    assert_eq!((app.pkce, app.requires_pkce()), (PkcePolicy::Required, true));
+}
+
+mod upgrade {
+    use std::str::FromStr;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_clients_keep_their_pkce_rule() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("old.db").display());
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url).unwrap().create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        migrations_before("sqlite", 13).await.run(&pool).await.expect("older migrations");
+        for statement in CLIENTS_BEFORE_PKCE {
+            sqlx::query(statement).execute(&pool).await.expect(statement);
+        }
+        pool.close().await;
+        let store = store::connect(&url, 2).await.expect("the upgrade applies");
+        pkce_rule_survives_the_upgrade(store.as_ref()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_clients_keep_their_pkce_rule() {
+        let db = crate::helpers::fresh_postgres().await;
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        migrations_before("postgres", 13).await.run(&pool).await.expect("older migrations");
+        for statement in CLIENTS_BEFORE_PKCE {
+            sqlx::query(statement).execute(&pool).await.expect(statement);
+        }
+        pool.close().await;
+        let store = store::connect(&db.url, 2).await.expect("the upgrade applies");
+        pkce_rule_survives_the_upgrade(store.as_ref()).await;
+    }
 }

@@ -302,3 +302,57 @@ async fn introspection_looks_beyond_a_wrong_hint() {
         assert_eq!(body["active"], true, "hint {hint}");
     }
 }
+
+/// Posts `token` to the introspection endpoint as the confidential client `id`.
+async fn introspect_as(app: &TestApp, id: &str, secret: &str, token: &str, hint: Option<&str>) -> String {
+    let mut form = vec![("token", token)];
+    form.extend(hint.map(|h| ("token_type_hint", h)));
+    let response = reqwest::Client::new()
+        .post(app.url("/introspect"))
+        .basic_auth(id, Some(secret))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn introspection_describes_a_token_only_to_the_portal_it_was_issued_to() {
+    let (app, portal, rp) = setup().await;
+    let other = app.portal("beta", ClientKind::Confidential).await;
+    let (machine, machine_secret) = app.machine("koppeling").await;
+    let (code, start) = code_for(&app, &rp, "kees").await;
+    let tokens = rp.exchange(&code, &start).await.unwrap();
+    let access = tokens.access_token().secret().clone();
+    let refresh = tokens.refresh_token();
+    let sub = tokens.claims.subject().as_str().to_string();
+
+    // The portal itself sees both tokens with their claims (and its answer is remembered).
+    for (token, kind) in [(&access, "Bearer"), (&refresh, "refresh_token")] {
+        let body = introspect_as(&app, &portal.client_id, portal.secret.as_deref().unwrap(), token, None).await;
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["active"], true, "{kind}");
+        assert_eq!(body["token_type"], kind);
+        assert_eq!(body["sub"], sub.as_str());
+        assert_eq!(body["client_id"], portal.client_id.as_str());
+        assert_eq!(body["scope"], "openid profile email");
+        assert_eq!(body["acr"], "urn:poortwachter:acr:password");
+    }
+
+    // Another portal and a machine client learn nothing at all, with or without a hint: the
+    // same answer as for a token that does not exist.
+    let others = [(other.client_id.as_str(), other.secret.as_deref().unwrap()), (&machine, &machine_secret)];
+    for (id, secret) in others {
+        for token in [&access, &refresh] {
+            for hint in [None, Some("access_token"), Some("refresh_token")] {
+                let body = introspect_as(&app, id, secret, token, hint).await;
+                assert_eq!(body, r#"{"active":false}"#, "client {id}, hint {hint:?}");
+            }
+        }
+    }
+    // Asking did not spend or revoke anything for the portal.
+    assert!(rp.introspect(&access).await.active());
+    assert!(rp.introspect(&refresh).await.active());
+}

@@ -378,3 +378,61 @@ fn every_command_is_audited_and_verify_names_the_first_bad_record() {
     let message = String::from_utf8_lossy(&broken.stderr);
     assert!(message.contains("record 2: its content was changed"), "{message}");
 }
+
+#[test]
+fn pkce_is_required_unless_the_operator_says_otherwise_and_can_be_changed() {
+    let admin = Admin::new();
+    admin.json(&["--json", "org", "create", "--slug", "zorg", "--name", "Zorg"]);
+    let create = |name: &str, extra: &[&str]| {
+        let mut args = vec!["--json", "client", "create", "--org", "zorg", "--name", name];
+        args.extend(["--redirect-uri", "https://p.example/cb"]);
+        args.extend(extra);
+        admin.json(&args)
+    };
+    let new = create("Nieuw", &[]);
+    assert_eq!(new["pkce"], "required", "the default");
+    let old = create("Oud", &["--pkce", "optional"]);
+    assert_eq!(old["pkce"], "optional");
+    let app = create("App", &["--public"]);
+    assert_eq!(app["pkce"], "required");
+
+    let pkce_of = |id: &Value| {
+        let list = admin.json(&["--json", "client", "list"]);
+        list.as_array().unwrap().iter().find(|c| c["client_id"] == *id).unwrap()["pkce"].clone()
+    };
+    assert_eq!(pkce_of(&new["client_id"]), "required");
+    assert_eq!(pkce_of(&old["client_id"]), "optional");
+    let table = String::from_utf8(admin.run(&["client", "list"]).stdout).unwrap();
+    assert!(table.contains("pkce") && table.contains("optional"), "a column of the table: {table}");
+
+    // The portal learned to send PKCE: the operator requires it.
+    let id = old["client_id"].as_str().unwrap();
+    let updated = admin.json(&["--json", "client", "update", id, "--pkce", "required"]);
+    assert_eq!(updated["pkce"], "required");
+    assert_eq!(pkce_of(&old["client_id"]), "required");
+
+    // What cannot be: a public client without PKCE, an unknown client, an unknown value.
+    for (args, says) in [
+        (vec!["client", "update", app["client_id"].as_str().unwrap(), "--pkce", "optional"], "--pkce"),
+        (vec!["client", "update", "niet-bestaand", "--pkce", "optional"], "no client"),
+        (vec!["client", "create", "--org", "zorg", "--name", "P", "--public", "--pkce", "optional"], "--pkce"),
+        (vec!["client", "update", id, "--pkce", "soms"], "--pkce"),
+    ] {
+        let output = admin.run(&args);
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+
+    // Every change is in the audit log, as every command is.
+    let export = admin.run(&["audit", "export", "--from", "2000-01-01", "--to", "2999-12-31"]);
+    let commands: Vec<(String, String)> = String::from_utf8(export.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|l| (l["object_id"].as_str().unwrap().into(), l["outcome"].as_str().unwrap().into()))
+        .collect();
+    let updates: Vec<&str> =
+        commands.iter().filter(|(c, _)| c == "client update").map(|(_, outcome)| outcome.as_str()).collect();
+    assert_eq!(updates, ["success", "failure", "failure"], "{commands:?}");
+}

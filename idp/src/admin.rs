@@ -12,8 +12,8 @@ use crate::oidc::claims::SUPPORTED_SCOPES;
 use crate::oidc::client_auth;
 use crate::oidc::keys::{self, KeyError};
 use crate::store::{
-    Account, ActivationMethod, Cached, Client, ClientKind, GrantType, Organisation, OrganisationPolicy, SigningAlg,
-    SigningKey, Store, StoreError,
+    Account, ActivationMethod, Cached, Client, ClientKind, GrantType, Organisation, OrganisationPolicy, PkcePolicy,
+    SigningAlg, SigningKey, Store, StoreError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +74,8 @@ pub struct NewClient {
     pub machine: bool,
     pub scopes: String,
     pub id_token_alg: SigningAlg,
+    /// Whether authorization requests must carry PKCE; `Required` unless a portal cannot yet.
+    pub pkce: PkcePolicy,
 }
 
 /// A registered client and, for confidential clients, the secret — shown this once only.
@@ -101,6 +103,7 @@ pub async fn create_client(store: &dyn Store, new: NewClient, now: UnixTime) -> 
     if let Some(unknown) = scopes.iter().find(|s| !SUPPORTED_SCOPES.contains(s)) {
         return Err(invalid(format!("--scopes: unknown scope {unknown} (known: {})", SUPPORTED_SCOPES.join(" "))));
     }
+    check_pkce(new.kind, new.pkce)?;
     let grant_types = if new.machine {
         if new.kind == ClientKind::Public {
             return Err(invalid("--machine: a machine client must be confidential"));
@@ -136,11 +139,32 @@ pub async fn create_client(store: &dyn Store, new: NewClient, now: UnixTime) -> 
         scopes,
         grant_types,
         id_token_alg: new.id_token_alg,
+        pkce: new.pkce,
         created_at: now,
     };
     store.create_client(&client).await?;
     store.bump_generation(Cached::Clients).await?;
     Ok(CreatedClient { client, secret })
+}
+
+/// A public client cannot keep a secret: PKCE is its only proof that it redeems its own code.
+fn check_pkce(kind: ClientKind, pkce: PkcePolicy) -> Result<(), AdminError> {
+    if kind == ClientKind::Public && pkce == PkcePolicy::Optional {
+        return Err(invalid("--pkce: a public client always requires PKCE"));
+    }
+    Ok(())
+}
+
+/// Changes whether a registered client must send PKCE (RFC 9700 §2.1.1). Running servers pick
+/// the change up with the other client changes; requests already at the sign-in page are
+/// checked again when their code is redeemed.
+pub async fn set_client_pkce(store: &dyn Store, client_id: &str, pkce: PkcePolicy) -> Result<Client, AdminError> {
+    let id = ClientId(client_id.to_string());
+    let client = store.client_by_id(&id).await?.ok_or_else(|| invalid(format!("no client {client_id:?}")))?;
+    check_pkce(client.kind, pkce)?;
+    store.set_client_pkce(&id, pkce).await?;
+    store.bump_generation(Cached::Clients).await?;
+    Ok(Client { pkce, ..client })
 }
 
 /// What an operator gives for a new account.

@@ -13,7 +13,7 @@ use idp::clock::{Clock, ManualClock, SystemClock};
 use idp::config::Config;
 use idp::domain::Secret;
 use idp::startup::Application;
-use idp::store::{ClientKind, SigningAlg};
+use idp::store::{ClientKind, PkcePolicy, SigningAlg};
 
 pub use browser::Browser;
 pub use rp::Rp;
@@ -140,6 +140,15 @@ impl TestApp {
     }
 
     pub async fn portal_with(&self, name: &str, kind: ClientKind, alg: SigningAlg) -> Portal {
+        self.register_portal(name, kind, alg, PkcePolicy::Required).await
+    }
+
+    /// A confidential portal registered with `--pkce optional`: it may leave PKCE out.
+    pub async fn portal_without_pkce(&self, name: &str) -> Portal {
+        self.register_portal(name, ClientKind::Confidential, SigningAlg::ES256, PkcePolicy::Optional).await
+    }
+
+    async fn register_portal(&self, name: &str, kind: ClientKind, alg: SigningAlg, pkce: PkcePolicy) -> Portal {
         let redirect_uri = format!("https://{name}.portal.example/callback");
         let post_logout_uri = format!("https://{name}.portal.example/signed-out");
         let created = admin::create_client(
@@ -153,6 +162,7 @@ impl TestApp {
                 machine: false,
                 scopes: "openid profile email".into(),
                 id_token_alg: alg,
+                pkce,
             },
             self.now(),
         )
@@ -179,6 +189,7 @@ impl TestApp {
                 machine: true,
                 scopes: "profile".into(),
                 id_token_alg: SigningAlg::ES256,
+                pkce: PkcePolicy::Required,
             },
             self.now(),
         )

@@ -1,8 +1,8 @@
-//! `idp-admin client create|list`.
+//! `idp-admin client create|list|update`.
 
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 use idp::admin::NewClient;
-use idp::store::{ClientKind, SigningAlg};
+use idp::store::{ClientKind, PkcePolicy, SigningAlg};
 use serde_json::json;
 
 use super::{time, Context};
@@ -34,14 +34,51 @@ pub enum ClientCommand {
         /// ID token signing algorithm: ES256 or RS256.
         #[arg(long, default_value = "ES256", value_parser = ["ES256", "RS256"])]
         id_token_alg: String,
+        /// PKCE (RFC 7636): `optional` only for a portal that cannot send it yet.
+        #[arg(long, value_enum, default_value_t = Pkce::Required)]
+        pkce: Pkce,
     },
     /// List clients.
     List,
+    /// Change a registered client.
+    Update {
+        /// The client_id.
+        client_id: String,
+        /// PKCE (RFC 7636): `required`, or `optional` for a portal that cannot send it yet.
+        #[arg(long, value_enum)]
+        pkce: Pkce,
+    },
+}
+
+/// `--pkce`, as typed; see [`PkcePolicy`].
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Pkce {
+    Required,
+    Optional,
+}
+
+impl From<Pkce> for PkcePolicy {
+    fn from(value: Pkce) -> Self {
+        match value {
+            Pkce::Required => PkcePolicy::Required,
+            Pkce::Optional => PkcePolicy::Optional,
+        }
+    }
 }
 
 pub async fn run(command: ClientCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
     match command {
-        ClientCommand::Create { org, name, redirect_uris, post_logout_uris, public, machine, scopes, id_token_alg } => {
+        ClientCommand::Create {
+            org,
+            name,
+            redirect_uris,
+            post_logout_uris,
+            public,
+            machine,
+            scopes,
+            id_token_alg,
+            pkce,
+        } => {
             let new = NewClient {
                 organisation: org,
                 name,
@@ -51,6 +88,7 @@ pub async fn run(command: ClientCommand, ctx: &Context<'_>) -> anyhow::Result<()
                 machine,
                 scopes: if machine && scopes == "openid profile email" { String::new() } else { scopes },
                 id_token_alg: SigningAlg::parse(&id_token_alg).unwrap_or(SigningAlg::ES256),
+                pkce: pkce.into(),
             };
             let created = idp::admin::create_client(ctx.store.as_ref(), new, ctx.now).await?;
             let c = &created.client;
@@ -61,6 +99,7 @@ pub async fn run(command: ClientCommand, ctx: &Context<'_>) -> anyhow::Result<()
                 "kind": c.kind.as_str(),
                 "redirect_uris": c.redirect_uris,
                 "scopes": c.scopes.to_string(),
+                "pkce": c.pkce.as_str(),
             }));
             if created.secret.is_some() && !ctx.out.json {
                 eprintln!("Store the client secret now: it is not shown again.");
@@ -80,11 +119,20 @@ pub async fn run(command: ClientCommand, ctx: &Context<'_>) -> anyhow::Result<()
                         "grant_types": c.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
                         "redirect_uris": c.redirect_uris,
                         "scopes": c.scopes.to_string(),
+                        "pkce": c.pkce.as_str(),
                         "created": time(c.created_at),
                     })
                 })
                 .collect();
-            ctx.out.rows(&["client_id", "name", "kind", "grant_types", "redirect_uris", "scopes", "created"], rows);
+            ctx.out.rows(
+                &["client_id", "name", "kind", "grant_types", "redirect_uris", "scopes", "pkce", "created"],
+                rows,
+            );
+        }
+        ClientCommand::Update { client_id, pkce } => {
+            let c = idp::admin::set_client_pkce(ctx.store.as_ref(), &client_id, pkce.into()).await?;
+            ctx.out
+                .object(json!({ "client_id": c.id, "name": c.name, "kind": c.kind.as_str(), "pkce": c.pkce.as_str() }));
         }
     }
     Ok(())

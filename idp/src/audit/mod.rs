@@ -385,6 +385,30 @@ impl Auditor {
         tx.commit().await
     }
 
+    /// What a person sees of their own record ("Activiteit" on the account page): the newest
+    /// `limit` records in which they acted or were acted for, without the records of earlier
+    /// looks at this list and of refreshed tokens (a portal refreshes often; the issue says which
+    /// portals received tokens). The look itself is recorded (NEN 7513 counts reads of the log).
+    pub async fn own_activity(
+        &self,
+        store: &dyn Store,
+        account: &Account,
+        limit: i64,
+        now: UnixTime,
+    ) -> StoreResult<Vec<AuditRecord>> {
+        let hidden = [EventType::AuditRead.as_str(), EventType::TokensRefreshed.as_str()];
+        // Read a margin more than shown, so hidden records do not shorten the list much.
+        let records = store.audit_records_of(account.id.as_str(), limit * 3).await?;
+        let shown: Vec<AuditRecord> =
+            records.into_iter().filter(|r| !hidden.contains(&r.event_type.as_str())).take(limit as usize).collect();
+        let event = Event::new(EventType::AuditRead, Actor::account(account))
+            .object("audit_log", account.id.as_str())
+            .detail("view", "own_activity")
+            .detail("records", shown.len());
+        self.record(store, &event, now).await?;
+        Ok(shown)
+    }
+
     /// Records an event that changes nothing else (a failed sign-in, a read), in its own transaction.
     pub async fn record(&self, store: &dyn Store, event: &Event, now: UnixTime) -> StoreResult<AuditRecord> {
         let mut tx = store.begin().await?;

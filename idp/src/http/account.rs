@@ -29,6 +29,7 @@ use crate::ui::Locale;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/account", get(overview))
+        .route("/account/activiteit", get(activity))
         .route("/account/app", get(app_form).post(app_submit))
         .route("/account/telefoon", get(phone_form).post(phone_submit))
         .route("/account/telefoon/bevestigen", post(phone_confirm))
@@ -266,6 +267,61 @@ async fn overview(State(state): State<AppState>, headers: HeaderMap, jar: Cookie
         Ok(who) => show(&state, &who, None, Vec::new()).await,
         Err(response) => response,
     }
+}
+
+/// How many events "Activiteit" shows.
+const ACTIVITY_ROWS: i64 = 50;
+/// The time zone in which the IdP shows times to people (Dutch care organisations).
+const DISPLAY_TIME_ZONE: &str = "Europe/Amsterdam";
+
+#[derive(Serialize)]
+struct ActivityRow {
+    /// `2026-12-03T09:15` for `<time datetime>`, and as people read it.
+    datetime: String,
+    when: String,
+    what: String,
+    /// The portal, by name, when the event happened through one.
+    portal: Option<String>,
+    address: Option<String>,
+    failed: bool,
+}
+
+/// "Activiteit": the person's own sign-ins, factor changes and the portals that received tokens.
+async fn activity(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {
+    let who = match signed_in(&state, &headers, &jar, "/account/activiteit", Need::View).await {
+        Ok(w) => w,
+        Err(response) => return response,
+    };
+    let now = state.clock.unix();
+    let records = match state.audit.own_activity(state.store.as_ref(), &who.account, ACTIVITY_ROWS, now).await {
+        Ok(r) => r,
+        Err(e) => return internal_page(&state, who.locale, e),
+    };
+    let zone = jiff::tz::TimeZone::get(DISPLAY_TIME_ZONE).unwrap_or(jiff::tz::TimeZone::UTC);
+    let mut rows = Vec::with_capacity(records.len());
+    for r in records {
+        let local = jiff::Timestamp::from_second(r.time).map(|t| t.to_zoned(zone.clone())).ok();
+        let portal = match &r.client_id {
+            Some(id) => match state.client(id).await {
+                Ok(c) => Some(c.map(|c| c.name.clone()).unwrap_or_else(|| id.clone())),
+                Err(e) => return internal_page(&state, who.locale, e),
+            },
+            None => None,
+        };
+        let key = format!("activity_{}", r.event_type.replace('.', "_"));
+        let what = state.templates.text(who.locale, &key);
+        rows.push(ActivityRow {
+            datetime: local.as_ref().map(|z| z.strftime("%Y-%m-%dT%H:%M").to_string()).unwrap_or_default(),
+            when: local.as_ref().map(|z| z.strftime("%d-%m-%Y %H:%M").to_string()).unwrap_or_default(),
+            what: if what == key { r.event_type.clone() } else { what },
+            portal,
+            address: r.client_address,
+            failed: r.outcome != "success",
+        });
+    }
+    let context =
+        serde_json::json!({ "rows": rows, "name": format!("{} {}", who.account.given_name, who.account.family_name) });
+    render(&state, who.locale, StatusCode::OK, "account_activity", &context)
 }
 
 async fn app_form(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {

@@ -16,7 +16,7 @@ use crate::clock::UnixTime;
 use crate::crypto;
 use crate::domain::AccountId;
 use crate::domain::{GrantId, RedirectUri, Scopes};
-use crate::store::{AuthorizationCode, Client, ClientKind, GrantType, Session, StoreError};
+use crate::store::{AuthorizationCode, Client, GrantType, Session, StoreError};
 
 /// Why the request cannot even be answered at the portal; shown as a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,8 +140,12 @@ pub fn validate(
         return Err(fail(ErrorCode::InvalidScope, "a requested scope is not allowed for this client"));
     }
     let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
-        (None, None) if client.kind == ClientKind::Public => {
-            return Err(fail(ErrorCode::InvalidRequest, "PKCE (code_challenge with S256) is required"))
+        // RFC 9700 §2.1.1: every client sends PKCE unless it was registered with `--pkce optional`.
+        (None, None) if client.requires_pkce() => {
+            return Err(fail(
+                ErrorCode::InvalidRequest,
+                "PKCE is required for this client: send code_challenge with code_challenge_method=S256",
+            ))
         }
         (None, None) => None,
         (Some(_), Some("plain")) | (None, Some("plain")) => {

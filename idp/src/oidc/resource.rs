@@ -13,7 +13,7 @@ use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::domain::{AccountId, ClientId, Subject};
-use crate::store::{ClientKind, Grant};
+use crate::store::{Client, ClientKind, Grant};
 
 /// A verified, unrevoked access token. Answers from the node's memory when the same token was
 /// checked before and nothing has been revoked since (see `app.rs`).
@@ -95,8 +95,10 @@ pub struct Introspection {
     pub auth_time: Option<UnixTime>,
 }
 
-/// RFC 7662: only confidential clients (resource servers) may introspect. Access tokens of any
-/// client can be introspected; refresh tokens only by the client they were issued to.
+/// RFC 7662: only confidential clients (resource servers) may introspect, and a token is
+/// described only to the client it was issued to (or the audience it was issued for). Any other
+/// client learns exactly `{"active": false}`, as for an unknown token (§2.2 lets the server
+/// refuse to disclose): a portal must not read another portal's `sub`, `scope` or `acr`.
 pub async fn introspect(
     state: &AppState,
     params: &Params,
@@ -113,12 +115,12 @@ pub async fn introspect(
     // RFC 7662 §2.1: the hint only says where to look first.
     let refresh_first = params.get("token_type_hint") == Some("refresh_token");
     if !refresh_first {
-        if let Some(answer) = introspect_access_token(state, token, now).await? {
+        if let Some(answer) = introspect_access_token(state, &client, token, now).await? {
             return Ok(answer);
         }
     }
     let Some(row) = state.store.refresh_token_by_digest(&crypto::token_digest(token)).await? else {
-        let access = if refresh_first { introspect_access_token(state, token, now).await? } else { None };
+        let access = if refresh_first { introspect_access_token(state, &client, token, now).await? } else { None };
         return Ok(access.unwrap_or_default());
     };
     let Some(grant) = state.store.grant_by_id(&row.grant_id).await? else {
@@ -146,12 +148,16 @@ pub async fn introspect(
     })
 }
 
+/// An active access token described to `client`, or `None` when it is not active or not the
+/// client's to know about.
 async fn introspect_access_token(
     state: &AppState,
+    client: &Client,
     token: &str,
     now: UnixTime,
 ) -> Result<Option<Introspection>, ProtocolError> {
-    Ok(check_access_token(state, token, now).await?.map(|claims| Introspection {
+    let claims = check_access_token(state, token, now).await?.filter(|claims| may_introspect(client, claims));
+    Ok(claims.map(|claims| Introspection {
         active: true,
         scope: Some(claims.scope),
         client_id: Some(claims.client_id),
@@ -165,6 +171,12 @@ async fn introspect_access_token(
         acr: claims.acr,
         auth_time: claims.auth_time,
     }))
+}
+
+/// May `client` read this access token's claims? Only the client it was issued to, or the one
+/// named as its audience (RFC 9068 §2.2 `aud`; today always the same client).
+fn may_introspect(client: &Client, claims: &AccessTokenClaims) -> bool {
+    claims.client_id == client.id.0 || claims.aud == client.id.0
 }
 
 /// The record of a portal revoking tokens (RFC 7009) it holds for a person.

@@ -82,7 +82,9 @@ async fn authorization_code(
     }
     match (&record.code_challenge, params.get("code_verifier")) {
         (Some(challenge), Some(verifier)) if pkce::verify_s256(verifier, challenge) => {}
-        (None, None) => {}
+        // A code asked for without PKCE while the client was still allowed to; since then the
+        // operator may have required it, and then the code no longer counts.
+        (None, None) if !client.requires_pkce() => {}
         _ => return Err(OAuthError::invalid_grant("PKCE verification failed").into()),
     }
     let account = state.store.account_by_id(&record.account_id).await?.filter(|a| !a.disabled).ok_or_else(invalid)?;

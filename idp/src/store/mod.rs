@@ -47,6 +47,8 @@ pub trait ClientStore {
     async fn create_client(&self, client: &Client) -> StoreResult<()>;
     async fn client_by_id(&self, id: &ClientId) -> StoreResult<Option<Client>>;
     async fn list_clients(&self) -> StoreResult<Vec<Client>>;
+    /// Changes whether the client must send PKCE; `NotFound` for an unknown client.
+    async fn set_client_pkce(&self, id: &ClientId, pkce: PkcePolicy) -> StoreResult<()>;
 }
 
 /// Accounts: people who sign in.

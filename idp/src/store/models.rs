@@ -41,6 +41,35 @@ impl ClientKind {
     }
 }
 
+/// Whether a client must send PKCE (RFC 7636) with every authorization request.
+/// RFC 9700 §2.1.1 recommends it for every client and OAuth 2.1 requires it: new clients get
+/// `Required`; `Optional` is for a confidential portal that cannot send it yet (and for clients
+/// registered before PKCE could be required). A public client always requires it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PkcePolicy {
+    #[default]
+    Required,
+    Optional,
+}
+
+impl PkcePolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PkcePolicy::Required => "required",
+            PkcePolicy::Optional => "optional",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "required" => Some(PkcePolicy::Required),
+            "optional" => Some(PkcePolicy::Optional),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GrantType {
     #[serde(rename = "authorization_code")]
@@ -99,12 +128,20 @@ pub struct Client {
     pub scopes: Scopes,
     pub grant_types: Vec<GrantType>,
     pub id_token_alg: SigningAlg,
+    /// Whether authorization requests must carry a PKCE challenge; see [`Client::requires_pkce`].
+    pub pkce: PkcePolicy,
     pub created_at: UnixTime,
 }
 
 impl Client {
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
+    }
+
+    /// RFC 9700 §2.1.1: must this client send `code_challenge`? Always for a public client,
+    /// whatever is stored.
+    pub fn requires_pkce(&self) -> bool {
+        self.kind == ClientKind::Public || self.pkce == PkcePolicy::Required
     }
 }
 

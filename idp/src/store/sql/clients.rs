@@ -9,8 +9,8 @@ macro_rules! impl_client_store {
                 let grant_types: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
                 sqlx::query(
                     "INSERT INTO oauth_clients (id, organisation_id, name, kind, secret_digest, redirect_uris, \
-                     post_logout_redirect_uris, scopes, grant_types, id_token_alg, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     post_logout_redirect_uris, scopes, grant_types, id_token_alg, pkce, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(c.id.as_str())
                 .bind(c.organisation_id.as_str())
@@ -22,6 +22,7 @@ macro_rules! impl_client_store {
                 .bind(c.scopes.to_string())
                 .bind(to_json(&grant_types))
                 .bind(c.id_token_alg.as_str())
+                .bind(c.pkce.as_str())
                 .bind(c.created_at)
                 .execute(&self.pool)
                 .await
@@ -45,6 +46,22 @@ macro_rules! impl_client_store {
                     sqlx::query("SELECT * FROM oauth_clients ORDER BY created_at, id").fetch_all(&self.pool).await?;
                 rows.iter().map(client_from_row).collect()
             }
+
+            async fn set_client_pkce(
+                &self,
+                id: &$crate::domain::ClientId,
+                pkce: $crate::store::PkcePolicy,
+            ) -> $crate::store::StoreResult<()> {
+                let done = sqlx::query("UPDATE oauth_clients SET pkce = $1 WHERE id = $2")
+                    .bind(pkce.as_str())
+                    .bind(id.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::store::StoreError::NotFound);
+                }
+                Ok(())
+            }
         }
 
         fn client_from_row(r: &$row) -> $crate::store::StoreResult<$crate::store::Client> {
@@ -53,6 +70,7 @@ macro_rules! impl_client_store {
             use $crate::store::StoreError;
             let kind: String = r.try_get("kind")?;
             let alg: String = r.try_get("id_token_alg")?;
+            let pkce: String = r.try_get("pkce")?;
             Ok($crate::store::Client {
                 id: $crate::domain::ClientId(r.try_get("id")?),
                 organisation_id: $crate::domain::OrganisationId(r.try_get("organisation_id")?),
@@ -64,6 +82,7 @@ macro_rules! impl_client_store {
                 scopes: scopes(&r.try_get::<String, _>("scopes")?)?,
                 grant_types: json_list(&r.try_get::<String, _>("grant_types")?)?,
                 id_token_alg: $crate::store::SigningAlg::parse(&alg).ok_or_else(|| StoreError::Corrupt(alg.clone()))?,
+                pkce: $crate::store::PkcePolicy::parse(&pkce).ok_or_else(|| StoreError::Corrupt(pkce.clone()))?,
                 created_at: r.try_get("created_at")?,
             })
         }
