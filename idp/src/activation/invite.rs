@@ -10,7 +10,7 @@ use super::{normalise_email, ActivationError};
 use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::crypto;
-use crate::domain::{BirthDate, Email, Secret};
+use crate::domain::{BirthDate, Email, Secret, Username};
 use crate::mail::MailTemplates;
 use crate::store::{ActivationMethod, Invitation, OrganisationPolicy, OutboxMail, Store};
 use crate::ui::Locale;
@@ -87,6 +87,13 @@ pub async fn invite(
             "--email {}: at most 60 characters for this organisation's activation",
             request.email
         )));
+    }
+    // ... and pass the username rules (no invisible characters or mixed scripts), or the
+    // activation could not make an account.
+    if policy.activation_method == ActivationMethod::LinkBirthdateTemporaryPassword {
+        if let Err(e) = Username::parse(email.as_str()) {
+            return Err(invalid(format!("--email {}: cannot be a login name: it {e}", request.email)));
+        }
     }
     if policy.activation_method == ActivationMethod::LinkBirthdateTemporaryPassword && birth_date.is_none() {
         return Err(invalid("--birth-date: this organisation activates with the birth date, so it is required".into()));
