@@ -34,10 +34,13 @@ async fn invite(app: &TestApp, email: &str) -> String {
         client_number: Some("C-1001".into()),
     };
     let invited = invite::invite(
-        app.state.store.as_ref(),
-        &app.state.mail_templates,
-        &app.state.config,
-        &app.issuer,
+        app.state.activation(),
+        idp::audit::Actor::operator(None),
+        idp::activation::Mailing {
+            templates: &app.state.mail_templates,
+            config: &app.state.config,
+            issuer: &app.issuer,
+        },
         request,
         app.now(),
     )

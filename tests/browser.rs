@@ -92,10 +92,13 @@ async fn journey_a_in_headless_chromium_on_a_phone_sized_screen() {
         client_number: None,
     };
     invite::invite(
-        app.state.store.as_ref(),
-        &app.state.mail_templates,
-        &app.state.config,
-        &app.issuer,
+        app.state.activation(),
+        idp::audit::Actor::operator(None),
+        idp::activation::Mailing {
+            templates: &app.state.mail_templates,
+            config: &app.state.config,
+            issuer: &app.issuer,
+        },
         request,
         app.now(),
     )

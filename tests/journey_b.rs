@@ -29,10 +29,13 @@ async fn ggz(app: &TestApp) {
         client_number: None,
     };
     invite::invite(
-        app.state.store.as_ref(),
-        &app.state.mail_templates,
-        &app.state.config,
-        &app.issuer,
+        app.state.activation(),
+        idp::audit::Actor::operator(None),
+        idp::activation::Mailing {
+            templates: &app.state.mail_templates,
+            config: &app.state.config,
+            issuer: &app.issuer,
+        },
         request,
         app.now(),
     )
@@ -193,10 +196,13 @@ async fn an_address_that_cannot_be_a_login_name_is_refused_when_inviting() {
         birth_date: Some("02-11-1948".into()),
         client_number: None,
     };
-    let state = &app.state;
-    let err =
-        invite::invite(state.store.as_ref(), &state.mail_templates, &state.config, &app.issuer, request, app.now())
-            .await
-            .expect_err("refused");
+    let mailing = idp::activation::Mailing {
+        templates: &app.state.mail_templates,
+        config: &app.state.config,
+        issuer: &app.issuer,
+    };
+    let err = invite::invite(app.state.activation(), idp::audit::Actor::operator(None), mailing, request, app.now())
+        .await
+        .expect_err("refused");
     assert!(err.to_string().contains("cannot be a login name: it mixes letters of different scripts"), "{err}");
 }
