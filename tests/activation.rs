@@ -197,6 +197,59 @@ async fn each_password_rule_and_a_taken_username_get_their_own_message() {
 }
 
 #[tokio::test]
+async fn a_look_alike_username_gets_a_message_saying_what_to_change() {
+    let app = TestApp::spawn().await;
+    regas_policy(&app).await;
+    app.user("willem").await;
+    invite(&app, "fatima@example.nl").await;
+    let browser = app.browser();
+    let page = account_form(&app, &browser, "fatima@example.nl").await;
+    let submit = |language: &'static str, username: &'static str| {
+        let (activation, csrf) = (page.field("activation").to_string(), page.field("csrf").to_string());
+        let browser = &browser;
+        async move {
+            let form = [
+                ("activation", activation.as_str()),
+                ("csrf", csrf.as_str()),
+                ("username", username),
+                ("password", "Zonnebloem7"),
+                ("password_repeat", "Zonnebloem7"),
+            ];
+            let r = browser.post_form_in(language, "/activeren/account", &form).await;
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let look_alike = "Deze gebruikersnaam lijkt te veel op een bestaande naam. Kies een andere.";
+    let invisible = "Deze gebruikersnaam bevat een onzichtbaar teken.";
+    let mixed = "Deze gebruikersnaam heeft letters uit verschillende alfabetten";
+    for (username, message) in [
+        ("w\u{131}llem", look_alike),       // dotless ı
+        ("wiIlem", look_alike),             // capital I for l
+        ("wi1lem", look_alike),             // digit 1 for l
+        ("wil\u{200B}lem", invisible),      // zero-width space
+        ("wil\u{AD}lem", invisible),        // soft hyphen
+        ("w\u{456}llem", mixed),            // Cyrillic і among Latin letters
+        ("\u{430}nna.b\u{430}kker", mixed), // Cyrillic а among Latin letters
+    ] {
+        let (status, body) = submit("nl", username).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}", username.escape_unicode());
+        assert!(body.contains(message), "{}: {body}", username.escape_unicode());
+        assert!(body.contains(&format!(r#"value="{username}""#)), "the username is kept to correct");
+        assert!(body.contains("Fatima") && body.contains("El Amrani"), "the rest of the page stays");
+        assert!(!body.contains("Zonnebloem7"), "a password is never echoed");
+    }
+    let (status, body) = submit("en", "w\u{131}llem").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("This username looks too much like an existing one. Choose another one."), "{body}");
+    let (_, body) = submit("en", "wil\u{200B}lem").await;
+    assert!(body.contains("This username contains an invisible character."), "{body}");
+
+    // Nothing was stored; a name of its own works.
+    let (status, body) = submit("nl", "willemijn").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
 async fn five_wrong_codes_lock_the_invitation_and_the_answer_never_says_which_field() {
     let app = TestApp::spawn().await;
     regas_policy(&app).await;

@@ -182,3 +182,27 @@ async fn five_wrong_birth_dates_lock_the_link() {
     );
     assert_eq!(browser.get(&link).await.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn an_address_that_cannot_be_a_login_name_is_refused_when_inviting() {
+    let app = TestApp::spawn().await;
+    ggz(&app).await;
+    // A Cyrillic а among Latin letters: the activation could not make it the login name.
+    let request = InviteRequest {
+        organisation: app.org.clone(),
+        email: "j\u{430}n@example.nl".into(),
+        given_name: "Jan".into(),
+        family_name: "Jansen".into(),
+        birth_date: Some("02-11-1948".into()),
+        client_number: None,
+    };
+    let mailing = idp::activation::Mailing {
+        templates: &app.state.mail_templates,
+        config: &app.state.config,
+        issuer: &app.issuer,
+    };
+    let err = invite::invite(app.state.activation(), idp::audit::Actor::operator(None), mailing, request, app.now())
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("cannot be a login name: it mixes letters of different scripts"), "{err}");
+}

@@ -346,3 +346,30 @@ async fn a_new_password_forgets_the_known_browsers() {
     app.clock.advance(15 * 60);
     assert_eq!(sign_in_again(&known, &rp, "paard batterij nietje").await, StatusCode::SEE_OTHER);
 }
+
+#[tokio::test]
+async fn an_accent_typed_composed_or_decomposed_is_the_same_password() {
+    let app = TestApp::spawn().await;
+    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let new = idp::admin::NewUser {
+        username: "ren\u{e9}e".into(),
+        email: None,
+        given_name: "Renée".into(),
+        family_name: "Dubois".into(),
+        birth_date: None,
+        // Set with é as one code point (U+00E9) ...
+        password: Some(idp::domain::Secret::new("cr\u{e8}me br\u{fb}l\u{e9}e 7".into())),
+        temporary_password: false,
+    };
+    idp::admin::create_user(app.state.store.as_ref(), new, app.now()).await.unwrap();
+    let rp = app.rp(&portal).await;
+    // ... typed as e + U+0301 (and the username likewise) on another phone.
+    let start = rp.start(&[]);
+    let callback = app.browser().sign_in(&start.url, "rene\u{301}e", "cre\u{300}me bru\u{302}le\u{301}e 7").await;
+    rp.finish(&callback, &start).await;
+    // The rest of the password still counts.
+    let browser = app.browser();
+    let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
+    let wrong = browser.submit_login(&page, "ren\u{e9}e", "creme brulee 7").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+}

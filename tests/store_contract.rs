@@ -66,6 +66,7 @@ contract!(
     organisations,
     clients,
     accounts,
+    account_look_alikes,
     signing_keys,
     sessions,
     codes_redeem_once,
@@ -132,6 +133,7 @@ fn account(id: &str, username: &str) -> Account {
         subject: Subject(format!("sub-{id}")),
         username: username.into(),
         username_normalised: idp::domain::Username::normalise(username),
+        username_skeleton: idp::domain::Username::skeleton_of(username),
         email: Some(format!("{id}@example.nl")),
         email_verified: true,
         given_name: "Jan".into(),
@@ -342,6 +344,46 @@ async fn clients(store: &dyn Store) {
     assert_eq!(store.client_by_id(&machine.id).await.unwrap(), Some(machine), "other clients unchanged");
     let err = store.set_client_pkce(&ClientId("unknown".into()), PkcePolicy::Required).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "unknown client: {err:?}");
+}
+
+/// Unicode TS #39: a username whose confusable skeleton equals an existing account's is a conflict
+/// of its own, distinct from a taken name; a taken name is reported as taken even when it also
+/// looks alike.
+async fn account_look_alikes(store: &dyn Store) {
+    let jan = account("acc-jan", "Jan Jansen");
+    store.create_account(&jan).await.unwrap();
+    for (i, look_alike) in [
+        "J\u{430}n Jansen",   // Cyrillic а
+        "Jan\u{200B} Jansen", // zero-width space
+        "Ja\u{AD}n Jansen",   // soft hyphen
+        "Jan Jansen\u{FE0F}", // variation selector
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let twin = account(&format!("acc-twin-{i}"), look_alike);
+        assert_ne!(twin.username_normalised, jan.username_normalised, "{}", look_alike.escape_unicode());
+        assert_eq!(twin.username_skeleton, jan.username_skeleton, "{}", look_alike.escape_unicode());
+        let err = store.create_account(&twin).await.expect_err("look-alike must fail");
+        assert!(
+            matches!(err, StoreError::Conflict(store::USERNAME_LOOKALIKE)),
+            "{}: {err:?}",
+            look_alike.escape_unicode()
+        );
+        assert_eq!(store.account_by_id(&twin.id).await.unwrap(), None, "nothing stored");
+    }
+    let err = store.create_account(&account("acc-same", "JAN JANSEN")).await.expect_err("taken");
+    assert!(matches!(err, StoreError::Conflict("username")), "taken wins over look-alike: {err:?}");
+
+    // Dotless ı is Latin, so only the skeleton tells "admın" from "admin".
+    let admin = account("acc-admin", "admin");
+    store.create_account(&admin).await.unwrap();
+    let err = store.create_account(&account("acc-admin-2", "adm\u{131}n")).await.expect_err("look-alike");
+    assert!(matches!(err, StoreError::Conflict(store::USERNAME_LOOKALIKE)), "{err:?}");
+
+    let stored = store.account_by_id(&jan.id).await.unwrap().unwrap();
+    assert_eq!(stored.username_skeleton, idp::domain::Username::skeleton_of("Jan Jansen"));
+    assert_eq!(store.list_accounts().await.unwrap().len(), 2);
 }
 
 async fn accounts(store: &dyn Store) {
@@ -1045,5 +1087,84 @@ mod upgrade {
         pool.close().await;
         let store = store::connect(&db.url, 2).await.expect("the upgrade applies");
         pkce_rule_survives_the_upgrade(store.as_ref()).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The start-up backfill of username skeletons (migration 0012). It needs the database itself,
+// to make rows as they were before the migration.
+
+/// Runs `sql` on the database at `url`, outside the store.
+async fn raw(url: &str, sql: &str) {
+    use sqlx::Connection;
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
+    }
+}
+
+async fn stored_skeletons(url: &str) -> Vec<(String, Option<String>)> {
+    use sqlx::Connection;
+    let sql = "SELECT id, username_skeleton FROM accounts ORDER BY id";
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
+    }
+}
+
+async fn skeletons_are_filled_in_at_start_up(url: &str) {
+    use idp::domain::Username;
+    let store = store::connect(url, 2).await.unwrap();
+    for (id, name) in [("acc-jan", "Jan Jansen"), ("acc-kees", "Kees"), ("acc-piet", "Piet de Vries")] {
+        store.create_account(&account(id, name)).await.unwrap();
+    }
+    drop(store);
+    // As before migration 0012: no skeletons, and a look-alike of Jan (Cyrillic а) made back then.
+    raw(
+        url,
+        "UPDATE accounts SET username_skeleton = NULL; \
+         UPDATE accounts SET username = 'J\u{430}n Jansen', username_normalised = 'j\u{430}n jansen' \
+         WHERE id = 'acc-piet';",
+    )
+    .await;
+    // Every node runs the backfill at start-up; twice changes nothing.
+    for _ in 0..2 {
+        let store = store::connect(url, 2).await.unwrap();
+        drop(store);
+        assert_eq!(
+            stored_skeletons(url).await,
+            vec![
+                ("acc-jan".to_string(), Some(Username::skeleton_of("Jan Jansen"))),
+                ("acc-kees".to_string(), Some(Username::skeleton_of("Kees"))),
+                // The younger of the two look-alikes keeps none, and still loads.
+                ("acc-piet".to_string(), None),
+            ]
+        );
+    }
+    let store = store::connect(url, 2).await.unwrap();
+    let piet = store.account_by_id(&AccountId("acc-piet".into())).await.unwrap().unwrap();
+    assert_eq!(piet.username_skeleton, Username::skeleton_of("Jan Jansen"));
+    let err = store.create_account(&account("acc-kees-2", "K\u{435}\u{435}s")).await.expect_err("look-alike of Kees");
+    assert!(matches!(err, StoreError::Conflict(store::USERNAME_LOOKALIKE)), "{err:?}");
+}
+
+mod skeleton_backfill {
+    #[tokio::test]
+    async fn sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("backfill.db").display());
+        super::skeletons_are_filled_in_at_start_up(&url).await;
+    }
+
+    #[tokio::test]
+    async fn postgres() {
+        let db = crate::helpers::fresh_postgres().await;
+        super::skeletons_are_filled_in_at_start_up(&db.url).await;
     }
 }

@@ -184,6 +184,39 @@ fn bad_input_is_refused_with_a_message_naming_the_flag() {
 }
 
 #[test]
+fn look_alike_usernames_are_refused_with_what_to_change() {
+    let admin = Admin::new();
+    let create = |username: &str| {
+        admin.run(&[
+            "user",
+            "create",
+            "--username",
+            username,
+            "--given-name",
+            "W",
+            "--family-name",
+            "B",
+            "--no-password",
+        ])
+    };
+    assert!(create("willem").status.success());
+    for (username, message) in [
+        ("w\u{131}llem", "--username: looks too much like an existing username; choose another"),
+        ("W\u{456}llem", "--username: mixes letters of different scripts"),
+        ("wil\u{200B}lem", "--username: contains an invisible character (U+200B)"),
+        ("wil\u{AD}lem", "--username: contains an invisible character (U+00AD)"),
+    ] {
+        let output = create(username);
+        assert!(!output.status.success(), "{}", username.escape_unicode());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{}: {stderr}", username.escape_unicode());
+        assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    }
+    let users = admin.json(&["--json", "user", "list"]);
+    assert_eq!(users.as_array().unwrap().len(), 1, "nothing stored: {users}");
+}
+
+#[test]
 fn keys_rotate_adds_keys_that_sign_later() {
     let admin = Admin::new();
     assert!(admin.json(&["--json", "keys", "list"]).as_array().unwrap().is_empty());

@@ -222,6 +222,7 @@ pub async fn create_user(store: &dyn Store, new: NewUser, now: UnixTime) -> Resu
         subject: Subject(crypto::random_token(16)),
         username: username.display().to_string(),
         username_normalised: username.normalised().to_string(),
+        username_skeleton: username.skeleton().to_string(),
         email: email.map(|e| e.as_str().to_string()),
         email_verified: false,
         given_name: new.given_name.trim().to_string(),
@@ -233,8 +234,13 @@ pub async fn create_user(store: &dyn Store, new: NewUser, now: UnixTime) -> Resu
         must_change_password: new.temporary_password,
         password_via_mail: false,
     };
-    store.create_account(&account).await?;
-    Ok(account)
+    match store.create_account(&account).await {
+        Ok(()) => Ok(account),
+        Err(StoreError::Conflict(crate::store::USERNAME_LOOKALIKE)) => {
+            Err(invalid("--username: looks too much like an existing username; choose another"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Rotates the signing keys (see `oidc::keys` for the timing) and tells running servers.

@@ -67,6 +67,11 @@ impl Browser {
         self.post_form(url, &form).await
     }
 
+    /// Like [`Browser::post_form`] from a browser set to `language` (`Accept-Language`).
+    pub async fn post_form_in(&self, language: &str, url: &str, form: &[(&str, &str)]) -> Response {
+        self.http.post(self.absolute(url)).header("accept-language", language).form(form).send().await.expect("POST")
+    }
+
     /// GETs `url` and follows redirects while they stay on the IdP; returns the last response's
     /// `Location` when it leaves the IdP (back to a portal), or the page where it stopped.
     pub async fn follow(&self, url: &str) -> Result<String, Page> {

@@ -6,9 +6,10 @@ use crate::auth::password;
 use crate::auth::password_rules::{birth_date_forms, Rule};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::{Secret, Username};
+use crate::domain::{Secret, Username, UsernameError};
 use crate::store::{
     Account, ActivationMethod, Invitation, OrganisationPolicy, Store, StoreError, MAX_INVITATION_FAILURES,
+    USERNAME_LOOKALIKE,
 };
 
 /// The answer to "e-mail + code". Deliberately coarse: a wrong address, a wrong code, an expired,
@@ -94,8 +95,8 @@ pub async fn create(
     let mut problems = Problems::default();
     let parsed = match Username::parse(username) {
         Ok(u) => Some(u),
-        Err(_) => {
-            problems.username = Some("username_invalid");
+        Err(e) => {
+            problems.username = Some(username_problem(&e));
             None
         }
     };
@@ -128,6 +129,19 @@ pub async fn create(
         Err(StoreError::Conflict("username")) => {
             Ok(Created::Refused(Problems { username: Some("username_taken"), ..Problems::default() }))
         }
+        Err(StoreError::Conflict(USERNAME_LOOKALIKE)) => {
+            Ok(Created::Refused(Problems { username: Some("username_lookalike"), ..Problems::default() }))
+        }
         Err(e) => Err(e),
+    }
+}
+
+/// The message (a locale key) that tells the person what to change in the username.
+fn username_problem(error: &UsernameError) -> &'static str {
+    match error {
+        UsernameError::Empty | UsernameError::TooLong | UsernameError::Control => "username_invalid",
+        UsernameError::Invisible(_) => "username_invisible",
+        UsernameError::MixedScripts => "username_mixed_scripts",
+        UsernameError::NotAllowed(_) => "username_not_allowed",
     }
 }

@@ -11,7 +11,7 @@ use super::{Deps, Mailing};
 use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::{BirthDate, Email, Secret};
+use crate::domain::{BirthDate, Email, Secret, Username};
 use crate::store::{ActivationMethod, Invitation, OrganisationPolicy, OutboxMail};
 use crate::ui::Locale;
 
@@ -88,6 +88,13 @@ pub async fn invite(
             "--email {}: at most 60 characters for this organisation's activation",
             request.email
         )));
+    }
+    // ... and pass the username rules (no invisible characters or mixed scripts), or the
+    // activation could not make an account.
+    if policy.activation_method == ActivationMethod::LinkBirthdateTemporaryPassword {
+        if let Err(e) = Username::parse(email.as_str()) {
+            return Err(invalid(format!("--email {}: cannot be a login name: it {e}", request.email)));
+        }
     }
     if policy.activation_method == ActivationMethod::LinkBirthdateTemporaryPassword && birth_date.is_none() {
         return Err(invalid("--birth-date: this organisation activates with the birth date, so it is required".into()));

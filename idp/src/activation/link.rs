@@ -89,7 +89,7 @@ pub async fn activate(
             format!("{}-{}", invitation.email, OsRng.gen_range(10..100))
         };
         let Ok(username) = Username::parse(&login) else {
-            return Err(ActivationError::Invalid("the e-mail address is too long to be a login name".into()));
+            return Err(ActivationError::Invalid("the e-mail address cannot be a login name".into()));
         };
         let password = temporary_password();
         let hash = crate::auth::password::hash(Secret::new(password.clone()))
@@ -123,7 +123,7 @@ pub async fn activate(
                 return Ok(Activation::Activated);
             }
             Ok(false) => return Ok(Activation::Refused),
-            Err(StoreError::Conflict("username")) => continue,
+            Err(StoreError::Conflict("username" | crate::store::USERNAME_LOOKALIKE)) => continue,
             Err(e) => return Err(e.into()),
         }
     }

@@ -48,6 +48,7 @@ pub fn account_for(
         subject: crate::domain::Subject(crate::crypto::random_token(16)),
         username: username.display().to_string(),
         username_normalised: username.normalised().to_string(),
+        username_skeleton: username.skeleton().to_string(),
         email: Some(invitation.email.clone()),
         email_verified: true,
         given_name: invitation.given_name.clone(),

@@ -6,13 +6,21 @@
 //! every burst's peak (over a GiB after a few hundred sign-ins), so the memory lives in a small
 //! pool instead, and no more hashes run at once than there are cores: memory stays at
 //! cores × 19 MiB however many people sign in, and queued sign-ins wait their turn.
+//!
+//! Passwords are normalised with Unicode NFKC before they are hashed or checked (NIST SP 800-63B
+//! §5.1.1.2), so `é` typed as one code point or as `e` + U+0301 is the same password, whatever
+//! the keyboard or phone produced. Hashes made before that, from the password as typed, keep
+//! working: when the normalised form does not match and differs from the typed one, the typed
+//! one is tried too.
 
+use std::borrow::Cow;
 use std::sync::{Mutex, OnceLock};
 
 use argon2::password_hash::{Output, PasswordHash, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version, ARGON2ID_IDENT};
 use rand::rngs::OsRng;
 use tokio::sync::Semaphore;
+use unicode_normalization::{is_nfkc, UnicodeNormalization};
 
 use crate::crypto::constant_time_eq;
 use crate::domain::Secret;
@@ -91,21 +99,44 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_with(&mut Vec::new(), b"poortwachter-dummy-password").unwrap_or_default())
 }
 
-/// Hashes a password into a PHC string.
+/// The form of a password that is hashed: NFKC (see the module doc).
+fn normalise(password: &str) -> Cow<'_, str> {
+    if is_nfkc(password) {
+        Cow::Borrowed(password)
+    } else {
+        Cow::Owned(password.nfkc().collect())
+    }
+}
+
+/// Hashes a password, normalised, into a PHC string.
 pub async fn hash(password: Secret<String>) -> Result<Secret<String>, HashError> {
-    with_memory(move |memory| hash_with(memory, password.expose().as_bytes()).map(Secret::new))
+    with_memory(move |memory| hash_with(memory, normalise(password.expose()).as_bytes()).map(Secret::new))
         .await
         .ok_or(HashError)?
 }
 
 /// Verifies a password against a stored hash, or against the dummy hash when there is none
-/// (unknown user, account not activated), in which case the answer is always false.
+/// (unknown user, account not activated), in which case the answer is always false. The
+/// normalised form is tried first, then the typed form if it differs (a hash from before
+/// normalisation). Whether a second try happens depends on the typed text only, never on the
+/// account, so the timing still says nothing about whether the account exists.
 pub async fn verify(password: Secret<String>, stored: Option<Secret<String>>) -> bool {
-    with_memory(move |memory| match &stored {
-        Some(hash) => verify_with(memory, password.expose().as_bytes(), hash.expose()),
-        None => {
-            verify_with(memory, password.expose().as_bytes(), dummy_hash());
-            false
+    with_memory(move |memory| {
+        let typed = password.expose();
+        let normalised = normalise(typed);
+        let differs = normalised != typed.as_str();
+        match &stored {
+            Some(hash) => {
+                verify_with(memory, normalised.as_bytes(), hash.expose())
+                    || (differs && verify_with(memory, typed.as_bytes(), hash.expose()))
+            }
+            None => {
+                verify_with(memory, normalised.as_bytes(), dummy_hash());
+                if differs {
+                    verify_with(memory, typed.as_bytes(), dummy_hash());
+                }
+                false
+            }
         }
     })
     .await
@@ -128,6 +159,31 @@ mod tests {
         assert!(verify(Secret::new("Correct horse 1".into()), Some(h.clone())).await);
         assert!(!verify(Secret::new("correct horse 1".into()), Some(h)).await);
         assert!(!verify(Secret::new("poortwachter-dummy-password".into()), None).await);
+    }
+
+    #[tokio::test]
+    async fn composed_and_decomposed_accents_are_the_same_password() {
+        let composed = "Caf\u{e9} au lait 1";
+        let decomposed = "Cafe\u{301} au lait 1";
+        let h = hash(Secret::new(composed.into())).await.unwrap();
+        assert!(verify(Secret::new(decomposed.into()), Some(h.clone())).await);
+        assert!(verify(Secret::new(composed.into()), Some(h.clone())).await);
+        // Set decomposed, typed composed later (another phone).
+        let h = hash(Secret::new(decomposed.into())).await.unwrap();
+        assert!(verify(Secret::new(composed.into()), Some(h)).await);
+        // NFKC also folds compatibility forms: the ligature ﬁ and full-width letters.
+        let h = hash(Secret::new("\u{FB01}ets ＡＢＣ 12".into())).await.unwrap();
+        assert!(verify(Secret::new("fiets ABC 12".into()), Some(h.clone())).await);
+        assert!(!verify(Secret::new("fiets abc 12".into()), Some(h)).await);
+    }
+
+    #[tokio::test]
+    async fn hashes_of_the_typed_form_from_before_normalisation_keep_verifying() {
+        let decomposed = "Cafe\u{301} au lait 1";
+        let old = hash_with(&mut Vec::new(), decomposed.as_bytes()).unwrap();
+        assert!(verify(Secret::new(decomposed.into()), Some(Secret::new(old.clone()))).await);
+        assert!(!verify(Secret::new("Cafe au lait 1".into()), Some(Secret::new(old))).await);
+        assert_eq!(normalise("plain ascii"), Cow::Borrowed("plain ascii"));
     }
 
     #[tokio::test]

@@ -5,7 +5,7 @@ mod names;
 mod secret;
 mod uri;
 
-pub use names::{BirthDate, Email, Username};
+pub use names::{BirthDate, Email, Username, UsernameError};
 pub use secret::Secret;
 pub use uri::RedirectUri;
 

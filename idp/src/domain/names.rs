@@ -4,13 +4,24 @@ use serde::{Deserialize, Serialize};
 use time::macros::format_description;
 use time::Date;
 use unicode_normalization::UnicodeNormalization;
+use unicode_security::general_security_profile::IdentifierType;
+use unicode_security::{GeneralSecurityProfile, RestrictionLevel, RestrictionLevelDetection};
 
-/// A username as typed, plus the normalised form that uniqueness and sign-in use:
-/// Unicode NFKC, lower case, surrounding whitespace removed, inner whitespace collapsed.
+/// A username as typed, plus the forms that uniqueness uses:
+/// - `normalised`, for sign-in and "taken": Unicode NFKC, lower case, surrounding whitespace
+///   removed, inner whitespace collapsed;
+/// - `skeleton`, for "looks like a name that is taken": the confusable skeleton of Unicode
+///   TS #39 §4, so `јаn` (Cyrillic), `jan` and `jаn` share one.
+///
+/// Refused (TS #39 §5): invisible (default-ignorable) characters, letters from scripts that may
+/// not mix at the "highly restrictive" level (Latin with Cyrillic, say), and characters outside the
+/// identifier profile (symbols, emoji) apart from the ASCII punctuation and spaces that logins
+/// such as e-mail addresses need.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Username {
     display: String,
     normalised: String,
+    skeleton: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -21,6 +32,12 @@ pub enum UsernameError {
     TooLong,
     #[error("contains a control character")]
     Control,
+    #[error("contains an invisible character (U+{:04X}); type the name again without it", u32::from(*.0))]
+    Invisible(char),
+    #[error("mixes letters of different scripts (such as Latin and Cyrillic); use letters of one script")]
+    MixedScripts,
+    #[error("contains a character that cannot be part of a username (U+{:04X})", u32::from(*.0))]
+    NotAllowed(char),
 }
 
 impl Username {
@@ -35,7 +52,13 @@ impl Username {
         if display.chars().any(char::is_control) {
             return Err(UsernameError::Control);
         }
-        Ok(Self { normalised: Self::normalise(&display), display })
+        // Checked before NFKC, which keeps some of these and changes others into one another.
+        if let Some(c) = display.chars().find(|&c| is_invisible(c)) {
+            return Err(UsernameError::Invisible(c));
+        }
+        let normalised = Self::normalise(&display);
+        check_scripts(&normalised)?;
+        Ok(Self { skeleton: Self::skeleton_of(&display), normalised, display })
     }
 
     /// The key used for uniqueness, lookup and throttling.
@@ -44,12 +67,52 @@ impl Username {
         nfkc.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
     }
 
+    /// The key that look-alikes share: the TS #39 skeleton of the name as shown, in lower case.
+    /// The skeleton is taken of the shown form, not the lower-case one, because capitals are
+    /// where many look-alikes are (`I` and `l`); it is then folded to lower case (the skeleton
+    /// maps `0` to `O`, for one) and skeletonised again, as folding can yield new confusables.
+    pub fn skeleton_of(display: &str) -> String {
+        let nfkc: String = display.nfkc().collect();
+        let first: String = unicode_security::skeleton(&nfkc).collect::<String>().to_lowercase();
+        unicode_security::skeleton(&first).collect()
+    }
+
     pub fn display(&self) -> &str {
         &self.display
     }
 
     pub fn normalised(&self) -> &str {
         &self.normalised
+    }
+
+    pub fn skeleton(&self) -> &str {
+        &self.skeleton
+    }
+}
+
+/// Default-ignorable code points (zero-width space and joiners, soft hyphen, bidi controls,
+/// variation selectors, Hangul fillers, tags …): they show as nothing, so two names that differ
+/// only by one look the same. The crate keeps its Default_Ignorable_Code_Point table private but
+/// applies it in the skeleton, which drops exactly those (no confusable maps to nothing); the
+/// Identifier_Type alone would miss the unassigned and deprecated ones.
+fn is_invisible(c: char) -> bool {
+    let mut buf = [0u8; 4];
+    c.identifier_type() == Some(IdentifierType::Default_Ignorable)
+        || unicode_security::skeleton(c.encode_utf8(&mut buf)).next().is_none()
+}
+
+/// TS #39 §5.2: the name must reach the "highly restrictive" level: one script, or Latin with
+/// Han and Japanese kana, Han and Bopomofo, or Han and Hangul. Space and ASCII punctuation are
+/// left out of the check: they belong to every script, and logins need them (`@`, `.`, `-`).
+fn check_scripts(normalised: &str) -> Result<(), UsernameError> {
+    let letters: String = normalised.chars().filter(|c| c.is_ascii_alphanumeric() || !c.is_ascii()).collect();
+    if let Some(c) = letters.chars().find(|&c| !c.identifier_allowed()) {
+        return Err(UsernameError::NotAllowed(c));
+    }
+    if letters.as_str().check_restriction_level(RestrictionLevel::HighlyRestrictive) {
+        Ok(())
+    } else {
+        Err(UsernameError::MixedScripts)
     }
 }
 
@@ -110,6 +173,87 @@ mod tests {
         // é as one code point and as e + combining accent are the same user.
         assert_eq!(Username::normalise("jos\u{e9}"), Username::normalise("jose\u{301}"));
         assert_eq!(Username::parse("   "), Err(UsernameError::Empty));
+    }
+
+    #[test]
+    fn ordinary_names_and_logins_are_accepted() {
+        for name in [
+            "Jan Jansen",
+            "j.jansen@zorg.example",
+            "fatima@example.nl-42",
+            "O'Brien_2",
+            "José Müller",
+            "Ærøskøbing",
+            "Øystein",
+            "Ålesund+test",
+            "Σωκράτης",
+            "Дмитрий",
+            "山田太郎",
+            "山田たろう",
+            "ＪＡＮ",
+        ] {
+            assert!(Username::parse(name).is_ok(), "{name}: {:?}", Username::parse(name));
+        }
+    }
+
+    #[test]
+    fn invisible_characters_are_refused() {
+        for (name, c) in [
+            ("jan\u{200B}jansen", '\u{200B}'), // zero-width space
+            ("jan\u{AD}jansen", '\u{AD}'),     // soft hyphen
+            ("jan\u{200D}", '\u{200D}'),       // zero-width joiner
+            ("\u{FEFF}jan", '\u{FEFF}'),       // byte order mark
+            ("jan\u{2060}", '\u{2060}'),       // word joiner
+            ("ja\u{34F}n", '\u{34F}'),         // combining grapheme joiner
+            ("jan\u{FE0F}", '\u{FE0F}'),       // variation selector
+            ("jan\u{202E}", '\u{202E}'),       // right-to-left override
+            ("jan\u{3164}", '\u{3164}'),       // Hangul filler
+            ("jan\u{E0001}", '\u{E0001}'),     // language tag
+            ("jan\u{206A}", '\u{206A}'),       // deprecated: inhibit symmetric swapping
+        ] {
+            assert_eq!(Username::parse(name), Err(UsernameError::Invisible(c)), "{}", name.escape_unicode());
+        }
+        let message = UsernameError::Invisible('\u{200B}').to_string();
+        assert!(message.contains("U+200B"), "{message}");
+    }
+
+    #[test]
+    fn mixed_scripts_are_refused() {
+        // Cyrillic а (U+0430) among Latin letters; Greek ο (U+03BF) likewise.
+        assert_eq!(Username::parse("j\u{430}n"), Err(UsernameError::MixedScripts));
+        assert_eq!(Username::parse("r\u{3BF}b"), Err(UsernameError::MixedScripts));
+        // A whole name in Cyrillic is one script, so it is accepted here: the skeleton catches it.
+        let all_cyrillic = Username::parse("\u{441}\u{43E}\u{440}").unwrap(); // сор
+        assert_eq!(all_cyrillic.skeleton(), Username::parse("cop").unwrap().skeleton());
+    }
+
+    #[test]
+    fn symbols_outside_the_identifier_profile_are_refused() {
+        assert_eq!(Username::parse("jan\u{2713}"), Err(UsernameError::NotAllowed('\u{2713}')));
+        assert_eq!(Username::parse("jan\u{1F600}"), Err(UsernameError::NotAllowed('\u{1F600}')));
+    }
+
+    #[test]
+    fn look_alikes_share_a_skeleton() {
+        let skeleton = |name: &str| Username::parse(name).unwrap().skeleton().to_string();
+        let jan = skeleton("jan.jansen");
+        // Dotless ı (Latin, so not mixed) for i.
+        assert_eq!(skeleton("adm\u{131}n"), skeleton("admin"));
+        // Wholly Cyrillic look-alikes of a Latin name.
+        assert_eq!(skeleton("\u{430}\u{440}\u{435}"), skeleton("ape"));
+        // Capital I, digit 1 and small l; digit 0 and letter o.
+        assert_eq!(skeleton("biIl"), skeleton("bill"));
+        assert_eq!(skeleton("bi1l"), skeleton("bill"));
+        assert_eq!(skeleton("j0hn"), skeleton("john"));
+        // The same name in another case or Unicode form.
+        assert_eq!(skeleton("Jan.Jansen"), jan);
+        assert_eq!(skeleton("ＪＡＮ.ＪＡＮＳＥＮ"), jan);
+        assert_eq!(skeleton("jose\u{301}"), skeleton("jos\u{e9}"));
+        // Different names stay apart.
+        assert_ne!(skeleton("jan.janssen"), jan);
+        assert_ne!(skeleton("piet"), jan);
+        // The skeleton of a stored display name (start-up backfill) is the one parse gives.
+        assert_eq!(Username::skeleton_of("Jan.Jansen"), jan);
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The name of the conflict (`StoreError::Conflict(USERNAME_LOOKALIKE)`) of a username that is not
+/// taken but looks like one that is: its confusable skeleton (Unicode TS #39 §4) equals another
+/// account's.
+pub const USERNAME_LOOKALIKE: &str = "username_lookalike";
+
 /// Care organisations.
 #[async_trait]
 pub trait OrganisationStore {
@@ -54,8 +59,9 @@ pub trait ClientStore {
 /// Accounts: people who sign in.
 #[async_trait]
 pub trait AccountStore {
-    /// Fails with `Conflict("username")` when the normalised username is taken (`Conflict("account")`
-    /// for a clash of id or subject).
+    /// Fails with `Conflict("username")` when the normalised username is taken,
+    /// `Conflict(USERNAME_LOOKALIKE)` when another account's username has the same confusable skeleton
+    /// (Unicode TS #39 §4), and `Conflict("account")` for a clash of id or subject.
     async fn create_account(&self, account: &Account) -> StoreResult<()>;
     async fn account_by_username(&self, normalised: &str) -> StoreResult<Option<Account>>;
     async fn account_by_id(&self, id: &AccountId) -> StoreResult<Option<Account>>;
@@ -286,7 +292,8 @@ pub trait InvitationTx {
     /// Voids the open invitations of the same organisation and address and stores this one.
     async fn create_invitation(&mut self, invitation: &Invitation, now: UnixTime) -> StoreResult<()>;
     /// Creates the account and marks the invitation used by it. False when the invitation was no
-    /// longer open; `Conflict("username")` when the name is taken.
+    /// longer open; `Conflict("username")` when the name is taken, `Conflict(USERNAME_LOOKALIKE)`
+    /// when it looks like a taken one.
     async fn activate_with_account(
         &mut self,
         invitation_id: &str,
@@ -423,18 +430,19 @@ pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Sto
     }
 }
 
-/// Like [`map_unique`], but names the conflict `named` only when the violated constraint is on
-/// `column` (PostgreSQL names the constraint, SQLite the column in its message).
-pub(crate) fn map_unique_on(
+/// Like [`map_unique`] for a table with several unique columns: the first `(column, name)` whose
+/// column the violated constraint is on names the conflict (PostgreSQL names the constraint,
+/// SQLite the column in its message), else `otherwise`.
+pub(crate) fn map_unique_among(
     error: sqlx::Error,
-    column: &str,
-    named: &'static str,
+    columns: &[(&str, &'static str)],
     otherwise: &'static str,
 ) -> StoreError {
     match &error {
         sqlx::Error::Database(e) if e.is_unique_violation() => {
-            let on_column = e.constraint().is_some_and(|c| c.contains(column)) || e.message().contains(column);
-            StoreError::Conflict(if on_column { named } else { otherwise })
+            let on = |column: &str| e.constraint().is_some_and(|c| c.contains(column)) || e.message().contains(column);
+            let named = columns.iter().find(|(column, _)| on(column)).map(|(_, named)| *named);
+            StoreError::Conflict(named.unwrap_or(otherwise))
         }
         _ => StoreError::Backend(error),
     }

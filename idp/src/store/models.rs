@@ -153,6 +153,8 @@ pub struct Account {
     pub subject: Subject,
     pub username: String,
     pub username_normalised: String,
+    /// The confusable skeleton (`domain::Username::skeleton`): unique, so look-alikes are refused.
+    pub username_skeleton: String,
     pub email: Option<String>,
     pub email_verified: bool,
     pub given_name: String,

@@ -12,10 +12,11 @@ pub struct PgStore {
 }
 
 impl PgStore {
-    /// Connects and applies migrations.
+    /// Connects and applies migrations (with the data they need computed here).
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         let pool = PgPoolOptions::new().max_connections(max_connections).connect(url).await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await.map_err(sqlx::Error::from)?;
+        backfill_username_skeletons(&pool).await?;
         Ok(Self { pool })
     }
 }

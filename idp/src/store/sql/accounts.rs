@@ -97,11 +97,33 @@ macro_rules! impl_account_store {
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
             a: &$crate::store::Account,
         ) -> $crate::store::StoreResult<()> {
+            use sqlx::Row;
+            // Both unique columns can clash at once (the same name in another case); "taken" is
+            // the answer that tells the person most, so look first. The unique indexes still
+            // decide when two activations race.
+            let clashes = sqlx::query(
+                "SELECT username_normalised FROM accounts WHERE username_normalised = $1 OR username_skeleton = $2",
+            )
+            .bind(&a.username_normalised)
+            .bind(&a.username_skeleton)
+            .fetch_all(&mut **tx)
+            .await?;
+            if !clashes.is_empty() {
+                let mut taken = false;
+                for row in &clashes {
+                    taken |= row.try_get::<String, _>("username_normalised")? == a.username_normalised;
+                }
+                return Err($crate::store::StoreError::Conflict(if taken {
+                    "username"
+                } else {
+                    $crate::store::USERNAME_LOOKALIKE
+                }));
+            }
             sqlx::query(
                 "INSERT INTO accounts (id, subject, username, username_normalised, email, email_verified, \
                      given_name, family_name, birth_date, password_hash, created_at, disabled, email_normalised, \
-                     must_change_password, password_via_mail) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                     must_change_password, password_via_mail, username_skeleton) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
             )
             .bind(a.id.as_str())
             .bind(a.subject.as_str())
@@ -118,19 +140,64 @@ macro_rules! impl_account_store {
             .bind(a.email.as_deref().map($crate::activation::normalise_email))
             .bind(a.must_change_password)
             .bind(a.password_via_mail)
+            .bind(&a.username_skeleton)
             .execute(&mut **tx)
             .await
-            .map_err(|e| $crate::store::map_unique_on(e, "username_normalised", "username", "account"))?;
+            .map_err(|e| {
+                $crate::store::map_unique_among(
+                    e,
+                    &[("username_normalised", "username"), ("username_skeleton", $crate::store::USERNAME_LOOKALIKE)],
+                    "account",
+                )
+            })?;
+            Ok(())
+        }
+
+        /// Fills in the skeleton of accounts made before migration 0012 (the database cannot
+        /// compute it). Idempotent, so every node runs it at start-up; of look-alikes made before
+        /// the rule, the oldest account gets the skeleton and the others keep none (they still
+        /// sign in) and are logged, for an operator to look at.
+        async fn backfill_username_skeletons(
+            pool: &sqlx::Pool<<$row as sqlx::Row>::Database>,
+        ) -> $crate::store::StoreResult<()> {
+            use sqlx::Row;
+            let rows = sqlx::query("SELECT id, username FROM accounts WHERE username_skeleton IS NULL ORDER BY created_at, id")
+                .fetch_all(pool)
+                .await?;
+            for row in rows {
+                let id: String = row.try_get("id")?;
+                let skeleton = $crate::domain::Username::skeleton_of(&row.try_get::<String, _>("username")?);
+                let updated =
+                    sqlx::query("UPDATE accounts SET username_skeleton = $1 WHERE id = $2 AND username_skeleton IS NULL")
+                        .bind(&skeleton)
+                        .bind(&id)
+                        .execute(pool)
+                        .await;
+                match updated {
+                    Ok(_) => {}
+                    Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                        tracing::warn!(account = %id, "username looks like another account's; left without a skeleton");
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
             Ok(())
         }
 
         fn account_from_row(r: &$row) -> $crate::store::StoreResult<$crate::store::Account> {
             use sqlx::Row;
+            let username: String = r.try_get("username")?;
+            // Only a look-alike made before migration 0012 has none (see the backfill).
+            let username_skeleton = match r.try_get::<Option<String>, _>("username_skeleton")? {
+                Some(skeleton) => skeleton,
+                None => $crate::domain::Username::skeleton_of(&username),
+            };
             Ok($crate::store::Account {
                 id: $crate::domain::AccountId(r.try_get("id")?),
                 subject: $crate::domain::Subject(r.try_get("subject")?),
-                username: r.try_get("username")?,
+                username,
                 username_normalised: r.try_get("username_normalised")?,
+                username_skeleton,
                 email: r.try_get("email")?,
                 email_verified: r.try_get("email_verified")?,
                 given_name: r.try_get("given_name")?,

@@ -15,7 +15,7 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating when missing, with its folder) the database and applies migrations.
+    /// Opens (creating when missing, with its folder) the database and applies migrations (with the data they need computed here).
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
@@ -30,6 +30,7 @@ impl SqliteStore {
         }
         let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await.map_err(sqlx::Error::from)?;
+        backfill_username_skeletons(&pool).await?;
         Ok(Self { pool })
     }
 }
