@@ -60,7 +60,7 @@ async fn assert_redirect_error(app: &TestApp, portal: &Portal, url: &str, error:
 #[tokio::test]
 async fn redirect_uri_variants_get_an_error_page_not_a_redirect() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     let registered = &portal.redirect_uri; // https://alpha.portal.example/callback
     let variants = [
         format!("{registered}/"),
@@ -91,7 +91,7 @@ async fn redirect_uri_variants_get_an_error_page_not_a_redirect() {
 #[tokio::test]
 async fn duplicated_parameters_are_invalid_requests() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     let url = authorize_url(&app, &portal, &portal.redirect_uri, &[("scope", "openid profile")]);
     assert_redirect_error(&app, &portal, &url, "invalid_request").await;
     // Duplicated client_id or redirect_uri cannot be trusted at all.
@@ -116,7 +116,7 @@ async fn pkce_is_required_for_public_clients_and_plain_is_refused() {
     assert_redirect_error(&app, &public, &short, "invalid_request").await;
 
     // Confidential clients may skip PKCE, but never use plain.
-    let confidential = app.portal("alpha", ClientKind::Confidential).await;
+    let confidential = app.alpha_portal().await;
     let url = authorize_url(&app, &confidential, &confidential.redirect_uri, &[]);
     let plain = url.replace("code_challenge_method=S256", "code_challenge_method=plain");
     assert_redirect_error(&app, &confidential, &plain, "invalid_request").await;
@@ -125,7 +125,7 @@ async fn pkce_is_required_for_public_clients_and_plain_is_refused() {
 #[tokio::test]
 async fn other_bad_requests_go_back_to_the_portal_with_the_right_error() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     let base = authorize_url(&app, &portal, &portal.redirect_uri, &[]);
     let cases: Vec<(String, &str)> = vec![
         (base.replace("response_type=code", "response_type=token"), "unsupported_response_type"),
@@ -149,7 +149,7 @@ async fn other_bad_requests_go_back_to_the_portal_with_the_right_error() {
 #[tokio::test]
 async fn oversized_and_malformed_input_is_refused_quickly() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     let huge = format!("{}&nonce={}", authorize_url(&app, &portal, &portal.redirect_uri, &[]), "n".repeat(20_000));
     let response = app.browser().get(&huge).await;
     assert!(response.status().is_client_error(), "{}", response.status());

@@ -48,7 +48,7 @@ async fn discovery_names_the_endpoints_the_router_serves() {
 async fn rotated_keys_are_published_before_they_sign_and_verify_after() {
     // Tokens that outlive the publication delay, so an old-key token is still valid after it.
     let app = TestApp::spawn_with(Backend::Sqlite, |c| c.tokens.access_token_ttl_secs = 1800).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
