@@ -570,10 +570,9 @@ async fn an_operator_reset_removes_every_factor_and_the_next_sign_in_enrols_agai
     let templates = &app.state.mail_templates;
     let temporary = Some(idp::domain::Secret::new("tijdelijk-wachtwoord-42".to_string()));
     admin::reset_factors(
-        app.state.store.as_ref(),
-        templates,
-        &app.state.config,
-        &app.issuer,
+        app.state.activation(),
+        idp::audit::Actor::operator(Some("tester".into())),
+        idp::activation::Mailing { templates, config: &app.state.config, issuer: &app.issuer },
         "PIET",
         temporary,
         app.now(),
@@ -759,8 +758,9 @@ async fn invited_user(app: &TestApp, username: &str) {
     let hash = idp::auth::password::hash(idp::domain::Secret::new(PASSWORD.into())).await.unwrap();
     let name = idp::domain::Username::parse(username).unwrap();
     let account = idp::activation::account_for(&invited.invitation, &name, hash, false, app.now());
-    let store = app.state.store.as_ref();
-    assert!(store.activate_with_account(&invited.invitation.id, &account, None, app.now()).await.unwrap());
+    let mut tx = app.state.store.begin().await.unwrap();
+    assert!(tx.activate_with_account(&invited.invitation.id, &account, app.now()).await.unwrap());
+    tx.commit().await.unwrap();
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ mod helpers;
 
 mod activation;
 mod audit_chain;
+mod audit_events;
 mod authorize_errors;
 mod browser;
 mod code_flow;

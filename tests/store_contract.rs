@@ -80,6 +80,9 @@ contract!(
     factors_and_totp_steps,
     recovery_codes_once,
     trusted_devices_die_with_the_password,
+    transactions_are_all_or_nothing,
+    invitations_activate_once,
+    password_resets_once,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -717,13 +720,24 @@ fn totp_factor(id: &str, account: &AccountId) -> store::Factor {
     }
 }
 
+/// Runs one write in its own transaction with a notice mail, and commits.
+macro_rules! in_tx {
+    ($store:expr, |$tx:ident| $write:expr) => {{
+        let mut $tx = $store.begin().await.expect("begin");
+        let result = $write.await.expect("write");
+        $tx.enqueue_mail(&notice("someone@example.nl")).await.expect("mail");
+        $tx.commit().await.expect("commit");
+        result
+    }};
+}
+
 async fn factors_and_totp_steps(store: &dyn Store) {
     let a = account("acc-f", "fenna");
     store.create_account(&a).await.unwrap();
     store.add_factor(&totp_factor("f1", &a.id)).await.unwrap();
     store.add_factor(&totp_factor("f2", &a.id)).await.unwrap();
-    assert!(store.confirm_factor("f2", NOW, &notice("f@example.nl")).await.unwrap());
-    assert!(!store.confirm_factor("f2", NOW, &notice("f@example.nl")).await.unwrap(), "confirmed once");
+    assert!(in_tx!(store, |tx| tx.confirm_factor("f2", NOW)));
+    assert!(!in_tx!(store, |tx| tx.confirm_factor("f2", NOW)), "confirmed once");
     let left = store.factors(&a.id).await.unwrap();
     assert_eq!(left.len(), 1, "the other pending app of the same kind is dropped");
     assert_eq!(left[0].confirmed_at, Some(NOW));
@@ -734,20 +748,30 @@ async fn factors_and_totp_steps(store: &dyn Store) {
     assert!(store.use_totp_step("f2", 101, NOW).await.unwrap());
     let other = account("acc-g", "gert");
     store.create_account(&other).await.unwrap();
-    assert!(!store.remove_factor("f2", &other.id, &notice("g@example.nl")).await.unwrap(), "only the owner removes");
-    assert!(store.remove_factor("f2", &a.id, &notice("f@example.nl")).await.unwrap());
+    assert!(!in_tx!(store, |tx| tx.remove_factor("f2", &other.id, NOW)), "only the owner removes");
+    assert!(in_tx!(store, |tx| tx.remove_factor("f2", &a.id, NOW)));
     assert!(store.factors(&a.id).await.unwrap().is_empty());
+    // A passkey is added confirmed; a second with the same credential is refused.
+    let passkey = store::Factor {
+        kind: store::FactorKind::Passkey,
+        credential_id: Some("cred-1".into()),
+        confirmed_at: Some(NOW),
+        ..totp_factor("p1", &a.id)
+    };
+    in_tx!(store, |tx| tx.add_confirmed_factor(&passkey));
+    let mut tx = store.begin().await.unwrap();
+    let twin = store::Factor { id: "p2".into(), ..passkey.clone() };
+    assert!(matches!(tx.add_confirmed_factor(&twin).await, Err(StoreError::Conflict(_))), "credential ids are unique");
+    drop(tx);
     // An operator's reset: everything goes at once.
     store.add_factor(&totp_factor("f3", &a.id)).await.unwrap();
-    store.replace_recovery_codes(&a.id, &["d".into()], NOW, &notice("f@example.nl")).await.unwrap();
-    store.reset_factors(&a.id, None, NOW, &notice("f@example.nl")).await.unwrap();
+    in_tx!(store, |tx| tx.replace_recovery_codes(&a.id, &["d".into()], NOW));
+    in_tx!(store, |tx| tx.reset_factors(&a.id, None, NOW));
     assert!(store.factors(&a.id).await.unwrap().is_empty());
     assert_eq!(store.recovery_codes_left(&a.id).await.unwrap(), 0);
     assert!(!store.account_by_id(&a.id).await.unwrap().unwrap().must_change_password, "the password stays");
-    store
-        .reset_factors(&a.id, Some(&Secret::new("temporary-hash".into())), NOW, &notice("f@example.nl"))
-        .await
-        .unwrap();
+    let temporary = Secret::new("temporary-hash".to_string());
+    in_tx!(store, |tx| tx.reset_factors(&a.id, Some(&temporary), NOW));
     let after = store.account_by_id(&a.id).await.unwrap().unwrap();
     assert!(after.must_change_password && !after.password_via_mail);
     assert_eq!(after.password_hash.unwrap().expose(), "temporary-hash");
@@ -757,14 +781,164 @@ async fn recovery_codes_once(store: &dyn Store) {
     let a = account("acc-r", "rik");
     store.create_account(&a).await.unwrap();
     let digests: Vec<String> = (0..10).map(|i| format!("d{i}")).collect();
-    store.replace_recovery_codes(&a.id, &digests, NOW, &notice("r@example.nl")).await.unwrap();
+    in_tx!(store, |tx| tx.replace_recovery_codes(&a.id, &digests, NOW));
     assert_eq!(store.recovery_codes_left(&a.id).await.unwrap(), 10);
-    let mail = notice("r@example.nl");
-    let wins = join_all((0..RACERS).map(|_| store.use_recovery_code(&a.id, "d3", NOW, &mail))).await;
+    let use_once = || async {
+        let mut tx = store.begin().await?;
+        let used = tx.use_recovery_code(&a.id, "d3", NOW).await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(used)
+    };
+    let wins = join_all((0..RACERS).map(|_| use_once())).await;
     assert_eq!(wins.into_iter().filter(|w| *w.as_ref().unwrap()).count(), 1, "single use under concurrency");
     assert_eq!(store.recovery_codes_left(&a.id).await.unwrap(), 9);
-    store.replace_recovery_codes(&a.id, &digests[..2], NOW, &notice("r@example.nl")).await.unwrap();
+    in_tx!(store, |tx| tx.replace_recovery_codes(&a.id, &digests[..2], NOW));
     assert_eq!(store.recovery_codes_left(&a.id).await.unwrap(), 2, "new codes replace the old");
+}
+
+/// A use case's transaction keeps all or nothing: its writes, its mail and its audit record are
+/// gone when it is dropped before commit, and all there after commit.
+async fn transactions_are_all_or_nothing(store: &dyn Store) {
+    let a = account("acc-x", "xander");
+    store.create_account(&a).await.unwrap();
+    let digests = vec!["x1".to_string()];
+    let mail = notice("x@example.nl");
+    let head = store.audit_head().await.unwrap();
+    let record = |seq: i64, prev: &str| store::AuditRecord {
+        seq,
+        id: format!("rec-{seq}"),
+        time: NOW,
+        event_type: "factor.recovery_codes_issued".into(),
+        action: "C".into(),
+        outcome: "success".into(),
+        actor_id: Some(a.id.0.clone()),
+        actor_name: None,
+        actor_role: "client".into(),
+        actor_is_requester: true,
+        subject_id: Some(a.id.0.clone()),
+        client_address: None,
+        object_type: None,
+        object_id: None,
+        node: "test".into(),
+        organisation_id: None,
+        client_id: None,
+        detail: "{}".into(),
+        prev_hash: prev.into(),
+        hash: format!("hash-{seq}"),
+    };
+    {
+        let mut tx = store.begin().await.unwrap();
+        tx.replace_recovery_codes(&a.id, &digests, NOW).await.unwrap();
+        tx.enqueue_mail(&mail).await.unwrap();
+        let locked = tx.lock_audit_head().await.unwrap();
+        tx.append_audit_record(&record(locked.seq + 1, &locked.hash)).await.unwrap();
+        // Dropped: rolled back.
+    }
+    assert_eq!(store.recovery_codes_left(&a.id).await.unwrap(), 0, "the write is gone");
+    assert!(store.mail_by_id(&mail.id).await.unwrap().is_none(), "the mail is gone");
+    assert_eq!(store.audit_head().await.unwrap().seq, head.seq, "the record is gone");
+
+    let mut tx = store.begin().await.unwrap();
+    tx.replace_recovery_codes(&a.id, &digests, NOW).await.unwrap();
+    tx.enqueue_mail(&mail).await.unwrap();
+    let locked = tx.lock_audit_head().await.unwrap();
+    tx.append_audit_record(&record(locked.seq + 1, &locked.hash)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.recovery_codes_left(&a.id).await.unwrap(), 1);
+    assert!(store.mail_by_id(&mail.id).await.unwrap().is_some());
+    assert_eq!(store.audit_head().await.unwrap().seq, head.seq + 1);
+
+    // A record that does not follow the head is refused (another node appended in between).
+    let mut tx = store.begin().await.unwrap();
+    let locked = tx.lock_audit_head().await.unwrap();
+    let stale = record(locked.seq, "stale");
+    assert!(tx.append_audit_record(&stale).await.is_err(), "a record must follow the head");
+}
+
+async fn invitations_activate_once(store: &dyn Store) {
+    let org = organisation("inv");
+    store.create_organisation(&org).await.unwrap();
+    let invitation = store::Invitation {
+        id: "inv-1".into(),
+        organisation_id: org.id.clone(),
+        method: store::ActivationMethod::InviteCode,
+        email: "Ina@Example.nl".into(),
+        email_normalised: "ina@example.nl".into(),
+        given_name: "Ina".into(),
+        family_name: "Bakker".into(),
+        birth_date: None,
+        client_number: None,
+        secret_digest: "inv-digest-1".into(),
+        created_at: NOW,
+        expires_at: NOW + 3600,
+        used_at: None,
+        voided_at: None,
+        failures: 0,
+        account_id: None,
+    };
+    in_tx!(store, |tx| tx.create_invitation(&invitation, NOW));
+    // A new invitation to the same address voids the open one.
+    let second = store::Invitation { id: "inv-2".into(), secret_digest: "inv-digest-2".into(), ..invitation.clone() };
+    in_tx!(store, |tx| tx.create_invitation(&second, NOW + 1));
+    assert!(store.invitation_by_id("inv-1").await.unwrap().unwrap().voided_at.is_some());
+    let mut tx = store.begin().await.unwrap();
+    assert!(!tx.activate_with_account("inv-1", &account("acc-i0", "ina0"), NOW + 2).await.unwrap(), "voided");
+    drop(tx);
+    assert!(
+        store.account_by_id(&AccountId("acc-i0".into())).await.unwrap().is_none(),
+        "no account without its invitation"
+    );
+    // The failure cap is exact under concurrency.
+    let counts = join_all((0..RACERS).map(|_| store.count_invitation_failure("inv-2", 3))).await;
+    assert_eq!(counts.iter().filter(|c| c.as_ref().unwrap().is_some()).count(), 3, "only three failures count");
+    store.release_invitation_attempt("inv-2").await.unwrap();
+    assert_eq!(store.invitation_by_id("inv-2").await.unwrap().unwrap().failures, 2);
+    // Activated once, however many race.
+    let activate = |n: usize| async move {
+        let mut tx = store.begin().await?;
+        let done =
+            tx.activate_with_account("inv-2", &account(&format!("acc-i{n}"), &format!("ina{n}")), NOW + 3).await?;
+        if done {
+            tx.commit().await?;
+        }
+        Ok::<_, StoreError>(done)
+    };
+    let wins = join_all((1..=RACERS).map(activate)).await;
+    assert_eq!(wins.iter().filter(|w| matches!(w, Ok(true))).count(), 1, "one account per invitation");
+    let used = store.invitation_by_id("inv-2").await.unwrap().unwrap();
+    assert!(used.used_at.is_some() && used.account_id.is_some());
+}
+
+async fn password_resets_once(store: &dyn Store) {
+    let a = account("acc-p", "pien");
+    store.create_account(&a).await.unwrap();
+    let reset = |digest: &str| store::PasswordReset {
+        digest: digest.into(),
+        account_id: a.id.clone(),
+        created_at: NOW,
+        expires_at: NOW + 3600,
+        used_at: None,
+    };
+    in_tx!(store, |tx| tx.create_password_reset(&reset("reset-1")));
+    in_tx!(store, |tx| tx.create_password_reset(&reset("reset-2")));
+    let hash = Secret::new("reset-hash".to_string());
+    let use_once = || async {
+        let mut tx = store.begin().await?;
+        let done = tx.reset_password("reset-1", &hash, NOW + 10).await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(done)
+    };
+    let wins = join_all((0..RACERS).map(|_| use_once())).await;
+    assert_eq!(wins.iter().filter(|w| matches!(w, Ok(Some(_)))).count(), 1, "a link works once");
+    let after = store.account_by_id(&a.id).await.unwrap().unwrap();
+    assert_eq!(after.password_hash.unwrap().expose(), "reset-hash");
+    assert!(after.password_via_mail);
+    assert!(
+        in_tx!(store, |tx| tx.reset_password("reset-2", &hash, NOW + 11)).is_none(),
+        "the other links die with the one used"
+    );
+    in_tx!(store, |tx| tx.create_password_reset(&reset("reset-3")));
+    assert!(in_tx!(store, |tx| tx.reset_password("reset-3", &hash, NOW + 3600)).is_none(), "expired");
 }
 
 async fn trusted_devices_die_with_the_password(store: &dyn Store) {

@@ -361,14 +361,15 @@ struct ResetMail<'a> {
 /// pass `temporary_password`: the organisation hands it over (by phone, by letter), the old
 /// password stops working, and the person chooses their own at the next sign-in.
 pub async fn reset_factors(
-    store: &dyn Store,
-    templates: &crate::mail::MailTemplates,
-    config: &Config,
-    issuer: &str,
+    deps: crate::activation::Deps<'_>,
+    by: crate::audit::Actor,
+    mailing: crate::activation::Mailing<'_>,
     username: &str,
     temporary_password: Option<Secret<String>>,
     now: UnixTime,
 ) -> Result<Account, AdminError> {
+    let crate::activation::Deps { store, audit } = deps;
+    let crate::activation::Mailing { templates, config, issuer } = mailing;
     let account = account_named(store, username).await?;
     let temporary = match temporary_password {
         Some(password) => {
@@ -387,6 +388,12 @@ pub async fn reset_factors(
         .render("factors-reset", crate::ui::Locale::Nl, &context)
         .map_err(|e| invalid(format!("mail template: {e}")))?;
     let notice = crate::mail::for_account(store, &config.mail, &account, rendered, now).await?;
-    store.reset_factors(&account.id, temporary.as_ref(), now, &notice).await?;
+    let mut tx = store.begin().await?;
+    tx.reset_factors(&account.id, temporary.as_ref(), now).await?;
+    let event = crate::audit::Event::new(crate::audit::EventType::FactorsReset, by)
+        .acting_for(account.id.as_str())
+        .object("account", account.id.as_str())
+        .detail("temporary_password", temporary.is_some());
+    audit.commit(tx, Some(&notice), &event, now).await?;
     Ok(account)
 }

@@ -128,6 +128,11 @@ impl AppState {
         Ok(state)
     }
 
+    /// What the activation use cases need.
+    pub fn activation(&self) -> crate::activation::Deps<'_> {
+        crate::activation::Deps { store: self.store.as_ref(), audit: &self.audit }
+    }
+
     pub fn keys(&self) -> arc_swap::Guard<Arc<KeyRing>> {
         self.keys.load()
     }

@@ -3,7 +3,9 @@
 //! the person would reach, so a test that uses one still tests the real path.
 
 use idp::activation::invite::{self, InviteRequest, Invited};
+use idp::activation::Mailing;
 use idp::admin::{self, PolicyChange};
+use idp::audit::Actor;
 use idp::auth::{factors, totp};
 use idp::store::ClientKind;
 use idp::ui::Locale;
@@ -42,18 +44,13 @@ impl TestApp {
         }
     }
 
-    /// Sends an invitation as a caregiver does; its mail waits in the outbox.
+    /// Sends an invitation as an operator does (`idp-admin invite`); its mail waits in the outbox.
     pub async fn invite(&self, request: InviteRequest) -> Invited {
-        invite::invite(
-            self.state.store.as_ref(),
-            &self.state.mail_templates,
-            &self.state.config,
-            &self.issuer,
-            request,
-            self.now(),
-        )
-        .await
-        .expect("invitation")
+        let mailing =
+            Mailing { templates: &self.state.mail_templates, config: &self.state.config, issuer: &self.issuer };
+        invite::invite(self.state.activation(), Actor::operator(None), mailing, request, self.now())
+            .await
+            .expect("invitation")
     }
 
     /// Creates an account with [`super::PASSWORD`] and an enrolled authenticator app; returns

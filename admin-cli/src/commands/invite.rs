@@ -41,7 +41,14 @@ pub async fn run(args: InviteArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
         birth_date: args.birth_date,
         client_number: args.client_number,
     };
-    let invited = invite::invite(ctx.store.as_ref(), &templates, ctx.config, &issuer, request, ctx.now).await?;
+    let invited = invite::invite(
+        idp::activation::Deps { store: ctx.store.as_ref(), audit: &ctx.auditor },
+        ctx.actor(),
+        idp::activation::Mailing { templates: &templates, config: ctx.config, issuer: &issuer },
+        request,
+        ctx.now,
+    )
+    .await?;
     // Deliver at once when we can; otherwise the running server's sender retries.
     let mailer = mail::connect(&ctx.config.mail)?;
     let delivered = mail::deliver_due(ctx.store.as_ref(), &mailer, ctx.now).await.map(|d| d.sent > 0).unwrap_or(false);

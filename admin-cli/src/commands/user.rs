@@ -134,10 +134,9 @@ pub async fn run(command: UserCommand, ctx: &Context<'_>) -> anyhow::Result<()> 
             let templates = idp::mail::MailTemplates::load(&ctx.config.theme.dir)?;
             let issuer = super::issuer(ctx.config);
             let account = idp::admin::reset_factors(
-                ctx.store.as_ref(),
-                &templates,
-                ctx.config,
-                &issuer,
+                idp::activation::Deps { store: ctx.store.as_ref(), audit: &ctx.auditor },
+                ctx.actor(),
+                idp::activation::Mailing { templates: &templates, config: ctx.config, issuer: &issuer },
                 &username,
                 temporary,
                 ctx.now,

@@ -82,7 +82,7 @@ pub enum Created {
 
 /// Creates the account and uses the invitation, in one transaction.
 pub async fn create(
-    store: &dyn Store,
+    deps: super::Deps<'_>,
     policy: &OrganisationPolicy,
     invitation: &Invitation,
     username: &str,
@@ -90,6 +90,7 @@ pub async fn create(
     repeated: &str,
     now: UnixTime,
 ) -> Result<Created, StoreError> {
+    let super::Deps { store, audit } = deps;
     let mut problems = Problems::default();
     let parsed = match Username::parse(username) {
         Ok(u) => Some(u),
@@ -117,8 +118,12 @@ pub async fn create(
     }
     let hash = password::hash(new_password).await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let account = super::account_for(invitation, &username, hash, false, now);
-    match store.activate_with_account(&invitation.id, &account, None, now).await {
-        Ok(true) => Ok(Created::Account(Box::new(account))),
+    let mut tx = store.begin().await?;
+    match tx.activate_with_account(&invitation.id, &account, now).await {
+        Ok(true) => {
+            audit.commit(tx, None, &super::activated(&account, invitation), now).await?;
+            Ok(Created::Account(Box::new(account)))
+        }
         Ok(false) => Ok(Created::NoLongerOpen),
         Err(StoreError::Conflict("username")) => {
             Ok(Created::Refused(Problems { username: Some("username_taken"), ..Problems::default() }))

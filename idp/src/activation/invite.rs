@@ -7,12 +7,12 @@ use serde::Serialize;
 use time::macros::format_description;
 
 use super::{normalise_email, ActivationError};
+use super::{Deps, Mailing};
+use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
-use crate::config::Config;
 use crate::crypto;
 use crate::domain::{BirthDate, Email, Secret};
-use crate::mail::MailTemplates;
-use crate::store::{ActivationMethod, Invitation, OrganisationPolicy, OutboxMail, Store};
+use crate::store::{ActivationMethod, Invitation, OrganisationPolicy, OutboxMail};
 use crate::ui::Locale;
 
 /// Letters and digits that cannot be mistaken for each other on paper or a phone (no 0/O, 1/I/L).
@@ -53,13 +53,14 @@ struct InvitationMail<'a> {
 }
 
 pub async fn invite(
-    store: &dyn Store,
-    templates: &MailTemplates,
-    config: &Config,
-    issuer: &str,
+    deps: Deps<'_>,
+    by: Actor,
+    mailing: Mailing<'_>,
     request: InviteRequest,
     now: UnixTime,
 ) -> Result<Invited, ActivationError> {
+    let Deps { store, audit } = deps;
+    let Mailing { templates, config, issuer } = mailing;
     let invalid = |m: String| ActivationError::Invalid(m);
     let org = store
         .organisation_by_slug(&request.organisation.to_ascii_lowercase())
@@ -140,7 +141,13 @@ pub async fn invite(
     );
     let rendered = templates.render(message, Locale::Nl, &context)?;
     let mail = OutboxMail::queued(Some(org.id.clone()), invitation.email.clone(), sender, rendered, now);
-    store.create_invitation(&invitation, &mail, now).await?;
+    let mut tx = store.begin().await?;
+    tx.create_invitation(&invitation, now).await?;
+    let event = Event::new(EventType::InvitationSent, by)
+        .object("invitation", invitation.id.as_str())
+        .organisation(org.id.as_str())
+        .detail("method", invitation.method.as_str());
+    audit.commit(tx, Some(&mail), &event, now).await?;
     Ok(Invited { invitation, secret: Secret::new(code) })
 }
 

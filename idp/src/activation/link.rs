@@ -7,10 +7,8 @@ use serde::Serialize;
 
 use super::ActivationError;
 use crate::clock::UnixTime;
-use crate::config::Config;
 use crate::crypto;
 use crate::domain::{BirthDate, Secret, Username};
-use crate::mail::MailTemplates;
 use crate::store::{
     ActivationMethod, Invitation, OrganisationPolicy, OutboxMail, Store, StoreError, MAX_INVITATION_FAILURES,
 };
@@ -54,14 +52,14 @@ struct LoginMail<'a> {
 /// Checks the birth date; on success creates the account (with a temporary password that the
 /// first sign-in replaces), uses the invitation and queues the login mail, in one transaction.
 pub async fn activate(
-    store: &dyn Store,
-    templates: &MailTemplates,
-    config: &Config,
-    issuer: &str,
+    deps: super::Deps<'_>,
+    mailing: super::Mailing<'_>,
     token: &str,
     birth_date: &str,
     now: UnixTime,
 ) -> Result<Activation, ActivationError> {
+    let super::Deps { store, audit } = deps;
+    let super::Mailing { templates, config, issuer } = mailing;
     let Some(given) = BirthDate::parse(birth_date) else { return Ok(Activation::BadFormat) };
     let Some(invitation) = open(store, token, now).await? else { return Ok(Activation::Refused) };
     // Take one of the five attempts atomically before comparing (see `account::check_code`).
@@ -118,8 +116,12 @@ pub async fn activate(
             rendered,
             now,
         );
-        match store.activate_with_account(&invitation.id, &account, Some(&mail), now).await {
-            Ok(true) => return Ok(Activation::Activated),
+        let mut tx = store.begin().await?;
+        match tx.activate_with_account(&invitation.id, &account, now).await {
+            Ok(true) => {
+                audit.commit(tx, Some(&mail), &super::activated(&account, &invitation), now).await?;
+                return Ok(Activation::Activated);
+            }
             Ok(false) => return Ok(Activation::Refused),
             Err(StoreError::Conflict("username")) => continue,
             Err(e) => return Err(e.into()),

@@ -8,6 +8,21 @@ pub mod link;
 
 use crate::domain::Email;
 
+/// What the activation use cases write with: storage and the audit log.
+#[derive(Clone, Copy)]
+pub struct Deps<'a> {
+    pub store: &'a dyn crate::store::Store,
+    pub audit: &'a crate::audit::Auditor,
+}
+
+/// What they mail with: the templates, the sender settings and the public URL for links.
+#[derive(Clone, Copy)]
+pub struct Mailing<'a> {
+    pub templates: &'a crate::mail::MailTemplates,
+    pub config: &'a crate::config::Config,
+    pub issuer: &'a str,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ActivationError {
     /// Input that cannot be used; the text names the field.
@@ -44,6 +59,16 @@ pub fn account_for(
         must_change_password: temporary,
         password_via_mail: false,
     }
+}
+
+/// The record of an invitation becoming an account, by the person who used it.
+pub(crate) fn activated(account: &crate::store::Account, invitation: &crate::store::Invitation) -> crate::audit::Event {
+    use crate::audit::{Actor, Event, EventType};
+    Event::new(EventType::AccountActivated, Actor::account(account))
+        .object("account", account.id.as_str())
+        .organisation(invitation.organisation_id.as_str())
+        .detail("invitation", invitation.id.as_str())
+        .detail("method", invitation.method.as_str())
 }
 
 /// The form of an address used to find invitations: trimmed, lower case.

@@ -17,7 +17,19 @@ use serde::Serialize;
 
 use crate::auth::factor_key::FactorKey;
 use crate::clock::UnixTime;
-use crate::store::{Account, AuditRecord, Store, StoreResult, Tx};
+use crate::store::{Account, AuditRecord, OutboxMail, Store, StoreResult, Tx};
+
+tokio::task_local! {
+    /// The client address of the request being handled, set once per request by the HTTP layer
+    /// (`http::audit_origin`) so that every record a use case appends names it without each use
+    /// case taking it as an argument. Outside a request (idp-admin, background work) there is none.
+    static ORIGIN: String;
+}
+
+/// Runs `work` (a request's handler) with `address` as the origin of the records it appends.
+pub async fn with_origin<F: std::future::Future>(address: String, work: F) -> F::Output {
+    ORIGIN.scope(address, work).await
+}
 
 /// What was done to the object (NEN 7513 / FHIR AuditEvent.action).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +66,8 @@ pub enum EventType {
     FactorsReset,
     PasswordChanged,
     PasswordReset,
+    /// A reset link was mailed (whoever asked: anyone may type an address).
+    PasswordResetRequested,
     InvitationSent,
     AccountActivated,
     TokensIssued,
@@ -79,6 +93,7 @@ impl EventType {
             EventType::FactorsReset => "factor.reset",
             EventType::PasswordChanged => "password.changed",
             EventType::PasswordReset => "password.reset",
+            EventType::PasswordResetRequested => "password.reset_requested",
             EventType::InvitationSent => "invitation.sent",
             EventType::AccountActivated => "account.activated",
             EventType::TokensIssued => "token.issued",
@@ -95,7 +110,12 @@ impl EventType {
         use EventType::*;
         match self {
             SigninSucceeded | SigninFailed | SigninThrottled | SecondFactorUsed | AdminCommand => Action::Execute,
-            FactorAdded | RecoveryCodesIssued | InvitationSent | AccountActivated | TokensIssued => Action::Create,
+            FactorAdded
+            | RecoveryCodesIssued
+            | PasswordResetRequested
+            | InvitationSent
+            | AccountActivated
+            | TokensIssued => Action::Create,
             PasswordChanged | PasswordReset | TokensRefreshed => Action::Update,
             FactorRemoved | FactorsReset | TokensRevoked | SignedOut | AuditPruned => Action::Delete,
             AuditRead => Action::Read,
@@ -146,6 +166,11 @@ impl Actor {
             role: Role::Client,
             is_requester: true,
         }
+    }
+
+    /// A person known by account id only (e.g. the owner of a session that ends).
+    pub fn person(id: &crate::domain::AccountId) -> Self {
+        Self { id: Some(id.as_str().to_string()), name: None, role: Role::Client, is_requester: true }
     }
 
     /// Someone whose account is not known (a failed sign-in for an unknown name).
@@ -329,7 +354,7 @@ impl Auditor {
             actor_role: event.actor.role.as_str().to_string(),
             actor_is_requester: event.actor.is_requester,
             subject_id: subject,
-            client_address: event.client_address.clone(),
+            client_address: event.client_address.clone().or_else(|| ORIGIN.try_with(String::clone).ok()),
             object_type: event.object.as_ref().map(|(kind, _)| kind.to_string()),
             object_id: event.object.as_ref().map(|(_, id)| id.clone()),
             node: self.node.clone(),
@@ -342,6 +367,22 @@ impl Auditor {
         record.hash = self.hash(&record);
         tx.append_audit_record(&record).await?;
         Ok(record)
+    }
+
+    /// Finishes a use case's transaction: queues its mail (if any), appends its record and commits.
+    /// Nothing of the change is kept when any of the three fails.
+    pub async fn commit(
+        &self,
+        mut tx: Box<dyn Tx>,
+        mail: Option<&OutboxMail>,
+        event: &Event,
+        now: UnixTime,
+    ) -> StoreResult<()> {
+        if let Some(mail) = mail {
+            tx.enqueue_mail(mail).await?;
+        }
+        self.append(tx.as_mut(), event, now).await?;
+        tx.commit().await
     }
 
     /// Records an event that changes nothing else (a failed sign-in, a read), in its own transaction.

@@ -9,6 +9,7 @@ use super::levels::{Channel, FactorUse, Level, Method};
 use super::passkeys::{self, PasskeyError};
 use super::{otp, totp};
 use crate::app::AppState;
+use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::kv::KvError;
@@ -214,11 +215,18 @@ pub async fn check_recovery_code(
 ) -> FactorResult<Option<FactorUse>> {
     let digest = recovery_digest(state, account, code);
     let notice = change_mail(state, account, "change_recovery_used", locale, now).await?;
-    Ok(state
-        .store
-        .use_recovery_code(&account.id, &digest, now, &notice)
-        .await?
-        .then(|| FactorUse::new(Method::Rec, Channel::Paper, now)))
+    let mut tx = state.store.begin().await?;
+    if !tx.use_recovery_code(&account.id, &digest, now).await? {
+        return Ok(None);
+    }
+    let event = factor_event(EventType::SecondFactorUsed, account, "recovery_codes", &account.id.0, "recovery_code");
+    state.audit.commit(tx, Some(&notice), &event, now).await?;
+    Ok(Some(FactorUse::new(Method::Rec, Channel::Paper, now)))
+}
+
+/// A record of a change to (or use of) one of the account's factors, by the person themself.
+fn factor_event(kind: EventType, account: &Account, object: &'static str, id: &str, method: &str) -> Event {
+    Event::new(kind, Actor::account(account)).object(object, id).detail("method", method)
 }
 
 fn recovery_digest(state: &AppState, account: &Account, code: &str) -> String {
@@ -240,7 +248,10 @@ pub async fn new_recovery_codes(
         .collect();
     let digests: Vec<String> = codes.iter().map(|c| recovery_digest(state, account, c)).collect();
     let notice = change_mail(state, account, "change_recovery_created", locale, now).await?;
-    state.store.replace_recovery_codes(&account.id, &digests, now, &notice).await?;
+    let mut tx = state.store.begin().await?;
+    tx.replace_recovery_codes(&account.id, &digests, now).await?;
+    let event = factor_event(EventType::RecoveryCodesIssued, account, "recovery_codes", &account.id.0, "recovery_code");
+    state.audit.commit(tx, Some(&notice), &event, now).await?;
     Ok(codes)
 }
 
@@ -312,9 +323,12 @@ pub async fn confirm_totp(
         return Ok(None);
     }
     let notice = change_mail(state, account, "change_totp_added", locale, now).await?;
-    if !state.store.confirm_factor(&factor.id, now, &notice).await? {
+    let mut tx = state.store.begin().await?;
+    if !tx.confirm_factor(&factor.id, now).await? {
         return Ok(None);
     }
+    let event = factor_event(EventType::FactorAdded, account, "factor", &factor.id, factor.kind.as_str());
+    state.audit.commit(tx, Some(&notice), &event, now).await?;
     tracing::info!(account = %account.id, "authenticator app enrolled");
     Ok(Some(FactorUse::new(Method::Otp, Channel::App, now)))
 }
@@ -336,11 +350,14 @@ pub async fn remove(
         FactorKind::Passkey => "change_passkey_removed",
     };
     let notice = change_mail(state, account, change, locale, now).await?;
-    let removed = state.store.remove_factor(factor_id, &account.id, &notice).await?;
-    if removed {
-        tracing::info!(account = %account.id, kind = factor.kind.as_str(), "factor removed");
+    let mut tx = state.store.begin().await?;
+    if !tx.remove_factor(factor_id, &account.id, now).await? {
+        return Ok(false);
     }
-    Ok(removed)
+    let event = factor_event(EventType::FactorRemoved, account, "factor", factor_id, factor.kind.as_str());
+    state.audit.commit(tx, Some(&notice), &event, now).await?;
+    tracing::info!(account = %account.id, kind = factor.kind.as_str(), "factor removed");
+    Ok(true)
 }
 
 /// Sends a code by SMS (mobile) or a voice call (landline) to a phone factor, kept under the
@@ -415,15 +432,18 @@ pub async fn confirm_phone(
     locale: Locale,
     now: UnixTime,
 ) -> FactorResult<Result<FactorUse, otp::Checked>> {
-    if pending_phone(state, account, factor_id).await?.is_none() {
+    let Some(phone) = pending_phone(state, account, factor_id).await? else {
         return Ok(Err(otp::Checked::NoCode));
-    }
+    };
     match otp::check(state, &state.factor_key, &enrol_slot(factor_id), account.id.as_str(), code).await? {
         otp::Checked::Right(method, channel, id) if id == factor_id => {
             let notice = change_mail(state, account, "change_phone_added", locale, now).await?;
-            if !state.store.confirm_factor(factor_id, now, &notice).await? {
+            let mut tx = state.store.begin().await?;
+            if !tx.confirm_factor(factor_id, now).await? {
                 return Ok(Err(otp::Checked::NoCode));
             }
+            let event = factor_event(EventType::FactorAdded, account, "factor", factor_id, phone.kind.as_str());
+            state.audit.commit(tx, Some(&notice), &event, now).await?;
             Ok(Ok(FactorUse::new(method, channel, now)))
         }
         otp::Checked::Right(..) => Ok(Err(otp::Checked::Wrong)),
@@ -517,11 +537,14 @@ pub async fn finish_passkey_registration(
     let notice = change_mail(state, account, "change_passkey_added", locale, now).await?;
     // Confirmed at once (the ceremony was the confirmation), with its notice, in one transaction.
     let factor = Factor { confirmed_at: Some(now), ..factor };
-    match state.store.add_confirmed_factor(&factor, &notice).await {
+    let mut tx = state.store.begin().await?;
+    match tx.add_confirmed_factor(&factor).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Ok(Err(PasskeyError::AlreadyRegistered)),
         Err(e) => return Err(e.into()),
     }
+    let event = factor_event(EventType::FactorAdded, account, "factor", &factor.id, factor.kind.as_str());
+    state.audit.commit(tx, Some(&notice), &event, now).await?;
     tracing::info!(account = %account.id, "passkey registered");
     Ok(Ok(FactorUse::new(Method::Hwk, Channel::Passkey, now)))
 }

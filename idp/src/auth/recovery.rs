@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::activation::account::Problems;
 use crate::activation::normalise_email;
 use crate::app::AppState;
+use crate::audit::{Actor, Event, EventType};
 use crate::auth::password;
 use crate::auth::password_rules::{birth_date_forms, PasswordRules};
 use crate::clock::UnixTime;
@@ -65,7 +66,12 @@ pub async fn request(state: &AppState, email: &str, locale: Locale, now: UnixTim
         };
         let rendered = state.mail_templates.render("password-reset", locale, &context)?;
         let mail = outgoing(state, &account, rendered, now).await?;
-        state.store.create_password_reset(&reset, &mail).await?;
+        let mut tx = state.store.begin().await?;
+        tx.create_password_reset(&reset).await?;
+        let event = Event::new(EventType::PasswordResetRequested, Actor::unknown())
+            .acting_for(account.id.as_str())
+            .object("account", account.id.as_str());
+        state.audit.commit(tx, Some(&mail), &event, now).await?;
     }
     Ok(())
 }
@@ -131,12 +137,33 @@ pub async fn reset(
     };
     let rendered = state.mail_templates.render("password-changed", locale, &context)?;
     let notice = outgoing(state, &account, rendered, now).await?;
-    match state.store.reset_password(&crypto::token_digest(token), &hash, &notice, now).await? {
+    let mut tx = state.store.begin().await?;
+    match tx.reset_password(&crypto::token_digest(token), &hash, now).await? {
         Some(_) => {
+            let event = Event::new(EventType::PasswordReset, Actor::account(&account))
+                .object("account", account.id.as_str())
+                .detail("via", "mailed_link");
+            state.audit.commit(tx, Some(&notice), &event, now).await?;
             state.note_revocations().await?;
             tracing::info!(account = %account.id, "password reset; sessions ended");
             Ok(Reset::Done(Box::new(account)))
         }
         None => Ok(Reset::Invalid),
     }
+}
+
+/// The person replaced their (temporary) password with one they chose: trusted devices are
+/// revoked with it, and the change is recorded in the same transaction.
+pub async fn set_chosen_password(
+    state: &AppState,
+    account: &Account,
+    hash: &Secret<String>,
+    now: UnixTime,
+) -> Result<(), crate::store::StoreError> {
+    let mut tx = state.store.begin().await?;
+    tx.change_password(&account.id, hash, now).await?;
+    let event = Event::new(EventType::PasswordChanged, Actor::account(account))
+        .object("account", account.id.as_str())
+        .detail("was_temporary", account.must_change_password);
+    state.audit.commit(tx, None, &event, now).await
 }

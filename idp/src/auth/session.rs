@@ -2,11 +2,12 @@
 //! A new value is issued at every sign-in (no session fixation); sign-out ends the row.
 
 use crate::app::AppState;
-use crate::auth::levels::{self, FactorUse};
+use crate::audit::{Actor, Event, EventType};
+use crate::auth::levels::{self, FactorUse, Method};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::{AccountId, SessionId};
-use crate::store::{Session, StoreError};
+use crate::domain::{ClientId, SessionId};
+use crate::store::{Account, Session, StoreError};
 
 /// The cookie name: with the `__Host-` prefix when served over https (RFC 6265bis §4.1.3.2).
 pub fn cookie_name(state: &AppState) -> &'static str {
@@ -17,21 +18,31 @@ pub fn cookie_name(state: &AppState) -> &'static str {
     }
 }
 
-/// Starts a session for the factors proved; returns the cookie value (only ever held by the
-/// browser) and the row. `auth_time` is when the person signed in (earlier than `now` when an
-/// existing session only added a factor).
-pub async fn start(
-    state: &AppState,
-    account: &AccountId,
-    factors: Vec<FactorUse>,
-    auth_time: UnixTime,
-    now: UnixTime,
-) -> Result<(String, Session), StoreError> {
+/// What a sign-in proved and where it came from.
+pub struct SignedIn<'a> {
+    pub account: &'a Account,
+    pub factors: Vec<FactorUse>,
+    /// When the person signed in (earlier than now when an existing session only added a factor).
+    pub auth_time: UnixTime,
+    /// The session this browser had, replaced by the new one.
+    pub previous: Option<&'a Session>,
+    /// The portal the sign-in is for, if any (none for the account pages).
+    pub portal: Option<&'a ClientId>,
+}
+
+/// Starts a session for the factors proved, in one transaction with its audit records (the
+/// sign-in, and each second factor used that the previous session had not proved) and with the
+/// replacement of the session this browser had: when the same person signed in again, the portals'
+/// grants move to the new session, so they survive a re-authentication; when someone else signed
+/// in, the old session ends with its grants. A new cookie value at every sign-in (no session
+/// fixation). Returns the cookie value (only ever held by the browser) and the row.
+pub async fn start(state: &AppState, sign_in: SignedIn<'_>, now: UnixTime) -> Result<(String, Session), StoreError> {
+    let SignedIn { account, factors, auth_time, previous, portal } = sign_in;
     let token = crypto::random_token(32);
     let session = Session {
         id: SessionId(crypto::random_token(16)),
         token_digest: crypto::token_digest(&token),
-        account_id: account.clone(),
+        account_id: account.id.clone(),
         auth_time,
         amr: levels::amr(&factors),
         acr: levels::level(&factors).acr().to_string(),
@@ -40,8 +51,49 @@ pub async fn start(
         expires_at: now + state.config.session.ttl_secs,
         ended_at: None,
     };
-    state.store.create_session(&session).await?;
+    let mut tx = state.store.begin().await?;
+    tx.create_session(&session).await?;
+    let mut ended_other = false;
+    if let Some(previous) = previous {
+        if previous.account_id == session.account_id {
+            tx.move_grants(&previous.id, &session.id).await?;
+        } else {
+            ended_other = true;
+        }
+        tx.end_session(&previous.id, now).await?;
+    }
+    let proved_before = |f: &FactorUse| previous.is_some_and(|p| p.account_id == account.id && p.factors.contains(f));
+    for used in session.factors.iter().filter(|f| f.method != Method::Pwd && !proved_before(f)) {
+        // A recovery code records its own use, with the code it used up.
+        if used.method == Method::Rec {
+            continue;
+        }
+        let event = Event::new(EventType::SecondFactorUsed, Actor::account(account))
+            .object("account", account.id.as_str())
+            .detail("method", used.method.amr());
+        state.audit.append(tx.as_mut(), &with_portal(event, portal), now).await?;
+    }
+    let event = Event::new(EventType::SigninSucceeded, Actor::account(account))
+        .object("session", session.id.as_str())
+        .detail("acr", session.acr.clone())
+        .detail("amr", session.amr.clone())
+        .detail("step_up", previous.is_some_and(|p| p.account_id == account.id));
+    state.audit.append(tx.as_mut(), &with_portal(event, portal), now).await?;
+    tx.commit().await?;
+    if previous.is_some() {
+        state.note_revocations().await?;
+    }
+    if ended_other {
+        tracing::info!("a session of another account in this browser ended");
+    }
     Ok((token, session))
+}
+
+fn with_portal(event: Event, portal: Option<&ClientId>) -> Event {
+    match portal {
+        Some(id) => event.portal(id.as_str()),
+        None => event,
+    }
 }
 
 /// The active session a cookie value names, if any.
@@ -53,19 +105,17 @@ pub async fn find(state: &AppState, cookie: Option<&str>, now: UnixTime) -> Resu
     Ok(session.filter(|s| s.is_active(now)))
 }
 
-/// A new sign-in in a browser that already had a session: the old cookie value stops working
-/// (no session fixation). When the same person signed in again, the portals' grants move to the
-/// new session, so they survive a re-authentication; when someone else signed in, they end.
-pub async fn replace(state: &AppState, previous: &Session, next: &Session, now: UnixTime) -> Result<(), StoreError> {
-    if previous.account_id == next.account_id {
-        // Move first: if ending then fails, the grants are already safe with the new session.
-        state.store.move_grants(&previous.id, &next.id).await?;
+/// Signs out: ends the session, revokes the grants issued under it and voids its unredeemed codes,
+/// with its audit record. `by` is who asked: the person, or a portal's logout request.
+pub async fn end(state: &AppState, session: &Session, by: Actor, now: UnixTime) -> Result<(), StoreError> {
+    let mut tx = state.store.begin().await?;
+    if !tx.end_session(&session.id, now).await? {
+        return Ok(());
     }
-    end(state, &previous.id, now).await
-}
-
-/// Ends a session, revokes the grants issued under it and voids its unredeemed codes.
-pub async fn end(state: &AppState, id: &SessionId, now: UnixTime) -> Result<(), StoreError> {
-    state.store.end_session(id, now).await?;
+    let event = Event::new(EventType::SignedOut, by)
+        .acting_for(session.account_id.as_str())
+        .object("session", session.id.as_str());
+    state.audit.append(tx.as_mut(), &event, now).await?;
+    tx.commit().await?;
     state.note_revocations().await
 }

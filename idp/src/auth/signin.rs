@@ -11,6 +11,7 @@
 use std::net::IpAddr;
 
 use crate::app::AppState;
+use crate::audit::{Actor, Event, EventType};
 use crate::auth::password;
 use crate::domain::{Secret, Username};
 use crate::kv::KvError;
@@ -31,6 +32,18 @@ pub enum SignInError {
     Kv(#[from] KvError),
 }
 
+/// Records a refused attempt. An unknown name is not stored (people type passwords into the name
+/// field); the client address is, by the request's origin.
+async fn record(state: &AppState, kind: EventType, account: Option<&Account>, reason: &str) -> Result<(), StoreError> {
+    let actor = account.map(Actor::account).unwrap_or_else(Actor::unknown);
+    let mut event = Event::new(kind, actor).failed().detail("reason", reason);
+    if let Some(a) = account {
+        event = event.object("account", a.id.as_str());
+    }
+    state.audit.record(state.store.as_ref(), &event, state.clock.unix()).await?;
+    Ok(())
+}
+
 pub async fn with_password(
     state: &AppState,
     username: &str,
@@ -44,11 +57,14 @@ pub async fn with_password(
     let ip_failures = state.kv.get(&ip_key).await?.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
     if ip_failures >= u64::from(limits.max_failures_per_ip) {
         tracing::warn!(ip = %client_ip, "sign-in throttled");
+        record(state, EventType::SigninThrottled, None, "address").await?;
         return Ok(SignIn::Throttled);
     }
     let by_user = state.kv.incr(&user_key, limits.window_secs).await?;
     if by_user > u64::from(limits.max_failures_per_username) {
         tracing::warn!(ip = %client_ip, "sign-in throttled");
+        let account = state.store.account_by_username(&normalised).await?;
+        record(state, EventType::SigninThrottled, account.as_ref(), "username").await?;
         return Ok(SignIn::Throttled);
     }
     let account = state.store.account_by_username(&normalised).await?.filter(|a| !a.disabled);
@@ -56,6 +72,7 @@ pub async fn with_password(
     if !password::verify(pass, stored).await {
         state.kv.incr(&ip_key, limits.window_secs).await?;
         tracing::info!(ip = %client_ip, "sign-in failed");
+        record(state, EventType::SigninFailed, account.as_ref(), "password").await?;
         return Ok(SignIn::Invalid);
     }
     let Some(account) = account else {

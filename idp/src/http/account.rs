@@ -143,9 +143,15 @@ async fn with_proved(
     let now = state.clock.unix();
     let mut uses = who.session.factors.clone();
     uses.push(used);
-    let started = session::start(state, &who.account.id, uses, who.session.auth_time, now).await;
+    let sign_in = session::SignedIn {
+        account: &who.account,
+        factors: uses,
+        auth_time: who.session.auth_time,
+        previous: Some(&who.session),
+        portal: None,
+    };
+    let started = session::start(state, sign_in, now).await;
     let (token, next) = started.map_err(|e| internal_page(state, who.locale, e))?;
-    session::replace(state, &who.session, &next, now).await.map_err(|e| internal_page(state, who.locale, e))?;
     let csrf = csrf_for(&token);
     let jar = jar.add(extract::cookie(state, session::cookie_name(state), token));
     Ok((jar, SignedIn { session: next, csrf, ..who }))

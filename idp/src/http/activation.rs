@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{internal_page, page, render};
 use super::{extract, password_form};
 use crate::activation::account::{self, CodeCheck, Created, Problems};
+use crate::activation::Mailing;
 use crate::app::AppState;
 use crate::crypto;
 use crate::domain::Secret;
@@ -211,7 +212,7 @@ async fn account_submit(State(state): State<AppState>, headers: HeaderMap, jar: 
     let repeated = form.get("password_repeat").unwrap_or_default();
     let policy = &loaded.2;
     let now = state.clock.unix();
-    match account::create(state.store.as_ref(), policy, &loaded.1, username, password, repeated, now).await {
+    match account::create(state.activation(), policy, &loaded.1, username, password, repeated, now).await {
         Ok(Created::Account(account)) => {
             let _ = state.kv.delete(&pending_key(&id)).await;
             tracing::info!(account = %account.id, invitation = %loaded.1.id, "account activated");
@@ -274,10 +275,8 @@ async fn link_submit(
     }
     let now = state.clock.unix();
     match link::activate(
-        state.store.as_ref(),
-        &state.mail_templates,
-        &state.config,
-        &state.issuer,
+        state.activation(),
+        Mailing { templates: &state.mail_templates, config: &state.config, issuer: &state.issuer },
         token,
         birth_date,
         now,

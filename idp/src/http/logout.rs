@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{internal_page, page, render};
 use super::extract;
 use crate::app::AppState;
+use crate::audit::Actor;
 use crate::auth::session;
 use crate::crypto;
 use crate::oidc::logout::{self, LogoutRejection, LogoutRequest};
@@ -76,7 +77,7 @@ async fn logout_endpoint(
         return done(&state, locale, jar, &request);
     };
     if request.hinted_sid.as_deref() == Some(session.id.as_str()) {
-        if let Err(e) = session::end(&state, &session.id, now).await {
+        if let Err(e) = session::end(&state, &session, Actor::person(&session.account_id), now).await {
             return internal_page(&state, locale, e);
         }
         return done(&state, locale, jar, &request);
@@ -115,7 +116,7 @@ async fn confirm(State(state): State<AppState>, headers: HeaderMap, jar: CookieJ
     let now = state.clock.unix();
     match session::find(&state, jar.get(session::cookie_name(&state)).map(|c| c.value()), now).await {
         Ok(Some(s)) => {
-            if let Err(e) = session::end(&state, &s.id, now).await {
+            if let Err(e) = session::end(&state, &s, Actor::person(&s.account_id), now).await {
                 return internal_page(&state, locale, e);
             }
         }

@@ -1,5 +1,5 @@
 //! The web layer: axum only here. One module per endpoint family, each exposing `routes()`;
-//! handlers extract input, call one use case in `oidc/` or `auth/`, and map the result.
+//! handlers extract input, call a use case in `oidc/`, `auth/` or `activation/`, and map the result.
 
 mod account;
 mod activation;
@@ -24,6 +24,23 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
+
+/// Names the request's client address as the origin of every audit record its handler appends
+/// (NEN 7513 asks where an action came from); see `audit::with_origin`.
+async fn audit_origin(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let peer = request.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0);
+    match peer {
+        Some(peer) => {
+            let address = extract::client_ip(&state, peer, request.headers()).to_string();
+            crate::audit::with_origin(address, next.run(request)).await
+        }
+        None => next.run(request).await,
+    }
+}
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.server.max_body_bytes;
@@ -51,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(userinfo::routes().layer(app_cors))
         .merge(logout::routes())
         .merge(pages::routes(&state.config.theme.dir))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), audit_origin))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))

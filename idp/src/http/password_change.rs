@@ -166,7 +166,7 @@ async fn submit(
     if let Err(e) = state.kv.put(&interaction_key(&id), &json, state.config.session.interaction_ttl_secs).await {
         return internal_page(&state, locale, e);
     }
-    if let Err(e) = state.store.change_password(&account.id, &hash, state.clock.unix()).await {
+    if let Err(e) = crate::auth::recovery::set_chosen_password(&state, &account, &hash, state.clock.unix()).await {
         return internal_page(&state, locale, e);
     }
     tracing::info!(account = %account.id, "temporary password replaced");

@@ -19,7 +19,7 @@ use crate::app::AppState;
 use crate::auth::factors::{self, FactorError, Options, Sent, TotpCheck};
 use crate::auth::levels::{Channel, FactorUse, Level, Method, Requirement};
 use crate::auth::{otp, session};
-use crate::domain::AccountId;
+use crate::domain::{AccountId, ClientId};
 use crate::oidc::authorize::{self, interaction_key, Interaction, PendingSignIn};
 use crate::store::Account;
 use crate::ui::Locale;
@@ -124,23 +124,30 @@ async fn complete(
 ) -> Response {
     let locale = Locale::negotiate(interaction.request.ui_locales.as_deref(), None);
     let now = state.clock.unix();
-    let account = AccountId(pending.account_id.clone());
-    // A new session (and cookie value) at every sign-in or step-up; the one this browser had is replaced.
-    let (token, new_session) = match session::start(state, &account, pending.factors, pending.auth_time, now).await {
-        Ok(s) => s,
+    let account = match state.store.account_by_id(&AccountId(pending.account_id.clone())).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return page(state, locale, StatusCode::BAD_REQUEST, "login_expired"),
         Err(e) => return internal_page(state, locale, e),
     };
     let old = jar.get(session::cookie_name(state)).map(|c| c.value().to_string());
-    match session::find(state, old.as_deref(), now).await {
-        Ok(Some(previous)) => {
-            if let Err(e) = session::replace(state, &previous, &new_session, now).await {
-                return internal_page(state, locale, e);
-            }
-        }
-        Ok(None) => {}
+    let previous = match session::find(state, old.as_deref(), now).await {
+        Ok(p) => p,
         Err(e) => return internal_page(state, locale, e),
-    }
-    tracing::info!(account = %account, acr = %new_session.acr, "signed in");
+    };
+    let portal = (!interaction.request.client_id.is_empty()).then(|| ClientId(interaction.request.client_id.clone()));
+    // A new session (and cookie value) at every sign-in or step-up; the one this browser had is replaced.
+    let sign_in = session::SignedIn {
+        account: &account,
+        factors: pending.factors,
+        auth_time: pending.auth_time,
+        previous: previous.as_ref(),
+        portal: portal.as_ref(),
+    };
+    let (token, new_session) = match session::start(state, sign_in, now).await {
+        Ok(s) => s,
+        Err(e) => return internal_page(state, locale, e),
+    };
+    tracing::info!(account = %account.id, acr = %new_session.acr, "signed in");
     let jar = jar.add(extract::cookie(state, session::cookie_name(state), token));
     interaction.pending = None;
     let response = continue_interaction(state, id, interaction, &new_session, true, false, now).await;

@@ -9,9 +9,10 @@ use super::error::{ErrorCode, OAuthError, ProtocolError};
 use super::params::Params;
 use super::tokens::{self, AccessTokenClaims, TokenRejection};
 use crate::app::AppState;
+use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::{AccountId, Subject};
+use crate::domain::{AccountId, ClientId, Subject};
 use crate::store::{ClientKind, Grant};
 
 /// A verified, unrevoked access token. Answers from the node's memory when the same token was
@@ -166,6 +167,16 @@ async fn introspect_access_token(
     }))
 }
 
+/// The record of a portal revoking tokens (RFC 7009) it holds for a person.
+fn revoked(portal: &ClientId, person: Option<&AccountId>, object: &'static str, id: &str) -> Event {
+    let event =
+        Event::new(EventType::TokensRevoked, Actor::portal(portal.as_str())).portal(portal.as_str()).object(object, id);
+    match person {
+        Some(p) => event.acting_for(p.as_str()),
+        None => event,
+    }
+}
+
 /// RFC 7009 §2.1: revokes a refresh token (with its whole grant) or an access token.
 /// Unknown or foreign tokens are answered the same as revoked ones (§2.2).
 pub async fn revoke(state: &AppState, params: &Params, authorization: Option<&str>) -> Result<(), ProtocolError> {
@@ -181,15 +192,30 @@ pub async fn revoke(state: &AppState, params: &Params, authorization: Option<&st
     }
     let now = state.clock.unix();
     if let Some(row) = state.store.refresh_token_by_digest(&crypto::token_digest(token)).await? {
-        if state.store.grant_client(&row.grant_id).await?.as_ref() == Some(&client.id) {
-            state.store.revoke_grant(&row.grant_id, now).await?;
+        let grant = state.store.grant_by_id(&row.grant_id).await?;
+        if let Some(grant) = grant.filter(|g| g.client_id == client.id) {
+            let mut tx = state.store.begin().await?;
+            tx.revoke_grant(&grant.id, now).await?;
+            state
+                .audit
+                .commit(tx, None, &revoked(&client.id, grant.account_id.as_ref(), "grant", grant.id.as_str()), now)
+                .await?;
             state.note_revocations().await?;
         }
         return Ok(());
     }
     if let Ok(claims) = tokens::verify_access_token(&state.keys(), &state.issuer, token, now) {
         if claims.client_id == client.id.0 {
-            state.store.revoke_access_token(&claims.jti, claims.exp).await?;
+            let mut tx = state.store.begin().await?;
+            tx.revoke_access_token(&claims.jti, claims.exp).await?;
+            let person = match claims.grant_id() {
+                Some(id) => state.store.grant_by_id(&id).await?.and_then(|g| g.account_id),
+                None => None,
+            };
+            state
+                .audit
+                .commit(tx, None, &revoked(&client.id, person.as_ref(), "access_token", &claims.jti), now)
+                .await?;
             state.note_revocations().await?;
         }
     }

@@ -10,6 +10,7 @@ use super::params::Params;
 use super::pkce;
 use super::tokens::{self, AccessTokenClaims, IdTokenClaims};
 use crate::app::AppState;
+use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::domain::{GrantId, Scopes};
@@ -99,9 +100,14 @@ async fn authorization_code(
         revoked_at: None,
     };
     let refresh = client.allows(GrantType::RefreshToken).then(|| new_refresh_token(&grant.id, &grant.scope, now));
-    if !state.store.redeem_code(&digest, now, &grant, refresh.as_ref().map(|(_, row)| row)).await? {
+    let mut tx = state.store.begin().await?;
+    if !tx.redeem_code(&digest, now, &grant, refresh.as_ref().map(|(_, row)| row)).await? {
+        drop(tx);
         return Err(code_reuse(state, client, &grant.id, now).await);
     }
+    let event = token_event(EventType::TokensIssued, &account, &grant, &grant.scope);
+    state.audit.append(tx.as_mut(), &event, now).await?;
+    tx.commit().await?;
     user_tokens(state, client, &account, &grant, &grant.scope, record.nonce, refresh.map(|(t, _)| t), now).await
 }
 
@@ -134,18 +140,43 @@ async fn refresh_token(
     };
     // RFC 6749 §6: the new refresh token carries the original scope; only this response narrows.
     let (new_token, new_row) = new_refresh_token(&grant.id, &row.scope, now);
-    if !state.store.rotate_refresh_token(&digest, &new_row, now).await? {
-        // Lost a race with another use of the same token: that is reuse too.
-        return Err(reuse(state, &grant, now).await);
-    }
     let account_id = grant.account_id.clone().ok_or_else(invalid)?;
     let account = state.store.account_by_id(&account_id).await?.filter(|a| !a.disabled).ok_or_else(invalid)?;
+    let mut tx = state.store.begin().await?;
+    if !tx.rotate_refresh_token(&digest, &new_row, now).await? {
+        // Lost a race with another use of the same token: that is reuse too.
+        drop(tx);
+        return Err(reuse(state, &grant, now).await);
+    }
+    state.audit.append(tx.as_mut(), &token_event(EventType::TokensRefreshed, &account, &grant, &scope), now).await?;
+    tx.commit().await?;
     user_tokens(state, client, &account, &grant, &scope, None, Some(new_token), now).await
 }
 
-/// Revokes a grant and makes this node forget its remembered token checks at once.
+/// The record of tokens handed to a portal for a person: the person acted (they signed in at the
+/// portal), the portal received the tokens.
+fn token_event(kind: EventType, account: &Account, grant: &Grant, scope: &Scopes) -> Event {
+    Event::new(kind, Actor::account(account))
+        .object("grant", grant.id.as_str())
+        .portal(grant.client_id.as_str())
+        .detail("scope", scope.to_string())
+}
+
+/// Revokes a grant (a code or refresh token used twice: RFC 6749 §4.1.2, RFC 9700 §4.14.2) with
+/// its audit record, and makes this node forget its remembered token checks at once.
 async fn revoke_now(state: &AppState, grant: &GrantId, now: UnixTime) -> Result<(), crate::store::StoreError> {
-    state.store.revoke_grant(grant, now).await?;
+    let owner = state.store.grant_by_id(grant).await?;
+    let mut tx = state.store.begin().await?;
+    tx.revoke_grant(grant, now).await?;
+    let mut event =
+        Event::new(EventType::TokensRevoked, Actor::system()).object("grant", grant.as_str()).detail("reason", "reuse");
+    if let Some(g) = owner {
+        event = event.portal(g.client_id.as_str());
+        if let Some(account) = g.account_id {
+            event = event.acting_for(account.as_str());
+        }
+    }
+    state.audit.commit(tx, None, &event, now).await?;
     state.note_revocations().await
 }
 

@@ -157,9 +157,6 @@ pub trait PolicyStore {
 /// Invitations to activate an account.
 #[async_trait]
 pub trait InvitationStore {
-    /// Voids the open invitations of the same organisation and address, stores this one and
-    /// queues its mail, in one transaction.
-    async fn create_invitation(&self, invitation: &Invitation, mail: &OutboxMail, now: UnixTime) -> StoreResult<()>;
     async fn invitation_by_id(&self, id: &str) -> StoreResult<Option<Invitation>>;
     /// Invitations (open or not) sent to an address, newest first.
     async fn invitations_by_email(&self, email_normalised: &str) -> StoreResult<Vec<Invitation>>;
@@ -168,16 +165,6 @@ pub trait InvitationStore {
     async fn count_invitation_failure(&self, id: &str, max: u32) -> StoreResult<Option<u32>>;
     /// Gives back an attempt taken with `count_invitation_failure` when the answer was right.
     async fn release_invitation_attempt(&self, id: &str) -> StoreResult<()>;
-    /// Marks the invitation used and creates the account, in one transaction. Returns false (and
-    /// creates nothing) when the invitation was no longer open; `Conflict("username")` when taken.
-    /// `mail`, when given, is queued in the same transaction (journey B's login mail).
-    async fn activate_with_account(
-        &self,
-        invitation_id: &str,
-        account: &Account,
-        mail: Option<&OutboxMail>,
-        now: UnixTime,
-    ) -> StoreResult<bool>;
     /// The invitation whose code or link token has this digest.
     async fn invitation_by_secret(&self, digest: &str) -> StoreResult<Option<Invitation>>;
 }
@@ -187,60 +174,24 @@ pub trait InvitationStore {
 pub trait PasswordResetStore {
     /// Accounts whose e-mail address, normalised by `activation::normalise_email`, is `email_normalised`.
     async fn accounts_by_email(&self, email_normalised: &str) -> StoreResult<Vec<Account>>;
-    /// Stores the reset and queues its mail, in one transaction.
-    async fn create_password_reset(&self, reset: &PasswordReset, mail: &OutboxMail) -> StoreResult<()>;
     async fn password_reset_by_digest(&self, digest: &str) -> StoreResult<Option<PasswordReset>>;
-    /// In one transaction: uses the reset (once, before it expires), sets the new password hash,
-    /// ends the account's sessions and revokes their grants, and queues the notification mail.
-    /// Returns the account, or `None` when the reset was unknown, used or expired.
-    async fn reset_password(
-        &self,
-        digest: &str,
-        password_hash: &Secret<String>,
-        notification: &OutboxMail,
-        now: UnixTime,
-    ) -> StoreResult<Option<AccountId>>;
     /// The policy of the organisation whose invitation created the account, if any.
     async fn policy_for_account(&self, account: &AccountId) -> StoreResult<Option<OrganisationPolicy>>;
 }
 
-/// Second factors, recovery codes and trusted devices (docs/factors.md). Every change that the
-/// person must hear about takes its notification mail, queued in the same transaction.
+/// Second factors, recovery codes and trusted devices (docs/factors.md): reads and the writes that
+/// need no notice. Changes the person must hear about go through a [`Tx`] ([`FactorTx`]).
 #[async_trait]
 pub trait FactorStore {
     async fn add_factor(&self, factor: &Factor) -> StoreResult<()>;
-    /// Adds a factor that needs no confirming code (a passkey) with its notice, in one transaction.
-    async fn add_confirmed_factor(&self, factor: &Factor, notification: &OutboxMail) -> StoreResult<()>;
     async fn factor(&self, id: &str) -> StoreResult<Option<Factor>>;
     /// The account's factors, confirmed or not, oldest first.
     async fn factors(&self, account: &AccountId) -> StoreResult<Vec<Factor>>;
-    /// Confirms a pending factor (once); drops the account's other pending factors of the same
-    /// kind; queues the notification. False when it was not pending.
-    async fn confirm_factor(&self, id: &str, now: UnixTime, notification: &OutboxMail) -> StoreResult<bool>;
-    /// Removes a factor of the account, revokes its trusted devices and queues the notification;
-    /// false when there was none.
-    async fn remove_factor(&self, id: &str, account: &AccountId, notification: &OutboxMail) -> StoreResult<bool>;
     /// Records that a TOTP code of `step` was accepted: true only when no code of this step or a
     /// later one was accepted before (so a code works once, also when two requests race).
     async fn use_totp_step(&self, id: &str, step: i64, now: UnixTime) -> StoreResult<bool>;
     /// Records a use of the factor (and, for a passkey, its updated credential).
     async fn touch_factor(&self, id: &str, secret: Option<&Secret<String>>, now: UnixTime) -> StoreResult<()>;
-    /// Replaces the account's recovery codes with these digests.
-    async fn replace_recovery_codes(
-        &self,
-        account: &AccountId,
-        digests: &[String],
-        now: UnixTime,
-        notification: &OutboxMail,
-    ) -> StoreResult<()>;
-    /// Uses a recovery code once; queues the notification when it worked.
-    async fn use_recovery_code(
-        &self,
-        account: &AccountId,
-        digest: &str,
-        now: UnixTime,
-        notification: &OutboxMail,
-    ) -> StoreResult<bool>;
     /// How many unused recovery codes the account has.
     async fn recovery_codes_left(&self, account: &AccountId) -> StoreResult<i64>;
     async fn add_trusted_device(&self, device: &TrustedDevice) -> StoreResult<()>;
@@ -249,16 +200,6 @@ pub trait FactorStore {
     async fn trusted_devices(&self, account: &AccountId, now: UnixTime) -> StoreResult<Vec<TrustedDevice>>;
     /// Revokes one of the account's devices; false when there was no such active device.
     async fn revoke_trusted_device(&self, id: &str, account: &AccountId, now: UnixTime) -> StoreResult<bool>;
-    /// An operator's reset, in one transaction: every factor and recovery code removed, trusted
-    /// devices revoked, sessions (and their grants) ended; with `temporary_password` (a hash) the
-    /// password is replaced by a temporary one the organisation hands over; the notice queued.
-    async fn reset_factors(
-        &self,
-        account: &AccountId,
-        temporary_password: Option<&Secret<String>>,
-        now: UnixTime,
-        notification: &OutboxMail,
-    ) -> StoreResult<()>;
 }
 
 /// The audit log (NEN 7513, docs/audit.md): reads. Appends go through a [`Tx`], with the change
@@ -282,20 +223,118 @@ pub trait AuditStore {
 }
 
 /// One unit of work: the writes of one use case, the mail they cause and their audit record commit
-/// together or not at all. Dropping a `Tx` without [`Tx::commit`] rolls everything back. On SQLite a
-/// transaction takes the write lock when it begins (`BEGIN IMMEDIATE`), so it never fails halfway
-/// because another writer came first.
+/// together or not at all. Dropping a `Tx` without [`Tx::commit`] rolls everything back, so a use
+/// case that finds a write refused (`false`, `None`) simply returns. On SQLite a transaction takes
+/// the write lock when it begins (`BEGIN IMMEDIATE`), so it never fails halfway because another
+/// writer came first. The writes are grouped by aggregate in the traits below.
 #[async_trait]
-pub trait Tx: Send {
+pub trait Tx: AuditTx + AccountTx + SessionTx + GrantTx + InvitationTx + ResetTx + FactorTx + Send {
+    /// Queues a mail; it is sent only if the transaction commits.
+    async fn enqueue_mail(&mut self, mail: &OutboxMail) -> StoreResult<()>;
+    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+/// The audit chain's writes (`crate::audit` computes the records).
+#[async_trait]
+pub trait AuditTx {
     /// Locks the audit chain's end until commit (appends from every node queue here) and returns it.
     async fn lock_audit_head(&mut self) -> StoreResult<AuditHead>;
     /// Appends `record` (whose `seq` follows the locked head) and moves the head to it.
     async fn append_audit_record(&mut self, record: &AuditRecord) -> StoreResult<()>;
     /// Retention: removes the records up to `through_seq` and makes the chain start after it.
     async fn prune_audit(&mut self, through_seq: i64, base_hash: &str) -> StoreResult<u64>;
-    /// Queues a mail; it is sent only if the transaction commits.
-    async fn enqueue_mail(&mut self, mail: &OutboxMail) -> StoreResult<()>;
-    async fn commit(self: Box<Self>) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait AccountTx {
+    /// Sets a password the person chose (clearing `must_change_password` and `password_via_mail`)
+    /// and revokes the account's trusted devices.
+    async fn change_password(&mut self, id: &AccountId, hash: &Secret<String>, now: UnixTime) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait SessionTx {
+    async fn create_session(&mut self, session: &Session) -> StoreResult<()>;
+    /// Ends a session, revokes its grants and voids its unredeemed codes; false when it had ended.
+    async fn end_session(&mut self, id: &SessionId, now: UnixTime) -> StoreResult<bool>;
+    /// Re-attaches a session's grants to its successor (the same person signed in again).
+    async fn move_grants(&mut self, from: &SessionId, to: &SessionId) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait GrantTx {
+    /// Redeems the code and creates the grant it stands for (with its first refresh token); false
+    /// when it was redeemed before (exactly one of racing callers gets true).
+    async fn redeem_code(
+        &mut self,
+        digest: &str,
+        now: UnixTime,
+        grant: &Grant,
+        refresh: Option<&RefreshToken>,
+    ) -> StoreResult<bool>;
+    /// Marks `old` used and stores `new`; false when `old` was used already (reuse).
+    async fn rotate_refresh_token(&mut self, old: &str, new: &RefreshToken, now: UnixTime) -> StoreResult<bool>;
+    async fn revoke_grant(&mut self, id: &GrantId, now: UnixTime) -> StoreResult<()>;
+    /// RFC 7009: remembers a revoked access token until it would have expired anyway.
+    async fn revoke_access_token(&mut self, jti: &str, expires_at: UnixTime) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait InvitationTx {
+    /// Voids the open invitations of the same organisation and address and stores this one.
+    async fn create_invitation(&mut self, invitation: &Invitation, now: UnixTime) -> StoreResult<()>;
+    /// Creates the account and marks the invitation used by it. False when the invitation was no
+    /// longer open; `Conflict("username")` when the name is taken.
+    async fn activate_with_account(
+        &mut self,
+        invitation_id: &str,
+        account: &Account,
+        now: UnixTime,
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait ResetTx {
+    async fn create_password_reset(&mut self, reset: &PasswordReset) -> StoreResult<()>;
+    /// Uses the reset (once, before it expires), sets the new password hash, voids the account's
+    /// other links, ends its sessions and revokes their grants and its trusted devices. Returns the
+    /// account, or `None` when the reset was unknown, used or expired.
+    async fn reset_password(
+        &mut self,
+        digest: &str,
+        password_hash: &Secret<String>,
+        now: UnixTime,
+    ) -> StoreResult<Option<AccountId>>;
+}
+
+/// Factor changes the person is told about (docs/factors.md).
+#[async_trait]
+pub trait FactorTx {
+    /// Adds a factor that needs no confirming code (a passkey).
+    async fn add_confirmed_factor(&mut self, factor: &Factor) -> StoreResult<()>;
+    /// Confirms a pending factor (once); drops the account's other pending factors of the same
+    /// kind. False when it was not pending.
+    async fn confirm_factor(&mut self, id: &str, now: UnixTime) -> StoreResult<bool>;
+    /// Removes a factor of the account and revokes its trusted devices; false when there was none.
+    async fn remove_factor(&mut self, id: &str, account: &AccountId, now: UnixTime) -> StoreResult<bool>;
+    /// Replaces the account's recovery codes with these digests.
+    async fn replace_recovery_codes(
+        &mut self,
+        account: &AccountId,
+        digests: &[String],
+        now: UnixTime,
+    ) -> StoreResult<()>;
+    /// Uses a recovery code once.
+    async fn use_recovery_code(&mut self, account: &AccountId, digest: &str, now: UnixTime) -> StoreResult<bool>;
+    /// An operator's reset: every factor and recovery code removed, trusted devices revoked,
+    /// sessions (and their grants) ended; with `temporary_password` (a hash) the password is
+    /// replaced by a temporary one the organisation hands over.
+    async fn reset_factors(
+        &mut self,
+        account: &AccountId,
+        temporary_password: Option<&Secret<String>>,
+        now: UnixTime,
+    ) -> StoreResult<()>;
 }
 
 /// Opens transactions.

@@ -3,7 +3,7 @@
 use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::PgPool;
 
-use super::sql::audit::impl_sql_tx;
+use super::sql::tx::impl_sql_tx;
 use super::sql::{impl_sql_store, SqlTx};
 use super::{StoreResult, Transactions, Tx};
 

@@ -40,14 +40,7 @@ macro_rules! impl_account_store {
                 now: i64,
             ) -> $crate::store::StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "UPDATE accounts SET password_hash = $1, must_change_password = FALSE, password_via_mail = FALSE WHERE id = $2",
-                )
-                .bind(hash.expose())
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
-                revoke_trusted_devices(&mut tx, id.as_str(), now).await?;
+                tx_change_password(&mut tx, id, hash, now).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -84,6 +77,20 @@ macro_rules! impl_account_store {
                     sqlx::query("SELECT * FROM accounts ORDER BY username_normalised").fetch_all(&self.pool).await?;
                 rows.iter().map(account_from_row).collect()
             }
+        }
+
+        async fn tx_change_password<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            id: &$crate::domain::AccountId,
+            hash: &$crate::domain::Secret<String>,
+            now: i64,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query("UPDATE accounts SET password_hash = $1, must_change_password = FALSE, password_via_mail = FALSE WHERE id = $2")
+                .bind(hash.expose())
+                .bind(id.as_str())
+                .execute(&mut **tx)
+                .await?;
+            revoke_trusted_devices(tx, id.as_str(), now).await
         }
 
         async fn insert_account<'c>(

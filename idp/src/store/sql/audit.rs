@@ -165,37 +165,3 @@ macro_rules! impl_audit_store {
     };
 }
 pub(crate) use impl_audit_store;
-
-/// Implements [`crate::store::Tx`] for `SqlTx<$db>`; expanded next to the store macros, whose
-/// statement helpers (`insert_outbox_mail`, `insert_audit_record`, …) it calls.
-macro_rules! impl_sql_tx {
-    ($db:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::store::Tx for $crate::store::sql::SqlTx<$db> {
-            async fn lock_audit_head(&mut self) -> $crate::store::StoreResult<$crate::store::AuditHead> {
-                lock_audit_head(&mut self.0).await
-            }
-
-            async fn append_audit_record(
-                &mut self,
-                record: &$crate::store::AuditRecord,
-            ) -> $crate::store::StoreResult<()> {
-                insert_audit_record(&mut self.0, record).await
-            }
-
-            async fn prune_audit(&mut self, through_seq: i64, base_hash: &str) -> $crate::store::StoreResult<u64> {
-                prune_audit_records(&mut self.0, through_seq, base_hash).await
-            }
-
-            async fn enqueue_mail(&mut self, mail: &$crate::store::OutboxMail) -> $crate::store::StoreResult<()> {
-                insert_outbox_mail(&mut self.0, mail).await
-            }
-
-            async fn commit(self: Box<Self>) -> $crate::store::StoreResult<()> {
-                self.0.commit().await?;
-                Ok(())
-            }
-        }
-    };
-}
-pub(crate) use impl_sql_tx;

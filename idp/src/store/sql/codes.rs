@@ -49,26 +49,39 @@ macro_rules! impl_code_store {
                 refresh: Option<&$crate::store::RefreshToken>,
             ) -> $crate::store::StoreResult<bool> {
                 let mut tx = self.pool.begin().await?;
-                // The "not yet redeemed" condition makes the database serialise concurrent
-                // redemptions: exactly one sees a changed row.
-                let done = sqlx::query(
-                    "UPDATE authorization_codes SET redeemed_at = $1 WHERE digest = $2 AND redeemed_at IS NULL",
-                )
-                .bind(now)
-                .bind(digest)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() != 1 {
-                    tx.rollback().await?;
+                if !tx_redeem_code(&mut tx, digest, now, grant, refresh).await? {
                     return Ok(false);
-                }
-                insert_grant(&mut tx, grant).await?;
-                if let Some(t) = refresh {
-                    insert_refresh_token(&mut tx, t).await?;
                 }
                 tx.commit().await?;
                 Ok(true)
             }
+        }
+
+        /// Redeems the code and creates its grant; false (and nothing written) when it was redeemed before.
+        async fn tx_redeem_code<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            digest: &str,
+            now: i64,
+            grant: &$crate::store::Grant,
+            refresh: Option<&$crate::store::RefreshToken>,
+        ) -> $crate::store::StoreResult<bool> {
+            // The "not yet redeemed" condition makes the database serialise concurrent
+            // redemptions: exactly one sees a changed row.
+            let done = sqlx::query(
+                "UPDATE authorization_codes SET redeemed_at = $1 WHERE digest = $2 AND redeemed_at IS NULL",
+            )
+            .bind(now)
+            .bind(digest)
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() != 1 {
+                return Ok(false);
+            }
+            insert_grant(tx, grant).await?;
+            if let Some(t) = refresh {
+                insert_refresh_token(tx, t).await?;
+            }
+            Ok(true)
         }
 
         fn code_from_row(r: &$row) -> $crate::store::StoreResult<$crate::store::AuthorizationCode> {

@@ -11,18 +11,6 @@ macro_rules! impl_factor_store {
                 Ok(())
             }
 
-            async fn add_confirmed_factor(
-                &self,
-                f: &$crate::store::Factor,
-                notification: &$crate::store::OutboxMail,
-            ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
-                insert_factor(&mut tx, f).await?;
-                insert_outbox_mail(&mut tx, notification).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
             async fn factor(&self, id: &str) -> $crate::store::StoreResult<Option<$crate::store::Factor>> {
                 let row = sqlx::query("SELECT * FROM factors WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
                 row.map(|r| factor_from_row(&r)).transpose()
@@ -37,60 +25,6 @@ macro_rules! impl_factor_store {
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter().map(factor_from_row).collect()
-            }
-
-            async fn confirm_factor(
-                &self,
-                id: &str,
-                now: i64,
-                notification: &$crate::store::OutboxMail,
-            ) -> $crate::store::StoreResult<bool> {
-                use sqlx::Row;
-                let mut tx = self.pool.begin().await?;
-                let done = sqlx::query(
-                    "UPDATE factors SET confirmed_at = $1 WHERE id = $2 AND confirmed_at IS NULL RETURNING account_id, kind",
-                )
-                .bind(now)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some(row) = done else {
-                    tx.rollback().await?;
-                    return Ok(false);
-                };
-                let account: String = row.try_get("account_id")?;
-                let kind: String = row.try_get("kind")?;
-                sqlx::query("DELETE FROM factors WHERE account_id = $1 AND kind = $2 AND confirmed_at IS NULL")
-                    .bind(&account)
-                    .bind(&kind)
-                    .execute(&mut *tx)
-                    .await?;
-                insert_outbox_mail(&mut tx, notification).await?;
-                tx.commit().await?;
-                Ok(true)
-            }
-
-            async fn remove_factor(
-                &self,
-                id: &str,
-                account: &$crate::domain::AccountId,
-                notification: &$crate::store::OutboxMail,
-            ) -> $crate::store::StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
-                let done = sqlx::query("DELETE FROM factors WHERE id = $1 AND account_id = $2")
-                    .bind(id)
-                    .bind(account.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                // A trusted computer may stand in for the factor that is gone: trust again later.
-                revoke_trusted_devices(&mut tx, account.as_str(), notification.created_at).await?;
-                insert_outbox_mail(&mut tx, notification).await?;
-                tx.commit().await?;
-                Ok(true)
             }
 
             async fn use_totp_step(&self, id: &str, step: i64, now: i64) -> $crate::store::StoreResult<bool> {
@@ -119,57 +53,6 @@ macro_rules! impl_factor_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
-            }
-
-            async fn replace_recovery_codes(
-                &self,
-                account: &$crate::domain::AccountId,
-                digests: &[String],
-                now: i64,
-                notification: &$crate::store::OutboxMail,
-            ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1")
-                    .bind(account.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                for digest in digests {
-                    sqlx::query("INSERT INTO recovery_codes (account_id, digest, created_at, used_at) VALUES ($1, $2, $3, NULL)")
-                        .bind(account.as_str())
-                        .bind(digest)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| $crate::store::map_unique(e, "recovery code"))?;
-                }
-                insert_outbox_mail(&mut tx, notification).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            async fn use_recovery_code(
-                &self,
-                account: &$crate::domain::AccountId,
-                digest: &str,
-                now: i64,
-                notification: &$crate::store::OutboxMail,
-            ) -> $crate::store::StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
-                let done = sqlx::query(
-                    "UPDATE recovery_codes SET used_at = $1 WHERE account_id = $2 AND digest = $3 AND used_at IS NULL",
-                )
-                .bind(now)
-                .bind(account.as_str())
-                .bind(digest)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                insert_outbox_mail(&mut tx, notification).await?;
-                tx.commit().await?;
-                Ok(true)
             }
 
             async fn recovery_codes_left(&self, account: &$crate::domain::AccountId) -> $crate::store::StoreResult<i64> {
@@ -245,35 +128,113 @@ macro_rules! impl_factor_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn reset_factors(
-                &self,
-                account: &$crate::domain::AccountId,
-                temporary_password: Option<&$crate::domain::Secret<String>>,
-                now: i64,
-                notification: &$crate::store::OutboxMail,
-            ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
-                for statement in ["DELETE FROM factors WHERE account_id = $1", "DELETE FROM recovery_codes WHERE account_id = $1"] {
-                    sqlx::query(statement).bind(account.as_str()).execute(&mut *tx).await?;
-                }
-                if let Some(hash) = temporary_password {
-                    // Handed over by the organisation, not by mail: whoever set the last password
-                    // (perhaps through the mailbox) cannot use it any more, and the person's own
-                    // choice at the next sign-in counts as theirs.
-                    sqlx::query(
-                        "UPDATE accounts SET password_hash = $1, must_change_password = TRUE, password_via_mail = FALSE WHERE id = $2",
-                    )
-                    .bind(hash.expose())
-                    .bind(account.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                revoke_trusted_devices(&mut tx, account.as_str(), now).await?;
-                end_account_sessions(&mut tx, account.as_str(), now).await?;
-                insert_outbox_mail(&mut tx, notification).await?;
-                tx.commit().await?;
-                Ok(())
+        }
+
+        /// Confirms a pending factor (once) and drops the account's other pending factors of its
+        /// kind; false when it was not pending.
+        async fn tx_confirm_factor<'c>(tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>, id: &str, now: i64) -> $crate::store::StoreResult<bool> {
+            use sqlx::Row;
+            let done = sqlx::query(
+                "UPDATE factors SET confirmed_at = $1 WHERE id = $2 AND confirmed_at IS NULL RETURNING account_id, kind",
+            )
+            .bind(now)
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some(row) = done else {
+                return Ok(false);
+            };
+            let account: String = row.try_get("account_id")?;
+            let kind: String = row.try_get("kind")?;
+            sqlx::query("DELETE FROM factors WHERE account_id = $1 AND kind = $2 AND confirmed_at IS NULL")
+                .bind(&account)
+                .bind(&kind)
+                .execute(&mut **tx)
+                .await?;
+            Ok(true)
+        }
+
+        /// Removes a factor of the account and revokes its trusted devices; false when there was none.
+        async fn tx_remove_factor<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            id: &str,
+            account: &$crate::domain::AccountId,
+            now: i64,
+        ) -> $crate::store::StoreResult<bool> {
+            let done = sqlx::query("DELETE FROM factors WHERE id = $1 AND account_id = $2")
+                .bind(id)
+                .bind(account.as_str())
+                .execute(&mut **tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
             }
+            // A trusted computer may stand in for the factor that is gone: trust again later.
+            revoke_trusted_devices(tx, account.as_str(), now).await?;
+            Ok(true)
+        }
+
+        async fn tx_replace_recovery_codes<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            account: &$crate::domain::AccountId,
+            digests: &[String],
+            now: i64,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query("DELETE FROM recovery_codes WHERE account_id = $1").bind(account.as_str()).execute(&mut **tx).await?;
+            for digest in digests {
+                sqlx::query("INSERT INTO recovery_codes (account_id, digest, created_at, used_at) VALUES ($1, $2, $3, NULL)")
+                    .bind(account.as_str())
+                    .bind(digest)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await
+                    .map_err(|e| $crate::store::map_unique(e, "recovery code"))?;
+            }
+            Ok(())
+        }
+
+        async fn tx_use_recovery_code<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            account: &$crate::domain::AccountId,
+            digest: &str,
+            now: i64,
+        ) -> $crate::store::StoreResult<bool> {
+            let done = sqlx::query(
+                "UPDATE recovery_codes SET used_at = $1 WHERE account_id = $2 AND digest = $3 AND used_at IS NULL",
+            )
+            .bind(now)
+            .bind(account.as_str())
+            .bind(digest)
+            .execute(&mut **tx)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        /// An operator's reset: every factor and recovery code removed, trusted devices revoked,
+        /// sessions (and their grants) ended; with `temporary_password` the password replaced.
+        async fn tx_reset_factors<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            account: &$crate::domain::AccountId,
+            temporary_password: Option<&$crate::domain::Secret<String>>,
+            now: i64,
+        ) -> $crate::store::StoreResult<()> {
+            for statement in ["DELETE FROM factors WHERE account_id = $1", "DELETE FROM recovery_codes WHERE account_id = $1"] {
+                sqlx::query(statement).bind(account.as_str()).execute(&mut **tx).await?;
+            }
+            if let Some(hash) = temporary_password {
+                // Handed over by the organisation, not by mail: whoever set the last password
+                // (perhaps through the mailbox) cannot use it any more, and the person's own
+                // choice at the next sign-in counts as theirs.
+                sqlx::query(
+                    "UPDATE accounts SET password_hash = $1, must_change_password = TRUE, password_via_mail = FALSE WHERE id = $2",
+                )
+                .bind(hash.expose())
+                .bind(account.as_str())
+                .execute(&mut **tx)
+                .await?;
+            }
+            revoke_trusted_devices(tx, account.as_str(), now).await?;
+            end_account_sessions(tx, account.as_str(), now).await
         }
 
         async fn insert_factor<'c>(

@@ -31,12 +31,7 @@ macro_rules! impl_grant_store {
 
             async fn revoke_grant(&self, id: &$crate::domain::GrantId, now: i64) -> $crate::store::StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                    .bind(now)
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                bump_revocations(&mut tx).await?;
+                tx_revoke_grant(&mut tx, id, now).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -46,11 +41,9 @@ macro_rules! impl_grant_store {
                 from: &$crate::domain::SessionId,
                 to: &$crate::domain::SessionId,
             ) -> $crate::store::StoreResult<()> {
-                sqlx::query("UPDATE grants SET session_id = $1 WHERE session_id = $2")
-                    .bind(to.as_str())
-                    .bind(from.as_str())
-                    .execute(&self.pool)
-                    .await?;
+                let mut tx = self.pool.begin().await?;
+                tx_move_grants(&mut tx, from, to).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -72,30 +65,16 @@ macro_rules! impl_grant_store {
                 now: i64,
             ) -> $crate::store::StoreResult<bool> {
                 let mut tx = self.pool.begin().await?;
-                let used = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE digest = $2 AND used_at IS NULL")
-                    .bind(now)
-                    .bind(old)
-                    .execute(&mut *tx)
-                    .await?;
-                if used.rows_affected() != 1 {
-                    tx.rollback().await?;
+                if !tx_rotate_refresh_token(&mut tx, old, new, now).await? {
                     return Ok(false);
                 }
-                insert_refresh_token(&mut tx, new).await?;
                 tx.commit().await?;
                 Ok(true)
             }
 
             async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> $crate::store::StoreResult<()> {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
-                )
-                .bind(jti)
-                .bind(expires_at)
-                .execute(&mut *tx)
-                .await?;
-                bump_revocations(&mut tx).await?;
+                tx_revoke_access_token(&mut tx, jti, expires_at).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -115,6 +94,66 @@ macro_rules! impl_grant_store {
                 .await?;
                 Ok(row.is_some())
             }
+        }
+
+        async fn tx_revoke_grant<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            id: &$crate::domain::GrantId,
+            now: i64,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id.as_str())
+                .execute(&mut **tx)
+                .await?;
+            bump_revocations(tx).await
+        }
+
+        async fn tx_move_grants<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            from: &$crate::domain::SessionId,
+            to: &$crate::domain::SessionId,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query("UPDATE grants SET session_id = $1 WHERE session_id = $2")
+                .bind(to.as_str())
+                .bind(from.as_str())
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
+        }
+
+        /// Marks `old` used and stores `new`; false (and nothing stored) when `old` was used already.
+        async fn tx_rotate_refresh_token<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            old: &str,
+            new: &$crate::store::RefreshToken,
+            now: i64,
+        ) -> $crate::store::StoreResult<bool> {
+            let used = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE digest = $2 AND used_at IS NULL")
+                .bind(now)
+                .bind(old)
+                .execute(&mut **tx)
+                .await?;
+            if used.rows_affected() != 1 {
+                return Ok(false);
+            }
+            insert_refresh_token(tx, new).await?;
+            Ok(true)
+        }
+
+        async fn tx_revoke_access_token<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            jti: &str,
+            expires_at: i64,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+            )
+            .bind(jti)
+            .bind(expires_at)
+            .execute(&mut **tx)
+            .await?;
+            bump_revocations(tx).await
         }
 
         /// Tells every node that cached "not revoked" answers are stale (see `app.rs`).

@@ -48,47 +48,6 @@ macro_rules! impl_invitation_store {
 
         #[async_trait::async_trait]
         impl $crate::store::InvitationStore for $store {
-            async fn create_invitation(
-                &self,
-                i: &$crate::store::Invitation,
-                mail: &$crate::store::OutboxMail,
-                now: i64,
-            ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "UPDATE invitations SET voided_at = $1 WHERE organisation_id = $2 AND email_normalised = $3 \
-                     AND used_at IS NULL AND voided_at IS NULL",
-                )
-                .bind(now)
-                .bind(i.organisation_id.as_str())
-                .bind(&i.email_normalised)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO invitations (id, organisation_id, method, email, email_normalised, given_name, family_name, \
-                     birth_date, client_number, secret_digest, created_at, expires_at, used_at, voided_at, failures, account_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, 0, NULL)",
-                )
-                .bind(&i.id)
-                .bind(i.organisation_id.as_str())
-                .bind(i.method.as_str())
-                .bind(&i.email)
-                .bind(&i.email_normalised)
-                .bind(&i.given_name)
-                .bind(&i.family_name)
-                .bind(&i.birth_date)
-                .bind(&i.client_number)
-                .bind(&i.secret_digest)
-                .bind(i.created_at)
-                .bind(i.expires_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| $crate::store::map_unique(e, "invitation"))?;
-                insert_outbox_mail(&mut tx, mail).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
             async fn invitation_by_id(&self, id: &str) -> $crate::store::StoreResult<Option<$crate::store::Invitation>> {
                 let row = sqlx::query("SELECT * FROM invitations WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
                 row.map(|r| invitation_from_row(&r)).transpose()
@@ -128,37 +87,6 @@ macro_rules! impl_invitation_store {
                 Ok(())
             }
 
-            async fn activate_with_account(
-                &self,
-                invitation_id: &str,
-                account: &$crate::store::Account,
-                mail: Option<&$crate::store::OutboxMail>,
-                now: i64,
-            ) -> $crate::store::StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
-                // The account first (it may conflict), then the invitation that points at it.
-                insert_account(&mut tx, account).await?;
-                let used = sqlx::query(
-                    "UPDATE invitations SET used_at = $1, account_id = $2 WHERE id = $3 AND used_at IS NULL \
-                     AND voided_at IS NULL AND expires_at > $1 AND failures < $4",
-                )
-                .bind(now)
-                .bind(account.id.as_str())
-                .bind(invitation_id)
-                .bind(i64::from($crate::store::MAX_INVITATION_FAILURES))
-                .execute(&mut *tx)
-                .await?;
-                if used.rows_affected() != 1 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                if let Some(mail) = mail {
-                    insert_outbox_mail(&mut tx, mail).await?;
-                }
-                tx.commit().await?;
-                Ok(true)
-            }
-
             async fn invitation_by_secret(&self, digest: &str) -> $crate::store::StoreResult<Option<$crate::store::Invitation>> {
                 let row = sqlx::query("SELECT * FROM invitations WHERE secret_digest = $1")
                     .bind(digest)
@@ -166,6 +94,67 @@ macro_rules! impl_invitation_store {
                     .await?;
                 row.map(|r| invitation_from_row(&r)).transpose()
             }
+        }
+
+        /// Voids the open invitations of the same organisation and address and stores this one.
+        async fn tx_create_invitation<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            i: &$crate::store::Invitation,
+            now: i64,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query(
+                "UPDATE invitations SET voided_at = $1 WHERE organisation_id = $2 AND email_normalised = $3 \
+                 AND used_at IS NULL AND voided_at IS NULL",
+            )
+            .bind(now)
+            .bind(i.organisation_id.as_str())
+            .bind(&i.email_normalised)
+            .execute(&mut **tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO invitations (id, organisation_id, method, email, email_normalised, given_name, family_name, \
+                 birth_date, client_number, secret_digest, created_at, expires_at, used_at, voided_at, failures, account_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, 0, NULL)",
+            )
+            .bind(&i.id)
+            .bind(i.organisation_id.as_str())
+            .bind(i.method.as_str())
+            .bind(&i.email)
+            .bind(&i.email_normalised)
+            .bind(&i.given_name)
+            .bind(&i.family_name)
+            .bind(&i.birth_date)
+            .bind(&i.client_number)
+            .bind(&i.secret_digest)
+            .bind(i.created_at)
+            .bind(i.expires_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| $crate::store::map_unique(e, "invitation"))?;
+            Ok(())
+        }
+
+        /// Creates the account and marks the invitation used by it; false when the invitation
+        /// was no longer open (the caller drops the transaction, so the account goes too).
+        async fn tx_activate_with_account<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            invitation_id: &str,
+            account: &$crate::store::Account,
+            now: i64,
+        ) -> $crate::store::StoreResult<bool> {
+            // The account first (it may conflict), then the invitation that points at it.
+            insert_account(tx, account).await?;
+            let used = sqlx::query(
+                "UPDATE invitations SET used_at = $1, account_id = $2 WHERE id = $3 AND used_at IS NULL \
+                 AND voided_at IS NULL AND expires_at > $1 AND failures < $4",
+            )
+            .bind(now)
+            .bind(account.id.as_str())
+            .bind(invitation_id)
+            .bind(i64::from($crate::store::MAX_INVITATION_FAILURES))
+            .execute(&mut **tx)
+            .await?;
+            Ok(used.rows_affected() == 1)
         }
 
         fn policy_from_row(r: &$row) -> $crate::store::StoreResult<$crate::store::OrganisationPolicy> {

@@ -16,6 +16,7 @@ pub(crate) mod organisations;
 pub(crate) mod outbox;
 pub(crate) mod resets;
 pub(crate) mod sessions;
+pub(crate) mod tx;
 
 use serde::de::DeserializeOwned;
 

@@ -5,23 +5,9 @@ macro_rules! impl_session_store {
         #[async_trait::async_trait]
         impl $crate::store::SessionStore for $store {
             async fn create_session(&self, s: &$crate::store::Session) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO sessions (id, token_digest, account_id, auth_time, amr, acr, created_at, expires_at, ended_at, factors) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(s.id.as_str())
-                .bind(&s.token_digest)
-                .bind(s.account_id.as_str())
-                .bind(s.auth_time)
-                .bind($crate::store::sql::to_json(&s.amr))
-                .bind(&s.acr)
-                .bind(s.created_at)
-                .bind(s.expires_at)
-                .bind(s.ended_at)
-                .bind($crate::store::sql::to_json(&s.factors))
-                .execute(&self.pool)
-                .await
-                .map_err(|e| $crate::store::map_unique(e, "session"))?;
+                let mut tx = self.pool.begin().await?;
+                tx_create_session(&mut tx, s).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -52,28 +38,61 @@ macro_rules! impl_session_store {
                 id: &$crate::domain::SessionId,
                 now: i64,
             ) -> $crate::store::StoreResult<bool> {
-                // One transaction: the session ends, its grants are revoked and its unredeemed codes
-                // die, so nothing issued under it outlives it, even if a step fails midway.
                 let mut tx = self.pool.begin().await?;
-                let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
-                    .bind(now)
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("UPDATE grants SET revoked_at = $1 WHERE session_id = $2 AND revoked_at IS NULL")
-                    .bind(now)
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("UPDATE authorization_codes SET redeemed_at = $1 WHERE session_id = $2 AND redeemed_at IS NULL")
-                    .bind(now)
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                bump_revocations(&mut tx).await?;
+                let ended = tx_end_session(&mut tx, id, now).await?;
                 tx.commit().await?;
-                Ok(done.rows_affected() == 1)
+                Ok(ended)
             }
+        }
+
+        async fn tx_create_session<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            s: &$crate::store::Session,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO sessions (id, token_digest, account_id, auth_time, amr, acr, created_at, expires_at, ended_at, factors) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(s.id.as_str())
+            .bind(&s.token_digest)
+            .bind(s.account_id.as_str())
+            .bind(s.auth_time)
+            .bind($crate::store::sql::to_json(&s.amr))
+            .bind(&s.acr)
+            .bind(s.created_at)
+            .bind(s.expires_at)
+            .bind(s.ended_at)
+            .bind($crate::store::sql::to_json(&s.factors))
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| $crate::store::map_unique(e, "session"))?;
+            Ok(())
+        }
+
+        /// The session ends, its grants are revoked and its unredeemed codes die, so nothing
+        /// issued under it outlives it.
+        async fn tx_end_session<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            id: &$crate::domain::SessionId,
+            now: i64,
+        ) -> $crate::store::StoreResult<bool> {
+            let done = sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
+                .bind(now)
+                .bind(id.as_str())
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("UPDATE grants SET revoked_at = $1 WHERE session_id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(id.as_str())
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("UPDATE authorization_codes SET redeemed_at = $1 WHERE session_id = $2 AND redeemed_at IS NULL")
+                .bind(now)
+                .bind(id.as_str())
+                .execute(&mut **tx)
+                .await?;
+            bump_revocations(tx).await?;
+            Ok(done.rows_affected() == 1)
         }
 
         /// Ends every session of the account and, with them, every grant (also of sessions that

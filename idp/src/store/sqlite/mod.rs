@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-use super::sql::audit::impl_sql_tx;
+use super::sql::tx::impl_sql_tx;
 use super::sql::{impl_sql_store, SqlTx};
 use super::{StoreResult, Transactions, Tx};
 

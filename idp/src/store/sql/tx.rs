@@ -1,0 +1,190 @@
+//! [`crate::store::Tx`] for both backends: each method calls the statement helper (`tx_*`,
+//! `insert_*`) that the aggregate's store macro defines next to its other queries, so every write
+//! is written once and used both by a store method and inside a use case's transaction.
+
+/// Implements `Tx` and its per-aggregate traits for `SqlTx<$db>`; expanded next to the store macros.
+macro_rules! impl_sql_tx {
+    ($db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Tx for $crate::store::sql::SqlTx<$db> {
+            async fn enqueue_mail(&mut self, mail: &$crate::store::OutboxMail) -> $crate::store::StoreResult<()> {
+                insert_outbox_mail(&mut self.0, mail).await
+            }
+
+            async fn commit(self: Box<Self>) -> $crate::store::StoreResult<()> {
+                self.0.commit().await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::AuditTx for $crate::store::sql::SqlTx<$db> {
+            async fn lock_audit_head(&mut self) -> $crate::store::StoreResult<$crate::store::AuditHead> {
+                lock_audit_head(&mut self.0).await
+            }
+
+            async fn append_audit_record(
+                &mut self,
+                record: &$crate::store::AuditRecord,
+            ) -> $crate::store::StoreResult<()> {
+                insert_audit_record(&mut self.0, record).await
+            }
+
+            async fn prune_audit(&mut self, through_seq: i64, base_hash: &str) -> $crate::store::StoreResult<u64> {
+                prune_audit_records(&mut self.0, through_seq, base_hash).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::AccountTx for $crate::store::sql::SqlTx<$db> {
+            async fn change_password(
+                &mut self,
+                id: &$crate::domain::AccountId,
+                hash: &$crate::domain::Secret<String>,
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                tx_change_password(&mut self.0, id, hash, now).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::SessionTx for $crate::store::sql::SqlTx<$db> {
+            async fn create_session(&mut self, session: &$crate::store::Session) -> $crate::store::StoreResult<()> {
+                tx_create_session(&mut self.0, session).await
+            }
+
+            async fn end_session(
+                &mut self,
+                id: &$crate::domain::SessionId,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                tx_end_session(&mut self.0, id, now).await
+            }
+
+            async fn move_grants(
+                &mut self,
+                from: &$crate::domain::SessionId,
+                to: &$crate::domain::SessionId,
+            ) -> $crate::store::StoreResult<()> {
+                tx_move_grants(&mut self.0, from, to).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::GrantTx for $crate::store::sql::SqlTx<$db> {
+            async fn redeem_code(
+                &mut self,
+                digest: &str,
+                now: i64,
+                grant: &$crate::store::Grant,
+                refresh: Option<&$crate::store::RefreshToken>,
+            ) -> $crate::store::StoreResult<bool> {
+                tx_redeem_code(&mut self.0, digest, now, grant, refresh).await
+            }
+
+            async fn rotate_refresh_token(
+                &mut self,
+                old: &str,
+                new: &$crate::store::RefreshToken,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                tx_rotate_refresh_token(&mut self.0, old, new, now).await
+            }
+
+            async fn revoke_grant(&mut self, id: &$crate::domain::GrantId, now: i64) -> $crate::store::StoreResult<()> {
+                tx_revoke_grant(&mut self.0, id, now).await
+            }
+
+            async fn revoke_access_token(&mut self, jti: &str, expires_at: i64) -> $crate::store::StoreResult<()> {
+                tx_revoke_access_token(&mut self.0, jti, expires_at).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::InvitationTx for $crate::store::sql::SqlTx<$db> {
+            async fn create_invitation(
+                &mut self,
+                invitation: &$crate::store::Invitation,
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                tx_create_invitation(&mut self.0, invitation, now).await
+            }
+
+            async fn activate_with_account(
+                &mut self,
+                invitation_id: &str,
+                account: &$crate::store::Account,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                tx_activate_with_account(&mut self.0, invitation_id, account, now).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::ResetTx for $crate::store::sql::SqlTx<$db> {
+            async fn create_password_reset(
+                &mut self,
+                reset: &$crate::store::PasswordReset,
+            ) -> $crate::store::StoreResult<()> {
+                tx_create_password_reset(&mut self.0, reset).await
+            }
+
+            async fn reset_password(
+                &mut self,
+                digest: &str,
+                password_hash: &$crate::domain::Secret<String>,
+                now: i64,
+            ) -> $crate::store::StoreResult<Option<$crate::domain::AccountId>> {
+                tx_reset_password(&mut self.0, digest, password_hash, now).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::FactorTx for $crate::store::sql::SqlTx<$db> {
+            async fn add_confirmed_factor(&mut self, factor: &$crate::store::Factor) -> $crate::store::StoreResult<()> {
+                insert_factor(&mut self.0, factor).await
+            }
+
+            async fn confirm_factor(&mut self, id: &str, now: i64) -> $crate::store::StoreResult<bool> {
+                tx_confirm_factor(&mut self.0, id, now).await
+            }
+
+            async fn remove_factor(
+                &mut self,
+                id: &str,
+                account: &$crate::domain::AccountId,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                tx_remove_factor(&mut self.0, id, account, now).await
+            }
+
+            async fn replace_recovery_codes(
+                &mut self,
+                account: &$crate::domain::AccountId,
+                digests: &[String],
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                tx_replace_recovery_codes(&mut self.0, account, digests, now).await
+            }
+
+            async fn use_recovery_code(
+                &mut self,
+                account: &$crate::domain::AccountId,
+                digest: &str,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                tx_use_recovery_code(&mut self.0, account, digest, now).await
+            }
+
+            async fn reset_factors(
+                &mut self,
+                account: &$crate::domain::AccountId,
+                temporary_password: Option<&$crate::domain::Secret<String>>,
+                now: i64,
+            ) -> $crate::store::StoreResult<()> {
+                tx_reset_factors(&mut self.0, account, temporary_password, now).await
+            }
+        }
+    };
+}
+pub(crate) use impl_sql_tx;

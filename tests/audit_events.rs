@@ -1,0 +1,186 @@
+//! What the audit log records while people and portals use the IdP (NEN 7513, docs/audit.md):
+//! each change writes its record in its own transaction, names who acted, for whom, from which
+//! address and through which portal; and a change whose record cannot be written is not made.
+
+use reqwest::StatusCode;
+
+use crate::helpers::browser::{location, to_page};
+use crate::helpers::{Backend, TestApp, PASSWORD};
+use idp::audit::verify::verify;
+use idp::store::AuditRecord;
+
+/// Every record, oldest first.
+async fn records(app: &TestApp) -> Vec<AuditRecord> {
+    app.state.store.audit_records_after(0, 10_000).await.unwrap()
+}
+
+/// The records of one event type.
+async fn of(app: &TestApp, kind: &str) -> Vec<AuditRecord> {
+    records(app).await.into_iter().filter(|r| r.event_type == kind).collect()
+}
+
+fn detail(record: &AuditRecord) -> serde_json::Value {
+    serde_json::from_str(&record.detail).unwrap()
+}
+
+async fn a_portal_session_is_recorded_step_by_step(app: TestApp) {
+    let portal = app.alpha_portal().await;
+    app.user("Jan.Jansen").await;
+    let account = app.state.store.account_by_username("jan.jansen").await.unwrap().unwrap();
+    let rp = app.rp(&portal).await;
+    let browser = app.browser();
+
+    // A wrong password: a failure, by the account it was for, from the browser's address.
+    let start = rp.start(&[]);
+    let page = browser.follow(&start.url).await.expect_err("the sign-in page");
+    let refused = browser.submit_login(&page, "jan.jansen", "not the password").await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let failed = of(&app, "signin.failed").await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].outcome, "failure");
+    assert_eq!(failed[0].actor_id.as_deref(), Some(account.id.as_str()));
+    assert_eq!(failed[0].client_address.as_deref(), Some("127.0.0.1"));
+    assert!(!failed[0].detail.contains("not the password"), "no secret in a record");
+
+    // An unknown name is recorded without the name (people type passwords there).
+    let unknown = browser.submit_login(&page, "Geheim-Wachtwoord-1", PASSWORD).await;
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    let failed = of(&app, "signin.failed").await;
+    assert_eq!(failed.len(), 2);
+    assert_eq!(failed[1].actor_id, None);
+    assert!(!serde_json::to_string(&failed[1]).unwrap().contains("Geheim"), "the typed name is not kept");
+
+    // Signed in at the portal: the sign-in names the portal and the level reached.
+    let callback = browser.sign_in(&start.url, "jan.jansen", PASSWORD).await;
+    let signed_in = of(&app, "signin.succeeded").await;
+    assert_eq!(signed_in.len(), 1);
+    let s = &signed_in[0];
+    assert_eq!(
+        (s.actor_id.as_deref(), s.subject_id.as_deref()),
+        (Some(account.id.as_str()), Some(account.id.as_str()))
+    );
+    assert_eq!(s.actor_name.as_deref(), Some("Jan Jansen"));
+    assert_eq!(s.client_id.as_deref(), Some(portal.client_id.as_str()));
+    assert_eq!(s.client_address.as_deref(), Some("127.0.0.1"));
+    assert_eq!(s.action, "E");
+    assert_eq!(detail(s)["acr"], "urn:poortwachter:acr:password");
+
+    // The portal redeems the code: tokens issued to that portal for this person.
+    let tokens = rp.finish(&callback, &start).await;
+    let issued = of(&app, "token.issued").await;
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0].client_id.as_deref(), Some(portal.client_id.as_str()));
+    assert_eq!(issued[0].subject_id.as_deref(), Some(account.id.as_str()));
+    assert_eq!(issued[0].object_type.as_deref(), Some("grant"));
+    assert_eq!(detail(&issued[0])["scope"], "openid profile email");
+    let grant = issued[0].object_id.clone();
+
+    let refreshed = rp.refresh(&tokens.refresh_token()).await.expect("refresh");
+    let refreshes = of(&app, "token.refreshed").await;
+    assert_eq!(refreshes.len(), 1);
+    assert_eq!(refreshes[0].object_id, grant, "the same token family");
+
+    // The portal revokes what it holds: recorded as the portal's act, for the person.
+    use openidconnect::OAuth2TokenResponse;
+    let rotated = refreshed.refresh_token().unwrap().secret().clone();
+    let revoke = rp
+        .http
+        .post(format!("{}/revoke", app.issuer))
+        .basic_auth(&portal.client_id, portal.secret.as_ref())
+        .form(&[("token", rotated.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), StatusCode::OK);
+    let revoked = of(&app, "token.revoked").await;
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].actor_role, "portal");
+    assert_eq!(revoked[0].subject_id.as_deref(), Some(account.id.as_str()));
+    assert_eq!(revoked[0].object_id, grant);
+
+    // Signing out at the portal ends the session, recorded for the person.
+    let mut url = url::Url::parse(&app.url("/logout")).unwrap();
+    url.query_pairs_mut().append_pair("id_token_hint", &tokens.id_token);
+    let out = browser.get(url.as_str()).await;
+    assert!(out.status().is_success() || out.status().is_redirection(), "{}", out.status());
+    let ended = of(&app, "session.ended").await;
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].subject_id.as_deref(), Some(account.id.as_str()));
+    assert_eq!(ended[0].object_id.as_deref(), Some(s.object_id.as_deref().unwrap()), "the session signed in");
+
+    // All of it forms one unbroken chain.
+    let verified = verify(app.state.store.as_ref(), &app.state.audit, None).await.unwrap().expect("an intact chain");
+    assert_eq!(verified.records as usize, records(&app).await.len());
+    assert!(records(&app).await.windows(2).all(|w| w[1].prev_hash == w[0].hash));
+}
+
+#[tokio::test]
+async fn a_portal_session_is_recorded_on_sqlite() {
+    a_portal_session_is_recorded_step_by_step(TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn a_portal_session_is_recorded_on_postgres() {
+    a_portal_session_is_recorded_step_by_step(TestApp::spawn_with(Backend::Postgres, |_| {}).await).await;
+}
+
+/// Makes every new audit record fail to be written, as a full disk or a broken table would.
+async fn refuse_audit_records(app: &TestApp, backend: Backend) {
+    let url = app.state.config.database.url.expose().clone();
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            sqlx::query(
+                "CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::query("ALTER TABLE audit_events ADD CONSTRAINT refuse CHECK (seq < 0) NOT VALID")
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn without_its_record_no_change_is_made(backend: Backend) {
+    let app = match backend {
+        Backend::Sqlite => TestApp::spawn().await,
+        Backend::Postgres => TestApp::spawn_with(Backend::Postgres, |_| {}).await,
+    };
+    let rp = app.alpha_rp().await;
+    app.user("kees").await;
+    let account = app.state.store.account_by_username("kees").await.unwrap().unwrap();
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let page = browser.follow(&start.url).await.expect_err("the sign-in page");
+    let before = records(&app).await.len();
+    refuse_audit_records(&app, backend).await;
+
+    // The right password, but the sign-in cannot be recorded: no session, no code, a calm error page.
+    let response = browser.submit_login(&page, "kees", PASSWORD).await;
+    assert!(location(&response).is_none_or(|l| !l.contains("code=")), "no code without a record");
+    let page = to_page(response).await;
+    assert_eq!(page.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!page.body.contains("refused"), "the database's message stays in the log");
+    let start_again = rp.start(&[("prompt", "none")]);
+    let silent = browser.get(&start_again.url).await;
+    let to = location(&silent).unwrap();
+    assert!(to.contains("error=login_required"), "no session was made: {to}");
+    assert_eq!(records(&app).await.len(), before);
+    assert!(app.state.store.audit_records_of(account.id.as_str(), 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn without_its_record_no_change_is_made_on_sqlite() {
+    without_its_record_no_change_is_made(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn without_its_record_no_change_is_made_on_postgres() {
+    without_its_record_no_change_is_made(Backend::Postgres).await;
+}
