@@ -94,7 +94,7 @@ fn uuid_like() -> String {
 
 /// One ES256 and one RS256 key pair for the whole test binary. Generating an RSA key costs
 /// far more than the rest of a server's start, and every test starts one.
-fn signing_keys() -> &'static [SigningKey] {
+pub fn signing_keys() -> &'static [SigningKey] {
     static KEYS: OnceLock<Vec<SigningKey>> = OnceLock::new();
     KEYS.get_or_init(|| {
         [SigningAlg::ES256, SigningAlg::RS256].map(|alg| keys::generate(alg, 0, 0).expect("a key pair")).into()
@@ -117,6 +117,16 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start(backend, tweak, true).await
+    }
+
+    /// A server on an empty database that makes its own signing keys, as at a first start
+    /// (every other spawn gets the binary's shared keys; see [`signing_keys`]).
+    pub async fn spawn_making_keys() -> Self {
+        Self::start(Backend::Sqlite, |_| {}, false).await
+    }
+
+    async fn start(backend: Backend, tweak: impl FnOnce(&mut Config), shared_keys: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::default();
         config.server.bind = "127.0.0.1:0".parse().unwrap();
@@ -136,7 +146,9 @@ impl TestApp {
         tweak(&mut config);
         // Close to real time, so the RP library's own clock agrees with ours; moves only when told.
         let clock = ManualClock::at(SystemClock.unix());
-        seed_signing_keys(&config, clock.unix()).await;
+        if shared_keys {
+            seed_signing_keys(&config, clock.unix()).await;
+        }
         let app = Application::build(config, Arc::new(clock.clone())).await.expect("app builds");
         let state = app.state();
         let issuer = state.issuer.clone();
