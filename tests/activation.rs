@@ -5,13 +5,12 @@ use reqwest::StatusCode;
 
 use crate::helpers::browser::{location, to_page};
 use crate::helpers::{Mail, TestApp};
-use idp::activation::invite::{self, InviteRequest};
-use idp::admin::{self, PolicyChange};
-use idp::store::ClientKind;
+use idp::activation::invite::InviteRequest;
+use idp::admin::PolicyChange;
 
 /// Journey A's organisation (Regas): at least 8 characters with upper case, lower case and a digit.
 async fn regas_policy(app: &TestApp) {
-    let change = PolicyChange {
+    app.set_policy(PolicyChange {
         activation_method: Some("invite-code".into()),
         min_length: Some(8),
         require_upper: Some(true),
@@ -20,33 +19,19 @@ async fn regas_policy(app: &TestApp) {
         portal_url: Some("https://alpha.portal.example/".into()),
         mail_from_name: Some("Doras en PuurZuid".into()),
         ..PolicyChange::default()
-    };
-    admin::set_policy(app.state.store.as_ref(), &app.org, change, app.now()).await.unwrap();
+    })
+    .await;
 }
 
 async fn invite(app: &TestApp, email: &str) -> String {
     let request = InviteRequest {
-        organisation: app.org.clone(),
-        email: email.into(),
         given_name: "Fatima".into(),
         family_name: "El Amrani".into(),
         birth_date: Some("12-05-1956".into()),
         client_number: Some("C-1001".into()),
+        ..app.invitation(email)
     };
-    let invited = invite::invite(
-        app.state.activation(),
-        idp::audit::Actor::operator(None),
-        idp::activation::Mailing {
-            templates: &app.state.mail_templates,
-            config: &app.state.config,
-            issuer: &app.issuer,
-        },
-        request,
-        app.now(),
-    )
-    .await
-    .expect("invitation");
-    invited.invitation.id
+    app.invite(request).await.invitation.id
 }
 
 /// The validation code in the newest mail to `email`, as a person would read it.
@@ -69,7 +54,7 @@ async fn validate(browser: &crate::helpers::Browser, email: &str, code: &str) ->
 async fn journey_a_from_invitation_mail_to_portal_sign_in() {
     let app = TestApp::spawn().await;
     regas_policy(&app).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     invite(&app, "fatima@example.nl").await;
 
     let mails = delivered(&app).await;

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use crate::helpers::browser::{location, to_page};
 use crate::helpers::{Backend, TestApp, PASSWORD};
 use idp::audit::verify::verify;
-use idp::store::{AuditRecord, ClientKind};
+use idp::store::AuditRecord;
 
 /// Every record, oldest first.
 async fn records(app: &TestApp) -> Vec<AuditRecord> {
@@ -24,7 +24,7 @@ fn detail(record: &AuditRecord) -> serde_json::Value {
 }
 
 async fn a_portal_session_is_recorded_step_by_step(app: TestApp) {
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("Jan.Jansen").await;
     let account = app.state.store.account_by_username("jan.jansen").await.unwrap().unwrap();
     let rp = app.rp(&portal).await;
@@ -152,10 +152,9 @@ async fn without_its_record_no_change_is_made(backend: Backend) {
         Backend::Sqlite => TestApp::spawn().await,
         Backend::Postgres => TestApp::spawn_with(Backend::Postgres, |_| {}).await,
     };
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     app.user("kees").await;
     let account = app.state.store.account_by_username("kees").await.unwrap().unwrap();
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[]);
     let page = browser.follow(&start.url).await.expect_err("the sign-in page");
@@ -189,7 +188,7 @@ async fn without_its_record_no_change_is_made_on_postgres() {
 #[tokio::test]
 async fn the_account_page_shows_the_persons_own_activity() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("kees").await;
     app.user("anna").await;
     let kees = app.state.store.account_by_username("kees").await.unwrap().unwrap();

@@ -61,7 +61,7 @@ async fn assert_redirect_error(app: &TestApp, portal: &Portal, url: &str, error:
 #[tokio::test]
 async fn redirect_uri_variants_get_an_error_page_not_a_redirect() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     let registered = &portal.redirect_uri; // https://alpha.portal.example/callback
     let variants = [
         format!("{registered}/"),
@@ -92,7 +92,7 @@ async fn redirect_uri_variants_get_an_error_page_not_a_redirect() {
 #[tokio::test]
 async fn duplicated_parameters_are_invalid_requests() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     let url = authorize_url(&app, &portal, &portal.redirect_uri, &[("scope", "openid profile")]);
     assert_redirect_error(&app, &portal, &url, "invalid_request").await;
     // Duplicated client_id or redirect_uri cannot be trusted at all.
@@ -106,7 +106,7 @@ async fn duplicated_parameters_are_invalid_requests() {
 async fn pkce_is_required_for_every_new_client_and_plain_is_refused() {
     let app = TestApp::spawn().await;
     let public = app.portal("spa", ClientKind::Public).await;
-    let confidential = app.portal("alpha", ClientKind::Confidential).await;
+    let confidential = app.alpha_portal().await;
     for portal in [&public, &confidential] {
         let url = authorize_url(&app, portal, &portal.redirect_uri, &[]);
         let missing = without(&without(&url, "code_challenge"), "code_challenge_method");
@@ -176,7 +176,7 @@ async fn a_portal_registered_with_pkce_optional_may_leave_it_out_until_it_is_req
 #[tokio::test]
 async fn other_bad_requests_go_back_to_the_portal_with_the_right_error() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     let base = authorize_url(&app, &portal, &portal.redirect_uri, &[]);
     let cases: Vec<(String, &str)> = vec![
         (base.replace("response_type=code", "response_type=token"), "unsupported_response_type"),
@@ -200,7 +200,7 @@ async fn other_bad_requests_go_back_to_the_portal_with_the_right_error() {
 #[tokio::test]
 async fn oversized_and_malformed_input_is_refused_quickly() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     let huge = format!("{}&nonce={}", authorize_url(&app, &portal, &portal.redirect_uri, &[]), "n".repeat(20_000));
     let response = app.browser().get(&huge).await;
     assert!(response.status().is_client_error(), "{}", response.status());

@@ -9,8 +9,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
 use crate::helpers::{TestApp, PASSWORD};
-use idp::activation::invite::{self, InviteRequest};
-use idp::admin::{self, PolicyChange};
+use idp::activation::invite::InviteRequest;
+use idp::admin::PolicyChange;
 
 /// A chromedriver process on a free port, stopped on drop.
 struct Driver {
@@ -75,35 +75,20 @@ async fn button_enabled(client: &Client) -> bool {
 #[tokio::test]
 async fn journey_a_in_headless_chromium_on_a_phone_sized_screen() {
     let app = TestApp::spawn().await;
-    let change = PolicyChange {
+    app.set_policy(PolicyChange {
         min_length: Some(8),
         require_upper: Some(true),
         require_lower: Some(true),
         require_digit: Some(true),
         ..PolicyChange::default()
-    };
-    admin::set_policy(app.state.store.as_ref(), &app.org, change, app.now()).await.unwrap();
-    let request = InviteRequest {
-        organisation: app.org.clone(),
-        email: "fatima@example.nl".into(),
+    })
+    .await;
+    app.invite(InviteRequest {
         given_name: "Fatima".into(),
         family_name: "El Amrani".into(),
-        birth_date: None,
-        client_number: None,
-    };
-    invite::invite(
-        app.state.activation(),
-        idp::audit::Actor::operator(None),
-        idp::activation::Mailing {
-            templates: &app.state.mail_templates,
-            config: &app.state.config,
-            issuer: &app.issuer,
-        },
-        request,
-        app.now(),
-    )
-    .await
-    .unwrap();
+        ..app.invitation("fatima@example.nl")
+    })
+    .await;
     app.state.deliver_mail().await.unwrap();
     let mail = app.mails().pop().unwrap();
     let code =
@@ -210,7 +195,7 @@ async fn a_passkey_is_added_on_the_account_page_and_then_signs_in_phishing_resis
     })
     .await;
     assert!(app.state.passkeys.is_some());
-    let portal = app.portal("alpha", idp::store::ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("pia").await;
     let (_driver, client) = browser().await;
     let authenticator = client
@@ -237,8 +222,7 @@ async fn a_passkey_is_added_on_the_account_page_and_then_signs_in_phishing_resis
     assert!(app.mails().iter().any(|m| m.text.contains("er is een passkey toegevoegd")));
 
     // The organisation now requires phishing resistance: the portal's sign-in asks the passkey.
-    let change = PolicyChange { min_level: Some("phishing-resistant".into()), ..PolicyChange::default() };
-    admin::set_policy(app.state.store.as_ref(), &app.org, change, app.now()).await.unwrap();
+    app.set_policy(PolicyChange { min_level: Some("phishing-resistant".into()), ..PolicyChange::default() }).await;
     let rp = app.rp(&portal).await;
     let start = rp.start(&[("prompt", "login")]);
     client.goto(&start.url).await.unwrap();

@@ -14,7 +14,7 @@ async fn active(rp: &crate::helpers::Rp, token: &str) -> bool {
 }
 
 async fn full_flow(app: TestApp) {
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     let sub = app.user("Jan.Jansen").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
@@ -77,7 +77,7 @@ async fn full_flow_on_postgres() {
 #[tokio::test]
 async fn revoking_an_access_token_leaves_the_refresh_token() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("piet").await;
     let rp = app.rp(&portal).await;
     let start = rp.start(&[]);
@@ -101,7 +101,7 @@ async fn revoking_an_access_token_leaves_the_refresh_token() {
 #[tokio::test]
 async fn a_second_portal_signs_in_without_a_password() {
     let app = TestApp::spawn().await;
-    let first = app.portal("alpha", ClientKind::Confidential).await;
+    let first = app.alpha_portal().await;
     let second = app.portal("beta", ClientKind::Confidential).await;
     let sub = app.user("marie").await;
     let browser = app.browser();
@@ -132,7 +132,7 @@ pub fn idp_b64(s: &str) -> Vec<u8> {
 #[tokio::test]
 async fn prompt_none_without_a_session_returns_login_required() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     let rp = app.rp(&portal).await;
     let start = rp.start(&[("prompt", "none")]);
     let response = app.browser().get(&start.url).await;
@@ -147,9 +147,8 @@ async fn prompt_none_without_a_session_returns_login_required() {
 #[tokio::test]
 async fn prompt_none_with_a_session_returns_a_code() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     app.user("kees").await;
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     rp.sign_in(&browser, "kees").await;
     let start = rp.start(&[("prompt", "none")]);
@@ -161,7 +160,7 @@ async fn prompt_none_with_a_session_returns_a_code() {
 #[tokio::test]
 async fn prompt_login_asks_for_the_password_again() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
@@ -185,9 +184,8 @@ async fn prompt_login_asks_for_the_password_again() {
 #[tokio::test]
 async fn max_age_forces_a_fresh_sign_in_only_when_exceeded() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     app.user("kees").await;
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let first = rp.sign_in(&browser, "kees").await;
 
@@ -236,8 +234,7 @@ async fn rs256_id_tokens_when_the_portal_asks() {
 #[tokio::test]
 async fn english_when_the_portal_or_browser_asks() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
-    let rp = app.rp(&portal).await;
+    let rp = app.alpha_rp().await;
     let page = app.browser().follow(&rp.start(&[("ui_locales", "en")]).url).await.unwrap_err();
     assert!(page.body.contains("Sign in"), "{}", page.body);
     assert!(page.body.contains(r#"autocomplete="username""#));
@@ -300,9 +297,8 @@ async fn client_credentials_for_machine_clients() {
 #[tokio::test]
 async fn concurrent_redemptions_of_one_code_yield_exactly_one_success() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     app.user("kees").await;
-    let rp = app.rp(&portal).await;
     let start = rp.start(&[]);
     let callback = app.browser().sign_in(&start.url, "kees", PASSWORD).await;
     let code = query_param(&callback, "code").unwrap();

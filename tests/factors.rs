@@ -19,10 +19,6 @@ use idp::ui::Locale;
 const MFA: &str = "urn:poortwachter:acr:mfa";
 const PASSWORD_ACR: &str = "urn:poortwachter:acr:password";
 
-async fn policy(app: &TestApp, change: PolicyChange) {
-    admin::set_policy(app.state.store.as_ref(), &app.org, change, app.now()).await.unwrap();
-}
-
 fn two_factors() -> PolicyChange {
     PolicyChange { min_level: Some("two-factor".into()), ..PolicyChange::default() }
 }
@@ -96,26 +92,6 @@ fn login_code(mails: &[Mail]) -> String {
     mail.subject.rsplit(' ').next().unwrap().to_string()
 }
 
-/// Enrols an authenticator app for `username` through the use cases; returns its secret.
-async fn enrol_app(app: &TestApp, username: &str) -> Vec<u8> {
-    let account = app.state.store.account_by_username(username).await.unwrap().unwrap();
-    let factor = factors::start_totp(&app.state, &account, app.now()).await.unwrap();
-    let secret = app.state.factor_key.open(factor.secret.as_ref().unwrap().expose()).unwrap();
-    let used = factors::confirm_totp(
-        &app.state,
-        &account,
-        &factor.id,
-        &totp::code_at(&secret, app.now()),
-        Locale::Nl,
-        app.now(),
-    )
-    .await
-    .unwrap();
-    assert!(used.is_some(), "enrolled");
-    app.clock.advance(30); // the confirming code is used; the next step's code is fresh
-    secret
-}
-
 fn amr(tokens: &crate::helpers::rp::Tokens) -> Vec<String> {
     tokens.claims.auth_method_refs().unwrap().iter().map(|m| m.to_string()).collect()
 }
@@ -127,10 +103,9 @@ fn acr(tokens: &crate::helpers::rp::Tokens) -> String {
 #[tokio::test]
 async fn journey_a_enrols_an_app_at_the_first_sign_in_and_then_asks_its_code_once_per_step() {
     let app = TestApp::spawn().await;
-    policy(&app, two_factors()).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.set_policy(two_factors()).await;
+    let rp = app.alpha_rp().await;
     app.user("anna").await;
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[]);
     let next = password_step(&browser, &start.url, "anna").await;
@@ -181,11 +156,9 @@ async fn journey_a_enrols_an_app_at_the_first_sign_in_and_then_asks_its_code_onc
 #[tokio::test]
 async fn one_totp_code_signs_in_once_even_when_two_sign_ins_race() {
     let app = TestApp::spawn().await;
-    policy(&app, two_factors()).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
-    app.user("anna").await;
-    let secret = enrol_app(&app, "anna").await;
-    let rp = app.rp(&portal).await;
+    app.set_policy(two_factors()).await;
+    let rp = app.alpha_rp().await;
+    let secret = app.user_with_app("anna").await;
     let (one, two) = (app.browser(), app.browser());
     let (s1, s2) = (rp.start(&[]), rp.start(&[]));
     let p1 = one.follow(&password_step(&one, &s1.url, "anna").await).await.unwrap_err();
@@ -201,10 +174,9 @@ async fn one_totp_code_signs_in_once_even_when_two_sign_ins_race() {
 #[tokio::test]
 async fn parallel_wrong_codes_are_counted_exactly() {
     let app = TestApp::spawn().await;
-    policy(&app, two_factors()).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
-    app.user("anna").await;
-    let secret = enrol_app(&app, "anna").await;
+    app.set_policy(two_factors()).await;
+    let portal = app.alpha_portal().await;
+    let secret = app.user_with_app("anna").await;
     let SecondStep { browser, page, .. } = at_second_step(&app, &portal, "anna").await;
     let right = totp::code_at(&secret, app.now());
     let wrong: Vec<String> =
@@ -222,8 +194,8 @@ async fn parallel_wrong_codes_are_counted_exactly() {
 #[tokio::test]
 async fn journey_b_mailed_token_trusts_the_computer_until_the_password_changes() {
     let app = TestApp::spawn().await;
-    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.set_policy(PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let portal = app.alpha_portal().await;
     app.user("piet").await;
     let SecondStep { rp, browser, start, page } = at_second_step(&app, &portal, "piet").await;
     assert!(page.body.contains("code van 6 letters"), "the mail method: {}", page.body);
@@ -291,8 +263,8 @@ async fn journey_b_mailed_token_trusts_the_computer_until_the_password_changes()
 async fn a_mailed_token_works_once_and_dies_after_five_tries() {
     // The account's own pause (five wrong codes of any kind) is set higher here, to see the code's.
     let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, |c| c.factors.max_failures = 20).await;
-    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.set_policy(PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let portal = app.alpha_portal().await;
     app.user("piet").await;
     let SecondStep { rp, browser, start, page } = at_second_step(&app, &portal, "piet").await;
     let code = login_code(&delivered(&app).await);
@@ -357,8 +329,7 @@ async fn step_up_by_acr_values_and_by_scope_asks_a_factor_never_a_lower_level() 
         redirect_uri: "https://dossier.portal.example/callback".into(),
         post_logout_uri: String::new(),
     };
-    app.user("carla").await;
-    let secret = enrol_app(&app, "carla").await;
+    let secret = app.user_with_app("carla").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
 
@@ -412,14 +383,12 @@ async fn step_up_by_acr_values_and_by_scope_asks_a_factor_never_a_lower_level() 
 #[tokio::test]
 async fn a_recovery_code_signs_in_once_and_is_reported_by_mail() {
     let app = TestApp::spawn().await;
-    policy(&app, two_factors()).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
-    app.user("anna").await;
-    enrol_app(&app, "anna").await;
+    app.set_policy(two_factors()).await;
+    let rp = app.alpha_rp().await;
+    app.user_with_app("anna").await;
     let account = app.state.store.account_by_username("anna").await.unwrap().unwrap();
     let codes = factors::new_recovery_codes(&app.state, &account, Locale::Nl, app.now()).await.unwrap();
     assert_eq!(codes.len(), 10);
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[]);
     let next = password_step(&browser, &start.url, "anna").await;
@@ -521,7 +490,7 @@ fn digits_in(text: &serde_json::Value) -> String {
 async fn a_phone_is_verified_before_use_then_gets_sms_codes_and_landlines_get_calls() {
     // Four codes go out below; the send limit (3 per 15 minutes) has its own test.
     let app = TestApp::spawn_with(crate::helpers::Backend::Sqlite, |c| c.factors.max_sends = 10).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     app.user("carla").await;
     let browser = app.browser();
     let login = browser.follow("/account/telefoon").await.unwrap_err();
@@ -560,8 +529,7 @@ async fn a_phone_is_verified_before_use_then_gets_sms_codes_and_landlines_get_ca
     assert!(delivered(&app).await.iter().any(|m| m.text.contains("telefoonnummer toegevoegd")));
 
     // The organisation now requires two factors: the phone gets an SMS code at sign-in.
-    policy(&app, two_factors()).await;
-    let rp = app.rp(&portal).await;
+    app.set_policy(two_factors()).await;
     let other = app.browser();
     let start = rp.start(&[]);
     let page = other.follow(&password_step(&other, &start.url, "carla").await).await.unwrap_err();
@@ -595,10 +563,9 @@ async fn a_phone_is_verified_before_use_then_gets_sms_codes_and_landlines_get_ca
 #[tokio::test]
 async fn an_operator_reset_removes_every_factor_and_the_next_sign_in_enrols_again() {
     let app = TestApp::spawn().await;
-    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
-    app.user("piet").await;
-    enrol_app(&app, "piet").await;
+    app.set_policy(PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let rp = app.alpha_rp().await;
+    app.user_with_app("piet").await;
     let account = app.state.store.account_by_username("piet").await.unwrap().unwrap();
     factors::new_recovery_codes(&app.state, &account, Locale::Nl, app.now()).await.unwrap();
     let templates = &app.state.mail_templates;
@@ -618,7 +585,6 @@ async fn an_operator_reset_removes_every_factor_and_the_next_sign_in_enrols_agai
     assert!(delivered(&app).await.iter().any(|m| m.subject == "Uw inlogmethoden zijn teruggezet"));
     // The old password no longer works (whoever set it must not keep it); the temporary one
     // leads to choosing an own password first.
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[]);
     let login = browser.follow(&start.url).await.unwrap_err();
@@ -630,8 +596,8 @@ async fn an_operator_reset_removes_every_factor_and_the_next_sign_in_enrols_agai
 #[tokio::test]
 async fn sending_codes_is_throttled_per_account() {
     let app = TestApp::spawn().await;
-    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.set_policy(PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let portal = app.alpha_portal().await;
     app.user("piet").await;
     let SecondStep { browser, page, .. } = at_second_step(&app, &portal, "piet").await;
     let resend = || {
@@ -655,11 +621,10 @@ async fn sending_codes_is_throttled_per_account() {
 #[tokio::test]
 async fn a_code_sent_for_one_account_never_counts_for_another_in_the_same_sign_in() {
     let app = TestApp::spawn().await;
-    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.set_policy(PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let rp = app.alpha_rp().await;
     app.user("anna").await;
     app.user("bert").await;
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[]);
     let login = browser.follow(&start.url).await.unwrap_err();
@@ -708,10 +673,9 @@ async fn after_a_password_reset_by_mail_no_factor_can_be_added_with_the_password
 #[tokio::test]
 async fn a_sign_in_waiting_at_the_second_step_dies_when_the_password_changes() {
     let app = TestApp::spawn().await;
-    policy(&app, two_factors()).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
-    app.user("anna").await;
-    let secret = enrol_app(&app, "anna").await;
+    app.set_policy(two_factors()).await;
+    let portal = app.alpha_portal().await;
+    let secret = app.user_with_app("anna").await;
     let SecondStep { browser, page, .. } = at_second_step(&app, &portal, "anna").await;
     // Meanwhile the password is changed (by the person elsewhere, or an operator's reset).
     let account = app.state.store.account_by_username("anna").await.unwrap().unwrap();
@@ -725,8 +689,8 @@ async fn a_sign_in_waiting_at_the_second_step_dies_when_the_password_changes() {
 #[tokio::test]
 async fn a_trusted_computer_is_listed_on_the_account_page_and_can_be_revoked() {
     let app = TestApp::spawn().await;
-    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.set_policy(PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let portal = app.alpha_portal().await;
     app.user("piet").await;
     let SecondStep { rp, browser, start, page } = at_second_step(&app, &portal, "piet").await;
     let code = login_code(&delivered(&app).await);
@@ -774,10 +738,9 @@ async fn codes_to_one_phone_number_are_throttled_across_accounts() {
 #[tokio::test]
 async fn the_second_step_speaks_english_when_the_portal_asks() {
     let app = TestApp::spawn().await;
-    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    app.set_policy(PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let rp = app.alpha_rp().await;
     app.user("piet").await;
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[("ui_locales", "en")]);
     let page = browser.follow(&password_step(&browser, &start.url, "piet").await).await.unwrap_err();
@@ -792,32 +755,11 @@ async fn the_second_step_speaks_english_when_the_portal_asks() {
 
 /// An account activated from an invitation of the test organisation (so its own policy applies).
 async fn invited_user(app: &TestApp, username: &str) {
-    let request = idp::activation::invite::InviteRequest {
-        organisation: app.org.clone(),
-        email: format!("{username}@example.nl"),
-        given_name: "Jan".into(),
-        family_name: "Jansen".into(),
-        birth_date: None,
-        client_number: None,
-    };
-    let store = app.state.store.as_ref();
-    let invited = idp::activation::invite::invite(
-        app.state.activation(),
-        idp::audit::Actor::operator(None),
-        idp::activation::Mailing {
-            templates: &app.state.mail_templates,
-            config: &app.state.config,
-            issuer: &app.issuer,
-        },
-        request,
-        app.now(),
-    )
-    .await
-    .unwrap();
+    let invited = app.invite(app.invitation(&format!("{username}@example.nl"))).await;
     let hash = idp::auth::password::hash(idp::domain::Secret::new(PASSWORD.into())).await.unwrap();
     let name = idp::domain::Username::parse(username).unwrap();
     let account = idp::activation::account_for(&invited.invitation, &name, hash, false, app.now());
-    let mut tx = store.begin().await.unwrap();
+    let mut tx = app.state.store.begin().await.unwrap();
     assert!(tx.activate_with_account(&invited.invitation.id, &account, app.now()).await.unwrap());
     tx.commit().await.unwrap();
 }
@@ -825,7 +767,7 @@ async fn invited_user(app: &TestApp, username: &str) {
 #[tokio::test]
 async fn where_the_mailed_token_is_the_second_factor_a_password_alone_cannot_add_an_app() {
     let app = TestApp::spawn().await;
-    policy(&app, PolicyChange { mailed_token: Some(true), ..PolicyChange::default() }).await;
+    app.set_policy(PolicyChange { mailed_token: Some(true), ..PolicyChange::default() }).await;
     invited_user(&app, "piet").await;
     let browser = app.browser();
     let login = browser.follow("/account/app").await.unwrap_err();
@@ -847,8 +789,8 @@ async fn where_the_mailed_token_is_the_second_factor_a_password_alone_cannot_add
 #[tokio::test]
 async fn tokens_do_not_count_a_mailed_token_where_the_portal_refuses_it() {
     let app = TestApp::spawn().await;
-    policy(&app, PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
-    let accepting = app.portal("alpha", ClientKind::Confidential).await;
+    app.set_policy(PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
+    let accepting = app.alpha_portal().await;
     // A portal of another organisation, which takes a password and no mailed tokens.
     let other = admin::create_organisation(app.state.store.as_ref(), "streng", "Streng", app.now()).await.unwrap();
     let created = admin::create_client(

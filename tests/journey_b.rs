@@ -6,41 +6,27 @@ use reqwest::StatusCode;
 
 use crate::helpers::browser::{location, to_page};
 use crate::helpers::{Mail, TestApp};
-use idp::activation::invite::{self, InviteRequest};
-use idp::admin::{self, PolicyChange};
-use idp::store::ClientKind;
+use idp::activation::invite::InviteRequest;
+use idp::admin::PolicyChange;
 
+/// The GGZ organisation's policy, and Piet's invitation under it.
 async fn ggz(app: &TestApp) {
-    let change = PolicyChange {
+    app.set_policy(PolicyChange {
         activation_method: Some("link-birthdate-temporary-password".into()),
         min_length: Some(12),
         required_specials: Some("!%&@#$^*?_~".into()),
         portal_url: Some("https://alpha.portal.example/".into()),
         secret_question: Some(true),
         ..PolicyChange::default()
-    };
-    admin::set_policy(app.state.store.as_ref(), &app.org, change, app.now()).await.unwrap();
+    })
+    .await;
     let request = InviteRequest {
-        organisation: app.org.clone(),
-        email: "p.devries@example.nl".into(),
         given_name: "Piet".into(),
         family_name: "de Vries".into(),
         birth_date: Some("02-11-1948".into()),
-        client_number: None,
+        ..app.invitation("p.devries@example.nl")
     };
-    invite::invite(
-        app.state.activation(),
-        idp::audit::Actor::operator(None),
-        idp::activation::Mailing {
-            templates: &app.state.mail_templates,
-            config: &app.state.config,
-            issuer: &app.issuer,
-        },
-        request,
-        app.now(),
-    )
-    .await
-    .unwrap();
+    app.invite(request).await;
 }
 
 async fn mails(app: &TestApp) -> Vec<Mail> {
@@ -60,7 +46,7 @@ async fn birth_date(browser: &crate::helpers::Browser, token: &str, date: &str) 
 #[tokio::test]
 async fn journey_b_from_activation_link_to_portal() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     ggz(&app).await;
     let first = mails(&app).await.pop().unwrap();
     assert_eq!(first.subject, "Account Cliëntenportaal aangemaakt");
@@ -201,8 +187,14 @@ async fn an_address_that_cannot_be_a_login_name_is_refused_when_inviting() {
         config: &app.state.config,
         issuer: &app.issuer,
     };
-    let err = invite::invite(app.state.activation(), idp::audit::Actor::operator(None), mailing, request, app.now())
-        .await
-        .expect_err("refused");
+    let err = idp::activation::invite::invite(
+        app.state.activation(),
+        idp::audit::Actor::operator(None),
+        mailing,
+        request,
+        app.now(),
+    )
+    .await
+    .expect_err("refused");
     assert!(err.to_string().contains("cannot be a login name: it mixes letters of different scripts"), "{err}");
 }

@@ -45,10 +45,32 @@ async fn discovery_names_the_endpoints_the_router_serves() {
 }
 
 #[tokio::test]
+async fn a_first_start_makes_one_key_per_algorithm_that_signs_at_once() {
+    let app = TestApp::spawn_making_keys().await;
+    let stored = app.state.store.list_keys().await.unwrap();
+    let mut algs: Vec<&str> = stored.iter().map(|k| k.alg.as_str()).collect();
+    algs.sort();
+    assert_eq!(algs, ["ES256", "RS256"]);
+    let shared: Vec<&str> = crate::helpers::signing_keys().iter().map(|k| k.kid.as_str()).collect();
+    assert!(stored.iter().all(|k| !shared.contains(&k.kid.as_str())), "made here, not the tests' shared keys");
+    assert!(stored.iter().all(|k| k.created_at == app.now() && k.signs_from == app.now()));
+    let mut published = jwks_kids(&app).await;
+    published.sort();
+    let mut kids: Vec<String> = stored.iter().map(|k| k.kid.clone()).collect();
+    kids.sort();
+    assert_eq!(published, kids);
+    // They sign: a whole sign-in with an ES256 ID token.
+    let rp = app.alpha_rp().await;
+    app.user("kees").await;
+    let tokens = rp.sign_in(&app.browser(), "kees").await;
+    assert!(kids.contains(&kid_of(&tokens.id_token)));
+}
+
+#[tokio::test]
 async fn rotated_keys_are_published_before_they_sign_and_verify_after() {
     // Tokens that outlive the publication delay, so an old-key token is still valid after it.
     let app = TestApp::spawn_with(Backend::Sqlite, |c| c.tokens.access_token_ttl_secs = 1800).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();

@@ -7,7 +7,6 @@ use idp::clock::{Clock, ManualClock, SystemClock};
 use idp::kv::{Kv, MemoryKv, RedisKv};
 
 use crate::helpers::{Backend, TestApp, PASSWORD};
-use idp::store::ClientKind;
 
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 
@@ -79,9 +78,8 @@ async fn sign_in_works_with_redis_as_shared_state() {
         c.factors.encryption_key = Some(idp::domain::Secret::new(idp::crypto::random_token(32)));
     })
     .await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     app.user("kees").await;
-    let rp = app.rp(&portal).await;
     let start = rp.start(&[]);
     let callback = app.browser().sign_in(&start.url, "kees", PASSWORD).await;
     rp.finish(&callback, &start).await;

@@ -5,7 +5,6 @@ use reqwest::StatusCode;
 
 use crate::helpers::browser::{location, query_param, to_page};
 use crate::helpers::{TestApp, PASSWORD};
-use idp::store::ClientKind;
 
 fn logout_url(app: &TestApp, params: &[(&str, &str)]) -> String {
     let mut url = url::Url::parse(&app.url("/logout")).unwrap();
@@ -16,7 +15,7 @@ fn logout_url(app: &TestApp, params: &[(&str, &str)]) -> String {
 #[tokio::test]
 async fn logout_with_a_hint_ends_the_session_and_returns_to_the_portal() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
@@ -44,7 +43,7 @@ async fn logout_with_a_hint_ends_the_session_and_returns_to_the_portal() {
 #[tokio::test]
 async fn an_unregistered_post_logout_uri_gets_no_redirect() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
@@ -70,7 +69,7 @@ async fn an_unregistered_post_logout_uri_gets_no_redirect() {
 #[tokio::test]
 async fn logout_without_a_hint_asks_the_user_first() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
@@ -99,7 +98,7 @@ async fn logout_without_a_hint_asks_the_user_first() {
 #[tokio::test]
 async fn a_cross_site_post_logout_still_ends_the_session() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
@@ -126,9 +125,8 @@ async fn a_cross_site_post_logout_still_ends_the_session() {
 #[tokio::test]
 async fn a_code_issued_before_sign_out_cannot_be_redeemed_after_it() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     app.user("kees").await;
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[]);
     let callback = browser.sign_in(&start.url, "kees", PASSWORD).await;

@@ -16,6 +16,7 @@ mod keys;
 mod kv_contract;
 mod logout;
 mod mail;
+mod migrations;
 mod password_change;
 mod recovery;
 mod signin;

@@ -7,12 +7,11 @@ use crate::helpers::browser::{location, to_page};
 use crate::helpers::{TestApp, PASSWORD};
 use idp::admin::{self, NewUser};
 use idp::domain::Secret;
-use idp::store::ClientKind;
 
 #[tokio::test]
 async fn a_temporary_password_is_replaced_before_the_portal_gets_a_code() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     let user = NewUser {
         username: "p.devries@example.nl".into(),
         email: Some("p.devries@example.nl".into()),
@@ -23,7 +22,6 @@ async fn a_temporary_password_is_replaced_before_the_portal_gets_a_code() {
         temporary_password: true,
     };
     admin::create_user(app.state.store.as_ref(), user, app.now()).await.unwrap();
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[]);
     let login = browser.follow(&start.url).await.unwrap_err();

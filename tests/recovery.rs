@@ -3,9 +3,8 @@
 
 use reqwest::StatusCode;
 
-use crate::helpers::browser::{location, query_param, to_page};
+use crate::helpers::browser::{location, query_param, to_page, Browser};
 use crate::helpers::{Mail, TestApp, PASSWORD};
-use idp::store::ClientKind;
 
 async fn request_reset(app: &TestApp, email: &str) -> (StatusCode, String) {
     let response = app.browser().fill_in("/wachtwoord-vergeten", &[("email", email)]).await;
@@ -44,9 +43,8 @@ async fn the_answer_is_the_same_whether_or_not_the_address_is_known() {
 #[tokio::test]
 async fn a_reset_sets_the_password_ends_sessions_and_notifies() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     app.user("kees").await;
-    let rp = app.rp(&portal).await;
     // Kees is signed in somewhere (another browser) with a portal session.
     let elsewhere = app.browser();
     let tokens = rp.sign_in(&elsewhere, "kees").await;
@@ -85,33 +83,64 @@ async fn a_reset_sets_the_password_ends_sessions_and_notifies() {
     assert!(rp.refresh(&tokens.refresh_token()).await.is_err());
     let sent = mails(&app).await;
     assert_eq!(sent.last().unwrap().subject, "Uw wachtwoord is gewijzigd");
-    // Old password out, new one in; the reset itself signed nobody in.
-    let page = app.browser().follow(&rp.start(&[]).url).await.unwrap_err();
-    assert_eq!(
-        app.browser().submit_login(&page, "kees", PASSWORD).await.status(),
-        StatusCode::BAD_REQUEST,
-        "page bound to its own browser"
-    );
+    // The reset itself signed nobody in: the browser that reset is still a stranger.
+    let silent = rp.start(&[("prompt", "none")]);
+    let to = location(&browser.get(&silent.url).await).unwrap();
+    assert_eq!(query_param(&to, "error").as_deref(), Some("login_required"));
+    // Old password out, new one in, on one sign-in form (so only the password differs).
     let fresh = app.browser();
     let start = rp.start(&[]);
-    rp.finish(&fresh.sign_in(&start.url, "kees", "paard batterij nietje").await, &start).await;
+    let page = fresh.follow(&start.url).await.unwrap_err();
+    let old = fresh.submit_login(&page, "kees", PASSWORD).await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED, "the old password no longer works");
+    assert!(old.text().await.unwrap().contains("Gebruikersnaam of wachtwoord is onjuist"));
+    let new = fresh.submit_login(&page, "kees", "paard batterij nietje").await;
+    rp.finish(&to_portal(&fresh, &new).await, &start).await;
+}
+
+/// Where a sign-in's answer sends the browser, following the IdP's own redirects.
+async fn to_portal(browser: &Browser, response: &reqwest::Response) -> String {
+    assert!(response.status().is_redirection(), "signed in: {}", response.status());
+    let to = location(response).unwrap();
+    if to.starts_with('/') {
+        browser.follow(&to).await.expect("on to the portal")
+    } else {
+        to
+    }
 }
 
 #[tokio::test]
 async fn a_link_expires_after_an_hour_and_forged_links_do_nothing() {
     let app = TestApp::spawn().await;
+    let rp = app.alpha_rp().await;
     app.user("kees").await;
     request_reset(&app, "kees@example.nl").await;
     let link = link_in(&mails(&app).await[0]);
-    app.clock.advance(3600);
-    assert_eq!(app.browser().get(&link).await.status(), StatusCode::BAD_REQUEST);
-    let forged = app
-        .browser()
-        .post_form(
-            "/wachtwoord-herstellen",
-            &[("token", "forged"), ("password", "paard batterij nietje"), ("password_repeat", "paard batterij nietje")],
-        )
-        .await;
+    let token = query_param(&link, "token").unwrap();
+    let new_password = "paard batterij nietje";
+    let submit = |token: String| {
+        let browser = app.browser();
+        async move {
+            let form = [("token", token.as_str()), ("password", new_password), ("password_repeat", new_password)];
+            browser.post_form("/wachtwoord-herstellen", &form).await
+        }
+    };
+
+    app.clock.advance(3599);
+    assert_eq!(app.browser().get(&link).await.status(), StatusCode::OK, "valid in its last second");
+    app.clock.advance(1);
+    let late = app.browser().get(&link).await;
+    assert_eq!(late.status(), StatusCode::BAD_REQUEST);
+    assert!(late.text().await.unwrap().contains("al gebruikt of ouder dan een uur"));
+    // A form opened in time and sent too late is refused as well, and changes nothing.
+    let late = submit(token).await;
+    assert_eq!(late.status(), StatusCode::BAD_REQUEST);
+    let body = late.text().await.unwrap();
+    assert!(body.contains("al gebruikt of ouder dan een uur") && !body.contains("Uw wachtwoord is gewijzigd"));
+    assert_eq!(mails(&app).await.len(), 1, "no notice of a change");
+    rp.sign_in(&app.browser(), "kees").await; // still the old password
+
+    let forged = submit("forged".into()).await;
     assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
 }
 

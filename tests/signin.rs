@@ -1,18 +1,17 @@
 //! The sign-in form: same answer for unknown users and wrong passwords, throttling, CSRF and
 //! browser binding, the session cookie, consent.
 
+use axum_extra::extract::cookie::{Cookie, SameSite};
 use reqwest::StatusCode;
 
 use crate::helpers::browser::{location, query_param, to_page};
 use crate::helpers::{Backend, TestApp, PASSWORD};
-use idp::store::ClientKind;
 
 #[tokio::test]
 async fn unknown_user_and_wrong_password_get_the_same_answer() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     app.user("kees").await;
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
     let wrong = browser.submit_login(&page, "kees", "not-the-password").await;
@@ -31,9 +30,8 @@ async fn unknown_user_and_wrong_password_get_the_same_answer() {
 #[tokio::test]
 async fn failed_attempts_are_throttled_per_username_then_released() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     app.user("kees").await;
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
     for _ in 0..5 {
@@ -51,9 +49,8 @@ async fn failed_attempts_are_throttled_per_username_then_released() {
 #[tokio::test]
 async fn parallel_guesses_are_counted_exactly() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     app.user("kees").await;
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
     let guesses = (0..20).map(|i| {
@@ -71,9 +68,8 @@ async fn parallel_guesses_are_counted_exactly() {
 #[tokio::test]
 async fn failed_attempts_are_throttled_per_address() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| c.signin.max_failures_per_ip = 3).await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     app.user("kees").await;
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
     // Successful sign-ins from one address (a care home's NAT) never count.
@@ -90,9 +86,8 @@ async fn failed_attempts_are_throttled_per_address() {
 #[tokio::test]
 async fn the_form_is_bound_to_the_browser_and_its_csrf_token() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     app.user("kees").await;
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
     let bad_csrf = browser
@@ -121,9 +116,8 @@ async fn the_form_is_bound_to_the_browser_and_its_csrf_token() {
 #[tokio::test]
 async fn the_session_cookie_is_http_only_lax_and_rotated_at_sign_in() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     app.user("kees").await;
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let mut cookies = Vec::new();
     for _ in 0..2 {
@@ -148,8 +142,7 @@ async fn the_session_cookie_is_http_only_lax_and_rotated_at_sign_in() {
 #[tokio::test]
 async fn login_hint_fills_in_the_username() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
-    let rp = app.rp(&portal).await;
+    let rp = app.alpha_rp().await;
     let page = app.browser().follow(&rp.start(&[("login_hint", "jan<b>")]).url).await.unwrap_err();
     assert_eq!(page.field("username"), "jan<b>");
     assert!(page.body.contains("jan&lt;b&gt;"), "escaped by the template engine");
@@ -158,9 +151,8 @@ async fn login_hint_fills_in_the_username() {
 #[tokio::test]
 async fn prompt_consent_asks_and_a_refusal_is_access_denied() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let rp = app.alpha_rp().await;
     app.user("kees").await;
-    let rp = app.rp(&portal).await;
     let browser = app.browser();
     let start = rp.start(&[("prompt", "consent")]);
     let login = browser.follow(&start.url).await.unwrap_err();
@@ -191,6 +183,25 @@ async fn prompt_consent_asks_and_a_refusal_is_access_denied() {
     rp.finish(&location(&allowed).unwrap(), &start).await;
 }
 
+/// A cookie set for a site served over https: `__Host-` prefixed (so no subdomain can set or
+/// shadow it: Secure, Path=/, no Domain), HttpOnly and SameSite=Lax. Returns `name=value`.
+fn assert_host_cookie(response: &reqwest::Response, name: &str) -> String {
+    let headers: Vec<&str> = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    let raw =
+        headers.iter().find(|h| h.starts_with(&format!("{name}="))).unwrap_or_else(|| panic!("{name} in {headers:?}"));
+    let cookie = Cookie::parse(*raw).unwrap();
+    assert_eq!(cookie.secure(), Some(true), "Secure: {raw}");
+    assert_eq!(cookie.http_only(), Some(true), "HttpOnly: {raw}");
+    assert_eq!(cookie.same_site(), Some(SameSite::Lax), "SameSite=Lax: {raw}");
+    assert_eq!(cookie.path(), Some("/"), "Path=/: {raw}");
+    assert_eq!(cookie.domain(), None, "no Domain: {raw}");
+    for header in &headers {
+        let other = Cookie::parse(*header).unwrap();
+        assert!(other.name().starts_with("__Host-") && other.secure() == Some(true), "every cookie: {header}");
+    }
+    format!("{}={}", cookie.name(), cookie.value())
+}
+
 #[tokio::test]
 async fn over_https_cookies_are_secure_and_host_prefixed() {
     let app = TestApp::spawn_with(Backend::Sqlite, |c| {
@@ -198,24 +209,53 @@ async fn over_https_cookies_are_secure_and_host_prefixed() {
     })
     .await;
     assert_eq!(app.issuer, "https://login.zorg.example");
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
-    let url = format!(
-        "http://127.0.0.1:{}/authorize?client_id={}&redirect_uri={}&response_type=code&scope=openid\
-         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256",
-        app.port, portal.client_id, portal.redirect_uri
-    );
-    let response = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(url)
+    let portal = app.alpha_portal().await;
+    app.user("kees").await;
+    // The TLS proxy in front is left out: requests go to the listener, and cookies are carried
+    // by hand (a cookie jar would rightly keep Secure cookies off plain http).
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let direct = |to: &str| {
+        let path = to.strip_prefix(&app.issuer).unwrap_or(to);
+        format!("http://127.0.0.1:{}{path}", app.port)
+    };
+    let (challenge, _verifier) = openidconnect::PkceCodeChallenge::new_random_sha256();
+    let authorize = |extra: &str| {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &portal.client_id)
+            .append_pair("redirect_uri", &portal.redirect_uri)
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid")
+            .append_pair("code_challenge", challenge.as_str())
+            .append_pair("code_challenge_method", "S256")
+            .finish();
+        direct(&format!("/authorize?{query}{extra}"))
+    };
+
+    let started = http.get(authorize("")).send().await.unwrap();
+    assert_eq!(started.status(), StatusCode::SEE_OTHER);
+    let bind = assert_host_cookie(&started, "__Host-pw_bind");
+    let form =
+        to_page(http.get(direct(&location(&started).unwrap())).header("cookie", &bind).send().await.unwrap()).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let signed_in = http
+        .post(direct("/login"))
+        .header("cookie", &bind)
+        .form(&[
+            ("interaction", form.field("interaction")),
+            ("csrf", form.field("csrf")),
+            ("username", "kees"),
+            ("password", PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let cookie = response.headers()["set-cookie"].to_str().unwrap();
-    assert!(cookie.starts_with("__Host-pw_bind="), "{cookie}");
-    assert!(cookie.contains("Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"), "{cookie}");
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let session = assert_host_cookie(&signed_in, "__Host-pw_session");
+    // And it is the cookie the server reads: with it, prompt=none yields a code.
+    let silent =
+        http.get(authorize("&prompt=none")).header("cookie", format!("{bind}; {session}")).send().await.unwrap();
+    let callback = location(&silent).unwrap();
+    assert!(callback.starts_with(&portal.redirect_uri) && query_param(&callback, "code").is_some(), "{callback}");
 }
 
 /// The `Set-Cookie` value that sets `name`, if the response sets it.
@@ -350,7 +390,7 @@ async fn a_new_password_forgets_the_known_browsers() {
 #[tokio::test]
 async fn an_accent_typed_composed_or_decomposed_is_the_same_password() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     let new = idp::admin::NewUser {
         username: "ren\u{e9}e".into(),
         email: None,

@@ -26,7 +26,7 @@ async fn error_of(response: reqwest::Response) -> (StatusCode, String) {
 
 async fn setup() -> (TestApp, Portal, Rp) {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     (app, portal, rp)

@@ -3,17 +3,19 @@
 
 pub mod browser;
 pub mod rp;
+pub mod setup;
 pub mod smtp;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use idp::admin::{self, NewClient, NewUser};
 use idp::app::AppState;
 use idp::clock::{Clock, ManualClock, SystemClock};
 use idp::config::Config;
 use idp::domain::Secret;
+use idp::oidc::keys;
 use idp::startup::Application;
-use idp::store::{ClientKind, PkcePolicy, SigningAlg};
+use idp::store::{ClientKind, PkcePolicy, SigningAlg, SigningKey};
 
 pub use browser::Browser;
 pub use rp::Rp;
@@ -90,12 +92,41 @@ fn uuid_like() -> String {
     idp::crypto::random_token(12).to_ascii_lowercase().replace(['-', '_'], "x")
 }
 
+/// One ES256 and one RS256 key pair for the whole test binary. Generating an RSA key costs
+/// far more than the rest of a server's start, and every test starts one.
+pub fn signing_keys() -> &'static [SigningKey] {
+    static KEYS: OnceLock<Vec<SigningKey>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        [SigningAlg::ES256, SigningAlg::RS256].map(|alg| keys::generate(alg, 0, 0).expect("a key pair")).into()
+    })
+}
+
+/// Puts the shared key pairs in the fresh database, published and signing from `now`, exactly as
+/// the first start would make them; the server then finds its keys and generates none.
+async fn seed_signing_keys(config: &Config, now: i64) {
+    let store = idp::store::connect(config.database.url.expose(), 1).await.expect("test database");
+    for key in signing_keys() {
+        let key = SigningKey { created_at: now, signs_from: now, ..key.clone() };
+        store.insert_key(&key).await.expect("seed signing key");
+    }
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(Backend::Sqlite, |_| {}).await
     }
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start(backend, tweak, true).await
+    }
+
+    /// A server on an empty database that makes its own signing keys, as at a first start
+    /// (every other spawn gets the binary's shared keys; see [`signing_keys`]).
+    pub async fn spawn_making_keys() -> Self {
+        Self::start(Backend::Sqlite, |_| {}, false).await
+    }
+
+    async fn start(backend: Backend, tweak: impl FnOnce(&mut Config), shared_keys: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::default();
         config.server.bind = "127.0.0.1:0".parse().unwrap();
@@ -115,6 +146,9 @@ impl TestApp {
         tweak(&mut config);
         // Close to real time, so the RP library's own clock agrees with ours; moves only when told.
         let clock = ManualClock::at(SystemClock.unix());
+        if shared_keys {
+            seed_signing_keys(&config, clock.unix()).await;
+        }
         let app = Application::build(config, Arc::new(clock.clone())).await.expect("app builds");
         let state = app.state();
         let issuer = state.issuer.clone();
