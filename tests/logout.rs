@@ -140,7 +140,7 @@ async fn a_code_issued_before_sign_out_cannot_be_redeemed_after_it() {
 #[tokio::test]
 async fn a_posted_logout_with_control_characters_is_passed_on_encoded() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();

@@ -251,6 +251,8 @@ async fn over_https_cookies_are_secure_and_host_prefixed() {
         .unwrap();
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     let session = assert_host_cookie(&signed_in, "__Host-pw_session");
+    // The device cookie that keeps this browser's own allowance of wrong passwords, too.
+    assert_host_cookie(&signed_in, "__Host-pw_known");
     // And it is the cookie the server reads: with it, prompt=none yields a code.
     let silent =
         http.get(authorize("&prompt=none")).header("cookie", format!("{bind}; {session}")).send().await.unwrap();
@@ -277,7 +279,7 @@ async fn sign_in_again(browser: &crate::helpers::Browser, rp: &crate::helpers::R
 #[tokio::test]
 async fn a_stranger_who_pauses_a_username_does_not_pause_the_owners_browser() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("kees").await;
     app.user("piet").await;
     let rp = app.rp(&portal).await;
@@ -327,7 +329,7 @@ async fn a_stranger_who_pauses_a_username_does_not_pause_the_owners_browser() {
 #[tokio::test]
 async fn a_known_browser_that_guesses_is_paused_by_itself() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let known = app.browser();
@@ -348,7 +350,7 @@ async fn a_known_browser_that_guesses_is_paused_by_itself() {
 #[tokio::test]
 async fn parallel_guesses_from_a_known_browser_are_counted_exactly() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let known = app.browser();
@@ -367,7 +369,7 @@ async fn parallel_guesses_from_a_known_browser_are_counted_exactly() {
 #[tokio::test]
 async fn a_new_password_forgets_the_known_browsers() {
     let app = TestApp::spawn().await;
-    let portal = app.portal("alpha", ClientKind::Confidential).await;
+    let portal = app.alpha_portal().await;
     app.user("kees").await;
     let rp = app.rp(&portal).await;
     let known = app.browser();
