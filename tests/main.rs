@@ -18,6 +18,7 @@ mod logout;
 mod mail;
 mod migrations;
 mod password_change;
+mod principal;
 mod recovery;
 mod signin;
 mod store_contract;

@@ -84,6 +84,7 @@ contract!(
     transactions_are_all_or_nothing,
     invitations_activate_once,
     password_resets_once,
+    principals_are_kept,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -149,6 +150,7 @@ fn account(id: &str, username: &str) -> Account {
 
 fn session(id: &str, account: &AccountId) -> Session {
     Session {
+        acting_for: None,
         id: SessionId(id.into()),
         token_digest: format!("cookie-digest-{id}"),
         account_id: account.clone(),
@@ -186,6 +188,7 @@ async fn chain(store: &dyn Store) -> Chain {
 impl Chain {
     fn code(&self, digest: &str, grant: &str) -> AuthorizationCode {
         AuthorizationCode {
+            acting_for: None,
             digest: digest.into(),
             client_id: self.client.id.clone(),
             account_id: self.account.id.clone(),
@@ -206,6 +209,7 @@ impl Chain {
     /// A grant issued under this chain's session (or `session`, when given).
     fn grant(&self, id: &str, session: Option<&SessionId>) -> Grant {
         Grant {
+            acting_for: None,
             id: GrantId(id.into()),
             client_id: self.client.id.clone(),
             account_id: Some(self.account.id.clone()),
@@ -223,6 +227,7 @@ impl Chain {
     /// A client-credentials grant: no account, no session.
     fn machine_grant(&self, id: &str) -> Grant {
         Grant {
+            acting_for: None,
             id: GrantId(id.into()),
             client_id: self.client.id.clone(),
             account_id: None,
@@ -1167,4 +1172,37 @@ mod skeleton_backfill {
         let db = crate::helpers::fresh_postgres().await;
         super::skeletons_are_filled_in_at_start_up(&db.url).await;
     }
+}
+
+/// Who acts for whom is kept with sessions, codes and grants; empty means for oneself.
+async fn principals_are_kept(store: &dyn Store) {
+    use idp::domain::{Party, Principal};
+    let c = chain(store).await;
+    let other = account("acc-other", "oma");
+    store.create_account(&other).await.unwrap();
+    let for_other = Some(Party::Account(other.id.clone()));
+
+    let own = store.session_by_id(&c.session.id).await.unwrap().unwrap();
+    assert_eq!(own.acting_for, None);
+    assert_eq!(own.principal(), Principal::for_self(&c.session.account_id));
+
+    let mut acting = session("sid-acting", &c.session.account_id);
+    acting.token_digest = "cookie-digest-acting".into();
+    acting.acting_for = for_other.clone();
+    store.create_session(&acting).await.unwrap();
+    let read = store.session_by_id(&acting.id).await.unwrap().unwrap();
+    assert_eq!(read, acting);
+    assert_eq!(read.principal().subject, Party::Account(other.id.clone()));
+    assert!(!read.principal().acts_for_self());
+
+    let code = AuthorizationCode { acting_for: for_other.clone(), ..c.code("code-acting", "grant-acting") };
+    store.insert_code(&code).await.unwrap();
+    assert_eq!(store.code_by_digest("code-acting").await.unwrap().unwrap().acting_for, for_other);
+
+    let grant = Grant { acting_for: for_other.clone(), ..c.grant("grant-acting", None) };
+    assert!(store.redeem_code("code-acting", NOW + 5, &grant, None).await.unwrap());
+    let stored = grant_of(store, "grant-acting").await.unwrap();
+    assert_eq!(stored.acting_for, for_other);
+    assert_eq!(stored.principal().unwrap().actor, c.session.account_id);
+    assert_eq!(c.machine_grant("grant-m").principal(), None, "a machine grant acts for nobody");
 }

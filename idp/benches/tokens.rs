@@ -47,6 +47,7 @@ fn user_access_claims() -> AccessTokenClaims {
         acr: Some("urn:poortwachter:acr:password".into()),
         amr: vec!["pwd".into()],
         sid: Some(crypto::random_token(16)),
+        act: None,
     }
 }
 
@@ -65,6 +66,7 @@ fn machine_access_claims() -> AccessTokenClaims {
         acr: None,
         amr: Vec::new(),
         sid: None,
+        act: None,
     }
 }
 

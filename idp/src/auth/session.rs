@@ -43,6 +43,7 @@ pub async fn start(state: &AppState, sign_in: SignedIn<'_>, now: UnixTime) -> Re
         id: SessionId(crypto::random_token(16)),
         token_digest: crypto::token_digest(&token),
         account_id: account.id.clone(),
+        acting_for: None,
         auth_time,
         amr: levels::amr(&factors),
         acr: levels::level(&factors).acr().to_string(),

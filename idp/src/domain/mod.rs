@@ -2,10 +2,12 @@
 //! so the layers below never see an unchecked username, redirect URI or scope.
 
 mod names;
+mod principal;
 mod secret;
 mod uri;
 
 pub use names::{BirthDate, Email, Username, UsernameError};
+pub use principal::{Party, Principal};
 pub use secret::Secret;
 pub use uri::RedirectUri;
 

@@ -265,6 +265,8 @@ pub async fn issue_code(
         digest: crypto::token_digest(&code),
         client_id: crate::domain::ClientId(request.client_id.clone()),
         account_id: session.account_id.clone(),
+        // The session's principal; the "on whose behalf?" step (journeys C and D) will choose it.
+        acting_for: session.acting_for.clone(),
         session_id: session.id.clone(),
         redirect_uri: request.redirect_uri.as_str().to_string(),
         scope: request.scope.clone(),

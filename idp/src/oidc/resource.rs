@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::{AccountId, ClientId, Subject};
+use crate::domain::{AccountId, ClientId, Party, Subject};
 use crate::store::{Client, ClientKind, Grant};
 
 /// A verified, unrevoked access token. Answers from the node's memory when the same token was
@@ -93,6 +93,9 @@ pub struct Introspection {
     pub acr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<UnixTime>,
+    /// RFC 8693 §4.1, when someone acts for another (the `act` of the token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<tokens::ActClaim>,
 }
 
 /// RFC 7662: only confidential clients (resource servers) may introspect, and a token is
@@ -129,11 +132,23 @@ pub async fn introspect(
     if grant.client_id != client.id || row.used_at.is_some() || !grant.is_active(now) {
         return Ok(Introspection::default());
     }
-    let subject = match &grant.account_id {
-        Some(id) => state.store.account_by_id(id).await?.map(|a| a.subject.0),
-        None => None,
+    // The grant's principal: `sub` is whose data it reaches, `act` the account acting for them.
+    let (subject, act) = match grant.principal() {
+        Some(principal) => {
+            let Party::Account(subject_id) = &principal.subject;
+            let subject = state.store.account_by_id(subject_id).await?.map(|a| a.subject.0);
+            let act = if principal.acts_for_self() {
+                None
+            } else {
+                let actor = state.store.account_by_id(&principal.actor).await?;
+                actor.map(|a| tokens::ActClaim { sub: a.subject.0 })
+            };
+            (subject, act)
+        }
+        None => (None, None),
     };
     Ok(Introspection {
+        act,
         active: true,
         scope: Some(row.scope.to_string()),
         client_id: Some(grant.client_id.0.clone()),
@@ -170,6 +185,7 @@ async fn introspect_access_token(
         jti: Some(claims.jti),
         acr: claims.acr,
         auth_time: claims.auth_time,
+        act: claims.act,
     }))
 }
 

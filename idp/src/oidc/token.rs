@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::{GrantId, Scopes};
+use crate::domain::{GrantId, Party, Principal, Scopes};
 use crate::store::{Account, Client, Grant, GrantType, RefreshToken, SigningAlg};
 
 /// RFC 6749 §5.1 successful response.
@@ -92,6 +92,7 @@ async fn authorization_code(
         id: record.grant_id.clone(),
         client_id: client.id.clone(),
         account_id: Some(account.id.clone()),
+        acting_for: record.acting_for.clone(),
         session_id: Some(record.session_id.clone()),
         scope: record.scope.clone(),
         auth_time: Some(record.auth_time),
@@ -158,7 +159,9 @@ async fn refresh_token(
 /// The record of tokens handed to a portal for a person: the person acted (they signed in at the
 /// portal), the portal received the tokens.
 fn token_event(kind: EventType, account: &Account, grant: &Grant, scope: &Scopes) -> Event {
+    let subject = grant.principal().map(|p| p.subject.audit_id().to_string());
     Event::new(kind, Actor::account(account))
+        .acting_for(subject.unwrap_or_else(|| account.id.0.clone()))
         .object("grant", grant.id.as_str())
         .portal(grant.client_id.as_str())
         .detail("scope", scope.to_string())
@@ -228,6 +231,7 @@ fn client_credentials(
         acr: None,
         amr: Vec::new(),
         sid: None,
+        act: None,
     };
     let access_token = tokens::sign_access_token(&state.keys(), &claims, now)?;
     Ok(TokenResponse {
@@ -266,9 +270,20 @@ async fn user_tokens(
 ) -> Result<TokenResponse, ProtocolError> {
     let keys = state.key_ring();
     let ttl = state.config.tokens.access_token_ttl_secs;
+    // The access token reaches the subject's data; when the account acts for someone else, `sub`
+    // names them and `act` the account (RFC 8693 §4.1). Acting for oneself: no `act`.
+    let principal = grant.principal().unwrap_or_else(|| Principal::for_self(&account.id));
+    let (sub, act) = if principal.acts_for_self() {
+        (account.subject.0.clone(), None)
+    } else {
+        let Party::Account(id) = &principal.subject;
+        let subject = state.store.account_by_id(id).await?.filter(|a| !a.disabled);
+        let subject = subject.ok_or_else(|| OAuthError::invalid_grant("the person acted for is not known"))?;
+        (subject.subject.0.clone(), Some(tokens::ActClaim { sub: account.subject.0.clone() }))
+    };
     let claims = AccessTokenClaims {
         iss: state.issuer.clone(),
-        sub: account.subject.0.clone(),
+        sub,
         aud: client.id.0.clone(),
         exp: now + ttl,
         iat: now,
@@ -279,6 +294,7 @@ async fn user_tokens(
         acr: grant.acr.clone(),
         amr: grant.amr.clone(),
         sid: grant.session_id.as_ref().map(|s| s.0.clone()),
+        act,
     };
     let access_token = tokens::sign_access_token(&keys, &claims, now)?;
     let id_claims = IdTokenClaims {

@@ -52,6 +52,16 @@ pub struct AccessTokenClaims {
     pub amr: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// RFC 8693 §4.1: who acts, when it is not the subject (`sub`) themself. Absent for someone
+    /// acting for themself, so their tokens are exactly as before (docs/tokens.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<ActClaim>,
+}
+
+/// The `act` claim (RFC 8693 §4.1): the acting party's subject identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActClaim {
+    pub sub: String,
 }
 
 impl AccessTokenClaims {

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
-use crate::domain::{AccountId, ClientId, GrantId, OrganisationId, RedirectUri, Scopes, Secret, SessionId, Subject};
+use crate::domain::{
+    AccountId, ClientId, GrantId, OrganisationId, Party, Principal, RedirectUri, Scopes, Secret, SessionId, Subject,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organisation {
@@ -193,6 +195,8 @@ pub struct Session {
     /// SHA-256 of the cookie value.
     pub token_digest: String,
     pub account_id: AccountId,
+    /// Whom the account acts for in this session; `None`: itself (see [`crate::domain::Principal`]).
+    pub acting_for: Option<Party>,
     pub auth_time: UnixTime,
     /// RFC 8176 authentication method references.
     pub amr: Vec<String>,
@@ -205,6 +209,10 @@ pub struct Session {
 }
 
 impl Session {
+    pub fn principal(&self) -> Principal {
+        Principal::from_stored(&self.account_id, self.acting_for.as_ref())
+    }
+
     pub fn is_active(&self, now: UnixTime) -> bool {
         self.ended_at.is_none() && now < self.expires_at
     }
@@ -216,6 +224,8 @@ pub struct AuthorizationCode {
     pub digest: String,
     pub client_id: ClientId,
     pub account_id: AccountId,
+    /// Whom the account acts for; `None`: itself.
+    pub acting_for: Option<Party>,
     pub session_id: SessionId,
     pub redirect_uri: String,
     pub scope: Scopes,
@@ -237,6 +247,8 @@ pub struct Grant {
     pub client_id: ClientId,
     /// `None` for client-credentials grants.
     pub account_id: Option<AccountId>,
+    /// Whom the account acts for; `None`: itself. Its refresh tokens carry the same principal.
+    pub acting_for: Option<Party>,
     pub session_id: Option<SessionId>,
     pub scope: Scopes,
     pub auth_time: Option<UnixTime>,
@@ -249,6 +261,11 @@ pub struct Grant {
 }
 
 impl Grant {
+    /// Who acts for whom with this grant's tokens; `None` for a machine client's grant.
+    pub fn principal(&self) -> Option<Principal> {
+        self.account_id.as_ref().map(|a| Principal::from_stored(a, self.acting_for.as_ref()))
+    }
+
     pub fn is_active(&self, now: UnixTime) -> bool {
         self.revoked_at.is_none() && now < self.expires_at
     }

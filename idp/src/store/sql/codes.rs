@@ -7,8 +7,8 @@ macro_rules! impl_code_store {
             async fn insert_code(&self, c: &$crate::store::AuthorizationCode) -> $crate::store::StoreResult<()> {
                 sqlx::query(
                     "INSERT INTO authorization_codes (digest, client_id, account_id, session_id, redirect_uri, scope, \
-                     nonce, code_challenge, auth_time, acr, amr, grant_id, expires_at, redeemed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                     nonce, code_challenge, auth_time, acr, amr, grant_id, expires_at, redeemed_at, acting_for) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(&c.digest)
                 .bind(c.client_id.as_str())
@@ -24,6 +24,7 @@ macro_rules! impl_code_store {
                 .bind(c.grant_id.as_str())
                 .bind(c.expires_at)
                 .bind(c.redeemed_at)
+                .bind(c.acting_for.as_ref().map(|p| p.to_stored()))
                 .execute(&self.pool)
                 .await
                 .map_err(|e| $crate::store::map_unique(e, "code"))?;
@@ -91,6 +92,7 @@ macro_rules! impl_code_store {
                 digest: r.try_get("digest")?,
                 client_id: $crate::domain::ClientId(r.try_get("client_id")?),
                 account_id: $crate::domain::AccountId(r.try_get("account_id")?),
+                acting_for: $crate::store::sql::party(r.try_get("acting_for")?)?,
                 session_id: $crate::domain::SessionId(r.try_get("session_id")?),
                 redirect_uri: r.try_get("redirect_uri")?,
                 scope: scopes(&r.try_get::<String, _>("scope")?)?,

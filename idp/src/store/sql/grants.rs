@@ -172,7 +172,7 @@ macro_rules! impl_grant_store {
         ) -> $crate::store::StoreResult<()> {
             sqlx::query(
                 "INSERT INTO grants (id, client_id, account_id, session_id, scope, auth_time, acr, amr, \
-                 created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 created_at, expires_at, revoked_at, acting_for) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(g.id.as_str())
             .bind(g.client_id.as_str())
@@ -185,6 +185,7 @@ macro_rules! impl_grant_store {
             .bind(g.created_at)
             .bind(g.expires_at)
             .bind(g.revoked_at)
+            .bind(g.acting_for.as_ref().map(|p| p.to_stored()))
             .execute(&mut **tx)
             .await
             .map_err(|e| $crate::store::map_unique(e, "grant"))?;
@@ -216,6 +217,7 @@ macro_rules! impl_grant_store {
                 id: $crate::domain::GrantId(r.try_get("id")?),
                 client_id: $crate::domain::ClientId(r.try_get("client_id")?),
                 account_id: r.try_get::<Option<String>, _>("account_id")?.map($crate::domain::AccountId),
+                acting_for: $crate::store::sql::party(r.try_get("acting_for")?)?,
                 session_id: r.try_get::<Option<String>, _>("session_id")?.map($crate::domain::SessionId),
                 scope: scopes(&r.try_get::<String, _>("scope")?)?,
                 auth_time: r.try_get("auth_time")?,

@@ -35,6 +35,13 @@ pub(crate) fn scopes(text: &str) -> StoreResult<Scopes> {
     Scopes::parse(text).ok_or_else(|| StoreError::Corrupt(format!("scope {text:?}")))
 }
 
+/// The `acting_for` column: empty for someone acting for themself.
+pub(crate) fn party(stored: Option<String>) -> StoreResult<Option<crate::domain::Party>> {
+    stored
+        .map(|s| crate::domain::Party::parse_stored(&s).ok_or_else(|| StoreError::Corrupt(format!("acting_for {s:?}"))))
+        .transpose()
+}
+
 /// A transaction of one backend (see [`crate::store::Tx`]).
 pub struct SqlTx<DB: sqlx::Database>(pub(crate) sqlx::Transaction<'static, DB>);
 

@@ -50,8 +50,8 @@ macro_rules! impl_session_store {
             s: &$crate::store::Session,
         ) -> $crate::store::StoreResult<()> {
             sqlx::query(
-                "INSERT INTO sessions (id, token_digest, account_id, auth_time, amr, acr, created_at, expires_at, ended_at, factors) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                "INSERT INTO sessions (id, token_digest, account_id, auth_time, amr, acr, created_at, expires_at, ended_at, factors, \
+                 acting_for) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(s.id.as_str())
             .bind(&s.token_digest)
@@ -63,6 +63,7 @@ macro_rules! impl_session_store {
             .bind(s.expires_at)
             .bind(s.ended_at)
             .bind($crate::store::sql::to_json(&s.factors))
+            .bind(s.acting_for.as_ref().map(|p| p.to_stored()))
             .execute(&mut **tx)
             .await
             .map_err(|e| $crate::store::map_unique(e, "session"))?;
@@ -118,6 +119,7 @@ macro_rules! impl_session_store {
                 id: $crate::domain::SessionId(r.try_get("id")?),
                 token_digest: r.try_get("token_digest")?,
                 account_id: $crate::domain::AccountId(r.try_get("account_id")?),
+                acting_for: $crate::store::sql::party(r.try_get("acting_for")?)?,
                 auth_time: r.try_get("auth_time")?,
                 amr: $crate::store::sql::json_list(&r.try_get::<String, _>("amr")?)?,
                 acr: r.try_get("acr")?,

@@ -1,0 +1,103 @@
+//! Who acts for whom in tokens (docs/tokens.md, "Acting for someone else"): someone acting for
+//! themself gets exactly the tokens they always got; a grant whose principal names another person
+//! gives an access token whose `sub` is that person and whose `act` is the account that signed
+//! in, while the ID token keeps naming who signed in. Until the "on whose behalf?" step exists,
+//! the test sets the code's principal in the database, as that step will.
+
+use openidconnect::OAuth2TokenResponse;
+
+use crate::helpers::browser::query_param;
+use crate::helpers::TestApp;
+use idp::oidc::tokens::{verify_access_token, AccessTokenClaims};
+
+fn claims(app: &TestApp, token: &str) -> AccessTokenClaims {
+    verify_access_token(&app.state.keys(), &app.issuer, token, app.now()).expect("a valid access token")
+}
+
+#[tokio::test]
+async fn acting_for_oneself_adds_nothing_to_the_tokens() {
+    let app = TestApp::spawn().await;
+    let rp = app.alpha_rp().await;
+    let sub = app.user("kees").await;
+    let tokens = rp.sign_in(&app.browser(), "kees").await;
+    let access = tokens.access_token().secret();
+    let c = claims(&app, access);
+    assert_eq!(c.sub, sub);
+    assert_eq!(c.act, None);
+    let payload = access.split('.').nth(1).unwrap();
+    use base64::Engine;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
+    assert!(!String::from_utf8(json).unwrap().contains("\"act\""), "no act claim at all");
+    let introspected = rp
+        .http
+        .post(format!("{}/introspect", app.issuer))
+        .basic_auth(&rp.portal.client_id, rp.portal.secret.as_ref())
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(introspected["active"], true);
+    assert!(introspected.get("act").is_none(), "{introspected}");
+}
+
+#[tokio::test]
+async fn acting_for_another_names_them_in_sub_and_the_actor_in_act() {
+    let app = TestApp::spawn().await;
+    let rp = app.alpha_rp().await;
+    let kees = app.user("kees").await;
+    let oma = app.user("oma").await;
+    let oma_id = app.state.store.account_by_username("oma").await.unwrap().unwrap().id;
+
+    let start = rp.start(&[]);
+    let callback = app.browser().sign_in(&start.url, "kees", crate::helpers::PASSWORD).await;
+    let code = query_param(&callback, "code").unwrap();
+    let pool = sqlx::SqlitePool::connect(app.state.config.database.url.expose()).await.unwrap();
+    sqlx::query("UPDATE authorization_codes SET acting_for = $1 WHERE digest = $2")
+        .bind(format!("account:{oma_id}"))
+        .bind(idp::crypto::token_digest(&code))
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let tokens = rp.finish(&callback, &start).await;
+    assert_eq!(tokens.claims.subject().as_str(), kees, "the ID token names who signed in");
+    let c = claims(&app, tokens.access_token().secret());
+    assert_eq!(c.sub, oma, "the access token reaches the person acted for");
+    assert_eq!(c.act.as_ref().map(|a| a.sub.as_str()), Some(kees.as_str()), "and names the actor");
+
+    // Introspection says the same, for the access token and for the refresh token.
+    for token in [tokens.access_token().secret().clone(), tokens.refresh_token()] {
+        let body = rp
+            .http
+            .post(format!("{}/introspect", app.issuer))
+            .basic_auth(&rp.portal.client_id, rp.portal.secret.as_ref())
+            .form(&[("token", token.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap();
+        assert_eq!(body["sub"], oma.as_str(), "{body}");
+        assert_eq!(body["act"]["sub"], kees.as_str(), "{body}");
+    }
+
+    // Userinfo answers about the account that signed in only; what a representative may read
+    // there is the representation issue's rule, so until then it refuses rather than guesses.
+    assert!(rp.userinfo(tokens.access_token()).await.is_err());
+
+    // The refresh token carries the grant's principal.
+    let refreshed = rp.refresh(&tokens.refresh_token()).await.expect("refresh");
+    let c = claims(&app, refreshed.access_token().secret());
+    assert_eq!((c.sub.as_str(), c.act.map(|a| a.sub)), (oma.as_str(), Some(kees.clone())));
+
+    // The audit log names both.
+    let issued = app.state.store.audit_records_after(0, 1000).await.unwrap();
+    let issued = issued.iter().find(|r| r.event_type == "token.issued").unwrap();
+    let kees_id = app.state.store.account_by_username("kees").await.unwrap().unwrap().id;
+    assert_eq!(issued.actor_id.as_deref(), Some(kees_id.as_str()));
+    assert_eq!(issued.subject_id.as_deref(), Some(oma_id.as_str()));
+}
