@@ -85,6 +85,8 @@ contract!(
     invitations_activate_once,
     password_resets_once,
     principals_are_kept,
+    outbox_leases,
+    policies,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1205,4 +1207,63 @@ async fn principals_are_kept(store: &dyn Store) {
     assert_eq!(stored.acting_for, for_other);
     assert_eq!(stored.principal().unwrap().actor, c.session.account_id);
     assert_eq!(c.machine_grant("grant-m").principal(), None, "a machine grant acts for nobody");
+}
+
+/// The outbox hands a due mail to one sender at a time, until its lease ends; sent mail loses its
+/// bodies; a failed attempt waits for its next time.
+async fn outbox_leases(store: &dyn Store) {
+    let first = notice("een@example.nl");
+    let second = store::OutboxMail { id: "mail-2".into(), created_at: NOW + 1, ..notice("twee@example.nl") };
+    store.enqueue_mail(&first).await.unwrap();
+    store.enqueue_mail(&second).await.unwrap();
+    // Racing senders: each mail is claimed once.
+    let claims = join_all((0..RACERS).map(|_| store.claim_due_mail(NOW, 60, 10))).await;
+    let mut ids: Vec<String> = claims.into_iter().flat_map(|c| c.unwrap()).map(|m| m.id).collect();
+    ids.sort();
+    let mut expected = vec![first.id.clone(), second.id.clone()];
+    expected.sort();
+    assert_eq!(ids, expected, "every due mail is handed out exactly once");
+    assert!(store.claim_due_mail(NOW + 59, 60, 10).await.unwrap().is_empty(), "leased");
+    // A lease that ran out (a sender died) frees the mail for another.
+    let again = store.claim_due_mail(NOW + 60, 60, 10).await.unwrap();
+    assert_eq!(again.len(), 2);
+    assert_eq!(again[0].body_text.expose(), first.body_text.expose(), "bodies kept until sent");
+
+    store.mark_mail_sent(&first.id, NOW + 61).await.unwrap();
+    let sent = store.mail_by_id(&first.id).await.unwrap().unwrap();
+    assert_eq!(sent.sent_at, Some(NOW + 61));
+    assert!(sent.body_text.expose().is_empty() && sent.body_html.expose().is_empty(), "bodies blanked once sent");
+
+    store.retry_mail(&second.id, NOW + 300, "connection refused").await.unwrap();
+    let waiting = store.mail_by_id(&second.id).await.unwrap().unwrap();
+    assert_eq!((waiting.attempts, waiting.next_attempt_at), (1, NOW + 300));
+    assert!(store.claim_due_mail(NOW + 299, 60, 10).await.unwrap().is_empty(), "not before its next attempt");
+    let due = store.claim_due_mail(NOW + 300, 60, 10).await.unwrap();
+    assert_eq!(due.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), vec![second.id.as_str()], "sent mail stays sent");
+}
+
+/// An organisation's policy is stored whole and replaced whole.
+async fn policies(store: &dyn Store) {
+    let org = organisation("pol");
+    store.create_organisation(&org).await.unwrap();
+    assert_eq!(store.policy(&org.id).await.unwrap(), None);
+    let mut policy = store::OrganisationPolicy::default_for(org.id.clone());
+    policy.updated_at = NOW;
+    store.set_policy(&policy).await.unwrap();
+    assert_eq!(store.policy(&org.id).await.unwrap(), Some(policy.clone()));
+    let changed = store::OrganisationPolicy {
+        activation_method: store::ActivationMethod::LinkBirthdateTemporaryPassword,
+        secret_question: true,
+        mail_from_name: Some("Zorggroep Pol".into()),
+        mail_from_address: Some("post@pol.example".into()),
+        portal_url: Some("https://mijn.pol.example".into()),
+        invitation_ttl_secs: 7 * 86_400,
+        min_level: idp::auth::levels::Level::TwoFactor,
+        mailed_token: true,
+        trusted_device_days: 30,
+        updated_at: NOW + 10,
+        ..policy
+    };
+    store.set_policy(&changed).await.unwrap();
+    assert_eq!(store.policy(&org.id).await.unwrap(), Some(changed), "every field replaced");
 }

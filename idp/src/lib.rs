@@ -18,3 +18,19 @@ pub mod sms;
 pub mod startup;
 pub mod store;
 pub mod ui;
+
+/// An error and its sources, outermost first, joined with ": " — the one log line of a failure.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        // `#[error(transparent)]` wrappers repeat their source's text: say it once.
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -13,7 +13,7 @@ use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 
-use super::error::{internal_page, page, render};
+use super::error::{internal_page, page, render, PageError};
 use super::{extract, password_form};
 use crate::activation::account::{self, CodeCheck, Created, Problems};
 use crate::activation::Mailing;
@@ -143,24 +143,22 @@ async fn load(
     state: &AppState,
     jar: &CookieJar,
     id: &str,
-) -> Result<Option<(Pending, Invitation, OrganisationPolicy)>, String> {
+) -> Result<Option<(Pending, Invitation, OrganisationPolicy)>, PageError> {
     if id.is_empty() || id.len() > 64 {
         return Ok(None);
     }
-    let Some(json) = state.kv.get(&pending_key(id)).await.map_err(|e| e.to_string())? else { return Ok(None) };
+    let Some(json) = state.kv.get(&pending_key(id)).await? else { return Ok(None) };
     let Ok(pending) = serde_json::from_str::<Pending>(&json) else { return Ok(None) };
     if !extract::binding_matches(state, jar, &pending.binding) {
         return Ok(None);
     }
-    let Some(invitation) = state.store.invitation_by_id(&pending.invitation_id).await.map_err(|e| e.to_string())?
-    else {
+    let Some(invitation) = state.store.invitation_by_id(&pending.invitation_id).await? else {
         return Ok(None);
     };
     let policy = state
         .store
         .policy(&invitation.organisation_id)
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .unwrap_or_else(|| OrganisationPolicy::default_for(invitation.organisation_id.clone()));
     Ok(Some((pending, invitation, policy)))
 }
@@ -203,7 +201,7 @@ async fn account_form(
     match load(&state, &jar, id).await {
         Ok(Some(loaded)) => account_page(&state, locale, StatusCode::OK, id, &loaded, "", &Problems::default()),
         Ok(None) => page(&state, locale, StatusCode::BAD_REQUEST, "activate_expired"),
-        Err(e) => internal_page(&state, locale, e),
+        Err(e) => e.page(&state, locale),
     }
 }
 
@@ -216,7 +214,7 @@ async fn account_submit(State(state): State<AppState>, headers: HeaderMap, jar: 
     let loaded = match load(&state, &jar, &id).await {
         Ok(Some(loaded)) => loaded,
         Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "activate_expired"),
-        Err(e) => return internal_page(&state, locale, e),
+        Err(e) => return e.page(&state, locale),
     };
     if !crypto::constant_time_eq(form.get("csrf").unwrap_or_default().as_bytes(), loaded.0.csrf.as_bytes()) {
         return page(&state, locale, StatusCode::BAD_REQUEST, "activate_expired");

@@ -153,8 +153,8 @@ async fn finish(
             state,
             &RedirectError { redirect_uri: request.redirect_uri.clone(), state: request.state.clone(), error: e },
         ),
-        Err(ProtocolError::Internal(cause)) => {
-            tracing::error!(%cause, "issuing a code failed");
+        Err(e @ ProtocolError::Internal(_)) => {
+            tracing::error!(cause = %crate::error_chain(&e), "issuing a code failed");
             redirect_error(
                 state,
                 &RedirectError {

@@ -40,8 +40,8 @@ pub fn oauth_json(error: &OAuthError, basic_auth_used: bool) -> Response {
 pub fn protocol_json(error: ProtocolError, basic_auth_used: bool) -> Response {
     match error {
         ProtocolError::OAuth(e) => oauth_json(&e, basic_auth_used),
-        ProtocolError::Internal(cause) => {
-            tracing::error!(%cause, "request failed");
+        e @ ProtocolError::Internal(_) => {
+            tracing::error!(cause = %crate::error_chain(&e), "request failed");
             oauth_json(&OAuthError::server_error(), false)
         }
     }
@@ -79,7 +79,23 @@ pub fn render(
 }
 
 /// An internal failure while serving a page.
-pub fn internal_page(state: &AppState, locale: Locale, cause: impl std::fmt::Display) -> Response {
-    tracing::error!(%cause, "request failed");
+/// A failure of ours behind a page (storage or the key-value store): it keeps its cause for the
+/// one log line and renders itself as the generic error page.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Kv(#[from] crate::kv::KvError),
+}
+
+impl PageError {
+    pub fn page(self, state: &AppState, locale: Locale) -> Response {
+        internal_page(state, locale, self)
+    }
+}
+
+pub fn internal_page(state: &AppState, locale: Locale, cause: impl std::error::Error) -> Response {
+    tracing::error!(cause = %crate::error_chain(&cause), "request failed");
     page(state, locale, StatusCode::INTERNAL_SERVER_ERROR, "error_server")
 }

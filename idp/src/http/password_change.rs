@@ -14,7 +14,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Serialize;
 
 use super::authorize::{opened, submitted, Opened, Submitted};
-use super::error::{internal_page, page, render};
+use super::error::{internal_page, page, render, PageError};
 use super::{extract, password_form};
 use crate::activation::account::Problems;
 use crate::app::AppState;
@@ -42,13 +42,16 @@ struct ChangePage<'a> {
 }
 
 /// The account this interaction is changing the password of, and its rules.
-async fn account_of(state: &AppState, interaction: &Interaction) -> Result<Option<(Account, PasswordRules)>, String> {
+async fn account_of(
+    state: &AppState,
+    interaction: &Interaction,
+) -> Result<Option<(Account, PasswordRules)>, PageError> {
     let Some(id) = &interaction.password_change_for else { return Ok(None) };
     let account_id = AccountId(id.clone());
-    let Some(account) = state.store.account_by_id(&account_id).await.map_err(|e| e.to_string())? else {
+    let Some(account) = state.store.account_by_id(&account_id).await? else {
         return Ok(None);
     };
-    let rules = state.store.policy_for_account(&account_id).await.map_err(|e| e.to_string())?.map(|p| p.password_rules);
+    let rules = state.store.policy_for_account(&account_id).await?.map(|p| p.password_rules);
     Ok(Some((account, rules.unwrap_or_default())))
 }
 
@@ -90,7 +93,7 @@ async fn form(
             change_page(&state, locale, StatusCode::OK, id, &interaction, &account, &rules, Vec::new())
         }
         Ok(None) => page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
-        Err(e) => internal_page(&state, locale, e),
+        Err(e) => e.page(&state, locale),
     }
 }
 
@@ -108,7 +111,7 @@ async fn submit(
     let (account, rules) = match account_of(&state, &interaction).await {
         Ok(Some(found)) => found,
         Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
-        Err(e) => return internal_page(&state, locale, e),
+        Err(e) => return e.page(&state, locale),
     };
     let current = form.get("current_password").unwrap_or_default();
     let new_password = form.get("password").unwrap_or_default();
@@ -190,9 +193,9 @@ struct QuestionPage<'a> {
     error: Option<String>,
 }
 
-async fn question_account(state: &AppState, interaction: &Interaction) -> Result<Option<Account>, String> {
+async fn question_account(state: &AppState, interaction: &Interaction) -> Result<Option<Account>, PageError> {
     let Some(id) = &interaction.secret_question_for else { return Ok(None) };
-    state.store.account_by_id(&AccountId(id.clone())).await.map_err(|e| e.to_string())
+    Ok(state.store.account_by_id(&AccountId(id.clone())).await?)
 }
 
 async fn question_form(
@@ -218,7 +221,7 @@ async fn question_form(
             render(&state, locale, StatusCode::OK, "secret_question", &context)
         }
         Ok(None) => page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
-        Err(e) => internal_page(&state, locale, e),
+        Err(e) => e.page(&state, locale),
     }
 }
 
@@ -236,7 +239,7 @@ async fn question_submit(
     let account = match question_account(&state, &interaction).await {
         Ok(Some(account)) => account,
         Ok(None) => return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
-        Err(e) => return internal_page(&state, locale, e),
+        Err(e) => return e.page(&state, locale),
     };
     let question = form.get("question").unwrap_or_default().trim();
     let answer = form.get("answer").unwrap_or_default();

@@ -86,18 +86,26 @@ impl OAuthError {
 pub enum ProtocolError {
     #[error(transparent)]
     OAuth(#[from] OAuthError),
-    #[error("internal: {0}")]
-    Internal(String),
+    /// A failure of ours, with its cause kept for the one log line (`crate::error_chain`); the
+    /// answer says only `server_error`.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ProtocolError {
+    pub fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ProtocolError::Internal(Box::new(cause))
+    }
 }
 
 impl From<crate::store::StoreError> for ProtocolError {
     fn from(e: crate::store::StoreError) -> Self {
-        ProtocolError::Internal(e.to_string())
+        ProtocolError::internal(e)
     }
 }
 
 impl From<crate::oidc::keys::KeyError> for ProtocolError {
     fn from(e: crate::oidc::keys::KeyError) -> Self {
-        ProtocolError::Internal(e.to_string())
+        ProtocolError::internal(e)
     }
 }

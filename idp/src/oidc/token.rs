@@ -320,7 +320,7 @@ async fn user_tokens(
         (true, SigningAlg::RS256) => Some(
             tokio::task::spawn_blocking(move || tokens::sign_id_token(&keys, alg, &id_claims, now))
                 .await
-                .map_err(|e| ProtocolError::Internal(e.to_string()))??,
+                .map_err(ProtocolError::internal)??,
         ),
     };
     Ok(TokenResponse {
