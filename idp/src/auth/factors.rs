@@ -33,6 +33,47 @@ pub type FactorResult<T> = Result<T, FactorError>;
 pub const RECOVERY_CODES: usize = 10;
 const RECOVERY_CODE_LEN: usize = 10;
 
+/// A way to do the second step, as the person picks it on the page (`?method=` and the form's
+/// `method` field carry [`SecondStep::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecondStep {
+    /// A code from an authenticator app.
+    Totp,
+    /// A code sent to one of the account's phones (SMS or voice).
+    Phone,
+    /// A login token sent by mail.
+    Mail,
+    Passkey,
+    /// One of the printed recovery codes.
+    Recovery,
+}
+
+impl SecondStep {
+    /// In the order the page offers them.
+    pub const ALL: [SecondStep; 5] =
+        [SecondStep::Totp, SecondStep::Phone, SecondStep::Mail, SecondStep::Passkey, SecondStep::Recovery];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecondStep::Totp => "totp",
+            SecondStep::Phone => "phone",
+            SecondStep::Mail => "mail",
+            SecondStep::Passkey => "passkey",
+            SecondStep::Recovery => "recovery",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == value)
+    }
+
+    /// Whether the IdP sends a code for it (and the page offers "send again").
+    pub fn sends_code(self) -> bool {
+        matches!(self, SecondStep::Mail | SecondStep::Phone)
+    }
+}
+
 /// The factors a person can use for the second step right now.
 #[derive(Debug, Default, Serialize)]
 pub struct Options {
@@ -53,7 +94,22 @@ pub struct PhoneOption {
 
 impl Options {
     pub fn is_empty(&self) -> bool {
-        !(self.totp || self.mail || self.recovery || self.passkey || !self.phones.is_empty())
+        self.available().next().is_none()
+    }
+
+    pub fn offers(&self, step: SecondStep) -> bool {
+        match step {
+            SecondStep::Totp => self.totp,
+            SecondStep::Phone => !self.phones.is_empty(),
+            SecondStep::Mail => self.mail,
+            SecondStep::Passkey => self.passkey,
+            SecondStep::Recovery => self.recovery,
+        }
+    }
+
+    /// The ways offered, in the page's order.
+    pub fn available(&self) -> impl Iterator<Item = SecondStep> + '_ {
+        SecondStep::ALL.into_iter().filter(|s| self.offers(*s))
     }
 }
 

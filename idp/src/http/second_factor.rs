@@ -16,7 +16,7 @@ use super::authorize::{continue_interaction, opened, submitted, Opened, Submitte
 use super::error::{internal_page, page, render};
 use super::extract;
 use crate::app::AppState;
-use crate::auth::factors::{self, FactorError, Options, Sent, TotpCheck};
+use crate::auth::factors::{self, FactorError, Options, SecondStep, Sent, TotpCheck};
 use crate::auth::levels::{Channel, FactorUse, Level, Method, Requirement};
 use crate::auth::{otp, session};
 use crate::domain::{AccountId, ClientId};
@@ -204,16 +204,9 @@ struct SecondPage<'a> {
 }
 
 /// The method to show: the one asked for when it is available, else the first available.
-fn choose(options: &Options, asked: Option<&str>) -> Option<&'static str> {
-    let available = [
-        ("totp", options.totp),
-        ("phone", !options.phones.is_empty()),
-        ("mail", options.mail),
-        ("passkey", options.passkey),
-        ("recovery", options.recovery),
-    ];
-    let first = available.iter().find(|(_, ok)| *ok).map(|(m, _)| *m);
-    asked.and_then(|a| available.iter().find(|(m, ok)| *ok && *m == a).map(|(m, _)| *m)).or(first)
+fn choose(options: &Options, asked: Option<&str>) -> Option<SecondStep> {
+    let asked = asked.and_then(SecondStep::parse).filter(|s| options.offers(*s));
+    asked.or_else(|| options.available().next())
 }
 
 struct Context {
@@ -252,11 +245,11 @@ async fn second_page(
     interaction: &Interaction,
     account: &Account,
     ctx: Context,
-    method: &str,
+    method: SecondStep,
     error: Option<&str>,
     notice: Option<&str>,
 ) -> Response {
-    let passkey_options = if method == "passkey" {
+    let passkey_options = if method == SecondStep::Passkey {
         // A new ceremony each time the page is shown; the last one shown is the one that counts.
         match factors::start_passkey_sign_in(state, account, id).await {
             Ok(options) => options.map(|o| o.to_string()),
@@ -265,19 +258,19 @@ async fn second_page(
     } else {
         None
     };
-    let o = &ctx.options;
-    let count = [o.totp, !o.phones.is_empty(), o.mail, o.passkey, o.recovery].iter().filter(|b| **b).count();
+    let count = ctx.options.available().count();
     let phone = ctx.options.phones.first().map(|p| p.masked.clone());
-    let trust_label =
-        (ctx.allowed.trusted_device_days > 0 && method != "recovery").then(|| match ctx.allowed.trusted_device_days {
+    let trust_label = (ctx.allowed.trusted_device_days > 0 && method != SecondStep::Recovery).then(|| {
+        match ctx.allowed.trusted_device_days {
             // The seed manuals' words: "Vertrouw deze computer voor een week".
             7 => state.templates.text(locale, "trust_device_week"),
             days => state.templates.text(locale, "trust_device").replace("{days}", &days.to_string()),
-        });
+        }
+    });
     let context = SecondPage {
         interaction: id,
         csrf: &interaction.csrf,
-        method,
+        method: method.as_str(),
         options: ctx.options,
         phone,
         trust_label,
@@ -317,7 +310,7 @@ async fn second_form(
         return page(&state, locale, StatusCode::FORBIDDEN, "no_factor");
     };
     let (mut notice, mut error) = (None, None);
-    if method == "mail" || method == "phone" {
+    if method.sends_code() {
         // The first time a sent-code method is shown, the code goes out by itself.
         match otp::waiting(&state, &id, account.id.as_str()).await {
             Ok(Some(_)) => {}
@@ -353,7 +346,7 @@ async fn second_submit(State(state): State<AppState>, headers: HeaderMap, jar: C
     let again = |ctx: Context, status: StatusCode, error: Option<&'static str>, notice: Option<&'static str>| {
         second_page(&state, locale, status, &id, &interaction, &account, ctx, method, error, notice)
     };
-    if form.get("action") == Some("resend") && (method == "mail" || method == "phone") {
+    if form.get("action") == Some("resend") && method.sends_code() {
         return match send_code(&state, &account, &ctx.options, method, &id, locale).await {
             Ok(Sent::Sent) => again(ctx, StatusCode::OK, None, Some("code_sent")).await,
             Ok(Sent::Throttled) => again(ctx, StatusCode::TOO_MANY_REQUESTS, Some("code_send_throttled"), None).await,
@@ -373,35 +366,38 @@ async fn second_submit(State(state): State<AppState>, headers: HeaderMap, jar: C
     }
     let checked: Result<Result<FactorUse, &'static str>, FactorError> = async {
         Ok(match method {
-            "totp" => match factors::check_totp(&state, &account, code, now).await? {
+            SecondStep::Totp => match factors::check_totp(&state, &account, code, now).await? {
                 TotpCheck::Right(used) => Ok(used),
                 TotpCheck::Wrong => Err("factor_wrong"),
                 TotpCheck::Replayed => Err("factor_replayed"),
             },
-            "mail" | "phone" => match otp::check(&state, &state.factor_key, &id, account.id.as_str(), code).await? {
-                // A phone code counts only for one of this account's confirmed phones.
-                otp::Checked::Right(method, channel, factor)
-                    if channel != Channel::Phone || ctx.options.phones.iter().any(|p| p.id == factor) =>
-                {
-                    Ok(FactorUse::new(method, channel, now))
+            SecondStep::Mail | SecondStep::Phone => {
+                match otp::check(&state, &state.factor_key, &id, account.id.as_str(), code).await? {
+                    // A phone code counts only for one of this account's confirmed phones.
+                    otp::Checked::Right(method, channel, factor)
+                        if channel != Channel::Phone || ctx.options.phones.iter().any(|p| p.id == factor) =>
+                    {
+                        Ok(FactorUse::new(method, channel, now))
+                    }
+                    otp::Checked::Right(..) => Err("code_expired"),
+                    otp::Checked::Wrong => Err("factor_wrong"),
+                    otp::Checked::NoCode => Err("code_expired"),
+                    otp::Checked::Exhausted => Err("code_exhausted"),
                 }
-                otp::Checked::Right(..) => Err("code_expired"),
-                otp::Checked::Wrong => Err("factor_wrong"),
-                otp::Checked::NoCode => Err("code_expired"),
-                otp::Checked::Exhausted => Err("code_exhausted"),
-            },
-            "recovery" => match factors::check_recovery_code(&state, &account, code, locale, now).await? {
+            }
+            SecondStep::Recovery => match factors::check_recovery_code(&state, &account, code, locale, now).await? {
                 Some(used) => Ok(used),
                 None => Err("factor_wrong"),
             },
-            _ => Err("factor_wrong"),
+            // A passkey answers through `/tweede-stap/passkey`, not with a typed code.
+            SecondStep::Passkey => Err("factor_wrong"),
         })
     }
     .await;
     let used = match checked {
         Ok(Ok(used)) => used,
         Ok(Err(key)) => {
-            tracing::info!(account = %account.id, method, "second factor refused");
+            tracing::info!(account = %account.id, method = method.as_str(), "second factor refused");
             return again(ctx, StatusCode::UNAUTHORIZED, Some(key), None).await;
         }
         Err(e) => return internal_page(&state, locale, e),
@@ -435,11 +431,11 @@ async fn send_code(
     state: &AppState,
     account: &Account,
     options: &Options,
-    method: &str,
+    method: SecondStep,
     slot: &str,
     locale: Locale,
 ) -> Result<Sent, FactorError> {
-    if method == "mail" {
+    if method == SecondStep::Mail {
         return factors::send_mail_code(state, account, slot, locale, state.clock.unix()).await;
     }
     let Some(phone) = options.phones.first() else {
@@ -481,7 +477,7 @@ async fn passkey_submit(State(state): State<AppState>, headers: HeaderMap, jar: 
                 &interaction,
                 &account,
                 ctx,
-                "passkey",
+                SecondStep::Passkey,
                 Some(&key),
                 None,
             )
@@ -621,9 +617,20 @@ mod tests {
     #[test]
     fn the_asked_method_wins_when_available() {
         let options = Options { totp: true, mail: true, ..Options::default() };
-        assert_eq!(choose(&options, None), Some("totp"));
-        assert_eq!(choose(&options, Some("mail")), Some("mail"));
-        assert_eq!(choose(&options, Some("recovery")), Some("totp"));
+        assert_eq!(choose(&options, None), Some(SecondStep::Totp));
+        assert_eq!(choose(&options, Some("mail")), Some(SecondStep::Mail));
+        assert_eq!(choose(&options, Some("recovery")), Some(SecondStep::Totp));
         assert_eq!(choose(&Options::default(), None), None);
+        assert_eq!(choose(&options, Some("TOTP")), Some(SecondStep::Totp), "an unknown name is ignored");
+    }
+
+    #[test]
+    fn every_way_has_one_name() {
+        for step in SecondStep::ALL {
+            assert_eq!(SecondStep::parse(step.as_str()), Some(step));
+            assert_eq!(serde_json::to_value(step).unwrap(), step.as_str(), "the page and the form agree");
+        }
+        assert_eq!(SecondStep::parse("sms"), None);
+        assert!(SecondStep::Mail.sends_code() && SecondStep::Phone.sends_code() && !SecondStep::Totp.sends_code());
     }
 }
