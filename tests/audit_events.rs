@@ -73,6 +73,7 @@ async fn a_portal_session_is_recorded_step_by_step(app: TestApp) {
     assert_eq!(issued[0].subject_id.as_deref(), Some(account.id.as_str()));
     assert_eq!(issued[0].object_type.as_deref(), Some("grant"));
     assert_eq!(detail(&issued[0])["scope"], "openid profile email");
+    assert_eq!(issued[0].client_address, None, "the portal's server address is not the person's");
     let grant = issued[0].object_id.clone();
 
     let refreshed = rp.refresh(&tokens.refresh_token()).await.expect("refresh");
@@ -235,4 +236,20 @@ async fn the_account_page_shows_the_persons_own_activity() {
     let anonymous = app.browser();
     let page = anonymous.follow("/account/activiteit").await.expect_err("the sign-in page");
     assert!(!page.body.contains("U bent ingelogd"));
+}
+
+#[tokio::test]
+async fn a_guessing_client_is_recorded_once_per_window_not_per_attempt() {
+    let app = TestApp::spawn().await;
+    let rp = app.alpha_rp().await;
+    app.user("kees").await;
+    let browser = app.browser();
+    let start = rp.start(&[]);
+    let page = browser.follow(&start.url).await.expect_err("the sign-in page");
+    let limit = app.state.config.signin.max_failures_per_username as usize;
+    for _ in 0..limit + 5 {
+        browser.submit_login(&page, "kees", "fout").await;
+    }
+    assert_eq!(of(&app, "signin.failed").await.len(), limit, "each checked wrong password");
+    assert_eq!(of(&app, "signin.throttled").await.len(), 1, "the refusals after the limit, once");
 }

@@ -101,3 +101,40 @@ async fn acting_for_another_names_them_in_sub_and_the_actor_in_act() {
     assert_eq!(issued.actor_id.as_deref(), Some(kees_id.as_str()));
     assert_eq!(issued.subject_id.as_deref(), Some(oma_id.as_str()));
 }
+
+#[tokio::test]
+async fn tokens_that_cannot_be_made_leave_the_code_unspent_and_unrecorded() {
+    let app = TestApp::spawn().await;
+    let rp = app.alpha_rp().await;
+    app.user("kees").await;
+    app.user("oma").await;
+    let oma_id = app.state.store.account_by_username("oma").await.unwrap().unwrap().id;
+    let start = rp.start(&[]);
+    let callback = app.browser().sign_in(&start.url, "kees", crate::helpers::PASSWORD).await;
+    let digest = idp::crypto::token_digest(&query_param(&callback, "code").unwrap());
+    let pool = sqlx::SqlitePool::connect(app.state.config.database.url.expose()).await.unwrap();
+    // The person acted for can no longer be named (their account is disabled): no tokens.
+    sqlx::query("UPDATE authorization_codes SET acting_for = $1 WHERE digest = $2")
+        .bind(format!("account:{oma_id}"))
+        .bind(&digest)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE accounts SET disabled = TRUE WHERE id = $1")
+        .bind(oma_id.as_str())
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(rp.exchange(&query_param(&callback, "code").unwrap(), &start).await.is_err());
+    let records = app.state.store.audit_records_after(0, 1000).await.unwrap();
+    assert!(records.iter().all(|r| r.event_type != "token.issued"), "no record of tokens that were not issued");
+    let code = app.state.store.code_by_digest(&digest).await.unwrap().unwrap();
+    assert_eq!(code.redeemed_at, None, "the code is not spent");
+    // Acting for himself again, the same code still works once.
+    sqlx::query("UPDATE authorization_codes SET acting_for = NULL WHERE digest = $1")
+        .bind(&digest)
+        .execute(&pool)
+        .await
+        .unwrap();
+    rp.finish(&callback, &start).await;
+}

@@ -420,6 +420,9 @@ pub async fn reset_factors(
     let notice = crate::mail::for_account(store, &config.mail, &account, rendered, now).await?;
     let mut tx = store.begin().await?;
     tx.reset_factors(&account.id, temporary.as_ref(), now).await?;
+    // The operator acts at the person's request by phone or at the desk, but the person did not
+    // make this change themself (NEN 7513 / FHIR `requestor`).
+    let by = crate::audit::Actor { is_requester: false, ..by };
     let event = crate::audit::Event::new(crate::audit::EventType::FactorsReset, by)
         .acting_for(account.id.as_str())
         .object("account", account.id.as_str())

@@ -249,8 +249,13 @@ impl AppState {
     }
 
     /// Runs `work` after the current answer; see [`AppState::settle`].
+    /// Runs `work` after the answer. It keeps the request's client address for its audit records
+    /// (a task-local does not cross a spawn by itself).
     pub fn in_background(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
-        self.background.spawn(work);
+        match crate::audit::current_origin() {
+            Some(address) => self.background.spawn(crate::audit::with_origin(address, work)),
+            None => self.background.spawn(work),
+        };
     }
 
     /// Waits until the background work started so far is done (shutdown, tests).

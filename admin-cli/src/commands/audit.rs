@@ -13,8 +13,8 @@ use super::{time, Context};
 pub enum AuditCommand {
     /// Check the whole chain; exits non-zero naming the first bad record.
     Verify {
-        /// A checkpoint kept outside the database (`<seq>:<hash>`, from `audit head` or the server's
-        /// log): the chain must still contain it, so removed newest records are noticed too.
+        /// A checkpoint kept outside the database (`<seq>:<hash>`, from an earlier `audit head`):
+        /// the chain must still contain it, so removed newest records are noticed too.
         #[arg(long)]
         checkpoint: Option<String>,
     },

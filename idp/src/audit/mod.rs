@@ -26,6 +26,11 @@ tokio::task_local! {
     static ORIGIN: String;
 }
 
+/// The client address of the request being handled, if any.
+pub fn current_origin() -> Option<String> {
+    ORIGIN.try_with(String::clone).ok()
+}
+
 /// Runs `work` (a request's handler) with `address` as the origin of the records it appends.
 pub async fn with_origin<F: std::future::Future>(address: String, work: F) -> F::Output {
     ORIGIN.scope(address, work).await
@@ -215,6 +220,9 @@ pub struct Event {
     pub organisation: Option<String>,
     pub client: Option<String>,
     pub detail: serde_json::Map<String, serde_json::Value>,
+    /// A portal's server-to-server request (token, revocation): its address is the portal's
+    /// infrastructure, not where the person was, so none is recorded.
+    pub back_channel: bool,
 }
 
 impl Event {
@@ -229,7 +237,14 @@ impl Event {
             organisation: None,
             client: None,
             detail: serde_json::Map::new(),
+            back_channel: false,
         }
+    }
+
+    /// Marks a portal's back-channel request: the request's address is not the person's.
+    pub fn back_channel(mut self) -> Self {
+        self.back_channel = true;
+        self
     }
 
     pub fn failed(mut self) -> Self {
@@ -354,7 +369,10 @@ impl Auditor {
             actor_role: event.actor.role.as_str().to_string(),
             actor_is_requester: event.actor.is_requester,
             subject_id: subject,
-            client_address: event.client_address.clone().or_else(|| ORIGIN.try_with(String::clone).ok()),
+            client_address: match event.back_channel {
+                true => event.client_address.clone(),
+                false => event.client_address.clone().or_else(current_origin),
+            },
             object_type: event.object.as_ref().map(|(kind, _)| kind.to_string()),
             object_id: event.object.as_ref().map(|(_, id)| id.clone()),
             node: self.node.clone(),
@@ -402,7 +420,7 @@ impl Auditor {
         let shown: Vec<AuditRecord> =
             records.into_iter().filter(|r| !hidden.contains(&r.event_type.as_str())).take(limit as usize).collect();
         let event = Event::new(EventType::AuditRead, Actor::account(account))
-            .object("audit_log", account.id.as_str())
+            .object("audit", account.id.as_str())
             .detail("view", "own_activity")
             .detail("records", shown.len());
         self.record(store, &event, now).await?;

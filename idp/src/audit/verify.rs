@@ -91,9 +91,17 @@ pub async fn verify(
     let mut records = 0u64;
     let mut checkpoint_seen = checkpoint.is_none_or(|c| c.seq <= head.base_seq);
     let mut after = head.base_seq;
+    // The chain as far as the head read above: records appended while the walk runs (a live
+    // server, other nodes) belong to a later check. A row beyond the head that no append made
+    // would make the next append fail (its `seq` is taken), which is noticed at once.
+    let mut reached_head = false;
     loop {
         let batch = store.audit_records_after(after, BATCH).await?;
         for record in &batch {
+            if record.seq > head.seq {
+                reached_head = true;
+                break;
+            }
             if record.seq != expected_seq {
                 return bad(expected_seq, Problem::Missing);
             }
@@ -122,7 +130,7 @@ pub async fn verify(
             records += 1;
         }
         match batch.last() {
-            Some(last) if batch.len() as i64 == BATCH => after = last.seq,
+            Some(last) if !reached_head && batch.len() as i64 == BATCH => after = last.seq,
             _ => break,
         }
     }
@@ -130,7 +138,29 @@ pub async fn verify(
     if last < head.seq {
         return bad(last + 1, Problem::Truncated);
     }
-    if last > head.seq || expected_prev != head.hash {
+    // Records past the head are appends made during the walk only if the head has moved since:
+    // an append writes its record and moves the head in one transaction. Otherwise someone wound
+    // the head back (or added rows) by hand.
+    let wound_back = reached_head && store.audit_head().await?.seq == head.seq;
+    if wound_back && last == head.seq {
+        // Name the first record past the end: a forged one by its hash, else where the end is wrong.
+        let (mut seq, mut prev) = (expected_seq, expected_prev.clone());
+        for record in store.audit_records_after(head.seq, BATCH).await? {
+            if record.seq != seq {
+                return bad(seq, Problem::Missing);
+            }
+            if record.prev_hash != prev {
+                return bad(record.seq, Problem::NotLinked);
+            }
+            if auditor.hash(&record) != record.hash {
+                return bad(record.seq, Problem::Altered);
+            }
+            seq += 1;
+            prev = record.hash.clone();
+        }
+        return bad(head.seq + 1, Problem::EndMismatch);
+    }
+    if wound_back || expected_prev != head.hash {
         return bad(head.seq.max(head.base_seq + 1), Problem::EndMismatch);
     }
     if !base_explained {

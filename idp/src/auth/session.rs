@@ -61,7 +61,15 @@ pub async fn start(state: &AppState, sign_in: SignedIn<'_>, now: UnixTime) -> Re
         } else {
             ended_other = true;
         }
-        tx.end_session(&previous.id, now).await?;
+        if tx.end_session(&previous.id, now).await? && ended_other {
+            // Someone else signed in on this browser: the other person's session ends, recorded
+            // for them (its grants are revoked with it).
+            let event = Event::new(EventType::SignedOut, Actor::system())
+                .acting_for(previous.principal().subject.audit_id().to_string())
+                .object("session", previous.id.as_str())
+                .detail("reason", "another_account_signed_in");
+            state.audit.append(tx.as_mut(), &event, now).await?;
+        }
     }
     let proved_before = |f: &FactorUse| previous.is_some_and(|p| p.account_id == account.id && p.factors.contains(f));
     for used in session.factors.iter().filter(|f| f.method != Method::Pwd && !proved_before(f)) {
@@ -113,9 +121,8 @@ pub async fn end(state: &AppState, session: &Session, by: Actor, now: UnixTime) 
     if !tx.end_session(&session.id, now).await? {
         return Ok(());
     }
-    let event = Event::new(EventType::SignedOut, by)
-        .acting_for(session.account_id.as_str())
-        .object("session", session.id.as_str());
+    let subject = session.principal().subject.audit_id().to_string();
+    let event = Event::new(EventType::SignedOut, by).acting_for(subject).object("session", session.id.as_str());
     state.audit.append(tx.as_mut(), &event, now).await?;
     tx.commit().await?;
     state.note_revocations().await

@@ -62,7 +62,11 @@ pub async fn with_password(
     let ip_failures = state.kv.get(&ip_key).await?.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
     if ip_failures >= u64::from(limits.max_failures_per_ip) {
         tracing::warn!(ip = %client_ip, "sign-in throttled");
-        record(state, EventType::SigninThrottled, None, "address").await?;
+        // Recorded once per address and window: a refused attempt is cheap, and a record for
+        // each would let one client fill the log and queue every node's audited writes.
+        if state.kv.incr(&format!("{ip_key}:recorded"), limits.window_secs).await? == 1 {
+            record(state, EventType::SigninThrottled, None, "address").await?;
+        }
         return Ok(SignIn::Throttled);
     }
     let found = state.store.account_by_username(&normalised).await?;
@@ -76,15 +80,19 @@ pub async fn with_password(
     if attempts > u64::from(limits.max_failures_per_username) {
         tracing::warn!(ip = %client_ip, known_device = known.is_some(), "sign-in throttled");
         let reason = if known.is_some() { "device" } else { "username" };
-        record(state, EventType::SigninThrottled, found.as_ref(), reason).await?;
+        // Once per counter and window: exactly one attempt sees the count pass the limit.
+        if attempts == u64::from(limits.max_failures_per_username) + 1 {
+            record(state, EventType::SigninThrottled, found.as_ref(), reason).await?;
+        }
         return Ok(SignIn::Throttled);
     }
-    let account = found.filter(|a| !a.disabled);
+    let account = found.clone().filter(|a| !a.disabled);
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     if !password::verify(pass, stored).await {
         state.kv.incr(&ip_key, limits.window_secs).await?;
         tracing::info!(ip = %client_ip, known_device = known.is_some(), "sign-in failed");
-        record(state, EventType::SigninFailed, account.as_ref(), "password").await?;
+        // A disabled account is named too: its owner (and the organisation) should see attempts.
+        record(state, EventType::SigninFailed, found.as_ref(), "password").await?;
         return Ok(SignIn::Invalid);
     }
     let Some(account) = account else {

@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::{AccountId, ClientId, Party, Subject};
+use crate::domain::{AccountId, ClientId, Party, Principal, Subject};
 use crate::store::{Client, ClientKind, Grant};
 
 /// A verified, unrevoked access token. Answers from the node's memory when the same token was
@@ -195,12 +195,15 @@ fn may_introspect(client: &Client, claims: &AccessTokenClaims) -> bool {
     claims.client_id == client.id.0 || claims.aud == client.id.0
 }
 
-/// The record of a portal revoking tokens (RFC 7009) it holds for a person.
-fn revoked(portal: &ClientId, person: Option<&AccountId>, object: &'static str, id: &str) -> Event {
-    let event =
-        Event::new(EventType::TokensRevoked, Actor::portal(portal.as_str())).portal(portal.as_str()).object(object, id);
-    match person {
-        Some(p) => event.acting_for(p.as_str()),
+/// The record of a portal revoking tokens (RFC 7009) it holds for a person: the portal acts, for
+/// the person whose data the tokens reached; the address is the portal's server, not the person's.
+fn revoked(portal: &ClientId, principal: Option<&Principal>, object: &'static str, id: &str) -> Event {
+    let event = Event::new(EventType::TokensRevoked, Actor::portal(portal.as_str()))
+        .portal(portal.as_str())
+        .object(object, id)
+        .back_channel();
+    match principal {
+        Some(p) => event.acting_for(p.subject.audit_id()),
         None => event,
     }
 }
@@ -224,26 +227,24 @@ pub async fn revoke(state: &AppState, params: &Params, authorization: Option<&st
         if let Some(grant) = grant.filter(|g| g.client_id == client.id) {
             let mut tx = state.store.begin().await?;
             tx.revoke_grant(&grant.id, now).await?;
-            state
-                .audit
-                .commit(tx, None, &revoked(&client.id, grant.account_id.as_ref(), "grant", grant.id.as_str()), now)
-                .await?;
+            let event = revoked(&client.id, grant.principal().as_ref(), "grant", grant.id.as_str());
+            state.audit.commit(tx, None, &event, now).await?;
             state.note_revocations().await?;
         }
         return Ok(());
     }
     if let Ok(claims) = tokens::verify_access_token(&state.keys(), &state.issuer, token, now) {
         if claims.client_id == client.id.0 {
-            let mut tx = state.store.begin().await?;
-            tx.revoke_access_token(&claims.jti, claims.exp).await?;
+            // Read before the transaction: a read on another connection inside it could wait for
+            // a connection the transaction itself holds.
             let person = match claims.grant_id() {
-                Some(id) => state.store.grant_by_id(&id).await?.and_then(|g| g.account_id),
+                Some(id) => state.store.grant_by_id(&id).await?.and_then(|g| g.principal()),
                 None => None,
             };
-            state
-                .audit
-                .commit(tx, None, &revoked(&client.id, person.as_ref(), "access_token", &claims.jti), now)
-                .await?;
+            let mut tx = state.store.begin().await?;
+            tx.revoke_access_token(&claims.jti, claims.exp).await?;
+            let event = revoked(&client.id, person.as_ref(), "access_token", &claims.jti);
+            state.audit.commit(tx, None, &event, now).await?;
             state.note_revocations().await?;
         }
     }

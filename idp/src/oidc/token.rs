@@ -103,15 +103,19 @@ async fn authorization_code(
         revoked_at: None,
     };
     let refresh = client.allows(GrantType::RefreshToken).then(|| new_refresh_token(&grant.id, &grant.scope, now));
+    // The tokens are made before anything is written: if making them fails, the code is not
+    // spent and no record says they were issued.
+    let (refresh_token, refresh_row) = refresh.map_or((None, None), |(t, row)| (Some(t), Some(row)));
+    let response = user_tokens(state, client, &account, &grant, &grant.scope, record.nonce, refresh_token, now).await?;
     let mut tx = state.store.begin().await?;
-    if !tx.redeem_code(&digest, now, &grant, refresh.as_ref().map(|(_, row)| row)).await? {
+    if !tx.redeem_code(&digest, now, &grant, refresh_row.as_ref()).await? {
         drop(tx);
         return Err(code_reuse(state, client, &grant.id, now).await);
     }
     let event = token_event(EventType::TokensIssued, &account, &grant, &grant.scope);
     state.audit.append(tx.as_mut(), &event, now).await?;
     tx.commit().await?;
-    user_tokens(state, client, &account, &grant, &grant.scope, record.nonce, refresh.map(|(t, _)| t), now).await
+    Ok(response)
 }
 
 async fn refresh_token(
@@ -145,6 +149,8 @@ async fn refresh_token(
     let (new_token, new_row) = new_refresh_token(&grant.id, &row.scope, now);
     let account_id = grant.account_id.clone().ok_or_else(invalid)?;
     let account = state.store.account_by_id(&account_id).await?.filter(|a| !a.disabled).ok_or_else(invalid)?;
+    // Made first, as for a code: a failure here leaves the old refresh token unspent.
+    let response = user_tokens(state, client, &account, &grant, &scope, None, Some(new_token), now).await?;
     let mut tx = state.store.begin().await?;
     if !tx.rotate_refresh_token(&digest, &new_row, now).await? {
         // Lost a race with another use of the same token: that is reuse too.
@@ -153,7 +159,7 @@ async fn refresh_token(
     }
     state.audit.append(tx.as_mut(), &token_event(EventType::TokensRefreshed, &account, &grant, &scope), now).await?;
     tx.commit().await?;
-    user_tokens(state, client, &account, &grant, &scope, None, Some(new_token), now).await
+    Ok(response)
 }
 
 /// The record of tokens handed to a portal for a person: the person acted (they signed in at the
@@ -165,6 +171,7 @@ fn token_event(kind: EventType, account: &Account, grant: &Grant, scope: &Scopes
         .object("grant", grant.id.as_str())
         .portal(grant.client_id.as_str())
         .detail("scope", scope.to_string())
+        .back_channel()
 }
 
 /// Revokes a grant (a code or refresh token used twice: RFC 6749 §4.1.2, RFC 9700 §4.14.2) with
@@ -173,12 +180,14 @@ async fn revoke_now(state: &AppState, grant: &GrantId, now: UnixTime) -> Result<
     let owner = state.store.grant_by_id(grant).await?;
     let mut tx = state.store.begin().await?;
     tx.revoke_grant(grant, now).await?;
-    let mut event =
-        Event::new(EventType::TokensRevoked, Actor::system()).object("grant", grant.as_str()).detail("reason", "reuse");
+    let mut event = Event::new(EventType::TokensRevoked, Actor::system())
+        .object("grant", grant.as_str())
+        .detail("reason", "reuse")
+        .back_channel();
     if let Some(g) = owner {
         event = event.portal(g.client_id.as_str());
-        if let Some(account) = g.account_id {
-            event = event.acting_for(account.as_str());
+        if let Some(principal) = g.principal() {
+            event = event.acting_for(principal.subject.audit_id());
         }
     }
     state.audit.commit(tx, None, &event, now).await?;

@@ -233,8 +233,10 @@ macro_rules! impl_factor_store {
                 .execute(&mut **tx)
                 .await?;
             }
-            revoke_trusted_devices(tx, account.as_str(), now).await?;
-            end_account_sessions(tx, account.as_str(), now).await
+            // The same order as a password reset (sessions, then devices), so the two never wait
+            // for each other's rows in opposite order.
+            end_account_sessions(tx, account.as_str(), now).await?;
+            revoke_trusted_devices(tx, account.as_str(), now).await
         }
 
         async fn insert_factor<'c>(
