@@ -705,6 +705,14 @@ async fn a_trusted_computer_is_listed_on_the_account_page_and_can_be_revoked() {
     .await;
     assert!(revoked.body.contains("De computer wordt niet meer vertrouwd"), "{}", revoked.body);
     assert!(revoked.body.contains("Er zijn geen vertrouwde computers"));
+    // Both are in the person's audit record, with the device.
+    let records = app.state.store.audit_records_after(0, 1000).await.unwrap();
+    let kinds: Vec<(&str, Option<&str>)> = records
+        .iter()
+        .filter(|r| r.event_type.starts_with("device."))
+        .map(|r| (r.event_type.as_str(), r.object_id.as_deref()))
+        .collect();
+    assert_eq!(kinds, vec![("device.trusted", Some(device.as_str())), ("device.revoked", Some(device.as_str()))]);
 
     // The next day, this computer is asked for the token again.
     app.clock.advance(20 * 3600);

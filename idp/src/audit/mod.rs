@@ -69,6 +69,9 @@ pub enum EventType {
     FactorRemoved,
     RecoveryCodesIssued,
     FactorsReset,
+    /// "Vertrouw deze computer": a browser that stands in for the second factor for a while.
+    DeviceTrusted,
+    DeviceRevoked,
     PasswordChanged,
     PasswordReset,
     /// A reset link was mailed (whoever asked: anyone may type an address).
@@ -96,6 +99,8 @@ impl EventType {
             EventType::FactorRemoved => "factor.removed",
             EventType::RecoveryCodesIssued => "factor.recovery_codes_issued",
             EventType::FactorsReset => "factor.reset",
+            EventType::DeviceTrusted => "device.trusted",
+            EventType::DeviceRevoked => "device.revoked",
             EventType::PasswordChanged => "password.changed",
             EventType::PasswordReset => "password.reset",
             EventType::PasswordResetRequested => "password.reset_requested",
@@ -117,12 +122,13 @@ impl EventType {
             SigninSucceeded | SigninFailed | SigninThrottled | SecondFactorUsed | AdminCommand => Action::Execute,
             FactorAdded
             | RecoveryCodesIssued
+            | DeviceTrusted
             | PasswordResetRequested
             | InvitationSent
             | AccountActivated
             | TokensIssued => Action::Create,
             PasswordChanged | PasswordReset | TokensRefreshed => Action::Update,
-            FactorRemoved | FactorsReset | TokensRevoked | SignedOut | AuditPruned => Action::Delete,
+            FactorRemoved | FactorsReset | DeviceRevoked | TokensRevoked | SignedOut | AuditPruned => Action::Delete,
             AuditRead => Action::Read,
         }
     }

@@ -699,8 +699,26 @@ pub async fn trust_device(
         last_used_at: None,
         revoked_at: None,
     };
-    state.store.add_trusted_device(&device).await?;
+    let mut tx = state.store.begin().await?;
+    tx.add_trusted_device(&device).await?;
+    let event = Event::new(EventType::DeviceTrusted, Actor::account(account))
+        .object("trusted_device", device.id.as_str())
+        .detail("label", device.label.clone())
+        .detail("days", days)
+        .detail("method", factor.method.amr());
+    state.audit.commit(tx, None, &event, now).await?;
     Ok(token)
+}
+
+/// The person stops trusting one of their computers (account page).
+pub async fn revoke_device(state: &AppState, account: &Account, device_id: &str, now: UnixTime) -> FactorResult<bool> {
+    let mut tx = state.store.begin().await?;
+    if !tx.revoke_trusted_device(device_id, &account.id, now).await? {
+        return Ok(false);
+    }
+    let event = Event::new(EventType::DeviceRevoked, Actor::account(account)).object("trusted_device", device_id);
+    state.audit.commit(tx, None, &event, now).await?;
+    Ok(true)
 }
 
 /// "Firefox op Windows": enough to recognise a device in the list, no more.

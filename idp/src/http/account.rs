@@ -420,7 +420,7 @@ async fn revoke_device(State(state): State<AppState>, headers: HeaderMap, jar: C
         Err(response) => return response,
     };
     let id = form.get("device").unwrap_or_default();
-    match state.store.revoke_trusted_device(id, &who.account.id, state.clock.unix()).await {
+    match factors::revoke_device(&state, &who.account, id, state.clock.unix()).await {
         Ok(true) => show(&state, &who, Some("account_device_revoked"), Vec::new()).await,
         Ok(false) => Redirect::to("/account").into_response(),
         Err(e) => internal_page(&state, who.locale, e),

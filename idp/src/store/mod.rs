@@ -333,6 +333,10 @@ pub trait FactorTx {
         digests: &[String],
         now: UnixTime,
     ) -> StoreResult<()>;
+    /// "Vertrouw deze computer": a device that stands in for the second factor until it expires.
+    async fn add_trusted_device(&mut self, device: &TrustedDevice) -> StoreResult<()>;
+    /// Revokes one of the account's devices; false when there was no such active device.
+    async fn revoke_trusted_device(&mut self, id: &str, account: &AccountId, now: UnixTime) -> StoreResult<bool>;
     /// Uses a recovery code once.
     async fn use_recovery_code(&mut self, account: &AccountId, digest: &str, now: UnixTime) -> StoreResult<bool>;
     /// An operator's reset: every factor and recovery code removed, trusted devices revoked,

@@ -65,22 +65,9 @@ macro_rules! impl_factor_store {
             }
 
             async fn add_trusted_device(&self, d: &$crate::store::TrustedDevice) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO trusted_devices (id, account_id, token_digest, label, factor, created_at, expires_at, \
-                     last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&d.id)
-                .bind(d.account_id.as_str())
-                .bind(&d.token_digest)
-                .bind(&d.label)
-                .bind($crate::store::sql::to_json(&d.factor))
-                .bind(d.created_at)
-                .bind(d.expires_at)
-                .bind(d.last_used_at)
-                .bind(d.revoked_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| $crate::store::map_unique(e, "trusted device"))?;
+                let mut tx = self.pool.begin().await?;
+                tx_add_trusted_device(&mut tx, d).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -117,17 +104,51 @@ macro_rules! impl_factor_store {
                 account: &$crate::domain::AccountId,
                 now: i64,
             ) -> $crate::store::StoreResult<bool> {
-                let done = sqlx::query(
-                    "UPDATE trusted_devices SET revoked_at = $1 WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL",
-                )
-                .bind(now)
-                .bind(id)
-                .bind(account.as_str())
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
+                let mut tx = self.pool.begin().await?;
+                let done = tx_revoke_trusted_device(&mut tx, id, account, now).await?;
+                tx.commit().await?;
+                Ok(done)
             }
+        }
 
+        async fn tx_add_trusted_device<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            d: &$crate::store::TrustedDevice,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO trusted_devices (id, account_id, token_digest, label, factor, created_at, expires_at, \
+                 last_used_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&d.id)
+            .bind(d.account_id.as_str())
+            .bind(&d.token_digest)
+            .bind(&d.label)
+            .bind($crate::store::sql::to_json(&d.factor))
+            .bind(d.created_at)
+            .bind(d.expires_at)
+            .bind(d.last_used_at)
+            .bind(d.revoked_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| $crate::store::map_unique(e, "trusted device"))?;
+            Ok(())
+        }
+
+        async fn tx_revoke_trusted_device<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            id: &str,
+            account: &$crate::domain::AccountId,
+            now: i64,
+        ) -> $crate::store::StoreResult<bool> {
+            let done = sqlx::query(
+                "UPDATE trusted_devices SET revoked_at = $1 WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(account.as_str())
+            .execute(&mut **tx)
+            .await?;
+            Ok(done.rows_affected() == 1)
         }
 
         /// Confirms a pending factor (once) and drops the account's other pending factors of its

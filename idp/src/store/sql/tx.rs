@@ -167,6 +167,22 @@ macro_rules! impl_sql_tx {
                 tx_replace_recovery_codes(&mut self.0, account, digests, now).await
             }
 
+            async fn add_trusted_device(
+                &mut self,
+                device: &$crate::store::TrustedDevice,
+            ) -> $crate::store::StoreResult<()> {
+                tx_add_trusted_device(&mut self.0, device).await
+            }
+
+            async fn revoke_trusted_device(
+                &mut self,
+                id: &str,
+                account: &$crate::domain::AccountId,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                tx_revoke_trusted_device(&mut self.0, id, account, now).await
+            }
+
             async fn use_recovery_code(
                 &mut self,
                 account: &$crate::domain::AccountId,
