@@ -224,6 +224,14 @@ async fn journey_b_mailed_token_trusts_the_computer_until_the_password_changes()
     let tokens = rp.finish(&next, &start).await;
     assert_eq!(acr(&tokens), MFA);
     assert_eq!(login_code(&delivered(&app).await), code, "no new token was mailed");
+    // The audit log tells the typed code from the computer standing in for it.
+    let records = app.state.store.audit_records_after(0, 1000).await.unwrap();
+    let used = records.iter().filter(|r| r.event_type == "factor.used").count();
+    assert_eq!(used, 1, "only the mailed code that was typed is a factor used");
+    let last: serde_json::Value =
+        serde_json::from_str(&records.iter().rev().find(|r| r.event_type == "signin.succeeded").unwrap().detail)
+            .unwrap();
+    assert_eq!(last["trusted_device"], serde_json::json!(["email"]));
 
     // The password is reset by mail: the device is revoked, and since the mailbox chose the
     // password, a mailed token cannot be the second factor any more.

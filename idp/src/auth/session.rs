@@ -72,7 +72,16 @@ pub async fn start(state: &AppState, sign_in: SignedIn<'_>, now: UnixTime) -> Re
         }
     }
     let proved_before = |f: &FactorUse| previous.is_some_and(|p| p.account_id == account.id && p.factors.contains(f));
-    for used in session.factors.iter().filter(|f| f.method != Method::Pwd && !proved_before(f)) {
+    // A trusted computer stands in with the factor it once proved, dated then: before this
+    // sign-in began. It is named in the sign-in's record, not recorded as a factor used now.
+    let remembered: Vec<&str> = session
+        .factors
+        .iter()
+        .filter(|f| f.method != Method::Pwd && f.at < auth_time)
+        .map(|f| f.method.amr())
+        .collect();
+    let typed_now = |f: &&FactorUse| f.method != Method::Pwd && f.at >= auth_time && !proved_before(f);
+    for used in session.factors.iter().filter(typed_now) {
         // A recovery code records its own use, with the code it used up.
         if used.method == Method::Rec {
             continue;
@@ -86,7 +95,8 @@ pub async fn start(state: &AppState, sign_in: SignedIn<'_>, now: UnixTime) -> Re
         .object("session", session.id.as_str())
         .detail("acr", session.acr.clone())
         .detail("amr", session.amr.clone())
-        .detail("step_up", previous.is_some_and(|p| p.account_id == account.id));
+        .detail("step_up", previous.is_some_and(|p| p.account_id == account.id))
+        .detail("trusted_device", remembered);
     state.audit.append(tx.as_mut(), &with_portal(event, portal), now).await?;
     tx.commit().await?;
     if previous.is_some() {
