@@ -438,6 +438,10 @@ fn pkce_is_required_unless_the_operator_says_otherwise_and_can_be_changed() {
     let table = String::from_utf8(admin.run(&["client", "list"]).stdout).unwrap();
     assert!(table.contains("pkce") && table.contains("optional"), "a column of the table: {table}");
 
+    // A client id may begin with "-" (base64url): it is still taken as the id.
+    let dashed = admin.run(&["client", "update", "-abc", "--pkce", "required"]);
+    assert!(String::from_utf8_lossy(&dashed.stderr).contains("no client \"-abc\""), "{dashed:?}");
+
     // The portal learned to send PKCE: the operator requires it.
     let id = old["client_id"].as_str().unwrap();
     let updated = admin.json(&["--json", "client", "update", id, "--pkce", "required"]);
@@ -467,5 +471,5 @@ fn pkce_is_required_unless_the_operator_says_otherwise_and_can_be_changed() {
         .collect();
     let updates: Vec<&str> =
         commands.iter().filter(|(c, _)| c == "client update").map(|(_, outcome)| outcome.as_str()).collect();
-    assert_eq!(updates, ["success", "failure", "failure"], "{commands:?}");
+    assert_eq!(updates, ["failure", "success", "failure", "failure"], "{commands:?}");
 }

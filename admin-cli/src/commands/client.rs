@@ -42,7 +42,9 @@ pub enum ClientCommand {
     List,
     /// Change a registered client.
     Update {
-        /// The client_id.
+        /// The client_id. Client ids are base64url and may begin with `-`; it is taken as the id,
+        /// not as an option.
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
         /// PKCE (RFC 7636): `required`, or `optional` for a portal that cannot send it yet.
         #[arg(long, value_enum)]
