@@ -27,6 +27,11 @@ impl Drop for Driver {
 }
 
 async fn browser() -> (Driver, Client) {
+    browser_with(390, true).await
+}
+
+/// A phone-sized browser `width` CSS pixels wide, with or without JavaScript.
+async fn browser_with(width: u32, javascript: bool) -> (Driver, Client) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let binary = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     let child = Command::new(&binary)
@@ -44,9 +49,12 @@ async fn browser() -> (Driver, Client) {
             "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                      "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
-                     "--window-size=390,844", "--lang=nl-NL", format!("--user-data-dir={}", driver._profile.path().display())],
-            // A Dutch phone: the pages must come in Dutch.
-            "prefs": { "intl.accept_languages": "nl-NL,nl" },
+                     format!("--window-size={width},844"), "--lang=nl-NL", format!("--user-data-dir={}", driver._profile.path().display())],
+            // A Dutch phone: the pages must come in Dutch. 2 blocks the pages' scripts.
+            "prefs": {
+                "intl.accept_languages": "nl-NL,nl",
+                "profile.managed_default_content_settings.javascript": if javascript { 1 } else { 2 },
+            },
         }),
     );
     // chromedriver needs a moment to listen; this is waiting for a process, not for time to pass.
@@ -244,4 +252,76 @@ async fn a_passkey_is_added_on_the_account_page_and_then_signs_in_phishing_resis
     let amr: Vec<String> = tokens.claims.auth_method_refs().unwrap().iter().map(|m| m.to_string()).collect();
     assert_eq!(amr, vec!["pwd", "hwk", "mfa"]);
     client.close().await.unwrap();
+}
+
+/// How much wider than the window the page is (0: no sideways scrolling, WCAG 1.4.10).
+async fn overflow(client: &Client) -> i64 {
+    let width =
+        client.execute("return document.documentElement.scrollWidth - window.innerWidth;", vec![]).await.unwrap();
+    width.as_i64().unwrap()
+}
+
+#[tokio::test]
+async fn the_activity_page_and_the_changed_forms_fit_a_small_phone_without_javascript() {
+    let app = TestApp::spawn().await;
+    // Realistic long data: a 30-character address, a double surname, a long portal name.
+    let email = "f.elamrani-vandenberg@ziggo.nl";
+    assert_eq!(email.len(), 30);
+    idp::admin::create_user(
+        app.state.store.as_ref(),
+        idp::admin::NewUser {
+            username: email.into(),
+            email: Some(email.into()),
+            given_name: "Fatima".into(),
+            family_name: "El Amrani-van den Berg".into(),
+            birth_date: Some("1950-03-31".into()),
+            password: Some(idp::domain::Secret::new(PASSWORD.into())),
+            temporary_password: false,
+        },
+        app.now(),
+    )
+    .await
+    .unwrap();
+
+    for (width, javascript) in [(320, false), (360, false), (360, true)] {
+        let (_driver, client) = browser_with(width, javascript).await;
+        // A wrong password first, so the list has a refused sign-in too.
+        client.goto(&app.url("/account/activiteit")).await.unwrap();
+        client
+            .wait()
+            .for_element(Locator::Css("input[autocomplete='username']"))
+            .await
+            .unwrap()
+            .send_keys(email)
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("input[autocomplete='current-password']"))
+            .await
+            .unwrap()
+            .send_keys("fout")
+            .await
+            .unwrap();
+        client.find(Locator::Css("button[type='submit']")).await.unwrap().click().await.unwrap();
+        client.wait().for_element(Locator::Css("input[autocomplete='username']")).await.unwrap().clear().await.unwrap();
+        sign_in_form(&client, email).await;
+        if client.wait().for_element(Locator::XPath("//h1[text()='Activiteit']")).await.is_err() {
+            panic!("no activity page: {} {}", client.current_url().await.unwrap(), client.source().await.unwrap());
+        }
+        let text = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+        assert!(text.contains("U bent ingelogd") && text.contains("Inloggen mislukt"), "{text}");
+        assert!(overflow(&client).await <= 0, "activity page at {width} px scrolls sideways");
+        for path in ["/account", "/wachtwoord-vergeten", "/activeren"] {
+            client.goto(&app.url(path)).await.unwrap();
+            client.wait().for_element(Locator::Css("main")).await.unwrap();
+            assert!(overflow(&client).await <= 0, "{path} at {width} px (javascript {javascript}) scrolls sideways");
+        }
+        // The changed forms still work without JavaScript: the CSRF token travels in the form.
+        client.goto(&app.url("/wachtwoord-vergeten")).await.unwrap();
+        client.wait().for_element(Locator::Css("input[type='email']")).await.unwrap().send_keys(email).await.unwrap();
+        client.find(Locator::Css("button[type='submit']")).await.unwrap().click().await.unwrap();
+        let text = client.wait().for_element(Locator::Css("main")).await.unwrap().text().await.unwrap();
+        assert!(!text.contains("kon niet worden verstuurd"), "the form was accepted: {text}");
+        client.close().await.unwrap();
+    }
 }
