@@ -303,7 +303,9 @@ async fn the_activity_page_and_the_changed_forms_fit_a_small_phone_without_javas
             .await
             .unwrap();
         client.find(Locator::Css("button[type='submit']")).await.unwrap().click().await.unwrap();
-        client.wait().for_element(Locator::Css("input[autocomplete='username']")).await.unwrap().clear().await.unwrap();
+        // The refusal's own page, not the form it replaced, before the name is typed again.
+        client.wait().for_element(Locator::XPath("//*[contains(text(), 'onjuist')]")).await.unwrap();
+        client.find(Locator::Css("input[autocomplete='username']")).await.unwrap().clear().await.unwrap();
         sign_in_form(&client, email).await;
         if client.wait().for_element(Locator::XPath("//h1[text()='Activiteit']")).await.is_err() {
             panic!("no activity page: {} {}", client.current_url().await.unwrap(), client.source().await.unwrap());

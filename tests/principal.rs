@@ -10,6 +10,14 @@ use crate::helpers::browser::query_param;
 use crate::helpers::TestApp;
 use idp::oidc::tokens::{verify_access_token, AccessTokenClaims};
 
+/// What `/introspect` says of `token` to the portal it was issued to.
+async fn introspect(app: &TestApp, rp: &crate::helpers::Rp, token: &str) -> serde_json::Value {
+    let form = [("token", token)];
+    let response =
+        rp.http.post(format!("{}/introspect", app.issuer)).basic_auth(&rp.portal.client_id, rp.portal.secret.as_ref());
+    response.form(&form).send().await.unwrap().json().await.unwrap()
+}
+
 fn claims(app: &TestApp, token: &str) -> AccessTokenClaims {
     verify_access_token(&app.state.keys(), &app.issuer, token, app.now()).expect("a valid access token")
 }
@@ -28,17 +36,7 @@ async fn acting_for_oneself_adds_nothing_to_the_tokens() {
     use base64::Engine;
     let json = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap();
     assert!(!String::from_utf8(json).unwrap().contains("\"act\""), "no act claim at all");
-    let introspected = rp
-        .http
-        .post(format!("{}/introspect", app.issuer))
-        .basic_auth(&rp.portal.client_id, rp.portal.secret.as_ref())
-        .form(&[("token", access.as_str())])
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
+    let introspected = introspect(&app, &rp, access.as_str()).await;
     assert_eq!(introspected["active"], true);
     assert!(introspected.get("act").is_none(), "{introspected}");
 }
@@ -70,17 +68,7 @@ async fn acting_for_another_names_them_in_sub_and_the_actor_in_act() {
 
     // Introspection says the same, for the access token and for the refresh token.
     for token in [tokens.access_token().secret().clone(), tokens.refresh_token()] {
-        let body = rp
-            .http
-            .post(format!("{}/introspect", app.issuer))
-            .basic_auth(&rp.portal.client_id, rp.portal.secret.as_ref())
-            .form(&[("token", token.as_str())])
-            .send()
-            .await
-            .unwrap()
-            .json::<serde_json::Value>()
-            .await
-            .unwrap();
+        let body = introspect(&app, &rp, token.as_str()).await;
         assert_eq!(body["sub"], oma.as_str(), "{body}");
         assert_eq!(body["act"]["sub"], kees.as_str(), "{body}");
     }
