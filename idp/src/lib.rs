@@ -14,6 +14,7 @@ pub mod http;
 pub mod kv;
 pub mod mail;
 pub mod oidc;
+pub mod signin;
 pub mod sms;
 pub mod startup;
 pub mod store;

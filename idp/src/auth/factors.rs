@@ -146,7 +146,7 @@ pub async fn options(
 }
 
 fn failures_key(account: &Account) -> String {
-    format!("factor-fail:{}", account.id)
+    crate::kv::keys::factor_failures(account.id.as_str())
 }
 
 /// Takes one of the account's tries for a second-factor answer, before the answer is compared
@@ -214,7 +214,7 @@ pub async fn send_mail_code(
     now: UnixTime,
 ) -> FactorResult<Sent> {
     let limits = &state.config.factors;
-    if state.kv.incr(&format!("otp-sends:account:{}", account.id), limits.send_window_secs).await?
+    if state.kv.incr(&crate::kv::keys::otp_sends_by_account(account.id.as_str()), limits.send_window_secs).await?
         > u64::from(limits.max_sends)
     {
         return Ok(Sent::Throttled);
@@ -427,9 +427,9 @@ pub async fn send_phone_code(
 ) -> FactorResult<Sent> {
     let limits = &state.config.factors;
     let phone = factor.phone.clone().unwrap_or_default();
-    let by_account = state.kv.incr(&format!("otp-sends:account:{}", account.id), limits.send_window_secs).await?;
-    let by_number =
-        state.kv.incr(&format!("otp-sends:phone:{}", crypto::token_digest(&phone)), limits.send_window_secs).await?;
+    let by_account =
+        state.kv.incr(&crate::kv::keys::otp_sends_by_account(account.id.as_str()), limits.send_window_secs).await?;
+    let by_number = state.kv.incr(&crate::kv::keys::otp_sends_by_phone(&phone), limits.send_window_secs).await?;
     if by_account > u64::from(limits.max_sends) || by_number > u64::from(limits.max_sends) {
         return Ok(Sent::Throttled);
     }
@@ -513,7 +513,7 @@ pub fn enrol_slot(factor_id: &str) -> String {
 }
 
 fn passkey_state_key(slot: &str) -> String {
-    format!("passkey:{slot}")
+    crate::kv::keys::passkey_ceremony(slot)
 }
 
 /// Drops a passkey ceremony waiting under `slot`.

@@ -36,7 +36,7 @@ pub struct KnownDevice {
 impl KnownDevice {
     /// The key of this browser's failure counter for the username.
     pub fn failure_key(&self) -> String {
-        format!("signin-fail:device:{}", self.digest)
+        crate::kv::keys::signin_failures_by_device(&self.digest)
     }
 }
 
@@ -49,7 +49,7 @@ fn digest(state: &AppState, normalised_username: &str, token: &str) -> String {
 }
 
 fn registration_key(digest: &str) -> String {
-    format!("signin-device:{digest}")
+    crate::kv::keys::known_device(digest)
 }
 
 /// Which password the browser gave: a keyed digest of the account's current hash.

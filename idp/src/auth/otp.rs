@@ -44,11 +44,11 @@ pub enum Checked {
 }
 
 fn code_key(interaction: &str) -> String {
-    format!("otp:{interaction}")
+    crate::kv::keys::otp_code(interaction)
 }
 
 fn tries_key(interaction: &str) -> String {
-    format!("otp-tries:{interaction}")
+    crate::kv::keys::otp_tries(interaction)
 }
 
 /// Normalises what was typed: spaces, dashes and line breaks dropped, capitals.

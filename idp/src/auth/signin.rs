@@ -18,7 +18,7 @@ use crate::app::AppState;
 use crate::audit::{Actor, Event, EventType};
 use crate::auth::{known_device, password};
 use crate::domain::{Secret, Username};
-use crate::kv::KvError;
+use crate::kv::{keys, KvError};
 use crate::store::{Account, StoreError};
 
 #[derive(Debug)]
@@ -58,13 +58,13 @@ pub async fn with_password(
 ) -> Result<SignIn, SignInError> {
     let limits = &state.config.signin;
     let normalised = Username::normalise(username);
-    let ip_key = format!("signin-fail:ip:{}", crate::auth::address_key(client_ip));
+    let ip_key = keys::signin_failures_by_address(client_ip);
     let ip_failures = state.kv.get(&ip_key).await?.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
     if ip_failures >= u64::from(limits.max_failures_per_ip) {
         tracing::warn!(ip = %client_ip, "sign-in throttled");
         // Recorded once per address and window: a refused attempt is cheap, and a record for
         // each would let one client fill the log and queue every node's audited writes.
-        if state.kv.incr(&format!("{ip_key}:recorded"), limits.window_secs).await? == 1 {
+        if state.kv.incr(&keys::signin_throttle_recorded(client_ip), limits.window_secs).await? == 1 {
             record(state, EventType::SigninThrottled, None, "address").await?;
         }
         return Ok(SignIn::Throttled);
@@ -74,7 +74,7 @@ pub async fn with_password(
     let known = known_device::recognise(state, &normalised, enabled, device).await?;
     let counter = match &known {
         Some(device) => device.failure_key(),
-        None => format!("signin-fail:user:{}", crate::crypto::token_digest(&normalised)),
+        None => keys::signin_failures_by_username(&normalised),
     };
     let attempts = state.kv.incr(&counter, limits.window_secs).await?;
     if attempts > u64::from(limits.max_failures_per_username) {

@@ -12,7 +12,7 @@ use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Serialize;
 
-use super::authorize::{sign_in_for_own_page, OwnSignIn};
+use super::authorize::sign_in_for_own_page;
 use super::error::{internal_page, page, render};
 use super::extract;
 use super::second_factor::{enrol_page, say};
@@ -21,8 +21,8 @@ use crate::auth::factors;
 use crate::auth::levels::{self, Channel, Level};
 use crate::auth::session;
 use crate::crypto;
-use crate::oidc::authorize;
 use crate::oidc::params::Params;
+use crate::signin::Fresh;
 use crate::store::{Account, FactorKind, Session};
 use crate::ui::Locale;
 
@@ -79,7 +79,7 @@ async fn signed_in(
         Err(e) => return Err(internal_page(state, locale, e)),
     };
     let Some(session) = session else {
-        return Err(sign_in_for_own_page(state, jar.clone(), return_to, OwnSignIn::First, locale).await);
+        return Err(sign_in_for_own_page(state, jar.clone(), return_to, Fresh::First, locale).await);
     };
     let account = match state.store.account_by_id(&session.account_id).await {
         Ok(Some(a)) if !a.disabled => a,
@@ -97,11 +97,11 @@ async fn signed_in(
         // Without an enrolled factor, the account's organisation may still sign it in with a
         // mailed token: then that token, not the password alone, guards changes.
         let mail_guards = !has_factors && {
-            let policies = match authorize::policies(state, "", Some(&account.id)).await {
+            let policies = match crate::signin::policy::policies(state, None, Some(&account.id)).await {
                 Ok(p) => p,
                 Err(e) => return Err(internal_page(state, locale, e)),
             };
-            authorize::mailed_token_accepted(&policies)
+            crate::signin::policy::mailed_token_accepted(&policies)
         };
         let window = state.config.factors.reauth_secs;
         let recent = |proves: &dyn Fn(&levels::FactorUse) -> bool| {
@@ -119,9 +119,9 @@ async fn signed_in(
         if !fresh {
             let needs_factor = has_factors || mail_guards;
             let how = if needs_factor && now - session.auth_time <= window {
-                OwnSignIn::Factor(&session)
+                Fresh::Factor
             } else {
-                OwnSignIn::Again(needs_factor.then_some(Level::TwoFactor))
+                Fresh::Again(needs_factor.then_some(Level::TwoFactor))
             };
             return Err(sign_in_for_own_page(state, jar.clone(), return_to, how, locale).await);
         }

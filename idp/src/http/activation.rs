@@ -40,7 +40,7 @@ struct Pending {
 }
 
 fn pending_key(id: &str) -> String {
-    format!("activation:{id}")
+    crate::kv::keys::activation(id)
 }
 
 /// Wrong codes per client address before the page pauses (on top of the per-invitation lock).
@@ -94,7 +94,7 @@ async fn code_submit(
     if crate::activation::parse_email(email).is_none() {
         return again(jar, StatusCode::BAD_REQUEST, "activate_bad_email");
     }
-    let ip_key = format!("activate-fail:ip:{}", crate::auth::address_key(extract::client_ip(&state, peer, &headers)));
+    let ip_key = crate::kv::keys::activation_failures_by_address(extract::client_ip(&state, peer, &headers));
     match extract::limit_reached(&state, &ip_key, MAX_FAILURES_PER_IP).await {
         Ok(true) => return again(jar, StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
         Ok(false) => {}
@@ -279,7 +279,7 @@ async fn link_submit(
         let context = LinkPage { token, birth_date: kept, error: Some(state.templates.text(locale, key)) };
         render(&state, locale, status, "activate_link", &context)
     };
-    let ip_key = format!("activate-fail:ip:{}", crate::auth::address_key(extract::client_ip(&state, peer, &headers)));
+    let ip_key = crate::kv::keys::activation_failures_by_address(extract::client_ip(&state, peer, &headers));
     match extract::limit_reached(&state, &ip_key, MAX_FAILURES_PER_IP).await {
         Ok(true) => return again(StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
         Ok(false) => {}

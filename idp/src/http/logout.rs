@@ -34,7 +34,7 @@ struct Pending {
 }
 
 fn pending_key(id: &str) -> String {
-    format!("logout:{id}")
+    crate::kv::keys::logout(id)
 }
 
 async fn logout_endpoint(

@@ -1,11 +1,13 @@
 //! The web layer: axum only here. One module per endpoint family, each exposing `routes()`;
-//! handlers extract input, call a use case in `oidc/`, `auth/` or `activation/`, and map the result.
+//! handlers extract input, call a use case in `signin/`, `oidc/`, `auth/` or `activation/`, and
+//! render the result.
 
 mod account;
 mod activation;
 mod authorize;
 mod error;
 mod extract;
+mod interaction;
 mod logout;
 mod meta;
 mod pages;

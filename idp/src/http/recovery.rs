@@ -18,7 +18,6 @@ use crate::activation::account::Problems;
 use crate::app::AppState;
 use crate::auth::password_rules::PasswordRules;
 use crate::auth::recovery::{self, Reset};
-use crate::crypto;
 use crate::domain::Secret;
 use crate::oidc::params::Params;
 use crate::ui::Locale;
@@ -82,17 +81,11 @@ async fn forgot_submit(
     let window = 3600;
     let by_ip = state
         .kv
-        .incr(
-            &format!("reset-request:ip:{}", crate::auth::address_key(extract::client_ip(&state, peer, &headers))),
-            window,
-        )
+        .incr(&crate::kv::keys::reset_requests_by_address(extract::client_ip(&state, peer, &headers)), window)
         .await;
     let by_email = state
         .kv
-        .incr(
-            &format!("reset-request:email:{}", crypto::token_digest(&crate::activation::normalise_email(email))),
-            window,
-        )
+        .incr(&crate::kv::keys::reset_requests_by_mailbox(&crate::activation::normalise_email(email)), window)
         .await;
     match (by_ip, by_email) {
         (Ok(ip), Ok(mail)) if ip <= MAX_REQUESTS_PER_IP && mail <= MAX_REQUESTS_PER_EMAIL => {
@@ -195,7 +188,7 @@ async fn reset_submit(
 }
 
 fn bad_link_key(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> String {
-    format!("reset-fail:ip:{}", crate::auth::address_key(extract::client_ip(state, peer, headers)))
+    crate::kv::keys::reset_failures_by_address(extract::client_ip(state, peer, headers))
 }
 
 async fn bad_links_exceeded(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> bool {

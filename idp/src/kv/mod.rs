@@ -2,6 +2,7 @@
 //! username (`auth::known_device`). In memory for a single node (the default); Redis when several
 //! nodes share the work.
 
+pub mod keys;
 mod memory;
 mod redis;
 

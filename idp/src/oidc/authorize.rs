@@ -11,12 +11,11 @@ use super::error::{ErrorCode, OAuthError, ProtocolError};
 use super::params::Params;
 use super::pkce;
 use crate::app::AppState;
-use crate::auth::levels::{self, FactorUse, Requirement};
+use crate::auth::levels::{self, Requirement};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::AccountId;
-use crate::domain::{GrantId, RedirectUri, Scopes};
-use crate::store::{AuthorizationCode, Client, GrantType, Session, StoreError};
+use crate::domain::{ClientId, GrantId, RedirectUri, Scopes};
+use crate::store::{AuthorizationCode, Client, GrantType, Session};
 
 /// Why the request cannot even be answered at the portal; shown as a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +29,7 @@ pub enum UntrustedRequest {
 /// An authorization request that passed validation, as kept while the user signs in.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuthorizationRequest {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub redirect_uri: RedirectUri,
     pub scope: Scopes,
     pub state: Option<String>,
@@ -186,7 +185,7 @@ pub fn validate(
         }
     }
     Ok(AuthorizationRequest {
-        client_id: client.id.0.clone(),
+        client_id: client.id.clone(),
         redirect_uri,
         scope,
         state,
@@ -198,50 +197,6 @@ pub fn validate(
         ui_locales: params.get("ui_locales").map(str::to_string),
         acr_values: params.get("acr_values").map(str::to_string),
     })
-}
-
-/// What to do with a valid request, given the browser's session (if any).
-#[derive(Debug, PartialEq, Eq)]
-pub enum Next {
-    /// The session suffices: issue a code.
-    IssueCode,
-    /// The user must sign in (again).
-    SignIn,
-    /// The user must confirm what the portal may see.
-    Consent,
-    /// The session is not strong (or recent) enough for this request: prove another factor.
-    StepUp,
-    /// Interaction is needed but `prompt=none` forbids it.
-    Fail(ErrorCode),
-}
-
-/// OIDC Core §3.1.2.3: decides whether the session may be used, honouring `prompt` and `max_age`.
-/// `signed_in_now` is true when the user has just signed in during this request's interaction.
-pub fn next_step(
-    request: &AuthorizationRequest,
-    session: Option<&Session>,
-    signed_in_now: bool,
-    consented: bool,
-    requirement: &Requirement,
-    now: UnixTime,
-) -> Next {
-    let fresh_enough = |s: &Session| request.max_age.is_none_or(|max| now - s.auth_time <= max);
-    let session_ok = match session {
-        Some(s) if signed_in_now => s.is_active(now),
-        Some(s) => s.is_active(now) && !request.prompt.login && fresh_enough(s),
-        None => false,
-    };
-    if !session_ok {
-        return if request.prompt.none { Next::Fail(ErrorCode::LoginRequired) } else { Next::SignIn };
-    }
-    // Never a lower level in silence: the person proves another factor, or no code is issued.
-    if !session.is_some_and(|s| requirement.is_met(&s.factors, now)) {
-        return if request.prompt.none { Next::Fail(ErrorCode::InteractionRequired) } else { Next::StepUp };
-    }
-    if request.prompt.consent && !consented {
-        return Next::Consent;
-    }
-    Next::IssueCode
 }
 
 /// Issues an authorization code for the session and returns the redirect location.
@@ -263,7 +218,7 @@ pub async fn issue_code(
     let code = crypto::random_token(32);
     let record = AuthorizationCode {
         digest: crypto::token_digest(&code),
-        client_id: crate::domain::ClientId(request.client_id.clone()),
+        client_id: request.client_id.clone(),
         account_id: session.account_id.clone(),
         // The session's principal; the "on whose behalf?" step (journeys C and D) will choose it.
         acting_for: session.acting_for.clone(),
@@ -286,136 +241,4 @@ pub async fn issue_code(
     }
     params.push(("iss", &state.issuer));
     Ok(request.redirect_uri.with_params(params))
-}
-
-/// A sign-in in progress: the validated request, kept in the key-value store while the user
-/// types. `binding` ties it to the browser that started it (login CSRF), `csrf` to the form.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Interaction {
-    pub request: AuthorizationRequest,
-    pub csrf: String,
-    pub binding: String,
-    /// Set once the user signed in during this interaction (so `prompt=login` is satisfied).
-    pub signed_in: bool,
-    /// The account that proved its temporary password and must now choose its own.
-    #[serde(default)]
-    pub password_change_for: Option<String>,
-    /// The account that must now set its secret question (when its organisation asks one).
-    #[serde(default)]
-    pub secret_question_for: Option<String>,
-    /// A sign-in that still needs a factor (see `http/second_factor.rs`).
-    #[serde(default)]
-    pub pending: Option<PendingSignIn>,
-    /// Set for the IdP's own pages (the account page): where to go when signed in, instead of
-    /// issuing a code. Always a local path.
-    #[serde(default)]
-    pub return_to: Option<String>,
-}
-
-/// Someone who proved some factors and must prove more before the session is made (or, for a
-/// step-up, before the session is replaced by a stronger one).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PendingSignIn {
-    pub account_id: String,
-    pub auth_time: UnixTime,
-    pub factors: Vec<FactorUse>,
-    /// The authenticator app being enrolled during this sign-in (journey A).
-    #[serde(default)]
-    pub enrolling: Option<String>,
-    /// A fingerprint of the password hash that was proved: when the password changes (a reset,
-    /// an operator's reset) while this sign-in waits, it cannot go on.
-    #[serde(default)]
-    pub password: String,
-}
-
-/// The fingerprint of an account's current password (a digest of its Argon2id hash).
-pub fn password_fingerprint(account: &crate::store::Account) -> String {
-    account.password_hash.as_ref().map(|h| crypto::token_digest(h.expose())).unwrap_or_default()
-}
-
-/// What this request demands of the sign-in: the minimum of the portal's organisation and of
-/// the account's own organisation, the `acr_values`, and every requested scope's level.
-pub async fn requirement(
-    state: &AppState,
-    request: &AuthorizationRequest,
-    account: Option<&AccountId>,
-) -> Result<Requirement, StoreError> {
-    let policies = policies(state, &request.client_id, account).await?;
-    Ok(requirement_for(&state.config, request, &policies))
-}
-
-/// [`requirement`] for policies already loaded.
-pub fn requirement_for(
-    config: &crate::config::Config,
-    request: &AuthorizationRequest,
-    policies: &[crate::store::OrganisationPolicy],
-) -> Requirement {
-    let mut requirement = Requirement {
-        level: levels::from_acr_values(request.acr_values.as_deref()),
-        // A mailed token is a second factor only where every organisation involved accepts it.
-        ignore_mail: !mailed_token_accepted(policies),
-        ..Requirement::default()
-    };
-    for policy in policies {
-        requirement = requirement.and(Requirement { level: Some(policy.min_level), ..Requirement::default() });
-    }
-    for scope in request.scope.iter() {
-        if let Some(demand) = config.scope_levels.get(scope) {
-            let demand = Requirement { level: Some(demand.level), max_age: demand.max_age_secs, ignore_mail: false };
-            requirement = requirement.and(demand);
-        }
-    }
-    requirement
-}
-
-/// The policies that govern a sign-in: the portal's organisation's and the account's own.
-pub async fn policies(
-    state: &AppState,
-    client_id: &str,
-    account: Option<&AccountId>,
-) -> Result<Vec<crate::store::OrganisationPolicy>, StoreError> {
-    let mut policies: Vec<_> = client_policy(state, client_id).await?.into_iter().collect();
-    if let Some(account) = account {
-        policies.extend(state.store.policy_for_account(account).await?);
-    }
-    Ok(policies)
-}
-
-/// True when the organisations involved accept a mailed token as a second factor: at least one
-/// is involved, and none refuses (the stricter one wins).
-pub fn mailed_token_accepted(policies: &[crate::store::OrganisationPolicy]) -> bool {
-    !policies.is_empty() && policies.iter().all(|p| p.mailed_token)
-}
-
-/// The policy of the organisation the portal belongs to.
-pub async fn client_policy(
-    state: &AppState,
-    client_id: &str,
-) -> Result<Option<crate::store::OrganisationPolicy>, StoreError> {
-    let Some(client) = state.client(client_id).await? else {
-        return Ok(None);
-    };
-    state.store.policy(&client.organisation_id).await
-}
-
-pub fn interaction_key(id: &str) -> String {
-    format!("interaction:{id}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mailed_token_accepted;
-    use crate::domain::OrganisationId;
-    use crate::store::OrganisationPolicy;
-
-    #[test]
-    fn the_stricter_organisation_decides_about_mailed_tokens() {
-        let policy = |accepts| OrganisationPolicy {
-            mailed_token: accepts,
-            ..OrganisationPolicy::default_for(OrganisationId("o".into()))
-        };
-        assert!(!mailed_token_accepted(&[]), "no organisation, no mailed tokens");
-        assert!(mailed_token_accepted(&[policy(true)]));
-        assert!(!mailed_token_accepted(&[policy(true), policy(false)]));
-    }
 }
