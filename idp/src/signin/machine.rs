@@ -525,6 +525,23 @@ mod tests {
     }
 
     #[test]
+    fn single_sign_on_needs_no_account_read() {
+        let interaction = at(Step::Password { after_change: false }, request("", None, None, "openid"));
+        let session = session(100, vec![pwd(NOW - 100)]);
+        let g = governing(&interaction, Level::Password, 7);
+        assert_eq!(decide(&interaction, Event::Arrived, &facts(g, Some(&session), None), NOW), Decision::Finish);
+        // A step-up does: it must know the password that was proved.
+        let g = governing(&interaction, Level::TwoFactor, 7);
+        assert_eq!(decide(&interaction, Event::Arrived, &facts(g, Some(&session), None), NOW), Decision::NeedAccount);
+        // And a session of an account that was disabled meanwhile is not stepped up.
+        let disabled = AccountFacts { disabled: true, ..account() };
+        assert_eq!(
+            decide(&interaction, Event::Arrived, &facts(g, Some(&session), Some(&disabled)), NOW),
+            Decision::Expired
+        );
+    }
+
+    #[test]
     fn a_step_up_keeps_what_the_session_proved() {
         let interaction = at(Step::Password { after_change: false }, request("", None, None, "openid"));
         let session = session(100, vec![pwd(NOW - 100)]);

@@ -57,8 +57,6 @@ pub enum Error {
     Password(#[from] SignInError),
     #[error(transparent)]
     Hash(#[from] crate::auth::password::HashError),
-    #[error("issuing the code")]
-    Code(#[source] ProtocolError),
 }
 
 /// The browser as the sign-in sees it: its address, its cookies and its language.
@@ -412,7 +410,11 @@ impl Run<'_> {
                 match authorize::issue_code(self.state, request, session, &governing.requirement, self.now).await {
                     Ok(location) => Ok(Outcome::Done(location)),
                     Err(ProtocolError::OAuth(error)) => Ok(Outcome::Done(self.redirect_error(error))),
-                    Err(e) => Err(Error::Code(e)),
+                    // The portal hears `server_error` (OAuth 2.0 §4.1.2.1); the cause goes to the log.
+                    Err(e) => {
+                        tracing::error!(cause = %crate::error_chain(&e), "issuing a code failed");
+                        Ok(Outcome::Done(self.redirect_error(OAuthError::server_error())))
+                    }
                 }
             }
         }
