@@ -1,4 +1,7 @@
-//! The application state every handler and use case receives, and the in-memory caches in it.
+//! The application state every handler receives: the [`Deps`] use cases work with (configuration,
+//! store, key-value store, clock, templates, mail, SMS, the audit log) and the [`Caches`] that
+//! spare the database on hot paths. `AppState` dereferences to `Deps`, so a use case that needs no
+//! cache takes `&Deps` and is called with `&state`; one that reads a cache takes `&AppState`.
 //!
 //! Clients and keys are read on nearly every protocol request, so they are held in memory.
 //! A change by `idp-admin` (another process, perhaps another node) bumps a generation counter in
@@ -38,7 +41,8 @@ pub struct Parts {
     pub mailer: Arc<dyn Mailer>,
 }
 
-pub struct Inner {
+/// What use cases work with: fixed for the life of the process.
+pub struct Deps {
     pub config: Config,
     /// The issuer identifier (OIDC Discovery §3): the public URL without a trailing slash.
     pub issuer: String,
@@ -56,25 +60,48 @@ pub struct Inner {
     pub sms: Arc<dyn crate::sms::CodeSender>,
     /// WebAuthn for this issuer; `None` when its host is not a domain name.
     pub passkeys: Option<crate::auth::passkeys::Passkeys>,
+}
+
+impl Deps {
+    /// Whether cookies must carry `Secure` and the `__Host-` prefix.
+    pub fn is_https(&self) -> bool {
+        self.issuer.starts_with("https://")
+    }
+
+    /// What the activation use cases need.
+    pub fn activation(&self) -> crate::activation::Deps<'_> {
+        crate::activation::Deps { store: self.store.as_ref(), audit: &self.audit }
+    }
+}
+
+/// What this node keeps in memory to spare the database, and how it knows when to reload it.
+/// Another process (idp-admin, another node) changes the database; see the module documentation.
+pub struct Caches {
     /// The discovery document, serialised once.
-    pub discovery: axum::body::Bytes,
+    discovery: axum::body::Bytes,
     keys: ArcSwap<KeyRing>,
     jwks: ArcSwap<Jwks>,
     clients: ArcSwap<HashMap<ClientId, Arc<Client>>>,
+    /// The change generations of clients and keys this node last loaded.
     generations: [AtomicI64; 2],
     /// The revocation generation this node last saw (see [`AppState::verified_token`]).
     revocations: AtomicI64,
     /// Access tokens already verified and found unrevoked, by SHA-256 of the token.
     verified: Mutex<HashMap<[u8; 32], (AccessTokenClaims, i64)>>,
+}
+
+pub struct Inner {
+    deps: Deps,
+    caches: Caches,
     /// Work done after the answer was sent (so its duration reveals nothing); shutdown waits for it.
     background: tokio_util::task::TaskTracker,
 }
 
 impl Deref for AppState {
-    type Target = Inner;
+    type Target = Deps;
 
-    fn deref(&self) -> &Inner {
-        &self.0
+    fn deref(&self) -> &Deps {
+        &self.0.deps
     }
 }
 
@@ -97,20 +124,8 @@ impl AppState {
         let sms = crate::sms::build(&config.sms).map_err(CacheError::Sms)?;
         let passkeys = crate::auth::passkeys::for_issuer(&issuer, &config.mail.from_name);
         let audit = crate::audit::Auditor::new(factor_key.clone(), config.audit.node_name());
-        let state = AppState(Arc::new(Inner {
-            audit,
-            factor_key,
-            sms,
-            passkeys,
-            config,
+        let caches = Caches {
             discovery: crate::oidc::discovery::document(&issuer).to_string().into(),
-            issuer,
-            store,
-            kv,
-            clock,
-            templates,
-            mail_templates,
-            mailer,
             keys: ArcSwap::from_pointee(KeyRing::default()),
             jwks: ArcSwap::from_pointee(Jwks {
                 body: axum::body::Bytes::from_static(b"{\"keys\":[]}"),
@@ -120,35 +135,58 @@ impl AppState {
             generations: [AtomicI64::new(-1), AtomicI64::new(-1)],
             revocations: AtomicI64::new(-1),
             verified: Mutex::new(HashMap::new()),
-            background: tokio_util::task::TaskTracker::new(),
-        }));
+        };
+        let deps = Deps {
+            audit,
+            factor_key,
+            sms,
+            passkeys,
+            config,
+            issuer,
+            store,
+            kv,
+            clock,
+            templates,
+            mail_templates,
+            mailer,
+        };
+        let state = AppState(Arc::new(Inner { deps, caches, background: tokio_util::task::TaskTracker::new() }));
         state.note_revocations().await?;
         state.reload_keys().await?;
         state.reload_clients().await?;
         Ok(state)
     }
 
-    /// What the activation use cases need.
-    pub fn activation(&self) -> crate::activation::Deps<'_> {
-        crate::activation::Deps { store: self.store.as_ref(), audit: &self.audit }
+    /// The dependencies, for a use case that takes only them.
+    pub fn deps(&self) -> &Deps {
+        &self.0.deps
+    }
+
+    fn caches(&self) -> &Caches {
+        &self.0.caches
+    }
+
+    /// The discovery document, serialised once.
+    pub fn discovery(&self) -> axum::body::Bytes {
+        self.caches().discovery.clone()
     }
 
     pub fn keys(&self) -> arc_swap::Guard<Arc<KeyRing>> {
-        self.keys.load()
+        self.caches().keys.load()
     }
 
     /// The key ring as an owned handle, for signing on the blocking pool.
     pub fn key_ring(&self) -> Arc<KeyRing> {
-        self.keys.load_full()
+        self.caches().keys.load_full()
     }
 
     /// The JWKS document for now, rebuilt only when a key enters or leaves publication.
     pub fn jwks(&self) -> Arc<Jwks> {
         let now = self.clock.unix();
-        let current = self.jwks.load_full();
+        let current = self.caches().jwks.load_full();
         if current.valid_until.is_some_and(|until| now >= until) {
-            let fresh = Arc::new(self.keys.load().jwks(now));
-            self.jwks.store(fresh.clone());
+            let fresh = Arc::new(self.caches().keys.load().jwks(now));
+            self.caches().jwks.store(fresh.clone());
             return fresh;
         }
         current
@@ -157,14 +195,14 @@ impl AppState {
     /// A client by id: from the cache, else from the database (then cached).
     pub async fn client(&self, id: &str) -> Result<Option<Arc<Client>>, StoreError> {
         let id = ClientId(id.to_string());
-        if let Some(client) = self.clients.load().get(&id) {
+        if let Some(client) = self.caches().clients.load().get(&id) {
             return Ok(Some(client.clone()));
         }
         let Some(client) = self.store.client_by_id(&id).await? else {
             return Ok(None);
         };
         let client = Arc::new(client);
-        self.clients.rcu(|map| {
+        self.caches().clients.rcu(|map| {
             let mut map = HashMap::clone(map);
             map.insert(client.id.clone(), client.clone());
             map
@@ -176,9 +214,9 @@ impl AppState {
         let generation = self.store.generation(Cached::Keys).await?;
         let ring = KeyRing::load(&self.store.list_keys().await?)?;
         let jwks = ring.jwks(self.clock.unix());
-        self.keys.store(Arc::new(ring));
-        self.jwks.store(Arc::new(jwks));
-        self.generations[1].store(generation, Ordering::SeqCst);
+        self.caches().keys.store(Arc::new(ring));
+        self.caches().jwks.store(Arc::new(jwks));
+        self.caches().generations[1].store(generation, Ordering::SeqCst);
         Ok(())
     }
 
@@ -186,8 +224,8 @@ impl AppState {
         let generation = self.store.generation(Cached::Clients).await?;
         let clients = self.store.list_clients().await?;
         let map = clients.into_iter().map(|c| (c.id.clone(), Arc::new(c))).collect();
-        self.clients.store(Arc::new(map));
-        self.generations[0].store(generation, Ordering::SeqCst);
+        self.caches().clients.store(Arc::new(map));
+        self.caches().generations[0].store(generation, Ordering::SeqCst);
         Ok(())
     }
 
@@ -195,7 +233,7 @@ impl AppState {
     /// judged by its registered redirect URIs: such apps may call the token, userinfo and
     /// revocation endpoints from JavaScript (CORS).
     pub fn is_browser_app_origin(&self, origin: &str) -> bool {
-        self.clients.load().values().filter(|c| c.kind == crate::store::ClientKind::Public).any(|c| {
+        self.caches().clients.load().values().filter(|c| c.kind == crate::store::ClientKind::Public).any(|c| {
             c.redirect_uris.iter().any(|uri| {
                 url::Url::parse(uri.as_str()).map(|u| u.origin().ascii_serialization() == origin).unwrap_or(false)
             })
@@ -204,10 +242,10 @@ impl AppState {
 
     /// Reloads whatever another process changed since the last look.
     pub async fn refresh_caches(&self) -> Result<(), CacheError> {
-        if self.store.generation(Cached::Clients).await? != self.generations[0].load(Ordering::SeqCst) {
+        if self.store.generation(Cached::Clients).await? != self.caches().generations[0].load(Ordering::SeqCst) {
             self.reload_clients().await?;
         }
-        if self.store.generation(Cached::Keys).await? != self.generations[1].load(Ordering::SeqCst) {
+        if self.store.generation(Cached::Keys).await? != self.caches().generations[1].load(Ordering::SeqCst) {
             self.reload_keys().await?;
         }
         self.note_revocations().await?;
@@ -218,25 +256,25 @@ impl AppState {
     /// this right after its own revocations and every `cache.poll_interval_ms` for other nodes'.
     pub async fn note_revocations(&self) -> Result<(), StoreError> {
         let generation = self.store.generation(Cached::Revocations).await?;
-        self.revocations.store(generation, Ordering::SeqCst);
+        self.caches().revocations.store(generation, Ordering::SeqCst);
         Ok(())
     }
 
     /// The revocation generation to tag a token check with; read it *before* asking the database.
     pub fn revocation_generation(&self) -> i64 {
-        self.revocations.load(Ordering::SeqCst)
+        self.caches().revocations.load(Ordering::SeqCst)
     }
 
     /// A token verified earlier and unrevoked as of the current revocation generation.
     pub fn verified_token(&self, digest: &[u8; 32], now: i64) -> Option<AccessTokenClaims> {
         let generation = self.revocation_generation();
-        let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        let cache = self.caches().verified.lock().unwrap_or_else(|p| p.into_inner());
         cache.get(digest).filter(|(claims, g)| *g == generation && claims.exp > now).map(|(claims, _)| claims.clone())
     }
 
     /// Remembers a verified, unrevoked token, tagged with the generation read before the check.
     pub fn remember_token(&self, digest: [u8; 32], claims: AccessTokenClaims, generation: i64) {
-        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = self.caches().verified.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() >= 100_000 {
             cache.clear();
         }
@@ -253,20 +291,15 @@ impl AppState {
     /// (a task-local does not cross a spawn by itself).
     pub fn in_background(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
         match crate::audit::current_origin() {
-            Some(address) => self.background.spawn(crate::audit::with_origin(address, work)),
-            None => self.background.spawn(work),
+            Some(address) => self.0.background.spawn(crate::audit::with_origin(address, work)),
+            None => self.0.background.spawn(work),
         };
     }
 
     /// Waits until the background work started so far is done (shutdown, tests).
     pub async fn settle(&self) {
-        self.background.close();
-        self.background.wait().await;
-        self.background.reopen();
-    }
-
-    /// Whether the session cookie must carry `Secure` and the `__Host-` prefix.
-    pub fn is_https(&self) -> bool {
-        self.issuer.starts_with("https://")
+        self.0.background.close();
+        self.0.background.wait().await;
+        self.0.background.reopen();
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::levels::{Channel, FactorUse, Level, Method};
 use super::passkeys::{self, PasskeyError};
 use super::{otp, totp};
-use crate::app::AppState;
+use crate::app::Deps;
 use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
@@ -114,28 +114,28 @@ impl Options {
 }
 
 /// Confirmed factors of the account.
-pub async fn confirmed(state: &AppState, account: &Account) -> FactorResult<Vec<Factor>> {
-    Ok(state.store.factors(&account.id).await?.into_iter().filter(|f| f.confirmed_at.is_some()).collect())
+pub async fn confirmed(deps: &Deps, account: &Account) -> FactorResult<Vec<Factor>> {
+    Ok(deps.store.factors(&account.id).await?.into_iter().filter(|f| f.confirmed_at.is_some()).collect())
 }
 
 /// What the person may use to reach `level`. A mailed token is offered only when the
 /// organisation accepts it and it adds a channel (not after a password reset by mail).
 /// `factors` are the account's confirmed ones ([`confirmed`]).
 pub async fn options(
-    state: &AppState,
+    deps: &Deps,
     account: &Account,
     factors: &[Factor],
     mailed_token: bool,
     level: Level,
 ) -> FactorResult<Options> {
-    let passkey = state.passkeys.is_some() && factors.iter().any(|f| f.kind == FactorKind::Passkey);
+    let passkey = deps.passkeys.is_some() && factors.iter().any(|f| f.kind == FactorKind::Passkey);
     if level >= Level::PhishingResistant {
         return Ok(Options { passkey, ..Options::default() });
     }
     Ok(Options {
         totp: factors.iter().any(|f| f.kind == FactorKind::Totp),
         mail: mailed_token && account.email.is_some() && !account.password_via_mail,
-        recovery: state.store.recovery_codes_left(&account.id).await? > 0,
+        recovery: deps.store.recovery_codes_left(&account.id).await? > 0,
         passkey,
         phones: factors
             .iter()
@@ -151,14 +151,14 @@ fn failures_key(account: &Account) -> String {
 
 /// Takes one of the account's tries for a second-factor answer, before the answer is compared
 /// (so parallel guesses cannot exceed the limit); false when they are used up.
-pub async fn take_try(state: &AppState, account: &Account) -> FactorResult<bool> {
-    let n = state.kv.incr(&failures_key(account), state.config.factors.failure_window_secs).await?;
-    Ok(n <= u64::from(state.config.factors.max_failures))
+pub async fn take_try(deps: &Deps, account: &Account) -> FactorResult<bool> {
+    let n = deps.kv.incr(&failures_key(account), deps.config.factors.failure_window_secs).await?;
+    Ok(n <= u64::from(deps.config.factors.max_failures))
 }
 
 /// A right answer gives the tries back.
-pub async fn clear_tries(state: &AppState, account: &Account) -> FactorResult<()> {
-    Ok(state.kv.delete(&failures_key(account)).await?)
+pub async fn clear_tries(deps: &Deps, account: &Account) -> FactorResult<()> {
+    Ok(deps.kv.delete(&failures_key(account)).await?)
 }
 
 /// The outcome of a TOTP answer.
@@ -171,14 +171,14 @@ pub enum TotpCheck {
 }
 
 /// Checks a code against the account's authenticator apps.
-pub async fn check_totp(state: &AppState, account: &Account, code: &str, now: UnixTime) -> FactorResult<TotpCheck> {
-    for factor in confirmed(state, account).await?.iter().filter(|f| f.kind == FactorKind::Totp) {
-        let Some(secret) = factor.secret.as_ref().and_then(|s| state.factor_key.open(s.expose())) else {
+pub async fn check_totp(deps: &Deps, account: &Account, code: &str, now: UnixTime) -> FactorResult<TotpCheck> {
+    for factor in confirmed(deps, account).await?.iter().filter(|f| f.kind == FactorKind::Totp) {
+        let Some(secret) = factor.secret.as_ref().and_then(|s| deps.factor_key.open(s.expose())) else {
             tracing::error!(factor = %factor.id, "a TOTP secret does not decrypt with the configured factor key");
             continue;
         };
         if let Some(step) = totp::verify(&secret, code, now) {
-            return Ok(if state.store.use_totp_step(&factor.id, step, now).await? {
+            return Ok(if deps.store.use_totp_step(&factor.id, step, now).await? {
                 TotpCheck::Right(FactorUse::new(Method::Otp, Channel::App, now))
             } else {
                 TotpCheck::Replayed
@@ -207,30 +207,30 @@ struct CodeMail<'a> {
 
 /// Mails a login token for this sign-in attempt (throttled per account).
 pub async fn send_mail_code(
-    state: &AppState,
+    deps: &Deps,
     account: &Account,
     interaction: &str,
     locale: Locale,
     now: UnixTime,
 ) -> FactorResult<Sent> {
-    let limits = &state.config.factors;
-    if state.kv.incr(&crate::kv::keys::otp_sends_by_account(account.id.as_str()), limits.send_window_secs).await?
+    let limits = &deps.config.factors;
+    if deps.kv.incr(&crate::kv::keys::otp_sends_by_account(account.id.as_str()), limits.send_window_secs).await?
         > u64::from(limits.max_sends)
     {
         return Ok(Sent::Throttled);
     }
     let code = otp::new_mail_code();
-    otp::remember(state, &state.factor_key, interaction, account.id.as_str(), &code, Method::Email, Channel::Email, "")
+    otp::remember(deps, &deps.factor_key, interaction, account.id.as_str(), &code, Method::Email, Channel::Email, "")
         .await?;
     let context = CodeMail {
         given_name: &account.given_name,
         code: &code,
         minutes: limits.code_ttl_secs / 60,
-        link: format!("{}/wachtwoord-vergeten", state.issuer),
+        link: format!("{}/wachtwoord-vergeten", deps.issuer),
     };
-    let rendered = state.mail_templates.render("login-code", locale, &context)?;
-    let mail = crate::mail::for_account(state.store.as_ref(), &state.config.mail, account, rendered, now).await?;
-    state.store.enqueue_mail(&mail).await?;
+    let rendered = deps.mail_templates.render("login-code", locale, &context)?;
+    let mail = crate::mail::for_account(deps.store.as_ref(), &deps.config.mail, account, rendered, now).await?;
+    deps.store.enqueue_mail(&mail).await?;
     tracing::info!(account = %account.id, "login token mailed");
     Ok(Sent::Sent)
 }
@@ -245,7 +245,7 @@ struct ChangeMail<'a> {
 
 /// The mail that tells the person about a change to their factors (`change` names a text).
 pub async fn change_mail(
-    state: &AppState,
+    deps: &Deps,
     account: &Account,
     change: &str,
     locale: Locale,
@@ -254,29 +254,29 @@ pub async fn change_mail(
     let context = ChangeMail {
         given_name: &account.given_name,
         username: &account.username,
-        change: state.templates.text(locale, change),
-        link: format!("{}/account", state.issuer),
+        change: deps.templates.text(locale, change),
+        link: format!("{}/account", deps.issuer),
     };
-    let rendered = state.mail_templates.render("factor-changed", locale, &context)?;
-    Ok(crate::mail::for_account(state.store.as_ref(), &state.config.mail, account, rendered, now).await?)
+    let rendered = deps.mail_templates.render("factor-changed", locale, &context)?;
+    Ok(crate::mail::for_account(deps.store.as_ref(), &deps.config.mail, account, rendered, now).await?)
 }
 
 /// Uses one of the account's recovery codes; mails the person that it was used.
 pub async fn check_recovery_code(
-    state: &AppState,
+    deps: &Deps,
     account: &Account,
     code: &str,
     locale: Locale,
     now: UnixTime,
 ) -> FactorResult<Option<FactorUse>> {
-    let digest = recovery_digest(state, account, code);
-    let notice = change_mail(state, account, "change_recovery_used", locale, now).await?;
-    let mut tx = state.store.begin().await?;
+    let digest = recovery_digest(deps, account, code);
+    let notice = change_mail(deps, account, "change_recovery_used", locale, now).await?;
+    let mut tx = deps.store.begin().await?;
     if !tx.use_recovery_code(&account.id, &digest, now).await? {
         return Ok(None);
     }
     let event = factor_event(EventType::SecondFactorUsed, account, "recovery_codes", &account.id.0, "recovery_code");
-    state.audit.commit(tx, Some(&notice), &event, now).await?;
+    deps.audit.commit(tx, Some(&notice), &event, now).await?;
     Ok(Some(FactorUse::new(Method::Rec, Channel::Paper, now)))
 }
 
@@ -285,13 +285,13 @@ fn factor_event(kind: EventType, account: &Account, object: &'static str, id: &s
     Event::new(kind, Actor::account(account)).object(object, id).detail("method", method)
 }
 
-fn recovery_digest(state: &AppState, account: &Account, code: &str) -> String {
-    state.factor_key.digest("recovery", &format!("{}:{}", account.id, otp::normalise(code)))
+fn recovery_digest(deps: &Deps, account: &Account, code: &str) -> String {
+    deps.factor_key.digest("recovery", &format!("{}:{}", account.id, otp::normalise(code)))
 }
 
 /// Ten new recovery codes (the old ones stop working); shown once, stored as keyed digests.
 pub async fn new_recovery_codes(
-    state: &AppState,
+    deps: &Deps,
     account: &Account,
     locale: Locale,
     now: UnixTime,
@@ -302,25 +302,25 @@ pub async fn new_recovery_codes(
             format!("{}-{}", &c[..5], &c[5..])
         })
         .collect();
-    let digests: Vec<String> = codes.iter().map(|c| recovery_digest(state, account, c)).collect();
-    let notice = change_mail(state, account, "change_recovery_created", locale, now).await?;
-    let mut tx = state.store.begin().await?;
+    let digests: Vec<String> = codes.iter().map(|c| recovery_digest(deps, account, c)).collect();
+    let notice = change_mail(deps, account, "change_recovery_created", locale, now).await?;
+    let mut tx = deps.store.begin().await?;
     tx.replace_recovery_codes(&account.id, &digests, now).await?;
     let event = factor_event(EventType::RecoveryCodesIssued, account, "recovery_codes", &account.id.0, "recovery_code");
-    state.audit.commit(tx, Some(&notice), &event, now).await?;
+    deps.audit.commit(tx, Some(&notice), &event, now).await?;
     Ok(codes)
 }
 
 /// Starts enrolling an authenticator app: a pending factor with a new secret. Never an earlier
 /// pending one: whoever started that one has seen its secret.
-pub async fn start_totp(state: &AppState, account: &Account, now: UnixTime) -> FactorResult<Factor> {
+pub async fn start_totp(deps: &Deps, account: &Account, now: UnixTime) -> FactorResult<Factor> {
     let secret = totp::new_secret();
     let factor = Factor {
         id: crypto::random_token(12),
         account_id: account.id.clone(),
         kind: FactorKind::Totp,
         label: String::new(),
-        secret: Some(crate::domain::Secret::new(state.factor_key.seal(&secret))),
+        secret: Some(crate::domain::Secret::new(deps.factor_key.seal(&secret))),
         phone: None,
         credential_id: None,
         last_used_step: None,
@@ -328,76 +328,72 @@ pub async fn start_totp(state: &AppState, account: &Account, now: UnixTime) -> F
         confirmed_at: None,
         last_used_at: None,
     };
-    state.store.add_factor(&factor).await?;
+    deps.store.add_factor(&factor).await?;
     Ok(factor)
 }
 
 /// The QR code and text of a pending TOTP factor of this account.
-pub async fn totp_enrolment(
-    state: &AppState,
-    account: &Account,
-    factor_id: &str,
-) -> FactorResult<Option<totp::Enrolment>> {
-    let Some(factor) = pending(state, account, factor_id, &[FactorKind::Totp]).await? else {
+pub async fn totp_enrolment(deps: &Deps, account: &Account, factor_id: &str) -> FactorResult<Option<totp::Enrolment>> {
+    let Some(factor) = pending(deps, account, factor_id, &[FactorKind::Totp]).await? else {
         return Ok(None);
     };
-    let secret = factor.secret.as_ref().and_then(|s| state.factor_key.open(s.expose()));
-    Ok(secret.map(|s| totp::enrolment(&s, &state.config.mail.from_name, &account.username)))
+    let secret = factor.secret.as_ref().and_then(|s| deps.factor_key.open(s.expose()));
+    Ok(secret.map(|s| totp::enrolment(&s, &deps.config.mail.from_name, &account.username)))
 }
 
 /// A factor of this account, of one of `kinds`, still waiting for its confirming code.
 async fn pending(
-    state: &AppState,
+    deps: &Deps,
     account: &Account,
     factor_id: &str,
     kinds: &[FactorKind],
 ) -> FactorResult<Option<Factor>> {
-    let factor = state.store.factor(factor_id).await?;
+    let factor = deps.store.factor(factor_id).await?;
     Ok(factor.filter(|f| f.account_id == account.id && kinds.contains(&f.kind) && f.confirmed_at.is_none()))
 }
 
 /// Confirms a pending authenticator app with its first code; mails the person.
 pub async fn confirm_totp(
-    state: &AppState,
+    deps: &Deps,
     account: &Account,
     factor_id: &str,
     code: &str,
     locale: Locale,
     now: UnixTime,
 ) -> FactorResult<Option<FactorUse>> {
-    let Some(factor) = pending(state, account, factor_id, &[FactorKind::Totp]).await? else {
+    let Some(factor) = pending(deps, account, factor_id, &[FactorKind::Totp]).await? else {
         return Ok(None);
     };
-    let Some(secret) = factor.secret.as_ref().and_then(|s| state.factor_key.open(s.expose())) else {
+    let Some(secret) = factor.secret.as_ref().and_then(|s| deps.factor_key.open(s.expose())) else {
         return Ok(None);
     };
     let Some(step) = totp::verify(&secret, code, now) else {
         return Ok(None);
     };
     // The confirming code counts as used: it cannot sign anyone in afterwards.
-    if !state.store.use_totp_step(&factor.id, step, now).await? {
+    if !deps.store.use_totp_step(&factor.id, step, now).await? {
         return Ok(None);
     }
-    let notice = change_mail(state, account, "change_totp_added", locale, now).await?;
-    let mut tx = state.store.begin().await?;
+    let notice = change_mail(deps, account, "change_totp_added", locale, now).await?;
+    let mut tx = deps.store.begin().await?;
     if !tx.confirm_factor(&factor.id, now).await? {
         return Ok(None);
     }
     let event = factor_event(EventType::FactorAdded, account, "factor", &factor.id, factor.kind.as_str());
-    state.audit.commit(tx, Some(&notice), &event, now).await?;
+    deps.audit.commit(tx, Some(&notice), &event, now).await?;
     tracing::info!(account = %account.id, "authenticator app enrolled");
     Ok(Some(FactorUse::new(Method::Otp, Channel::App, now)))
 }
 
 /// Removes one of the account's factors; mails the person.
 pub async fn remove(
-    state: &AppState,
+    deps: &Deps,
     account: &Account,
     factor_id: &str,
     locale: Locale,
     now: UnixTime,
 ) -> FactorResult<bool> {
-    let Some(factor) = state.store.factor(factor_id).await?.filter(|f| f.account_id == account.id) else {
+    let Some(factor) = deps.store.factor(factor_id).await?.filter(|f| f.account_id == account.id) else {
         return Ok(false);
     };
     let change = match factor.kind {
@@ -405,13 +401,13 @@ pub async fn remove(
         FactorKind::Sms | FactorKind::Voice => "change_phone_removed",
         FactorKind::Passkey => "change_passkey_removed",
     };
-    let notice = change_mail(state, account, change, locale, now).await?;
-    let mut tx = state.store.begin().await?;
+    let notice = change_mail(deps, account, change, locale, now).await?;
+    let mut tx = deps.store.begin().await?;
     if !tx.remove_factor(factor_id, &account.id, now).await? {
         return Ok(false);
     }
     let event = factor_event(EventType::FactorRemoved, account, "factor", factor_id, factor.kind.as_str());
-    state.audit.commit(tx, Some(&notice), &event, now).await?;
+    deps.audit.commit(tx, Some(&notice), &event, now).await?;
     tracing::info!(account = %account.id, kind = factor.kind.as_str(), "factor removed");
     Ok(true)
 }
@@ -419,17 +415,17 @@ pub async fn remove(
 /// Sends a code by SMS (mobile) or a voice call (landline) to a phone factor, kept under the
 /// code slot `slot` (an interaction, or an enrolment). Throttled per account and per number.
 pub async fn send_phone_code(
-    state: &AppState,
+    deps: &Deps,
     account: &Account,
     factor: &Factor,
     slot: &str,
     locale: Locale,
 ) -> FactorResult<Sent> {
-    let limits = &state.config.factors;
+    let limits = &deps.config.factors;
     let phone = factor.phone.clone().unwrap_or_default();
     let by_account =
-        state.kv.incr(&crate::kv::keys::otp_sends_by_account(account.id.as_str()), limits.send_window_secs).await?;
-    let by_number = state.kv.incr(&crate::kv::keys::otp_sends_by_phone(&phone), limits.send_window_secs).await?;
+        deps.kv.incr(&crate::kv::keys::otp_sends_by_account(account.id.as_str()), limits.send_window_secs).await?;
+    let by_number = deps.kv.incr(&crate::kv::keys::otp_sends_by_phone(&phone), limits.send_window_secs).await?;
     if by_account > u64::from(limits.max_sends) || by_number > u64::from(limits.max_sends) {
         return Ok(Sent::Throttled);
     }
@@ -437,18 +433,17 @@ pub async fn send_phone_code(
     let (method, channel, text) = if factor.kind == FactorKind::Voice {
         // Read out digit by digit, twice.
         let spoken = code.chars().map(String::from).collect::<Vec<_>>().join(", ");
-        let text = state.templates.text(locale, "voice_code").replace("{code}", &spoken);
+        let text = deps.templates.text(locale, "voice_code").replace("{code}", &spoken);
         (Method::Tel, crate::sms::Channel::Voice, text)
     } else {
-        (Method::Sms, crate::sms::Channel::Sms, state.templates.text(locale, "sms_code").replace("{code}", &code))
+        (Method::Sms, crate::sms::Channel::Sms, deps.templates.text(locale, "sms_code").replace("{code}", &code))
     };
     // Sent first, kept after: a code that never left is not waiting for an answer.
-    if let Err(e) = state.sms.send(&crate::sms::OutgoingMessage { to: phone, channel, text }).await {
+    if let Err(e) = deps.sms.send(&crate::sms::OutgoingMessage { to: phone, channel, text }).await {
         tracing::error!(account = %account.id, error = %e, "sending a phone code failed");
         return Ok(Sent::Failed);
     }
-    otp::remember(state, &state.factor_key, slot, account.id.as_str(), &code, method, Channel::Phone, &factor.id)
-        .await?;
+    otp::remember(deps, &deps.factor_key, slot, account.id.as_str(), &code, method, Channel::Phone, &factor.id).await?;
     tracing::info!(account = %account.id, kind = factor.kind.as_str(), "phone code sent");
     Ok(Sent::Sent)
 }
@@ -475,31 +470,31 @@ pub fn new_phone_factor(account: &Account, phone: &crate::sms::PhoneNumber, now:
 }
 
 /// The pending phone factor of this account.
-pub async fn pending_phone(state: &AppState, account: &Account, factor_id: &str) -> FactorResult<Option<Factor>> {
-    pending(state, account, factor_id, &[FactorKind::Sms, FactorKind::Voice]).await
+pub async fn pending_phone(deps: &Deps, account: &Account, factor_id: &str) -> FactorResult<Option<Factor>> {
+    pending(deps, account, factor_id, &[FactorKind::Sms, FactorKind::Voice]).await
 }
 
 /// Confirms a pending phone with the code sent to it; mails the person.
 pub async fn confirm_phone(
-    state: &AppState,
+    deps: &Deps,
     account: &Account,
     factor_id: &str,
     code: &str,
     locale: Locale,
     now: UnixTime,
 ) -> FactorResult<Result<FactorUse, otp::Checked>> {
-    let Some(phone) = pending_phone(state, account, factor_id).await? else {
+    let Some(phone) = pending_phone(deps, account, factor_id).await? else {
         return Ok(Err(otp::Checked::NoCode));
     };
-    match otp::check(state, &state.factor_key, &enrol_slot(factor_id), account.id.as_str(), code).await? {
+    match otp::check(deps, &deps.factor_key, &enrol_slot(factor_id), account.id.as_str(), code).await? {
         otp::Checked::Right(method, channel, id) if id == factor_id => {
-            let notice = change_mail(state, account, "change_phone_added", locale, now).await?;
-            let mut tx = state.store.begin().await?;
+            let notice = change_mail(deps, account, "change_phone_added", locale, now).await?;
+            let mut tx = deps.store.begin().await?;
             if !tx.confirm_factor(factor_id, now).await? {
                 return Ok(Err(otp::Checked::NoCode));
             }
             let event = factor_event(EventType::FactorAdded, account, "factor", factor_id, phone.kind.as_str());
-            state.audit.commit(tx, Some(&notice), &event, now).await?;
+            deps.audit.commit(tx, Some(&notice), &event, now).await?;
             Ok(Ok(FactorUse::new(method, channel, now)))
         }
         otp::Checked::Right(..) => Ok(Err(otp::Checked::Wrong)),
@@ -517,13 +512,13 @@ fn passkey_state_key(slot: &str) -> String {
 }
 
 /// Drops a passkey ceremony waiting under `slot`.
-pub async fn forget_passkey_ceremony(state: &AppState, slot: &str) -> FactorResult<()> {
-    Ok(state.kv.delete(&passkey_state_key(slot)).await?)
+pub async fn forget_passkey_ceremony(deps: &Deps, slot: &str) -> FactorResult<()> {
+    Ok(deps.kv.delete(&passkey_state_key(slot)).await?)
 }
 
 /// The account's passkeys, parsed, with their rows.
-async fn passkeys_of(state: &AppState, account: &Account) -> FactorResult<Vec<(Factor, passkeys::Passkey)>> {
-    Ok(confirmed(state, account)
+async fn passkeys_of(deps: &Deps, account: &Account) -> FactorResult<Vec<(Factor, passkeys::Passkey)>> {
+    Ok(confirmed(deps, account)
         .await?
         .into_iter()
         .filter(|f| f.kind == FactorKind::Passkey)
@@ -537,14 +532,14 @@ async fn passkeys_of(state: &AppState, account: &Account) -> FactorResult<Vec<(F
 /// Starts registering a passkey; the ceremony state waits in the key-value store under `slot`
 /// (taken when the answer comes, so it works once). `None` when passkeys are off.
 pub async fn start_passkey_registration(
-    state: &AppState,
+    deps: &Deps,
     account: &Account,
     slot: &str,
 ) -> FactorResult<Option<Result<serde_json::Value, PasskeyError>>> {
-    let Some(rp) = &state.passkeys else {
+    let Some(rp) = &deps.passkeys else {
         return Ok(None);
     };
-    let existing: Vec<passkeys::Passkey> = passkeys_of(state, account).await?.into_iter().map(|(_, p)| p).collect();
+    let existing: Vec<passkeys::Passkey> = passkeys_of(deps, account).await?.into_iter().map(|(_, p)| p).collect();
     let display = format!("{} {}", account.given_name, account.family_name);
     let started =
         rp.start_registration(passkeys::user_handle(account.subject.as_str()), &account.username, &display, &existing);
@@ -553,21 +548,21 @@ pub async fn start_passkey_registration(
         Err(e) => return Ok(Some(Err(e))),
     };
     let ttl = passkeys::CEREMONY_TIMEOUT.as_secs() as i64;
-    state.kv.put(&passkey_state_key(slot), &ceremony, ttl).await?;
+    deps.kv.put(&passkey_state_key(slot), &ceremony, ttl).await?;
     Ok(Some(Ok(options)))
 }
 
 /// Finishes a registration: a new passkey on the account (a credential that any account already
 /// has is refused); mails the person.
 pub async fn finish_passkey_registration(
-    state: &AppState,
+    deps: &Deps,
     account: &Account,
     slot: &str,
     response: &str,
     locale: Locale,
     now: UnixTime,
 ) -> FactorResult<Result<FactorUse, PasskeyError>> {
-    let (Some(rp), Some(ceremony)) = (&state.passkeys, state.kv.take(&passkey_state_key(slot)).await?) else {
+    let (Some(rp), Some(ceremony)) = (&deps.passkeys, deps.kv.take(&passkey_state_key(slot)).await?) else {
         return Ok(Err(PasskeyError::Expired));
     };
     let passkey = match rp.finish_registration(&ceremony, response) {
@@ -590,55 +585,55 @@ pub async fn finish_passkey_registration(
         confirmed_at: None,
         last_used_at: None,
     };
-    let notice = change_mail(state, account, "change_passkey_added", locale, now).await?;
+    let notice = change_mail(deps, account, "change_passkey_added", locale, now).await?;
     // Confirmed at once (the ceremony was the confirmation), with its notice, in one transaction.
     let factor = Factor { confirmed_at: Some(now), ..factor };
-    let mut tx = state.store.begin().await?;
+    let mut tx = deps.store.begin().await?;
     match tx.add_confirmed_factor(&factor).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Ok(Err(PasskeyError::AlreadyRegistered)),
         Err(e) => return Err(e.into()),
     }
     let event = factor_event(EventType::FactorAdded, account, "factor", &factor.id, factor.kind.as_str());
-    state.audit.commit(tx, Some(&notice), &event, now).await?;
+    deps.audit.commit(tx, Some(&notice), &event, now).await?;
     tracing::info!(account = %account.id, "passkey registered");
     Ok(Ok(FactorUse::new(Method::Hwk, Channel::Passkey, now)))
 }
 
 /// Starts a passkey sign-in for the account's passkeys; `None` when it has none (or they are off).
 pub async fn start_passkey_sign_in(
-    state: &AppState,
+    deps: &Deps,
     account: &Account,
     slot: &str,
 ) -> FactorResult<Option<serde_json::Value>> {
-    let Some(rp) = &state.passkeys else {
+    let Some(rp) = &deps.passkeys else {
         return Ok(None);
     };
-    let keys: Vec<passkeys::Passkey> = passkeys_of(state, account).await?.into_iter().map(|(_, p)| p).collect();
+    let keys: Vec<passkeys::Passkey> = passkeys_of(deps, account).await?.into_iter().map(|(_, p)| p).collect();
     let Ok((options, ceremony)) = rp.start_authentication(&keys) else {
         return Ok(None);
     };
-    state.kv.put(&passkey_state_key(slot), &ceremony, passkeys::CEREMONY_TIMEOUT.as_secs() as i64).await?;
+    deps.kv.put(&passkey_state_key(slot), &ceremony, passkeys::CEREMONY_TIMEOUT.as_secs() as i64).await?;
     Ok(Some(options))
 }
 
 /// Finishes a passkey sign-in: signature, challenge, origin, user verification and counter are
 /// checked by webauthn-rs; the credential must be one of this account's.
 pub async fn finish_passkey_sign_in(
-    state: &AppState,
+    deps: &Deps,
     account: &Account,
     slot: &str,
     response: &str,
     now: UnixTime,
 ) -> FactorResult<Result<FactorUse, PasskeyError>> {
-    let (Some(rp), Some(ceremony)) = (&state.passkeys, state.kv.take(&passkey_state_key(slot)).await?) else {
+    let (Some(rp), Some(ceremony)) = (&deps.passkeys, deps.kv.take(&passkey_state_key(slot)).await?) else {
         return Ok(Err(PasskeyError::Expired));
     };
     let outcome = match rp.finish_authentication(&ceremony, response) {
         Ok(o) => o,
         Err(e) => return Ok(Err(e)),
     };
-    let mut keys = passkeys_of(state, account).await?;
+    let mut keys = passkeys_of(deps, account).await?;
     let Some((factor, passkey)) =
         keys.iter_mut().find(|(f, _)| f.credential_id.as_deref() == Some(&outcome.credential_id))
     else {
@@ -648,14 +643,14 @@ pub async fn finish_passkey_sign_in(
         Some(true) => passkeys::passkey_to_json(passkey).ok().map(crate::domain::Secret::new),
         _ => None,
     };
-    state.store.touch_factor(&factor.id, updated.as_ref(), now).await?;
+    deps.store.touch_factor(&factor.id, updated.as_ref(), now).await?;
     tracing::info!(account = %account.id, "signed in with a passkey");
     Ok(Ok(FactorUse::new(Method::Hwk, Channel::Passkey, now)))
 }
 
 /// The trusted-device cookie's name (`__Host-` over https).
-pub fn device_cookie_name(state: &AppState) -> &'static str {
-    if state.is_https() {
+pub fn device_cookie_name(deps: &Deps) -> &'static str {
+    if deps.is_https() {
         "__Host-pw_device"
     } else {
         "pw_device"
@@ -665,7 +660,7 @@ pub fn device_cookie_name(state: &AppState) -> &'static str {
 /// The factor a trusted-device cookie stands in for, when it is this account's, still active,
 /// and the organisation still allows trusted devices.
 pub async fn remembered(
-    state: &AppState,
+    deps: &Deps,
     cookie: Option<&str>,
     account: &Account,
     allowed: bool,
@@ -674,13 +669,13 @@ pub async fn remembered(
     let Some(token) = cookie.filter(|t| allowed && t.len() <= 128) else {
         return Ok(None);
     };
-    let device = state.store.trusted_device_by_digest(&crypto::token_digest(token)).await?;
+    let device = deps.store.trusted_device_by_digest(&crypto::token_digest(token)).await?;
     Ok(device.filter(|d| d.account_id == account.id && d.is_active(now)).map(|d| d.factor))
 }
 
 /// Trusts this browser for `days`, remembering `factor`; returns the cookie value.
 pub async fn trust_device(
-    state: &AppState,
+    deps: &Deps,
     account: &Account,
     factor: &FactorUse,
     days: i64,
@@ -699,25 +694,25 @@ pub async fn trust_device(
         last_used_at: None,
         revoked_at: None,
     };
-    let mut tx = state.store.begin().await?;
+    let mut tx = deps.store.begin().await?;
     tx.add_trusted_device(&device).await?;
     let event = Event::new(EventType::DeviceTrusted, Actor::account(account))
         .object("trusted_device", device.id.as_str())
         .detail("label", device.label.clone())
         .detail("days", days)
         .detail("method", factor.method.amr());
-    state.audit.commit(tx, None, &event, now).await?;
+    deps.audit.commit(tx, None, &event, now).await?;
     Ok(token)
 }
 
 /// The person stops trusting one of their computers (account page).
-pub async fn revoke_device(state: &AppState, account: &Account, device_id: &str, now: UnixTime) -> FactorResult<bool> {
-    let mut tx = state.store.begin().await?;
+pub async fn revoke_device(deps: &Deps, account: &Account, device_id: &str, now: UnixTime) -> FactorResult<bool> {
+    let mut tx = deps.store.begin().await?;
     if !tx.revoke_trusted_device(device_id, &account.id, now).await? {
         return Ok(false);
     }
     let event = Event::new(EventType::DeviceRevoked, Actor::account(account)).object("trusted_device", device_id);
-    state.audit.commit(tx, None, &event, now).await?;
+    deps.audit.commit(tx, None, &event, now).await?;
     Ok(true)
 }
 

@@ -11,7 +11,7 @@
 //! hash that was current as the value, so after a password change or reset no browser is known
 //! any more. The raw token is never stored or logged.
 
-use crate::app::AppState;
+use crate::app::Deps;
 use crate::kv::KvResult;
 use crate::store::Account;
 
@@ -19,8 +19,8 @@ use crate::store::Account;
 const TOKEN_LEN: usize = 43;
 
 /// The cookie's name (`__Host-` over https, so no other site or subdomain can set it).
-pub fn cookie_name(state: &AppState) -> &'static str {
-    if state.is_https() {
+pub fn cookie_name(deps: &Deps) -> &'static str {
+    if deps.is_https() {
         "__Host-pw_known"
     } else {
         "pw_known"
@@ -44,8 +44,8 @@ fn well_formed(token: &str) -> bool {
     token.len() == TOKEN_LEN && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn digest(state: &AppState, normalised_username: &str, token: &str) -> String {
-    state.factor_key.digest("signin-device", &format!("{token}:{normalised_username}"))
+fn digest(deps: &Deps, normalised_username: &str, token: &str) -> String {
+    deps.factor_key.digest("signin-device", &format!("{token}:{normalised_username}"))
 }
 
 fn registration_key(digest: &str) -> String {
@@ -53,15 +53,15 @@ fn registration_key(digest: &str) -> String {
 }
 
 /// Which password the browser gave: a keyed digest of the account's current hash.
-fn password_mark(state: &AppState, account: &Account) -> Option<String> {
-    account.password_hash.as_ref().map(|hash| state.factor_key.digest("signin-device-password", hash.expose()))
+fn password_mark(deps: &Deps, account: &Account) -> Option<String> {
+    account.password_hash.as_ref().map(|hash| deps.factor_key.digest("signin-device-password", hash.expose()))
 }
 
 /// The browser presenting `token`, if it gave `account`'s current password for this username
 /// before. `account` is the account the username names (if any); the lookup is the same either
 /// way, so its time does not tell whether the username exists.
 pub async fn recognise(
-    state: &AppState,
+    deps: &Deps,
     normalised_username: &str,
     account: Option<&Account>,
     token: Option<&str>,
@@ -69,9 +69,9 @@ pub async fn recognise(
     let Some(token) = token.filter(|t| well_formed(t)) else {
         return Ok(None);
     };
-    let digest = digest(state, normalised_username, token);
-    let stored = state.kv.get(&registration_key(&digest)).await?;
-    let same_password = match (stored, account.and_then(|a| password_mark(state, a))) {
+    let digest = digest(deps, normalised_username, token);
+    let stored = deps.kv.get(&registration_key(&digest)).await?;
+    let same_password = match (stored, account.and_then(|a| password_mark(deps, a))) {
         (Some(stored), Some(current)) => crate::crypto::constant_time_eq(stored.as_bytes(), current.as_bytes()),
         _ => false,
     };
@@ -81,7 +81,7 @@ pub async fn recognise(
 /// Remembers that the browser presenting `token` (a new one when it has none) gave `account`'s
 /// password for `normalised_username`; returns the token for the cookie.
 pub async fn remember(
-    state: &AppState,
+    deps: &Deps,
     normalised_username: &str,
     account: &Account,
     token: Option<&str>,
@@ -90,9 +90,9 @@ pub async fn remember(
         Some(t) => t.to_string(),
         None => crate::crypto::random_token(32),
     };
-    if let Some(mark) = password_mark(state, account) {
-        let ttl = state.config.signin.device_cookie_days * 24 * 3600;
-        state.kv.put(&registration_key(&digest(state, normalised_username, &token)), &mark, ttl).await?;
+    if let Some(mark) = password_mark(deps, account) {
+        let ttl = deps.config.signin.device_cookie_days * 24 * 3600;
+        deps.kv.put(&registration_key(&digest(deps, normalised_username, &token)), &mark, ttl).await?;
     }
     Ok(token)
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::factor_key::FactorKey;
 use super::levels::{Channel, Method};
-use crate::app::AppState;
+use crate::app::Deps;
 use crate::clock::UnixTime;
 use crate::kv::KvError;
 
@@ -67,7 +67,7 @@ pub fn new_phone_code() -> String {
 /// Keeps a newly sent code for the interaction, replacing an earlier one (with fresh tries).
 #[allow(clippy::too_many_arguments)]
 pub async fn remember(
-    state: &AppState,
+    deps: &Deps,
     key: &FactorKey,
     interaction: &str,
     account_id: &str,
@@ -76,23 +76,23 @@ pub async fn remember(
     channel: Channel,
     factor_id: &str,
 ) -> Result<(), KvError> {
-    let ttl = state.config.factors.code_ttl_secs;
+    let ttl = deps.config.factors.code_ttl_secs;
     let sent = SentCode {
         account_id: account_id.to_string(),
         digest: key.digest("otp", &normalise(code)),
         method,
         channel,
         factor_id: factor_id.to_string(),
-        expires_at: state.clock.unix() + ttl,
+        expires_at: deps.clock.unix() + ttl,
     };
-    state.kv.delete(&tries_key(interaction)).await?;
-    state.kv.put(&code_key(interaction), &serde_json::to_string(&sent).expect("serialises"), ttl).await
+    deps.kv.delete(&tries_key(interaction)).await?;
+    deps.kv.put(&code_key(interaction), &serde_json::to_string(&sent).expect("serialises"), ttl).await
 }
 
 /// The code waiting for this interaction and account, if any.
-pub async fn waiting(state: &AppState, interaction: &str, account_id: &str) -> Result<Option<SentCode>, KvError> {
-    let now = state.clock.unix();
-    Ok(state
+pub async fn waiting(deps: &Deps, interaction: &str, account_id: &str) -> Result<Option<SentCode>, KvError> {
+    let now = deps.clock.unix();
+    Ok(deps
         .kv
         .get(&code_key(interaction))
         .await?
@@ -101,37 +101,37 @@ pub async fn waiting(state: &AppState, interaction: &str, account_id: &str) -> R
 }
 
 /// Forgets whatever was sent for this interaction (another person signs in with it).
-pub async fn forget(state: &AppState, interaction: &str) -> Result<(), KvError> {
-    state.kv.delete(&code_key(interaction)).await?;
-    state.kv.delete(&tries_key(interaction)).await
+pub async fn forget(deps: &Deps, interaction: &str) -> Result<(), KvError> {
+    deps.kv.delete(&code_key(interaction)).await?;
+    deps.kv.delete(&tries_key(interaction)).await
 }
 
 /// Checks an answer for `account_id`: takes a try, then compares; a right answer uses the code up.
 pub async fn check(
-    state: &AppState,
+    deps: &Deps,
     key: &FactorKey,
     interaction: &str,
     account_id: &str,
     answer: &str,
 ) -> Result<Checked, KvError> {
-    let Some(sent) = waiting(state, interaction, account_id).await? else {
+    let Some(sent) = waiting(deps, interaction, account_id).await? else {
         return Ok(Checked::NoCode);
     };
-    let tries = state.kv.incr(&tries_key(interaction), state.config.factors.code_ttl_secs).await?;
-    if tries > u64::from(state.config.factors.code_tries) {
-        state.kv.delete(&code_key(interaction)).await?;
+    let tries = deps.kv.incr(&tries_key(interaction), deps.config.factors.code_ttl_secs).await?;
+    if tries > u64::from(deps.config.factors.code_tries) {
+        deps.kv.delete(&code_key(interaction)).await?;
         return Ok(Checked::Exhausted);
     }
     let digest = key.digest("otp", &normalise(answer));
     if !crate::crypto::constant_time_eq(digest.as_bytes(), sent.digest.as_bytes()) {
-        if tries == u64::from(state.config.factors.code_tries) {
-            state.kv.delete(&code_key(interaction)).await?;
+        if tries == u64::from(deps.config.factors.code_tries) {
+            deps.kv.delete(&code_key(interaction)).await?;
             return Ok(Checked::Exhausted);
         }
         return Ok(Checked::Wrong);
     }
     // Single use: of two right answers racing, only the one that takes the code wins.
-    match state.kv.take(&code_key(interaction)).await? {
+    match deps.kv.take(&code_key(interaction)).await? {
         Some(_) => Ok(Checked::Right(sent.method, sent.channel, sent.factor_id)),
         None => Ok(Checked::NoCode),
     }

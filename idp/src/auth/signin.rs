@@ -14,7 +14,7 @@
 
 use std::net::IpAddr;
 
-use crate::app::AppState;
+use crate::app::Deps;
 use crate::audit::{Actor, Event, EventType};
 use crate::auth::{known_device, password};
 use crate::domain::{Secret, Username};
@@ -38,67 +38,67 @@ pub enum SignInError {
 
 /// Records a refused attempt. An unknown name is not stored (people type passwords into the name
 /// field); the client address is, by the request's origin.
-async fn record(state: &AppState, kind: EventType, account: Option<&Account>, reason: &str) -> Result<(), StoreError> {
+async fn record(deps: &Deps, kind: EventType, account: Option<&Account>, reason: &str) -> Result<(), StoreError> {
     let actor = account.map(Actor::account).unwrap_or_else(Actor::unknown);
     let mut event = Event::new(kind, actor).failed().detail("reason", reason);
     if let Some(a) = account {
         event = event.object("account", a.id.as_str());
     }
-    state.audit.record(state.store.as_ref(), &event, state.clock.unix()).await?;
+    deps.audit.record(deps.store.as_ref(), &event, deps.clock.unix()).await?;
     Ok(())
 }
 
 /// Checks `pass` for `username`. `device` is the browser's device cookie, if it sent one.
 pub async fn with_password(
-    state: &AppState,
+    deps: &Deps,
     username: &str,
     pass: Secret<String>,
     client_ip: IpAddr,
     device: Option<&str>,
 ) -> Result<SignIn, SignInError> {
-    let limits = &state.config.signin;
+    let limits = &deps.config.signin;
     let normalised = Username::normalise(username);
     let ip_key = keys::signin_failures_by_address(client_ip);
-    let ip_failures = state.kv.get(&ip_key).await?.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+    let ip_failures = deps.kv.get(&ip_key).await?.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
     if ip_failures >= u64::from(limits.max_failures_per_ip) {
         tracing::warn!(ip = %client_ip, "sign-in throttled");
         // Recorded once per address and window: a refused attempt is cheap, and a record for
         // each would let one client fill the log and queue every node's audited writes.
-        if state.kv.incr(&keys::signin_throttle_recorded(client_ip), limits.window_secs).await? == 1 {
-            record(state, EventType::SigninThrottled, None, "address").await?;
+        if deps.kv.incr(&keys::signin_throttle_recorded(client_ip), limits.window_secs).await? == 1 {
+            record(deps, EventType::SigninThrottled, None, "address").await?;
         }
         return Ok(SignIn::Throttled);
     }
-    let found = state.store.account_by_username(&normalised).await?;
+    let found = deps.store.account_by_username(&normalised).await?;
     let enabled = found.as_ref().filter(|a| !a.disabled);
-    let known = known_device::recognise(state, &normalised, enabled, device).await?;
+    let known = known_device::recognise(deps, &normalised, enabled, device).await?;
     let counter = match &known {
         Some(device) => device.failure_key(),
         None => keys::signin_failures_by_username(&normalised),
     };
-    let attempts = state.kv.incr(&counter, limits.window_secs).await?;
+    let attempts = deps.kv.incr(&counter, limits.window_secs).await?;
     if attempts > u64::from(limits.max_failures_per_username) {
         tracing::warn!(ip = %client_ip, known_device = known.is_some(), "sign-in throttled");
         let reason = if known.is_some() { "device" } else { "username" };
         // Once per counter and window: exactly one attempt sees the count pass the limit.
         if attempts == u64::from(limits.max_failures_per_username) + 1 {
-            record(state, EventType::SigninThrottled, found.as_ref(), reason).await?;
+            record(deps, EventType::SigninThrottled, found.as_ref(), reason).await?;
         }
         return Ok(SignIn::Throttled);
     }
     let account = found.clone().filter(|a| !a.disabled);
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
     if !password::verify(pass, stored).await {
-        state.kv.incr(&ip_key, limits.window_secs).await?;
+        deps.kv.incr(&ip_key, limits.window_secs).await?;
         tracing::info!(ip = %client_ip, known_device = known.is_some(), "sign-in failed");
         // A disabled account is named too: its owner (and the organisation) should see attempts.
-        record(state, EventType::SigninFailed, found.as_ref(), "password").await?;
+        record(deps, EventType::SigninFailed, found.as_ref(), "password").await?;
         return Ok(SignIn::Invalid);
     }
     let Some(account) = account else {
         return Ok(SignIn::Invalid);
     };
-    state.kv.delete(&counter).await?;
+    deps.kv.delete(&counter).await?;
     tracing::info!(account = %account.id, known_device = known.is_some(), "signed in with password");
     Ok(SignIn::Success(Box::new(account)))
 }
@@ -106,10 +106,10 @@ pub async fn with_password(
 /// After the right password: makes this browser known for `username` (see `known_device`) and
 /// returns the device cookie's value.
 pub async fn remember_device(
-    state: &AppState,
+    deps: &Deps,
     username: &str,
     account: &Account,
     device: Option<&str>,
 ) -> Result<String, KvError> {
-    known_device::remember(state, &Username::normalise(username), account, device).await
+    known_device::remember(deps, &Username::normalise(username), account, device).await
 }

@@ -25,7 +25,7 @@ fn json_bytes(body: Bytes, max_age: i64) -> Response {
 }
 
 async fn discovery_document(State(state): State<AppState>) -> Response {
-    json_bytes(state.discovery.clone(), 3600)
+    json_bytes(state.discovery(), 3600)
 }
 
 async fn jwks(State(state): State<AppState>) -> Response {

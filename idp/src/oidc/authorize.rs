@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ErrorCode, OAuthError, ProtocolError};
 use super::params::Params;
 use super::pkce;
-use crate::app::AppState;
+use crate::app::Deps;
 use crate::auth::levels::{self, Requirement};
 use crate::clock::UnixTime;
 use crate::crypto;
@@ -201,7 +201,7 @@ pub fn validate(
 
 /// Issues an authorization code for the session and returns the redirect location.
 pub async fn issue_code(
-    state: &AppState,
+    deps: &Deps,
     request: &AuthorizationRequest,
     session: &Session,
     requirement: &Requirement,
@@ -231,14 +231,14 @@ pub async fn issue_code(
         acr,
         amr,
         grant_id: GrantId(crypto::random_token(16)),
-        expires_at: now + state.config.tokens.code_ttl_secs,
+        expires_at: now + deps.config.tokens.code_ttl_secs,
         redeemed_at: None,
     };
-    state.store.insert_code(&record).await?;
+    deps.store.insert_code(&record).await?;
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = &request.state {
         params.push(("state", s));
     }
-    params.push(("iss", &state.issuer));
+    params.push(("iss", &deps.issuer));
     Ok(request.redirect_uri.with_params(params))
 }
