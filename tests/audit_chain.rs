@@ -18,6 +18,7 @@ const NOW: i64 = 1_796_212_800;
 struct Db {
     store: Arc<dyn Store>,
     raw: Raw,
+    url: String,
     _dir: Option<tempfile::TempDir>,
     _pg: Option<crate::helpers::PgDatabase>,
 }
@@ -43,14 +44,14 @@ async fn sqlite_db() -> Db {
     let url = format!("sqlite://{}", dir.path().join("audit.db").display());
     let store = store::connect(&url, 8).await.expect("sqlite store");
     let raw = Raw::Sqlite(sqlx::SqlitePool::connect(&url).await.expect("raw sqlite"));
-    Db { store, raw, _dir: Some(dir), _pg: None }
+    Db { store, raw, url, _dir: Some(dir), _pg: None }
 }
 
 async fn postgres_db() -> Db {
     let db = crate::helpers::fresh_postgres().await;
     let store = store::connect(&db.url, 8).await.expect("postgres store");
     let raw = Raw::Postgres(sqlx::PgPool::connect(&db.url).await.expect("raw postgres"));
-    Db { store, raw, _dir: None, _pg: Some(db) }
+    Db { store, raw, url: db.url.clone(), _dir: None, _pg: Some(db) }
 }
 
 macro_rules! on_both {
@@ -76,6 +77,7 @@ macro_rules! on_both {
 
 on_both!(
     appends_link_and_verify,
+    two_processes_append_to_one_chain,
     concurrent_appends_form_one_chain,
     a_rolled_back_change_leaves_no_record,
     a_changed_field_is_named,
@@ -105,6 +107,27 @@ async fn append(db: &Db, count: usize, time: i64) {
     for n in 0..count {
         auditor.record(db.store.as_ref(), &event(n), time).await.expect("append");
     }
+}
+
+/// The server and idp-admin: two stores on one database. Each remembers the chain's end it last
+/// saw (SQLite), so each append must still link to the real end, also after a roll-back.
+async fn two_processes_append_to_one_chain(db: Db) {
+    let admin = store::connect(&db.url, 2).await.expect("a second store");
+    append(&db, 2, NOW).await;
+    auditor().record(admin.as_ref(), &event(10), NOW).await.expect("the other process appends");
+    append(&db, 2, NOW).await;
+    {
+        let mut tx = db.store.begin().await.unwrap();
+        auditor().append(tx.as_mut(), &event(20), NOW).await.unwrap();
+        // Dropped: rolled back.
+    }
+    auditor().record(admin.as_ref(), &event(11), NOW).await.expect("the other process appends");
+    append(&db, 1, NOW).await;
+    assert_eq!(check(&db).await, Ok(7));
+    let records = db.store.audit_records_after(0, 100).await.unwrap();
+    assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6, 7]);
+    assert!(records.iter().all(|r| !r.detail.contains("20")), "the rolled-back record is nowhere");
+    assert_eq!(db.store.audit_head().await.unwrap().seq, 7, "the end moved with every record");
 }
 
 async fn check(db: &Db) -> Result<i64, BadRecord> {

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::auth::factor_key::FactorKey;
 use crate::clock::UnixTime;
-use crate::store::{Account, AuditRecord, OutboxMail, Store, StoreResult, Tx};
+use crate::store::{Account, AuditRecord, OutboxMail, Store, StoreError, StoreResult, Tx};
 
 tokio::task_local! {
     /// The client address of the request being handled, set once per request by the HTTP layer
@@ -358,7 +358,22 @@ impl Auditor {
     /// queue there until this transaction ends), links the record to it and moves the end on.
     /// If this fails, the caller's change fails with it.
     pub async fn append(&self, tx: &mut dyn Tx, event: &Event, now: UnixTime) -> StoreResult<AuditRecord> {
-        let head = tx.lock_audit_head().await?;
+        let record = self.linked(tx.lock_audit_head().await?, event, now);
+        match tx.append_audit_record(&record).await {
+            // The end the store remembered was stale (another process appended; SQLite only, where
+            // the write lock is held already): link to the end it reads now.
+            Err(StoreError::Conflict("audit head")) => {
+                let record = self.linked(tx.lock_audit_head().await?, event, now);
+                tx.append_audit_record(&record).await?;
+                Ok(record)
+            }
+            Err(e) => Err(e),
+            Ok(()) => Ok(record),
+        }
+    }
+
+    /// The record of `event` that follows `head`, with its hash.
+    fn linked(&self, head: crate::store::AuditHead, event: &Event, now: UnixTime) -> AuditRecord {
         let subject = event.subject.clone().or_else(|| match event.actor.role {
             Role::Client => event.actor.id.clone(),
             _ => None,
@@ -389,8 +404,7 @@ impl Auditor {
             hash: String::new(),
         };
         record.hash = self.hash(&record);
-        tx.append_audit_record(&record).await?;
-        Ok(record)
+        record
     }
 
     /// Finishes a use case's transaction: queues its mail (if any), appends its record and commits.

@@ -27,6 +27,6 @@ impl_sql_tx!(sqlx::Postgres);
 #[async_trait::async_trait]
 impl Transactions for PgStore {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
-        Ok(Box::new(SqlTx(self.pool.begin().await?)))
+        Ok(Box::new(SqlTx(self.pool.begin().await?, None, None)))
     }
 }

@@ -96,23 +96,34 @@ macro_rules! impl_audit_store {
         async fn lock_audit_head<'c>(
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
         ) -> $crate::store::StoreResult<$crate::store::AuditHead> {
-            // An UPDATE takes the row lock (PostgreSQL) or the write lock (SQLite) until commit, so
-            // appends from several connections and nodes queue here and each sees the committed end.
+            // An UPDATE takes the row lock until commit, so appends from several connections and
+            // nodes queue here and each sees the committed end.
             let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING *")
                 .fetch_one(&mut **tx)
                 .await?;
             audit_head_from_row(&row)
         }
 
+        async fn read_audit_head<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+        ) -> $crate::store::StoreResult<$crate::store::AuditHead> {
+            let row = sqlx::query("SELECT * FROM audit_head WHERE id = 1").fetch_one(&mut **tx).await?;
+            audit_head_from_row(&row)
+        }
+
+        /// Appends `a` in one statement, only if it follows the chain's end (`seq - 1`,
+        /// `prev_hash`); false when the end is elsewhere. A trigger moves the end to the new record
+        /// (migration 0016), inside the database: no further round trip.
         async fn insert_audit_record<'c>(
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
             a: &$crate::store::AuditRecord,
-        ) -> $crate::store::StoreResult<()> {
-            sqlx::query(
+        ) -> $crate::store::StoreResult<bool> {
+            let written = sqlx::query(
                 "INSERT INTO audit_events (seq, id, time, event_type, action, outcome, actor_id, actor_name, actor_role, \
                  actor_is_requester, subject_id, client_address, object_type, object_id, node, organisation_id, \
                  client_id, detail, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 \
+                 FROM audit_head WHERE id = 1 AND seq = $21 AND hash = $22",
             )
             .bind(a.seq)
             .bind(&a.id)
@@ -134,19 +145,12 @@ macro_rules! impl_audit_store {
             .bind(&a.detail)
             .bind(&a.prev_hash)
             .bind(&a.hash)
+            .bind(a.seq - 1)
+            .bind(&a.prev_hash)
             .execute(&mut **tx)
             .await
             .map_err(|e| $crate::store::map_unique(e, "audit record"))?;
-            let moved = sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3")
-                .bind(a.seq)
-                .bind(&a.hash)
-                .bind(a.seq - 1)
-                .execute(&mut **tx)
-                .await?;
-            if moved.rows_affected() != 1 {
-                return Err($crate::store::StoreError::Conflict("audit head"));
-            }
-            Ok(())
+            Ok(written.rows_affected() == 1)
         }
 
         async fn prune_audit_records<'c>(

@@ -42,8 +42,26 @@ pub(crate) fn party(stored: Option<String>) -> StoreResult<Option<crate::domain:
         .transpose()
 }
 
-/// A transaction of one backend (see [`crate::store::Tx`]).
-pub struct SqlTx<DB: sqlx::Database>(pub(crate) sqlx::Transaction<'static, DB>);
+/// A transaction of one backend (see [`crate::store::Tx`]). On SQLite it also holds the audit
+/// chain's end as this process last saw it committed, and the end after this transaction's own
+/// appends, remembered when it commits (see `AuditTx` in `sql/tx.rs`).
+pub struct SqlTx<DB: sqlx::Database>(
+    pub(crate) sqlx::Transaction<'static, DB>,
+    pub(crate) Option<HeadCache>,
+    pub(crate) Option<crate::store::AuditHead>,
+);
+
+/// The audit chain's end as this process last appended or read it. Only a hint: an append that
+/// finds the chain's end elsewhere writes nothing and reads it again.
+pub(crate) type HeadCache = std::sync::Arc<std::sync::Mutex<Option<crate::store::AuditHead>>>;
+
+pub(crate) fn cached_head(cache: &HeadCache) -> Option<crate::store::AuditHead> {
+    cache.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+pub(crate) fn cache_head(cache: &HeadCache, head: Option<crate::store::AuditHead>) {
+    *cache.lock().unwrap_or_else(|p| p.into_inner()) = head;
+}
 
 /// Implements every store trait for a backend type with a `pool` field.
 macro_rules! impl_sql_store {

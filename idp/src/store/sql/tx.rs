@@ -12,7 +12,11 @@ macro_rules! impl_sql_tx {
             }
 
             async fn commit(self: Box<Self>) -> $crate::store::StoreResult<()> {
-                self.0.commit().await?;
+                let $crate::store::sql::SqlTx(tx, cache, appended) = *self;
+                tx.commit().await?;
+                if let (Some(cache), Some(head)) = (cache, appended) {
+                    $crate::store::sql::cache_head(&cache, Some(head));
+                }
                 Ok(())
             }
         }
@@ -20,17 +24,53 @@ macro_rules! impl_sql_tx {
         #[async_trait::async_trait]
         impl $crate::store::AuditTx for $crate::store::sql::SqlTx<$db> {
             async fn lock_audit_head(&mut self) -> $crate::store::StoreResult<$crate::store::AuditHead> {
-                lock_audit_head(&mut self.0).await
+                match &self.1 {
+                    // SQLite: `BEGIN IMMEDIATE` already holds the one write lock, so the end is this
+                    // transaction's own last record, or the end this process last saw committed; it
+                    // is read again only when unknown or found stale (another process appended).
+                    Some(cache) => {
+                        if let Some(head) = self.2.clone().or_else(|| $crate::store::sql::cached_head(cache)) {
+                            return Ok(head);
+                        }
+                        let head = read_audit_head(&mut self.0).await?;
+                        $crate::store::sql::cache_head(cache, Some(head.clone()));
+                        Ok(head)
+                    }
+                    // PostgreSQL: lock the end's row until commit; appends from every node queue here.
+                    None => lock_audit_head(&mut self.0).await,
+                }
             }
 
             async fn append_audit_record(
                 &mut self,
                 record: &$crate::store::AuditRecord,
             ) -> $crate::store::StoreResult<()> {
-                insert_audit_record(&mut self.0, record).await
+                let appended = insert_audit_record(&mut self.0, record).await?;
+                if let Some(cache) = &self.1 {
+                    if !appended {
+                        // Another process appended since this one last looked: read the end again.
+                        $crate::store::sql::cache_head(cache, None);
+                        self.2 = None;
+                    } else {
+                        let before = self.2.take().or_else(|| $crate::store::sql::cached_head(cache));
+                        self.2 = before.map(|head| $crate::store::AuditHead {
+                            seq: record.seq,
+                            hash: record.hash.clone(),
+                            ..head
+                        });
+                    }
+                }
+                if !appended {
+                    return Err($crate::store::StoreError::Conflict("audit head"));
+                }
+                Ok(())
             }
 
             async fn prune_audit(&mut self, through_seq: i64, base_hash: &str) -> $crate::store::StoreResult<u64> {
+                if let Some(cache) = &self.1 {
+                    $crate::store::sql::cache_head(cache, None);
+                    self.2 = None;
+                }
                 prune_audit_records(&mut self.0, through_seq, base_hash).await
             }
         }

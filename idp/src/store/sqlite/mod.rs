@@ -12,6 +12,8 @@ use super::{StoreResult, Transactions, Tx};
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The audit chain's end as this process last saw it (see `SqlTx`).
+    audit_head: super::sql::HeadCache,
 }
 
 impl SqliteStore {
@@ -31,7 +33,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await.map_err(sqlx::Error::from)?;
         backfill_username_skeletons(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, audit_head: Default::default() })
     }
 }
 
@@ -43,6 +45,7 @@ impl Transactions for SqliteStore {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
         // Take the write lock up front: a deferred transaction that reads first could not upgrade
         // to a writer once another connection has committed (SQLITE_BUSY_SNAPSHOT, not retried).
-        Ok(Box::new(SqlTx(self.pool.begin_with("BEGIN IMMEDIATE").await?)))
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Box::new(SqlTx(tx, Some(self.audit_head.clone()), None)))
     }
 }
