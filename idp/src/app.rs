@@ -111,17 +111,17 @@ pub enum CacheError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Keys(#[from] KeyError),
-    #[error("factor key: {0}")]
-    FactorKey(String),
-    #[error("{0}")]
-    Sms(String),
+    #[error("factor key")]
+    FactorKey(#[from] crate::auth::factor_key::FactorKeyError),
+    #[error("sms.http")]
+    Sms(#[from] crate::sms::GatewayConfigError),
 }
 
 impl AppState {
     pub async fn new(parts: Parts) -> Result<Self, CacheError> {
         let Parts { config, issuer, store, kv, clock, templates, mail_templates, mailer } = parts;
-        let factor_key = crate::auth::factor_key::FactorKey::load(&config.factors).map_err(CacheError::FactorKey)?;
-        let sms = crate::sms::build(&config.sms).map_err(CacheError::Sms)?;
+        let factor_key = crate::auth::factor_key::FactorKey::load(&config.factors)?;
+        let sms = crate::sms::build(&config.sms)?;
         let passkeys = crate::auth::passkeys::for_issuer(&issuer, &config.mail.from_name);
         let audit = crate::audit::Auditor::new(factor_key.clone(), config.audit.node_name());
         let caches = Caches {

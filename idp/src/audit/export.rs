@@ -9,6 +9,17 @@ use time::{Date, OffsetDateTime};
 use crate::clock::UnixTime;
 use crate::store::{AuditRecord, Store, StoreError};
 
+/// What is wrong with `--from` or `--to`, in words an operator can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeriodError {
+    #[error("--from: {0:?} is not a date (2026-12-01) or an RFC 3339 time")]
+    From(String),
+    #[error("--to: {0:?} is not a date (2026-12-31) or an RFC 3339 time")]
+    To(String),
+    #[error("--from must be before --to")]
+    Reversed,
+}
+
 /// A period to export: `from <= time < to`, Unix seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Period {
@@ -19,13 +30,11 @@ pub struct Period {
 impl Period {
     /// `--from` and `--to` as dates (`2026-12-01`, whole days in UTC, `--to` included) or
     /// RFC 3339 times (`2026-12-01T08:00:00Z`, `--to` excluded). An error says what to fix.
-    pub fn parse(from: &str, to: &str) -> Result<Self, String> {
-        let from = parse_bound(from, false)
-            .ok_or_else(|| format!("--from: {from:?} is not a date (2026-12-01) or an RFC 3339 time"))?;
-        let to = parse_bound(to, true)
-            .ok_or_else(|| format!("--to: {to:?} is not a date (2026-12-31) or an RFC 3339 time"))?;
+    pub fn parse(from: &str, to: &str) -> Result<Self, PeriodError> {
+        let from = parse_bound(from, false).ok_or_else(|| PeriodError::From(from.to_string()))?;
+        let to = parse_bound(to, true).ok_or_else(|| PeriodError::To(to.to_string()))?;
         if from >= to {
-            return Err("--from must be before --to".into());
+            return Err(PeriodError::Reversed);
         }
         Ok(Self { from, to })
     }

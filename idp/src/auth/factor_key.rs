@@ -11,6 +11,21 @@ use hmac::{Hmac, Mac};
 use josekit::jwe::{self, JweHeader};
 use sha2::Sha256;
 
+/// Why the factor key could not be had; names the setting or file to fix, never the key.
+#[derive(Debug, thiserror::Error)]
+pub enum FactorKeyError {
+    #[error("factors.encryption_key is not 32 bytes of base64url")]
+    Malformed,
+    #[error("{0} does not hold a factor key")]
+    NotAKeyFile(std::path::PathBuf),
+    #[error("{path}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 #[derive(Clone)]
 pub struct FactorKey {
     bytes: [u8; 32],
@@ -20,6 +35,11 @@ impl std::fmt::Debug for FactorKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("FactorKey(…)")
     }
+}
+
+/// An I/O error on `path`, for `map_err`.
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FactorKeyError + '_ {
+    move |source| FactorKeyError::Io { path: path.to_path_buf(), source }
 }
 
 impl FactorKey {
@@ -35,36 +55,34 @@ impl FactorKey {
     }
 
     /// The configured key, or the development key file (created, mode 0600, when missing).
-    pub fn load(config: &crate::config::FactorConfig) -> Result<Self, String> {
+    pub fn load(config: &crate::config::FactorConfig) -> Result<Self, FactorKeyError> {
         if let Some(key) = &config.encryption_key {
-            return Self::parse(key.expose())
-                .ok_or_else(|| "factors.encryption_key is not 32 bytes of base64url".into());
+            return Self::parse(key.expose()).ok_or(FactorKeyError::Malformed);
         }
         Self::from_file(&config.key_path)
     }
 
-    fn from_file(path: &Path) -> Result<Self, String> {
+    fn from_file(path: &Path) -> Result<Self, FactorKeyError> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
                 tracing::warn!(path = %path.display(), "factor secrets use the development key file: set factors.encryption_key in production");
-                Self::parse(&text).ok_or_else(|| format!("{} does not hold a factor key", path.display()))
+                Self::parse(&text).ok_or_else(|| FactorKeyError::NotAKeyFile(path.to_path_buf()))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 tracing::warn!(path = %path.display(), "no factors.encryption_key configured: generating a key file (fine for one development node only)");
                 let key = Self::generate();
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                    std::fs::create_dir_all(dir).map_err(io(dir))?;
                 }
                 let mut options = std::fs::OpenOptions::new();
                 options.write(true).create_new(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-                std::io::Write::write_all(&mut file, URL_SAFE_NO_PAD.encode(key.bytes).as_bytes())
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                let mut file = options.open(path).map_err(io(path))?;
+                std::io::Write::write_all(&mut file, URL_SAFE_NO_PAD.encode(key.bytes).as_bytes()).map_err(io(path))?;
                 Ok(key)
             }
-            Err(e) => Err(format!("{}: {e}", path.display())),
+            Err(e) => Err(io(path)(e)),
         }
     }
 

@@ -176,7 +176,7 @@ impl fmt::Debug for SmsConfig {
 
 /// Create the configured [`CodeSender`]. Errors are human-readable configuration errors
 /// (e.g. "sms.http.sms_body is not valid JSON: ...") and never contain `auth_value`.
-pub fn build(config: &SmsConfig) -> Result<Arc<dyn CodeSender>, String> {
+pub fn build(config: &SmsConfig) -> Result<Arc<dyn CodeSender>, GatewayConfigError> {
     match config.transport {
         TransportKind::File => {
             tracing::warn!(
@@ -186,7 +186,7 @@ pub fn build(config: &SmsConfig) -> Result<Arc<dyn CodeSender>, String> {
             Ok(Arc::new(FileSender::new(config.file_dir.clone())))
         }
         TransportKind::Http => {
-            let gateway = HttpGateway::new(config.http.clone()).map_err(|e| format!("sms.http: {e}"))?;
+            let gateway = HttpGateway::new(config.http.clone())?;
             Ok(Arc::new(gateway))
         }
     }
@@ -246,12 +246,12 @@ mod tests {
         cfg.http.url = "https://gw.example/sms".into();
         cfg.http.auth_value = Some("Bearer very-secret".into());
         cfg.http.voice_body = "{not json".into();
-        let err = build(&cfg).err().expect("must fail");
+        let err = build(&cfg).err().expect("must fail").to_string();
         assert!(err.contains("voice_body"), "{err}");
         assert!(!err.contains("very-secret"), "{err}");
 
         let cfg = SmsConfig { transport: TransportKind::Http, ..SmsConfig::default() };
-        let err = build(&cfg).err().expect("missing url must fail");
+        let err = build(&cfg).err().expect("missing url must fail").to_string();
         assert!(err.contains("url"), "{err}");
     }
 }
