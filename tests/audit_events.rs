@@ -1,13 +1,15 @@
 //! What the audit log records while people and portals use the IdP (NEN 7513, docs/audit.md):
 //! each change writes its record in its own transaction, names who acted, for whom, from which
-//! address and through which portal; and a change whose record cannot be written is not made.
+//! address and through which portal; and a change whose record cannot be written is not made,
+//! by a person or by an operator (`idp::admin`).
 
 use reqwest::StatusCode;
 
 use crate::helpers::browser::{location, to_page};
 use crate::helpers::{Backend, TestApp, PASSWORD};
+use idp::admin::{self, NewClient, NewUser, PolicyChange};
 use idp::audit::verify::verify;
-use idp::store::AuditRecord;
+use idp::store::{AuditRecord, Cached, ClientKind, PkcePolicy, SigningAlg};
 
 /// Every record, oldest first.
 async fn records(app: &TestApp) -> Vec<AuditRecord> {
@@ -160,6 +162,7 @@ async fn without_its_record_no_change_is_made(backend: Backend) {
     let start = rp.start(&[]);
     let page = browser.follow(&start.url).await.expect_err("the sign-in page");
     let before = records(&app).await.len();
+    let of_kees = app.state.store.audit_records_of(account.id.as_str(), 10).await.unwrap().len();
     refuse_audit_records(&app, backend).await;
 
     // The right password, but the sign-in cannot be recorded: no session, no code, a calm error page.
@@ -173,7 +176,7 @@ async fn without_its_record_no_change_is_made(backend: Backend) {
     let to = location(&silent).unwrap();
     assert!(to.contains("error=login_required"), "no session was made: {to}");
     assert_eq!(records(&app).await.len(), before);
-    assert!(app.state.store.audit_records_of(account.id.as_str(), 10).await.unwrap().is_empty());
+    assert_eq!(app.state.store.audit_records_of(account.id.as_str(), 10).await.unwrap().len(), of_kees);
 }
 
 #[tokio::test]
@@ -184,6 +187,85 @@ async fn without_its_record_no_change_is_made_on_sqlite() {
 #[tokio::test]
 async fn without_its_record_no_change_is_made_on_postgres() {
     without_its_record_no_change_is_made(Backend::Postgres).await;
+}
+
+/// What the operator's commands have changed, as far as a test can see it.
+async fn administered(app: &TestApp) -> String {
+    let store = app.state.store.as_ref();
+    let orgs: Vec<String> = store.list_organisations().await.unwrap().into_iter().map(|o| o.slug).collect();
+    let clients: Vec<String> =
+        store.list_clients().await.unwrap().into_iter().map(|c| format!("{} {}", c.id, c.pkce.as_str())).collect();
+    let accounts: Vec<String> = store.list_accounts().await.unwrap().into_iter().map(|a| a.username).collect();
+    let keys: Vec<String> =
+        store.list_keys().await.unwrap().into_iter().map(|k| format!("{} {:?}", k.kid, k.publish_until)).collect();
+    let org = store.organisation_by_slug(&app.org).await.unwrap().unwrap();
+    let policy = store.policy(&org.id).await.unwrap().map(|p| p.password_rules.min_length);
+    let clients_generation = store.generation(Cached::Clients).await.unwrap();
+    let keys_generation = store.generation(Cached::Keys).await.unwrap();
+    format!("{orgs:?} {clients:?} {accounts:?} {keys:?} {policy:?} {clients_generation} {keys_generation}")
+}
+
+/// `idp-admin`'s changes (docs/audit.md "admin.command"): with audit records refused, each
+/// command fails, saying so, and changes nothing, not even the generation that tells running
+/// servers to reload.
+async fn without_its_record_no_admin_command_changes_anything(backend: Backend) {
+    let app = match backend {
+        Backend::Sqlite => TestApp::spawn().await,
+        Backend::Postgres => TestApp::spawn_with(Backend::Postgres, |_| {}).await,
+    };
+    let portal = app.alpha_portal().await;
+    let before = administered(&app).await;
+    let count = records(&app).await.len();
+    refuse_audit_records(&app, backend).await;
+
+    let admin = app.admin();
+    let unrecorded = |e: &dyn std::fmt::Display| e.to_string().contains("audit record could not be written");
+    let new_client = NewClient {
+        organisation: app.org.clone(),
+        name: "Nieuw portaal".into(),
+        redirect_uris: vec!["https://nieuw.portal.example/callback".into()],
+        post_logout_redirect_uris: vec![],
+        kind: ClientKind::Confidential,
+        machine: false,
+        scopes: "openid profile".into(),
+        id_token_alg: SigningAlg::ES256,
+        pkce: PkcePolicy::Required,
+    };
+    let err = admin::create_client(&admin, new_client, app.now()).await.expect_err("client create");
+    assert!(unrecorded(&err), "{err}");
+    let err = admin::set_client_pkce(&admin, &portal.client_id, PkcePolicy::Optional, app.now()).await.unwrap_err();
+    assert!(unrecorded(&err), "{err}");
+    let err = admin::create_organisation(&admin, "nieuw", "Nieuw", app.now()).await.unwrap_err();
+    assert!(unrecorded(&err), "{err}");
+    let new_user = NewUser {
+        username: "nieuw".into(),
+        email: None,
+        given_name: "Nieuw".into(),
+        family_name: "Mens".into(),
+        birth_date: None,
+        password: None,
+        temporary_password: false,
+    };
+    let err = admin::create_user(&admin, new_user, app.now()).await.unwrap_err();
+    assert!(unrecorded(&err), "{err}");
+    let change = PolicyChange { min_length: Some(14), ..PolicyChange::default() };
+    let err = admin::set_policy(&admin, &app.org, change, app.now()).await.unwrap_err();
+    assert!(unrecorded(&err), "{err}");
+    let err = admin::rotate_keys(&admin, &app.state.config, app.now()).await.unwrap_err();
+    assert!(unrecorded(&err), "{err}");
+
+    assert_eq!(administered(&app).await, before, "nothing changed");
+    assert_eq!(records(&app).await.len(), count);
+}
+
+#[tokio::test]
+async fn without_its_record_no_admin_command_changes_anything_on_sqlite() {
+    without_its_record_no_admin_command_changes_anything(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn without_its_record_no_admin_command_changes_anything_on_postgres() {
+    without_its_record_no_admin_command_changes_anything(Backend::Postgres).await;
 }
 
 #[tokio::test]

@@ -155,7 +155,7 @@ async fn a_portal_registered_with_pkce_optional_may_leave_it_out_until_it_is_req
     let browser = app.browser();
     let pending = browser.sign_in(&without_pkce, "kees", crate::helpers::PASSWORD).await;
     let changed =
-        idp::admin::set_client_pkce(app.state.store.as_ref(), &portal.client_id, PkcePolicy::Required).await.unwrap();
+        idp::admin::set_client_pkce(&app.admin(), &portal.client_id, PkcePolicy::Required, app.now()).await.unwrap();
     assert_eq!(changed.pkce, PkcePolicy::Required);
     app.state.refresh_caches().await.unwrap();
     assert_redirect_error(&app, &portal, &without_pkce, "invalid_request").await;
@@ -169,7 +169,7 @@ async fn a_portal_registered_with_pkce_optional_may_leave_it_out_until_it_is_req
 
     // A public client cannot be made optional.
     let public = app.portal("spa", ClientKind::Public).await;
-    let refused = idp::admin::set_client_pkce(app.state.store.as_ref(), &public.client_id, PkcePolicy::Optional).await;
+    let refused = idp::admin::set_client_pkce(&app.admin(), &public.client_id, PkcePolicy::Optional, app.now()).await;
     assert!(refused.unwrap_err().to_string().contains("--pkce"));
 }
 

@@ -268,7 +268,7 @@ async fn the_activity_page_and_the_changed_forms_fit_a_small_phone_without_javas
     let email = "f.elamrani-vandenberg@ziggo.nl";
     assert_eq!(email.len(), 30);
     idp::admin::create_user(
-        app.state.store.as_ref(),
+        &app.admin(),
         idp::admin::NewUser {
             username: email.into(),
             email: Some(email.into()),

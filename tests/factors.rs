@@ -316,7 +316,7 @@ async fn step_up_by_acr_values_and_by_scope_asks_a_factor_never_a_lower_level() 
     })
     .await;
     let created = admin::create_client(
-        app.state.store.as_ref(),
+        &app.admin(),
         NewClient {
             organisation: app.org.clone(),
             name: "Dossier".into(),
@@ -580,8 +580,7 @@ async fn an_operator_reset_removes_every_factor_and_the_next_sign_in_enrols_agai
     let templates = &app.state.mail_templates;
     let temporary = Some(idp::domain::Secret::new("tijdelijk-wachtwoord-42".to_string()));
     admin::reset_factors(
-        app.state.activation(),
-        idp::audit::Actor::operator(Some("tester".into())),
+        &app.admin(),
         idp::activation::Mailing { templates, config: &app.state.config, issuer: &app.issuer },
         "PIET",
         temporary,
@@ -809,9 +808,9 @@ async fn tokens_do_not_count_a_mailed_token_where_the_portal_refuses_it() {
     app.set_policy(PolicyChange { mailed_token: Some(true), ..two_factors() }).await;
     let accepting = app.alpha_portal().await;
     // A portal of another organisation, which takes a password and no mailed tokens.
-    let other = admin::create_organisation(app.state.store.as_ref(), "streng", "Streng", app.now()).await.unwrap();
+    let other = admin::create_organisation(&app.admin(), "streng", "Streng", app.now()).await.unwrap();
     let created = admin::create_client(
-        app.state.store.as_ref(),
+        &app.admin(),
         NewClient {
             organisation: other.slug.clone(),
             name: "Streng".into(),
@@ -833,7 +832,7 @@ async fn tokens_do_not_count_a_mailed_token_where_the_portal_refuses_it() {
         redirect_uri: "https://streng.portal.example/callback".into(),
         post_logout_uri: String::new(),
     };
-    admin::set_policy(app.state.store.as_ref(), "streng", PolicyChange::default(), app.now()).await.unwrap();
+    admin::set_policy(&app.admin(), "streng", PolicyChange::default(), app.now()).await.unwrap();
     app.user("piet").await;
     let SecondStep { rp, browser, start, page } = at_second_step(&app, &accepting, "piet").await;
     let code = login_code(&delivered(&app).await);

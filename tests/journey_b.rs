@@ -187,14 +187,6 @@ async fn an_address_that_cannot_be_a_login_name_is_refused_when_inviting() {
         config: &app.state.config,
         issuer: &app.issuer,
     };
-    let err = idp::activation::invite::invite(
-        app.state.activation(),
-        idp::audit::Actor::operator(None),
-        mailing,
-        request,
-        app.now(),
-    )
-    .await
-    .expect_err("refused");
+    let err = idp::activation::invite::invite(&app.admin(), mailing, request, app.now()).await.expect_err("refused");
     assert!(err.to_string().contains("cannot be a login name: it mixes letters of different scripts"), "{err}");
 }

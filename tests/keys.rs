@@ -81,7 +81,7 @@ async fn rotated_keys_are_published_before_they_sign_and_verify_after() {
     let old_kid = kid_of(&old.id_token);
 
     // As idp-admin would, in another process: write and bump; the server notices by polling.
-    let created = idp::admin::rotate_keys(app.state.store.as_ref(), &app.state.config, app.now()).await.unwrap();
+    let created = idp::admin::rotate_keys(&app.admin(), &app.state.config, app.now()).await.unwrap();
     app.state.refresh_caches().await.unwrap();
     let new_kids: Vec<String> = created.iter().map(|k| k.kid.clone()).collect();
     let published = jwks_kids(&app).await;

@@ -21,7 +21,7 @@ async fn a_temporary_password_is_replaced_before_the_portal_gets_a_code() {
         password: Some(Secret::new(PASSWORD.into())),
         temporary_password: true,
     };
-    admin::create_user(app.state.store.as_ref(), user, app.now()).await.unwrap();
+    admin::create_user(&app.admin(), user, app.now()).await.unwrap();
     let browser = app.browser();
     let start = rp.start(&[]);
     let login = browser.follow(&start.url).await.unwrap_err();

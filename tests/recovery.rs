@@ -168,7 +168,7 @@ async fn addresses_match_whatever_their_case_also_beyond_ascii() {
         password: Some(idp::domain::Secret::new(PASSWORD.into())),
         temporary_password: false,
     };
-    idp::admin::create_user(app.state.store.as_ref(), new, app.now()).await.unwrap();
+    idp::admin::create_user(&app.admin(), new, app.now()).await.unwrap();
     request_reset(&app, "élise.ünal@example.NL").await;
     assert_eq!(mails(&app).await.len(), 1);
 }

@@ -403,7 +403,7 @@ async fn an_accent_typed_composed_or_decomposed_is_the_same_password() {
         password: Some(idp::domain::Secret::new("cr\u{e8}me br\u{fb}l\u{e9}e 7".into())),
         temporary_password: false,
     };
-    idp::admin::create_user(app.state.store.as_ref(), new, app.now()).await.unwrap();
+    idp::admin::create_user(&app.admin(), new, app.now()).await.unwrap();
     let rp = app.rp(&portal).await;
     // ... typed as e + U+0301 (and the username likewise) on another phone.
     let start = rp.start(&[]);

@@ -1,7 +1,15 @@
 //! Administrative use cases, shared by `idp-admin` and the tests: organisations, clients,
-//! accounts and key rotation. Each validates its input fully before writing anything, and
-//! bumps the change generation so running servers reload their caches.
+//! accounts, policies, key rotation and an operator's reset of someone's factors.
+//!
+//! Each validates its input fully before writing anything, then makes its writes in one
+//! transaction together with the bump of the change generation (so running servers reload their
+//! caches) and its `admin.command` audit record naming the operator, the object changed and the
+//! command: if the record cannot be written, nothing changes. A refused command (bad input, a
+//! conflict, a failing database) changes nothing and is recorded as a failed `admin.command` in
+//! a transaction of its own, like a refused sign-in (docs/audit.md).
 
+use crate::audit::retention::{self, Pruned};
+use crate::audit::{Actor, Auditor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::config::Config;
 use crate::crypto;
@@ -27,6 +35,9 @@ pub enum AdminError {
     Store(StoreError),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// The command was refused, and the audit record of that could not be written either.
+    #[error("{error} (and its audit record could not be written: {audit})")]
+    Unrecorded { error: Box<AdminError>, audit: StoreError },
 }
 
 impl From<StoreError> for AdminError {
@@ -42,12 +53,98 @@ fn invalid(message: impl Into<String>) -> AdminError {
     AdminError::Invalid(message.into())
 }
 
+// The commands as `idp-admin` names them, for their records (`detail.command`).
+pub const ORG_CREATE: &str = "org create";
+pub const ORG_POLICY: &str = "org policy";
+pub const CLIENT_CREATE: &str = "client create";
+pub const CLIENT_UPDATE: &str = "client update";
+pub const USER_CREATE: &str = "user create";
+pub const USER_RESET_FACTORS: &str = "user reset-factors";
+pub const KEYS_ROTATE: &str = "keys rotate";
+pub const INVITE: &str = "invite";
+pub const AUDIT_PRUNE: &str = "audit prune";
+
+/// What the administrative use cases work with: storage, the audit log, and the operator they
+/// act for (the actor of their records).
+#[derive(Clone)]
+pub struct Deps<'a> {
+    pub store: &'a dyn Store,
+    pub audit: &'a Auditor,
+    pub by: Actor,
+}
+
+/// An error of a refused command, as its audit record and the operator see it.
+pub trait Refusal: Sized {
+    /// Why, in one word (`invalid`, `conflict`, `error`): never the message, which may repeat
+    /// the arguments (a name, an address).
+    fn reason(&self) -> &'static str;
+    /// This error, with the note that its audit record could not be written.
+    fn unrecorded(self, audit: StoreError) -> Self;
+}
+
+impl Refusal for AdminError {
+    fn reason(&self) -> &'static str {
+        match self {
+            AdminError::Invalid(_) => "invalid",
+            AdminError::Conflict(_) => "conflict",
+            AdminError::Store(_) | AdminError::Keys(_) => "error",
+            AdminError::Unrecorded { error, .. } => error.reason(),
+        }
+    }
+
+    fn unrecorded(self, audit: StoreError) -> Self {
+        AdminError::Unrecorded { error: Box::new(self), audit }
+    }
+}
+
+impl Deps<'_> {
+    /// The record of `command` (as `idp-admin` names it: `client create`) having changed `object`.
+    pub fn command(&self, command: &'static str, object: (&'static str, &str)) -> Event {
+        Event::new(EventType::AdminCommand, self.by.clone()).object(object.0, object.1).detail("command", command)
+    }
+
+    /// Passes a use case's result on; a refusal is first recorded as a failed `admin.command` in
+    /// its own transaction (the use case's own transaction, if it began one, rolled back). Its
+    /// object is the command: nothing was changed, and the arguments are not recorded.
+    pub async fn refused_recorded<T, E: Refusal>(
+        &self,
+        command: &'static str,
+        result: Result<T, E>,
+        now: UnixTime,
+    ) -> Result<T, E> {
+        let Err(error) = result else { return result };
+        let event = Event::new(EventType::AdminCommand, self.by.clone())
+            .failed()
+            .object("command", command)
+            .detail("command", command)
+            .detail("reason", error.reason());
+        match self.audit.record(self.store, &event, now).await {
+            Ok(_) => Err(error),
+            Err(audit) => Err(error.unrecorded(audit)),
+        }
+    }
+}
+
+/// `idp-admin org create`: a care organisation.
 pub async fn create_organisation(
-    store: &dyn Store,
+    deps: &Deps<'_>,
     slug: &str,
     name: &str,
     now: UnixTime,
 ) -> Result<Organisation, AdminError> {
+    let result = async {
+        let org = new_organisation(slug, name, now)?;
+        let mut tx = deps.store.begin().await?;
+        tx.create_organisation(&org).await?;
+        let event = deps.command(ORG_CREATE, ("organisation", org.id.as_str())).organisation(org.id.as_str());
+        deps.audit.commit(tx, None, &event, now).await?;
+        Ok(org)
+    }
+    .await;
+    deps.refused_recorded(ORG_CREATE, result, now).await
+}
+
+fn new_organisation(slug: &str, name: &str, now: UnixTime) -> Result<Organisation, AdminError> {
     let slug = slug.trim().to_ascii_lowercase();
     if slug.is_empty() || slug.len() > 40 || !slug.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
         return Err(invalid("--slug: use 1-40 letters, digits or dashes"));
@@ -56,10 +153,7 @@ pub async fn create_organisation(
     if name.is_empty() || name.len() > 200 {
         return Err(invalid("--name: must be 1-200 characters"));
     }
-    let org =
-        Organisation { id: OrganisationId(crypto::random_token(12)), slug, name: name.to_string(), created_at: now };
-    store.create_organisation(&org).await?;
-    Ok(org)
+    Ok(Organisation { id: OrganisationId(crypto::random_token(12)), slug, name: name.to_string(), created_at: now })
 }
 
 /// What an operator asks for when registering a client.
@@ -85,7 +179,25 @@ pub struct CreatedClient {
     pub secret: Option<Secret<String>>,
 }
 
-pub async fn create_client(store: &dyn Store, new: NewClient, now: UnixTime) -> Result<CreatedClient, AdminError> {
+/// `idp-admin client create`: a portal or machine client. The secret is returned this once; only
+/// its digest is stored.
+pub async fn create_client(deps: &Deps<'_>, new: NewClient, now: UnixTime) -> Result<CreatedClient, AdminError> {
+    let result = async {
+        let created = new_client(deps.store, new, now).await?;
+        let client = &created.client;
+        let mut tx = deps.store.begin().await?;
+        tx.create_client(client).await?;
+        tx.bump_generation(Cached::Clients).await?;
+        let event =
+            deps.command(CLIENT_CREATE, ("client", client.id.as_str())).organisation(client.organisation_id.as_str());
+        deps.audit.commit(tx, None, &event, now).await?;
+        Ok(created)
+    }
+    .await;
+    deps.refused_recorded(CLIENT_CREATE, result, now).await
+}
+
+async fn new_client(store: &dyn Store, new: NewClient, now: UnixTime) -> Result<CreatedClient, AdminError> {
     let org = store
         .organisation_by_slug(&new.organisation.to_ascii_lowercase())
         .await?
@@ -142,8 +254,6 @@ pub async fn create_client(store: &dyn Store, new: NewClient, now: UnixTime) -> 
         pkce: new.pkce,
         created_at: now,
     };
-    store.create_client(&client).await?;
-    store.bump_generation(Cached::Clients).await?;
     Ok(CreatedClient { client, secret })
 }
 
@@ -158,13 +268,30 @@ fn check_pkce(kind: ClientKind, pkce: PkcePolicy) -> Result<(), AdminError> {
 /// Changes whether a registered client must send PKCE (RFC 9700 §2.1.1). Running servers pick
 /// the change up with the other client changes; requests already at the sign-in page are
 /// checked again when their code is redeemed.
-pub async fn set_client_pkce(store: &dyn Store, client_id: &str, pkce: PkcePolicy) -> Result<Client, AdminError> {
-    let id = ClientId(client_id.to_string());
-    let client = store.client_by_id(&id).await?.ok_or_else(|| invalid(format!("no client {client_id:?}")))?;
-    check_pkce(client.kind, pkce)?;
-    store.set_client_pkce(&id, pkce).await?;
-    store.bump_generation(Cached::Clients).await?;
-    Ok(Client { pkce, ..client })
+/// `idp-admin client update --pkce`.
+pub async fn set_client_pkce(
+    deps: &Deps<'_>,
+    client_id: &str,
+    pkce: PkcePolicy,
+    now: UnixTime,
+) -> Result<Client, AdminError> {
+    let result = async {
+        let unknown = || invalid(format!("no client {client_id:?}"));
+        let id = ClientId(client_id.to_string());
+        let client = deps.store.client_by_id(&id).await?.ok_or_else(unknown)?;
+        check_pkce(client.kind, pkce)?;
+        let mut tx = deps.store.begin().await?;
+        // Removed since it was read: nothing to change.
+        if !tx.set_client_pkce(&id, pkce).await? {
+            return Err(unknown());
+        }
+        tx.bump_generation(Cached::Clients).await?;
+        let event = deps.command(CLIENT_UPDATE, ("client", id.as_str())).organisation(client.organisation_id.as_str());
+        deps.audit.commit(tx, None, &event, now).await?;
+        Ok(Client { pkce, ..client })
+    }
+    .await;
+    deps.refused_recorded(CLIENT_UPDATE, result, now).await
 }
 
 /// What an operator gives for a new account.
@@ -193,7 +320,30 @@ pub fn check_password(password: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
-pub async fn create_user(store: &dyn Store, new: NewUser, now: UnixTime) -> Result<Account, AdminError> {
+/// `idp-admin user create`. The record names the account as the person acted for: it is their
+/// data, and no other record of its making does.
+pub async fn create_user(deps: &Deps<'_>, new: NewUser, now: UnixTime) -> Result<Account, AdminError> {
+    let result = async {
+        let account = new_account(new, now).await?;
+        let mut tx = deps.store.begin().await?;
+        match tx.create_account(&account).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(crate::store::USERNAME_LOOKALIKE)) => {
+                return Err(invalid("--username: looks too much like an existing username; choose another"))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let event = deps.command(USER_CREATE, ("account", account.id.as_str())).acting_for(account.id.as_str());
+        deps.audit.commit(tx, None, &event, now).await?;
+        Ok(account)
+    }
+    .await;
+    deps.refused_recorded(USER_CREATE, result, now).await
+}
+
+/// The account an operator asks for, its password hashed (before any transaction begins: hashing
+/// takes a while, and SQLite's write lock would be held meanwhile).
+async fn new_account(new: NewUser, now: UnixTime) -> Result<Account, AdminError> {
     let username = Username::parse(&new.username).map_err(|e| invalid(format!("--username: {e}")))?;
     let email = match &new.email {
         Some(e) => Some(Email::parse(e).ok_or_else(|| invalid(format!("--email {e}: not an e-mail address")))?),
@@ -217,7 +367,7 @@ pub async fn create_user(store: &dyn Store, new: NewUser, now: UnixTime) -> Resu
         }
         None => None,
     };
-    let account = Account {
+    Ok(Account {
         id: AccountId(uuid::Uuid::new_v4().to_string()),
         subject: Subject(crypto::random_token(16)),
         username: username.display().to_string(),
@@ -233,21 +383,26 @@ pub async fn create_user(store: &dyn Store, new: NewUser, now: UnixTime) -> Resu
         disabled: false,
         must_change_password: new.temporary_password,
         password_via_mail: false,
-    };
-    match store.create_account(&account).await {
-        Ok(()) => Ok(account),
-        Err(StoreError::Conflict(crate::store::USERNAME_LOOKALIKE)) => {
-            Err(invalid("--username: looks too much like an existing username; choose another"))
-        }
-        Err(e) => Err(e.into()),
-    }
+    })
 }
 
-/// Rotates the signing keys (see `oidc::keys` for the timing) and tells running servers.
-pub async fn rotate_keys(store: &dyn Store, config: &Config, now: UnixTime) -> Result<Vec<SigningKey>, AdminError> {
-    let created = keys::rotate(store, now, config.keys.publish_delay_secs, config.max_signed_token_ttl()).await?;
-    store.bump_generation(Cached::Keys).await?;
-    Ok(created)
+/// `idp-admin keys rotate`: new signing keys (see `oidc::keys` for the timing), and running
+/// servers told. The record names the new keys' ids, space-separated.
+pub async fn rotate_keys(deps: &Deps<'_>, config: &Config, now: UnixTime) -> Result<Vec<SigningKey>, AdminError> {
+    let result = async {
+        let stored = deps.store.list_keys().await?;
+        let rotation =
+            keys::rotation(&stored, now, config.keys.publish_delay_secs, config.max_signed_token_ttl()).await?;
+        let mut tx = deps.store.begin().await?;
+        rotation.write(tx.as_mut()).await?;
+        tx.bump_generation(Cached::Keys).await?;
+        let kids: Vec<&str> = rotation.created.iter().map(|k| k.kid.as_str()).collect();
+        let event = deps.command(KEYS_ROTATE, ("key", &kids.join(" ")));
+        deps.audit.commit(tx, None, &event, now).await?;
+        Ok(rotation.created)
+    }
+    .await;
+    deps.refused_recorded(KEYS_ROTATE, result, now).await
 }
 
 /// Changes to an organisation's policy; `None` leaves a setting as it is.
@@ -275,8 +430,28 @@ pub struct PolicyChange {
     pub trusted_device_days: Option<i64>,
 }
 
-/// Applies a policy change after checking the whole resulting policy.
+/// `idp-admin org policy`: applies a policy change after checking the whole resulting policy.
+/// The record's object is the policy, by its organisation's id.
 pub async fn set_policy(
+    deps: &Deps<'_>,
+    slug: &str,
+    change: PolicyChange,
+    now: UnixTime,
+) -> Result<OrganisationPolicy, AdminError> {
+    let result = async {
+        let policy = changed_policy(deps.store, slug, change, now).await?;
+        let org = policy.organisation_id.as_str();
+        let mut tx = deps.store.begin().await?;
+        tx.set_policy(&policy).await?;
+        let event = deps.command(ORG_POLICY, ("policy", org)).organisation(org);
+        deps.audit.commit(tx, None, &event, now).await?;
+        Ok(policy)
+    }
+    .await;
+    deps.refused_recorded(ORG_POLICY, result, now).await
+}
+
+async fn changed_policy(
     store: &dyn Store,
     slug: &str,
     change: PolicyChange,
@@ -356,8 +531,28 @@ pub async fn set_policy(
         policy.trusted_device_days = days;
     }
     policy.updated_at = now;
-    store.set_policy(&policy).await?;
     Ok(policy)
+}
+
+/// `idp-admin audit prune`: removes whole months of audit records older than `months`
+/// (`audit::retention`). The command's record joins the `audit.pruned` record in the transaction
+/// of the removal; when nothing is old enough, nothing changes and its object is the command.
+pub async fn prune_audit(deps: &Deps<'_>, months: u32, now: UnixTime) -> Result<Pruned, AdminError> {
+    let result = async {
+        let plan = retention::plan(deps.store, months, now).await?;
+        let Some(removed_records) = plan.object_id() else {
+            let event = deps.command(AUDIT_PRUNE, ("command", AUDIT_PRUNE));
+            deps.audit.record(deps.store, &event, now).await?;
+            return Ok(Pruned { cutoff: plan.cutoff, removed: 0 });
+        };
+        let mut tx = deps.store.begin().await?;
+        let removed = plan.apply(tx.as_mut(), deps.audit, deps.by.clone(), now).await?;
+        let event = deps.command(AUDIT_PRUNE, ("audit", &removed_records));
+        deps.audit.commit(tx, None, &event, now).await?;
+        Ok(Pruned { cutoff: plan.cutoff, removed })
+    }
+    .await;
+    deps.refused_recorded(AUDIT_PRUNE, result, now).await
 }
 
 /// An account's factors, for the operator who helps someone (`idp-admin user factors`).
@@ -390,15 +585,28 @@ struct ResetMail<'a> {
 /// When someone else may know the password (it was reset by mail, perhaps not by the person),
 /// pass `temporary_password`: the organisation hands it over (by phone, by letter), the old
 /// password stops working, and the person chooses their own at the next sign-in.
+///
+/// `idp-admin user reset-factors`: besides its `admin.command` record (object: the account), the
+/// transaction holds a `factor.reset` record that names the person acted for.
 pub async fn reset_factors(
-    deps: crate::activation::Deps<'_>,
-    by: crate::audit::Actor,
+    deps: &Deps<'_>,
     mailing: crate::activation::Mailing<'_>,
     username: &str,
     temporary_password: Option<Secret<String>>,
     now: UnixTime,
 ) -> Result<Account, AdminError> {
-    let crate::activation::Deps { store, audit } = deps;
+    let result = reset_factors_of(deps, mailing, username, temporary_password, now).await;
+    deps.refused_recorded(USER_RESET_FACTORS, result, now).await
+}
+
+async fn reset_factors_of(
+    deps: &Deps<'_>,
+    mailing: crate::activation::Mailing<'_>,
+    username: &str,
+    temporary_password: Option<Secret<String>>,
+    now: UnixTime,
+) -> Result<Account, AdminError> {
+    let &Deps { store, audit, ref by } = deps;
     let crate::activation::Mailing { templates, config, issuer } = mailing;
     let account = account_named(store, username).await?;
     let temporary = match temporary_password {
@@ -422,11 +630,13 @@ pub async fn reset_factors(
     tx.reset_factors(&account.id, temporary.as_ref(), now).await?;
     // The operator acts at the person's request by phone or at the desk, but the person did not
     // make this change themself (NEN 7513 / FHIR `requestor`).
-    let by = crate::audit::Actor { is_requester: false, ..by };
-    let event = crate::audit::Event::new(crate::audit::EventType::FactorsReset, by)
+    let on_behalf = Actor { is_requester: false, ..by.clone() };
+    let reset = Event::new(EventType::FactorsReset, on_behalf)
         .acting_for(account.id.as_str())
         .object("account", account.id.as_str())
         .detail("temporary_password", temporary.is_some());
+    audit.append(tx.as_mut(), &reset, now).await?;
+    let event = deps.command(USER_RESET_FACTORS, ("account", account.id.as_str()));
     audit.commit(tx, Some(&notice), &event, now).await?;
     Ok(account)
 }

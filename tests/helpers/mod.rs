@@ -111,7 +111,21 @@ async fn seed_signing_keys(config: &Config, now: i64) {
     }
 }
 
+/// What an operator's use cases (`idp::admin`) get in the tests: the operator is `tester`.
+pub fn operator(state: &AppState) -> admin::Deps<'_> {
+    admin::Deps {
+        store: state.store.as_ref(),
+        audit: &state.audit,
+        by: idp::audit::Actor::operator(Some("tester".into())),
+    }
+}
+
 impl TestApp {
+    /// As [`operator`]: for calling `idp::admin` as `idp-admin` does.
+    pub fn admin(&self) -> admin::Deps<'_> {
+        operator(&self.state)
+    }
+
     pub async fn spawn() -> Self {
         Self::spawn_with(Backend::Sqlite, |_| {}).await
     }
@@ -154,7 +168,7 @@ impl TestApp {
         let issuer = state.issuer.clone();
         let port = app.port();
         tokio::spawn(app.run_until(std::future::pending()));
-        let org = admin::create_organisation(state.store.as_ref(), "zorg", "Zorggroep Test", clock.unix())
+        let org = admin::create_organisation(&operator(&state), "zorg", "Zorggroep Test", clock.unix())
             .await
             .expect("organisation");
         TestApp { issuer, port, state, clock, org: org.slug, _pg: pg, _dir: dir }
@@ -186,7 +200,7 @@ impl TestApp {
         let redirect_uri = format!("https://{name}.portal.example/callback");
         let post_logout_uri = format!("https://{name}.portal.example/signed-out");
         let created = admin::create_client(
-            self.state.store.as_ref(),
+            &self.admin(),
             NewClient {
                 organisation: self.org.clone(),
                 name: format!("Portaal {name}"),
@@ -213,7 +227,7 @@ impl TestApp {
     /// Registers a machine client (client credentials); returns (id, secret).
     pub async fn machine(&self, name: &str) -> (String, String) {
         let created = admin::create_client(
-            self.state.store.as_ref(),
+            &self.admin(),
             NewClient {
                 organisation: self.org.clone(),
                 name: name.into(),
@@ -235,7 +249,7 @@ impl TestApp {
     /// Creates an account with [`PASSWORD`]; returns its `sub`.
     pub async fn user(&self, username: &str) -> String {
         let account = admin::create_user(
-            self.state.store.as_ref(),
+            &self.admin(),
             NewUser {
                 username: username.into(),
                 email: Some(format!("{}@example.nl", username.to_lowercase().replace(' ', "."))),

@@ -5,7 +5,6 @@
 use idp::activation::invite::{self, InviteRequest, Invited};
 use idp::activation::Mailing;
 use idp::admin::{self, PolicyChange};
-use idp::audit::Actor;
 use idp::auth::{factors, totp};
 use idp::store::ClientKind;
 use idp::ui::Locale;
@@ -28,7 +27,7 @@ impl TestApp {
 
     /// Changes the test organisation's policy, as `idp-admin policy set` does.
     pub async fn set_policy(&self, change: PolicyChange) {
-        admin::set_policy(self.state.store.as_ref(), &self.org, change, self.now()).await.expect("policy change");
+        admin::set_policy(&self.admin(), &self.org, change, self.now()).await.expect("policy change");
     }
 
     /// An invitation to the test organisation for `email`, from Jan Jansen without birth date
@@ -48,9 +47,7 @@ impl TestApp {
     pub async fn invite(&self, request: InviteRequest) -> Invited {
         let mailing =
             Mailing { templates: &self.state.mail_templates, config: &self.state.config, issuer: &self.issuer };
-        invite::invite(self.state.activation(), Actor::operator(None), mailing, request, self.now())
-            .await
-            .expect("invitation")
+        invite::invite(&self.admin(), mailing, request, self.now()).await.expect("invitation")
     }
 
     /// Creates an account with [`super::PASSWORD`] and an enrolled authenticator app; returns

@@ -93,6 +93,7 @@ contract!(
     recovery_codes_once,
     trusted_devices_die_with_the_password,
     transactions_are_all_or_nothing,
+    admin_writes_are_all_or_nothing,
     invitations_activate_once,
     password_resets_once,
     principals_are_kept,

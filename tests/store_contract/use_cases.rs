@@ -66,6 +66,81 @@ pub(super) async fn transactions_are_all_or_nothing(store: &dyn Store) {
     assert!(tx.append_audit_record(&stale).await.is_err(), "a record must follow the head");
 }
 
+/// `idp-admin`'s writes (`idp::admin`) in a transaction: organisation, policy, client, PKCE,
+/// account, keys and the change generations are all gone when it is dropped, all there after
+/// commit; conflicts are named as by the plain store methods.
+pub(super) async fn admin_writes_are_all_or_nothing(store: &dyn Store) {
+    let org = organisation("adm");
+    let mut policy = store::OrganisationPolicy::default_for(org.id.clone());
+    policy.updated_at = NOW;
+    let client = confidential_client("adm-portal", &org);
+    let person = account("acc-adm", "admin-made");
+    let key = keys::generate(SigningAlg::ES256, NOW, NOW + 3600).unwrap();
+    let old_key = keys::generate(SigningAlg::ES256, NOW, NOW).unwrap();
+    store.insert_key(&old_key).await.unwrap();
+    let generations =
+        || async { (store.generation(Cached::Clients).await.unwrap(), store.generation(Cached::Keys).await.unwrap()) };
+    let before = generations().await;
+    {
+        let mut tx = store.begin().await.unwrap();
+        write(tx.as_mut(), &org, &policy, &client, &person, &key, &old_key).await;
+        // Dropped: rolled back.
+    }
+    assert!(store.organisation_by_slug("adm").await.unwrap().is_none(), "the organisation is gone");
+    assert!(store.policy(&org.id).await.unwrap().is_none(), "the policy is gone");
+    assert!(store.client_by_id(&client.id).await.unwrap().is_none(), "the client is gone");
+    assert!(store.account_by_id(&person.id).await.unwrap().is_none(), "the account is gone");
+    assert_eq!(store.list_keys().await.unwrap(), vec![old_key.clone()], "the keys are as they were");
+    assert_eq!(generations().await, before, "no node is told to reload");
+
+    let mut tx = store.begin().await.unwrap();
+    write(tx.as_mut(), &org, &policy, &client, &person, &key, &old_key).await;
+    tx.commit().await.unwrap();
+    assert_eq!(store.organisation_by_slug("adm").await.unwrap(), Some(org.clone()));
+    assert_eq!(store.policy(&org.id).await.unwrap(), Some(policy.clone()));
+    let stored = store.client_by_id(&client.id).await.unwrap().unwrap();
+    assert_eq!(stored, store::Client { pkce: PkcePolicy::Required, ..client.clone() });
+    assert_eq!(store.account_by_id(&person.id).await.unwrap(), Some(person.clone()));
+    let listed: Vec<_> = store.list_keys().await.unwrap().into_iter().map(|k| (k.kid, k.publish_until)).collect();
+    assert_eq!(listed, vec![(old_key.kid.clone(), Some(NOW + 86_400)), (key.kid.clone(), None)]);
+    assert_eq!(generations().await, (before.0 + 1, before.1 + 1));
+
+    // Conflicts inside a transaction, as outside (each transaction dropped before the next).
+    let mut tx = store.begin().await.unwrap();
+    let err = tx.create_organisation(&Organisation { id: OrganisationId("other".into()), ..org.clone() }).await;
+    assert!(matches!(err, Err(StoreError::Conflict("organisation"))), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.unwrap();
+    let err = tx.create_client(&client).await;
+    assert!(matches!(err, Err(StoreError::Conflict("client"))), "{err:?}");
+    drop(tx);
+    let mut tx = store.begin().await.unwrap();
+    let err = tx.create_account(&account("acc-adm-2", "Admin-Made")).await;
+    assert!(matches!(err, Err(StoreError::Conflict("username"))), "{err:?}");
+}
+
+/// Every write `admin_writes_are_all_or_nothing` makes, in `tx`.
+async fn write(
+    tx: &mut dyn store::Tx,
+    org: &Organisation,
+    policy: &store::OrganisationPolicy,
+    client: &Client,
+    person: &Account,
+    key: &store::SigningKey,
+    old_key: &store::SigningKey,
+) {
+    tx.create_organisation(org).await.unwrap();
+    tx.set_policy(policy).await.unwrap();
+    tx.create_client(client).await.unwrap();
+    assert!(tx.set_client_pkce(&client.id, PkcePolicy::Required).await.unwrap());
+    assert!(!tx.set_client_pkce(&ClientId("no-such-client".into()), PkcePolicy::Required).await.unwrap());
+    tx.create_account(person).await.unwrap();
+    tx.insert_key(key).await.unwrap();
+    tx.set_key_publish_until(&old_key.kid, NOW + 86_400).await.unwrap();
+    tx.bump_generation(Cached::Clients).await.unwrap();
+    tx.bump_generation(Cached::Keys).await.unwrap();
+}
+
 pub(super) async fn invitations_activate_once(store: &dyn Store) {
     let org = organisation("inv");
     store.create_organisation(&org).await.unwrap();

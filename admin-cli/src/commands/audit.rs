@@ -4,7 +4,7 @@ use anyhow::{anyhow, bail};
 use clap::{Subcommand, ValueEnum};
 use idp::audit::export::{self, Format, Period};
 use idp::audit::verify::{self, Checkpoint};
-use idp::audit::{retention, Event, EventType};
+use idp::audit::{Event, EventType};
 use serde_json::json;
 
 use super::{time, Context};
@@ -92,7 +92,7 @@ pub async fn run(command: AuditCommand, ctx: &Context<'_>) -> anyhow::Result<()>
         }
         AuditCommand::Prune => {
             let months = ctx.config.audit.retention_months;
-            let pruned = retention::prune(store, &ctx.auditor, ctx.actor(), months, ctx.now).await?;
+            let pruned = idp::admin::prune_audit(&ctx.admin(), months, ctx.now).await?;
             ctx.out.object(json!({ "removed": pruned.removed, "kept_from": time(pruned.cutoff) }));
         }
     }

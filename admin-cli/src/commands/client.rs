@@ -92,7 +92,7 @@ pub async fn run(command: ClientCommand, ctx: &Context<'_>) -> anyhow::Result<()
                 id_token_alg: SigningAlg::parse(&id_token_alg).unwrap_or(SigningAlg::ES256),
                 pkce: pkce.into(),
             };
-            let created = idp::admin::create_client(ctx.store.as_ref(), new, ctx.now).await?;
+            let created = idp::admin::create_client(&ctx.admin(), new, ctx.now).await?;
             let c = &created.client;
             ctx.out.object(json!({
                 "client_id": c.id,
@@ -132,7 +132,7 @@ pub async fn run(command: ClientCommand, ctx: &Context<'_>) -> anyhow::Result<()
             );
         }
         ClientCommand::Update { client_id, pkce } => {
-            let c = idp::admin::set_client_pkce(ctx.store.as_ref(), &client_id, pkce.into()).await?;
+            let c = idp::admin::set_client_pkce(&ctx.admin(), &client_id, pkce.into(), ctx.now).await?;
             ctx.out
                 .object(json!({ "client_id": c.id, "name": c.name, "kind": c.kind.as_str(), "pkce": c.pkce.as_str() }));
         }

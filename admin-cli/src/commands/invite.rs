@@ -42,8 +42,7 @@ pub async fn run(args: InviteArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
         client_number: args.client_number,
     };
     let invited = invite::invite(
-        idp::activation::Deps { store: ctx.store.as_ref(), audit: &ctx.auditor },
-        ctx.actor(),
+        &ctx.admin(),
         idp::activation::Mailing { templates: &templates, config: ctx.config, issuer: &issuer },
         request,
         ctx.now,

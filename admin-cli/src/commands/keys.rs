@@ -16,7 +16,7 @@ pub enum KeysCommand {
 pub async fn run(command: KeysCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
     match command {
         KeysCommand::Rotate => {
-            let created = idp::admin::rotate_keys(ctx.store.as_ref(), ctx.config, ctx.now).await?;
+            let created = idp::admin::rotate_keys(&ctx.admin(), ctx.config, ctx.now).await?;
             let rows = created
                 .iter()
                 .map(|k| json!({ "kid": k.kid, "alg": k.alg.as_str(), "signs_from": time(k.signs_from) }))

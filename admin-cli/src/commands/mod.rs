@@ -8,6 +8,7 @@ mod migrate;
 mod org;
 mod user;
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use clap::Subcommand;
@@ -50,6 +51,8 @@ pub struct Context<'a> {
     pub now: i64,
     pub out: Output,
     pub auditor: Auditor,
+    /// Set once a use case that records the command itself has been handed the command.
+    use_case_records: Cell<bool>,
 }
 
 impl Context<'_> {
@@ -59,15 +62,26 @@ impl Context<'_> {
             ["SUDO_USER", "USER", "LOGNAME"].iter().find_map(|v| std::env::var(v).ok().filter(|n| !n.is_empty()));
         Actor::operator(name)
     }
+
+    /// What a state-changing use case (`idp::admin`, `invite`) works with. Such a use case records
+    /// the command itself, in the transaction of its change, or as refused; from here on [`run`]
+    /// records nothing more. So ask for this only when calling the use case.
+    pub fn admin(&self) -> idp::admin::Deps<'_> {
+        self.use_case_records.set(true);
+        idp::admin::Deps { store: self.store.as_ref(), audit: &self.auditor, by: self.actor() }
+    }
 }
 
-/// Runs `command` (named `name`, e.g. `client create`) and records it in the audit log, whether
-/// it succeeded or not. A command whose record cannot be written fails.
+/// Runs `command` (named `name`, e.g. `client create`) and makes sure the audit log has one
+/// `admin.command` record of it, succeeded or not. A state-changing command's use case writes
+/// that record with its change ([`Context::admin`]); for the others (lists, `audit verify`, a
+/// command refused before its use case ran) it is written here, afterwards. A command whose
+/// record cannot be written fails.
 pub async fn run(command: Command, name: &str, config: &Config, out: Output) -> anyhow::Result<()> {
     let store = idp::store::connect(config.database.url.expose(), 2).await?;
     let key = FactorKey::load(&config.factors).map_err(|e| anyhow::anyhow!("factors: {e}"))?;
     let auditor = Auditor::new(key, config.audit.node_name());
-    let ctx = Context { config, store, now: SystemClock.unix(), out, auditor };
+    let ctx = Context { config, store, now: SystemClock.unix(), out, auditor, use_case_records: Cell::new(false) };
     let result = match command {
         Command::Migrate => migrate::run(&ctx).await,
         Command::Org(c) => org::run(c, &ctx).await,
@@ -77,7 +91,10 @@ pub async fn run(command: Command, name: &str, config: &Config, out: Output) -> 
         Command::Keys(c) => keys::run(c, &ctx).await,
         Command::Audit(c) => audit::run(c, &ctx).await,
     };
-    let event = Event::new(EventType::AdminCommand, ctx.actor()).object("command", name);
+    if ctx.use_case_records.get() {
+        return result;
+    }
+    let event = Event::new(EventType::AdminCommand, ctx.actor()).object("command", name).detail("command", name);
     let event = if result.is_ok() { event } else { event.failed() };
     ctx.auditor.record(ctx.store.as_ref(), &event, ctx.now).await?;
     result

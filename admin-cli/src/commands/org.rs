@@ -71,7 +71,7 @@ pub struct PolicyArgs {
 pub async fn run(command: OrgCommand, ctx: &Context<'_>) -> anyhow::Result<()> {
     match command {
         OrgCommand::Create { slug, name } => {
-            let org = idp::admin::create_organisation(ctx.store.as_ref(), &slug, &name, ctx.now).await?;
+            let org = idp::admin::create_organisation(&ctx.admin(), &slug, &name, ctx.now).await?;
             ctx.out.object(json!({ "id": org.id, "slug": org.slug, "name": org.name }));
         }
         OrgCommand::Policy(args) => policy(args, ctx).await?,
@@ -109,7 +109,7 @@ async fn policy(args: PolicyArgs, ctx: &Context<'_>) -> anyhow::Result<()> {
         mailed_token: args.mailed_token,
         trusted_device_days: args.trusted_device_days,
     };
-    let p = idp::admin::set_policy(ctx.store.as_ref(), &args.org, change, ctx.now).await?;
+    let p = idp::admin::set_policy(&ctx.admin(), &args.org, change, ctx.now).await?;
     ctx.out.object(json!({
         "activation": p.activation_method.as_str(),
         "password_rules": p.password_rules,

@@ -85,7 +85,7 @@ pub async fn run(command: UserCommand, ctx: &Context<'_>) -> anyhow::Result<()> 
         } => {
             let password = if no_password { None } else { Some(read_password(password_stdin)?) };
             let new = NewUser { username, email, given_name, family_name, birth_date, password, temporary_password };
-            let account = idp::admin::create_user(ctx.store.as_ref(), new, ctx.now).await?;
+            let account = idp::admin::create_user(&ctx.admin(), new, ctx.now).await?;
             ctx.out.object(json!({
                 "id": account.id,
                 "sub": account.subject,
@@ -134,8 +134,7 @@ pub async fn run(command: UserCommand, ctx: &Context<'_>) -> anyhow::Result<()> 
             let templates = idp::mail::MailTemplates::load(&ctx.config.theme.dir)?;
             let issuer = super::issuer(ctx.config);
             let account = idp::admin::reset_factors(
-                idp::activation::Deps { store: ctx.store.as_ref(), audit: &ctx.auditor },
-                ctx.actor(),
+                &ctx.admin(),
                 idp::activation::Mailing { templates: &templates, config: ctx.config, issuer: &issuer },
                 &username,
                 temporary,

@@ -1,14 +1,16 @@
-//! Inviting a client: the invitation and its mail, in one transaction; a new invitation voids
-//! the earlier ones for the same organisation and address.
+//! Inviting a client (`idp-admin invite`): the invitation, its mail and its audit records
+//! (`invitation.sent`, `admin.command`), in one transaction; a new invitation voids the earlier
+//! ones for the same organisation and address.
 
 use rand::rngs::OsRng;
 use rand::Rng;
 use serde::Serialize;
 use time::macros::format_description;
 
+use super::Mailing;
 use super::{normalise_email, ActivationError};
-use super::{Deps, Mailing};
-use crate::audit::{Actor, Event, EventType};
+use crate::admin::{self, Refusal};
+use crate::audit::{Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::domain::{BirthDate, Email, Secret, Username};
@@ -52,14 +54,24 @@ struct InvitationMail<'a> {
     expires: String,
 }
 
+/// Invites a client as the operator `deps.by`; a refusal is recorded as a failed `admin.command`.
 pub async fn invite(
-    deps: Deps<'_>,
-    by: Actor,
+    deps: &admin::Deps<'_>,
     mailing: Mailing<'_>,
     request: InviteRequest,
     now: UnixTime,
 ) -> Result<Invited, ActivationError> {
-    let Deps { store, audit } = deps;
+    let result = invite_for(deps, mailing, request, now).await;
+    deps.refused_recorded(admin::INVITE, result, now).await
+}
+
+async fn invite_for(
+    deps: &admin::Deps<'_>,
+    mailing: Mailing<'_>,
+    request: InviteRequest,
+    now: UnixTime,
+) -> Result<Invited, ActivationError> {
+    let &admin::Deps { store, audit, ref by } = deps;
     let Mailing { templates, config, issuer } = mailing;
     let invalid = |m: String| ActivationError::Invalid(m);
     let org = store
@@ -150,12 +162,29 @@ pub async fn invite(
     let mail = OutboxMail::queued(Some(org.id.clone()), invitation.email.clone(), sender, rendered, now);
     let mut tx = store.begin().await?;
     tx.create_invitation(&invitation, now).await?;
-    let event = Event::new(EventType::InvitationSent, by)
+    let sent = Event::new(EventType::InvitationSent, by.clone())
         .object("invitation", invitation.id.as_str())
         .organisation(org.id.as_str())
         .detail("method", invitation.method.as_str());
+    audit.append(tx.as_mut(), &sent, now).await?;
+    let event = deps.command(admin::INVITE, ("invitation", invitation.id.as_str())).organisation(org.id.as_str());
     audit.commit(tx, Some(&mail), &event, now).await?;
     Ok(Invited { invitation, secret: Secret::new(code) })
+}
+
+impl Refusal for ActivationError {
+    fn reason(&self) -> &'static str {
+        match self {
+            ActivationError::Invalid(_) => "invalid",
+            ActivationError::Store(crate::store::StoreError::Conflict(_)) => "conflict",
+            ActivationError::Store(_) | ActivationError::Mail(_) => "error",
+            ActivationError::Unrecorded { error, .. } => error.reason(),
+        }
+    }
+
+    fn unrecorded(self, audit: crate::store::StoreError) -> Self {
+        ActivationError::Unrecorded { error: Box::new(self), audit }
+    }
 }
 
 #[cfg(test)]

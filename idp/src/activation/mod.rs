@@ -32,6 +32,9 @@ pub enum ActivationError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Mail(#[from] crate::mail::MailError),
+    /// An operator's command was refused, and the audit record of that could not be written either.
+    #[error("{error} (and its audit record could not be written: {audit})")]
+    Unrecorded { error: Box<ActivationError>, audit: crate::store::StoreError },
 }
 
 /// The account an invitation becomes. The person proved the address by using what was mailed

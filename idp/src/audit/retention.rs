@@ -6,7 +6,7 @@ use time::{Date, Month, OffsetDateTime};
 
 use super::{Actor, Auditor, Event, EventType};
 use crate::clock::UnixTime;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreResult, Tx};
 
 /// What a retention run removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,16 +25,17 @@ pub fn cutoff(now: UnixTime, months: u32) -> UnixTime {
     Date::from_calendar_date(year, month, 1).map(|d| d.midnight().assume_utc().unix_timestamp()).unwrap_or(i64::MIN)
 }
 
-/// Removes the records before the cutoff (as an unbroken prefix of the chain: a record is kept,
-/// with everything after it, from the first one at or after the cutoff) and appends an
-/// `audit.pruned` record naming the new start, in one transaction.
-pub async fn prune(
-    store: &dyn Store,
-    auditor: &Auditor,
-    actor: Actor,
-    months: u32,
-    now: UnixTime,
-) -> Result<Pruned, StoreError> {
+/// What a retention run removes: the records before the cutoff, as an unbroken prefix of the
+/// chain (a record is kept, with everything after it, from the first one at or after the cutoff).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub cutoff: UnixTime,
+    /// The last record to remove (`seq`, hash): where the remaining chain will start.
+    through: Option<(i64, String)>,
+}
+
+/// Finds what a retention keeping `months` whole months would remove (reads only).
+pub async fn plan(store: &dyn Store, months: u32, now: UnixTime) -> Result<Plan, StoreError> {
     let cutoff = cutoff(now, months);
     let head = store.audit_head().await?;
     let mut through: Option<(i64, String)> = None;
@@ -52,21 +53,53 @@ pub async fn prune(
             _ => break,
         }
     }
-    let Some((through_seq, through_hash)) = through else {
-        return Ok(Pruned { cutoff, removed: 0 });
-    };
+    Ok(Plan { cutoff, through })
+}
+
+impl Plan {
+    /// The removed records as the `audit.pruned` record names them (`1-<seq>`); `None` when
+    /// nothing is old enough.
+    pub fn object_id(&self) -> Option<String> {
+        self.through.as_ref().map(|(seq, _)| format!("1-{seq}"))
+    }
+
+    /// Removes the records in `tx` and appends the `audit.pruned` record naming the new start.
+    /// Returns how many were removed.
+    pub async fn apply(&self, tx: &mut dyn Tx, auditor: &Auditor, actor: Actor, now: UnixTime) -> StoreResult<u64> {
+        let Some((through_seq, through_hash)) = &self.through else {
+            return Ok(0);
+        };
+        tx.lock_audit_head().await?;
+        let removed = tx.prune_audit(*through_seq, through_hash).await?;
+        let event = Event::new(EventType::AuditPruned, actor)
+            .object("audit", format!("1-{through_seq}"))
+            .detail("through_seq", *through_seq)
+            .detail("through_hash", through_hash.as_str())
+            .detail("cutoff", self.cutoff)
+            .detail("removed", removed);
+        auditor.append(tx, &event, now).await?;
+        Ok(removed)
+    }
+}
+
+/// Removes the records before the cutoff and appends an `audit.pruned` record naming the new
+/// start, in one transaction (`idp-admin audit prune` does the same through `admin::prune_audit`,
+/// with its command's record).
+pub async fn prune(
+    store: &dyn Store,
+    auditor: &Auditor,
+    actor: Actor,
+    months: u32,
+    now: UnixTime,
+) -> Result<Pruned, StoreError> {
+    let plan = plan(store, months, now).await?;
+    if plan.through.is_none() {
+        return Ok(Pruned { cutoff: plan.cutoff, removed: 0 });
+    }
     let mut tx = store.begin().await?;
-    tx.lock_audit_head().await?;
-    let removed = tx.prune_audit(through_seq, &through_hash).await?;
-    let event = Event::new(EventType::AuditPruned, actor)
-        .object("audit", format!("1-{through_seq}"))
-        .detail("through_seq", through_seq)
-        .detail("through_hash", through_hash)
-        .detail("cutoff", cutoff)
-        .detail("removed", removed);
-    auditor.append(tx.as_mut(), &event, now).await?;
+    let removed = plan.apply(tx.as_mut(), auditor, actor, now).await?;
     tx.commit().await?;
-    Ok(Pruned { cutoff, removed })
+    Ok(Pruned { cutoff: plan.cutoff, removed })
 }
 
 #[cfg(test)]

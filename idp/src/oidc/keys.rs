@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::domain::Secret;
-use crate::store::{SigningAlg, SigningKey, Store, StoreError};
+use crate::store::{SigningAlg, SigningKey, Store, StoreError, Tx};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -174,26 +174,48 @@ pub async fn ensure_signing_keys(store: &dyn Store, now: UnixTime) -> Result<boo
     Ok(added)
 }
 
-/// Rotates every algorithm's key: the new keys are published now and sign after `publish_delay`;
-/// the keys they replace stay published until `max_token_ttl` after that. Returns the new kids.
-pub async fn rotate(
-    store: &dyn Store,
+/// A rotation worked out but not yet stored: the new keys, and the keys they replace with the
+/// moment each leaves JWKS.
+#[derive(Debug)]
+pub struct Rotation {
+    pub created: Vec<SigningKey>,
+    pub retired: Vec<(String, UnixTime)>,
+}
+
+/// Works out a rotation of every algorithm's key from the stored `keys`: the new keys are
+/// published now and sign after `publish_delay`; the keys they replace stay published until
+/// `max_token_ttl` after that. Makes the key material (on the blocking pool) but stores nothing:
+/// the caller writes it with [`Rotation::write`] in its transaction, which then holds no lock
+/// while keys are generated.
+pub async fn rotation(
+    keys: &[SigningKey],
     now: UnixTime,
     publish_delay: i64,
     max_token_ttl: i64,
-) -> Result<Vec<SigningKey>, KeyError> {
-    let rows = store.list_keys().await?;
+) -> Result<Rotation, KeyError> {
     let signs_from = now + publish_delay;
-    let mut created = Vec::new();
+    let mut rotation = Rotation { created: Vec::new(), retired: Vec::new() };
     for alg in [SigningAlg::ES256, SigningAlg::RS256] {
         let key = tokio::task::spawn_blocking(move || generate(alg, now, signs_from))
             .await
             .map_err(|_| KeyError::NoSigningKey(alg.as_str()))??;
-        store.insert_key(&key).await?;
-        for old in rows.iter().filter(|k| k.alg == alg && k.publish_until.is_none()) {
-            store.set_key_publish_until(&old.kid, signs_from + max_token_ttl).await?;
+        rotation.created.push(key);
+        for old in keys.iter().filter(|k| k.alg == alg && k.publish_until.is_none()) {
+            rotation.retired.push((old.kid.clone(), signs_from + max_token_ttl));
         }
-        created.push(key);
     }
-    Ok(created)
+    Ok(rotation)
+}
+
+impl Rotation {
+    /// Stores the new keys and retires the old ones in `tx`.
+    pub async fn write(&self, tx: &mut dyn Tx) -> Result<(), StoreError> {
+        for key in &self.created {
+            tx.insert_key(key).await?;
+        }
+        for (kid, until) in &self.retired {
+            tx.set_key_publish_until(kid, *until).await?;
+        }
+        Ok(())
+    }
 }

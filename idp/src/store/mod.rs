@@ -236,9 +236,14 @@ pub trait AuditStore {
 /// the write lock when it begins (`BEGIN IMMEDIATE`), so it never fails halfway because another
 /// writer came first. The writes are grouped by aggregate in the traits below.
 #[async_trait]
-pub trait Tx: AuditTx + AccountTx + SessionTx + GrantTx + InvitationTx + ResetTx + FactorTx + Send {
+pub trait Tx:
+    AuditTx + OrganisationTx + ClientTx + KeyTx + AccountTx + SessionTx + GrantTx + InvitationTx + ResetTx + FactorTx + Send
+{
     /// Queues a mail; it is sent only if the transaction commits.
     async fn enqueue_mail(&mut self, mail: &OutboxMail) -> StoreResult<()>;
+    /// Tells every node to reload what it caches of `what` (see [`ChangeStore`]); they see it
+    /// only when the transaction commits, so never before the change itself.
+    async fn bump_generation(&mut self, what: Cached) -> StoreResult<()>;
     async fn commit(self: Box<Self>) -> StoreResult<()>;
 }
 
@@ -253,8 +258,36 @@ pub trait AuditTx {
     async fn prune_audit(&mut self, through_seq: i64, base_hash: &str) -> StoreResult<u64>;
 }
 
+/// `idp-admin`'s writes to organisations and their policies.
+#[async_trait]
+pub trait OrganisationTx {
+    /// `Conflict("organisation")` when the slug (or id) is taken.
+    async fn create_organisation(&mut self, org: &Organisation) -> StoreResult<()>;
+    /// Stores the organisation's whole policy, replacing the one it had.
+    async fn set_policy(&mut self, policy: &OrganisationPolicy) -> StoreResult<()>;
+}
+
+/// `idp-admin`'s writes to OAuth clients (RFC 6749 §2).
+#[async_trait]
+pub trait ClientTx {
+    /// `Conflict("client")` when the id is taken.
+    async fn create_client(&mut self, client: &Client) -> StoreResult<()>;
+    /// Changes whether the client must send PKCE (RFC 7636); false when there is no such client.
+    async fn set_client_pkce(&mut self, id: &ClientId, pkce: PkcePolicy) -> StoreResult<bool>;
+}
+
+/// Signing keys (RFC 7517): a rotation's new keys and the retirement of the ones they replace.
+#[async_trait]
+pub trait KeyTx {
+    async fn insert_key(&mut self, key: &SigningKey) -> StoreResult<()>;
+    /// Retires a key: it stays in JWKS until `until`, so tokens it signed still verify.
+    async fn set_key_publish_until(&mut self, kid: &str, until: UnixTime) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait AccountTx {
+    /// Creates an account; the conflicts of [`AccountStore::create_account`].
+    async fn create_account(&mut self, account: &Account) -> StoreResult<()>;
     /// Sets a password the person chose (clearing `must_change_password` and `password_via_mail`)
     /// and revokes the account's trusted devices.
     async fn change_password(&mut self, id: &AccountId, hash: &Secret<String>, now: UnixTime) -> StoreResult<()>;

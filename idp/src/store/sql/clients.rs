@@ -1,32 +1,13 @@
-//! Queries for `ClientStore`.
+//! Queries for `ClientStore` and the client part of `Tx`.
 
 macro_rules! impl_client_store {
     ($store:ty, $row:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::ClientStore for $store {
             async fn create_client(&self, c: &$crate::store::Client) -> $crate::store::StoreResult<()> {
-                use $crate::store::sql::to_json;
-                let grant_types: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
-                sqlx::query(
-                    "INSERT INTO oauth_clients (id, organisation_id, name, kind, secret_digest, redirect_uris, \
-                     post_logout_redirect_uris, scopes, grant_types, id_token_alg, pkce, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                )
-                .bind(c.id.as_str())
-                .bind(c.organisation_id.as_str())
-                .bind(&c.name)
-                .bind(c.kind.as_str())
-                .bind(c.secret_digest.as_ref().map(|s| s.expose().clone()))
-                .bind(to_json(&c.redirect_uris))
-                .bind(to_json(&c.post_logout_redirect_uris))
-                .bind(c.scopes.to_string())
-                .bind(to_json(&grant_types))
-                .bind(c.id_token_alg.as_str())
-                .bind(c.pkce.as_str())
-                .bind(c.created_at)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| $crate::store::map_unique(e, "client"))?;
+                let mut tx = self.pool.begin().await?;
+                tx_create_client(&mut tx, c).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -52,16 +33,56 @@ macro_rules! impl_client_store {
                 id: &$crate::domain::ClientId,
                 pkce: $crate::store::PkcePolicy,
             ) -> $crate::store::StoreResult<()> {
-                let done = sqlx::query("UPDATE oauth_clients SET pkce = $1 WHERE id = $2")
-                    .bind(pkce.as_str())
-                    .bind(id.as_str())
-                    .execute(&self.pool)
-                    .await?;
-                if done.rows_affected() == 0 {
+                let mut tx = self.pool.begin().await?;
+                if !tx_set_client_pkce(&mut tx, id, pkce).await? {
                     return Err($crate::store::StoreError::NotFound);
                 }
+                tx.commit().await?;
                 Ok(())
             }
+        }
+
+        async fn tx_create_client<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            c: &$crate::store::Client,
+        ) -> $crate::store::StoreResult<()> {
+            use $crate::store::sql::to_json;
+            let grant_types: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
+            sqlx::query(
+                "INSERT INTO oauth_clients (id, organisation_id, name, kind, secret_digest, redirect_uris, \
+                 post_logout_redirect_uris, scopes, grant_types, id_token_alg, pkce, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(c.id.as_str())
+            .bind(c.organisation_id.as_str())
+            .bind(&c.name)
+            .bind(c.kind.as_str())
+            .bind(c.secret_digest.as_ref().map(|s| s.expose().clone()))
+            .bind(to_json(&c.redirect_uris))
+            .bind(to_json(&c.post_logout_redirect_uris))
+            .bind(c.scopes.to_string())
+            .bind(to_json(&grant_types))
+            .bind(c.id_token_alg.as_str())
+            .bind(c.pkce.as_str())
+            .bind(c.created_at)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| $crate::store::map_unique(e, "client"))?;
+            Ok(())
+        }
+
+        /// False when there is no such client.
+        async fn tx_set_client_pkce<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            id: &$crate::domain::ClientId,
+            pkce: $crate::store::PkcePolicy,
+        ) -> $crate::store::StoreResult<bool> {
+            let done = sqlx::query("UPDATE oauth_clients SET pkce = $1 WHERE id = $2")
+                .bind(pkce.as_str())
+                .bind(id.as_str())
+                .execute(&mut **tx)
+                .await?;
+            Ok(done.rows_affected() == 1)
         }
 
         fn client_from_row(r: &$row) -> $crate::store::StoreResult<$crate::store::Client> {

@@ -160,10 +160,7 @@ macro_rules! impl_grant_store {
         async fn bump_revocations<'c>(
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
         ) -> $crate::store::StoreResult<()> {
-            sqlx::query("UPDATE change_generations SET generation = generation + 1 WHERE name = 'revocations'")
-                .execute(&mut **tx)
-                .await?;
-            Ok(())
+            tx_bump_generation(tx, $crate::store::Cached::Revocations).await
         }
 
         async fn insert_grant<'c>(

@@ -1,36 +1,13 @@
-//! Queries for `PolicyStore` and `InvitationStore`.
+//! Queries for `PolicyStore` and `InvitationStore`, and their part of `Tx`.
 
 macro_rules! impl_invitation_store {
     ($store:ty, $row:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::PolicyStore for $store {
             async fn set_policy(&self, p: &$crate::store::OrganisationPolicy) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO organisation_policies (organisation_id, activation_method, password_rules, secret_question, \
-                     mail_from_name, mail_from_address, portal_url, invitation_ttl_secs, updated_at, \
-                     min_level, mailed_token, trusted_device_days) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-                     ON CONFLICT (organisation_id) DO UPDATE SET activation_method = excluded.activation_method, \
-                     password_rules = excluded.password_rules, secret_question = excluded.secret_question, \
-                     mail_from_name = excluded.mail_from_name, mail_from_address = excluded.mail_from_address, \
-                     portal_url = excluded.portal_url, invitation_ttl_secs = excluded.invitation_ttl_secs, \
-                     updated_at = excluded.updated_at, min_level = excluded.min_level, \
-                     mailed_token = excluded.mailed_token, trusted_device_days = excluded.trusted_device_days",
-                )
-                .bind(p.organisation_id.as_str())
-                .bind(p.activation_method.as_str())
-                .bind($crate::store::sql::to_json(&p.password_rules))
-                .bind(p.secret_question)
-                .bind(&p.mail_from_name)
-                .bind(&p.mail_from_address)
-                .bind(&p.portal_url)
-                .bind(p.invitation_ttl_secs)
-                .bind(p.updated_at)
-                .bind(p.min_level.as_str())
-                .bind(p.mailed_token)
-                .bind(p.trusted_device_days)
-                .execute(&self.pool)
-                .await?;
+                let mut tx = self.pool.begin().await?;
+                tx_set_policy(&mut tx, p).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -94,6 +71,40 @@ macro_rules! impl_invitation_store {
                     .await?;
                 row.map(|r| invitation_from_row(&r)).transpose()
             }
+        }
+
+        /// Stores the organisation's whole policy, replacing the one it had.
+        async fn tx_set_policy<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            p: &$crate::store::OrganisationPolicy,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO organisation_policies (organisation_id, activation_method, password_rules, secret_question, \
+                 mail_from_name, mail_from_address, portal_url, invitation_ttl_secs, updated_at, \
+                 min_level, mailed_token, trusted_device_days) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT (organisation_id) DO UPDATE SET activation_method = excluded.activation_method, \
+                 password_rules = excluded.password_rules, secret_question = excluded.secret_question, \
+                 mail_from_name = excluded.mail_from_name, mail_from_address = excluded.mail_from_address, \
+                 portal_url = excluded.portal_url, invitation_ttl_secs = excluded.invitation_ttl_secs, \
+                 updated_at = excluded.updated_at, min_level = excluded.min_level, \
+                 mailed_token = excluded.mailed_token, trusted_device_days = excluded.trusted_device_days",
+            )
+            .bind(p.organisation_id.as_str())
+            .bind(p.activation_method.as_str())
+            .bind($crate::store::sql::to_json(&p.password_rules))
+            .bind(p.secret_question)
+            .bind(&p.mail_from_name)
+            .bind(&p.mail_from_address)
+            .bind(&p.portal_url)
+            .bind(p.invitation_ttl_secs)
+            .bind(p.updated_at)
+            .bind(p.min_level.as_str())
+            .bind(p.mailed_token)
+            .bind(p.trusted_device_days)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
         }
 
         /// Voids the open invitations of the same organisation and address and stores this one.

@@ -1,18 +1,13 @@
-//! Queries for `OrganisationStore`.
+//! Queries for `OrganisationStore` and the organisation part of `Tx`.
 
 macro_rules! impl_organisation_store {
     ($store:ty, $row:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::OrganisationStore for $store {
             async fn create_organisation(&self, org: &$crate::store::Organisation) -> $crate::store::StoreResult<()> {
-                sqlx::query("INSERT INTO organisations (id, slug, name, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(org.id.as_str())
-                    .bind(&org.slug)
-                    .bind(&org.name)
-                    .bind(org.created_at)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| $crate::store::map_unique(e, "organisation"))?;
+                let mut tx = self.pool.begin().await?;
+                tx_create_organisation(&mut tx, org).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -33,6 +28,21 @@ macro_rules! impl_organisation_store {
                     .await?;
                 rows.iter().map(organisation_from_row).collect()
             }
+        }
+
+        async fn tx_create_organisation<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            org: &$crate::store::Organisation,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query("INSERT INTO organisations (id, slug, name, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(org.id.as_str())
+                .bind(&org.slug)
+                .bind(&org.name)
+                .bind(org.created_at)
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| $crate::store::map_unique(e, "organisation"))?;
+            Ok(())
         }
 
         fn organisation_from_row(r: &$row) -> $crate::store::StoreResult<$crate::store::Organisation> {

@@ -11,6 +11,10 @@ macro_rules! impl_sql_tx {
                 insert_outbox_mail(&mut self.0, mail).await
             }
 
+            async fn bump_generation(&mut self, what: $crate::store::Cached) -> $crate::store::StoreResult<()> {
+                tx_bump_generation(&mut self.0, what).await
+            }
+
             async fn commit(self: Box<Self>) -> $crate::store::StoreResult<()> {
                 let $crate::store::sql::SqlTx(tx, cache, appended) = *self;
                 tx.commit().await?;
@@ -76,7 +80,54 @@ macro_rules! impl_sql_tx {
         }
 
         #[async_trait::async_trait]
+        impl $crate::store::OrganisationTx for $crate::store::sql::SqlTx<$db> {
+            async fn create_organisation(
+                &mut self,
+                org: &$crate::store::Organisation,
+            ) -> $crate::store::StoreResult<()> {
+                tx_create_organisation(&mut self.0, org).await
+            }
+
+            async fn set_policy(
+                &mut self,
+                policy: &$crate::store::OrganisationPolicy,
+            ) -> $crate::store::StoreResult<()> {
+                tx_set_policy(&mut self.0, policy).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::ClientTx for $crate::store::sql::SqlTx<$db> {
+            async fn create_client(&mut self, client: &$crate::store::Client) -> $crate::store::StoreResult<()> {
+                tx_create_client(&mut self.0, client).await
+            }
+
+            async fn set_client_pkce(
+                &mut self,
+                id: &$crate::domain::ClientId,
+                pkce: $crate::store::PkcePolicy,
+            ) -> $crate::store::StoreResult<bool> {
+                tx_set_client_pkce(&mut self.0, id, pkce).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::KeyTx for $crate::store::sql::SqlTx<$db> {
+            async fn insert_key(&mut self, key: &$crate::store::SigningKey) -> $crate::store::StoreResult<()> {
+                tx_insert_key(&mut self.0, key).await
+            }
+
+            async fn set_key_publish_until(&mut self, kid: &str, until: i64) -> $crate::store::StoreResult<()> {
+                tx_set_key_publish_until(&mut self.0, kid, until).await
+            }
+        }
+
+        #[async_trait::async_trait]
         impl $crate::store::AccountTx for $crate::store::sql::SqlTx<$db> {
+            async fn create_account(&mut self, account: &$crate::store::Account) -> $crate::store::StoreResult<()> {
+                insert_account(&mut self.0, account).await
+            }
+
             async fn change_password(
                 &mut self,
                 id: &$crate::domain::AccountId,
