@@ -107,7 +107,8 @@ pub trait CodeStore {
     async fn code_by_digest(&self, digest: &str) -> StoreResult<Option<AuthorizationCode>>;
     /// Redeems the code and, in the same transaction, creates the grant it stands for (with its
     /// first refresh token). Exactly one caller ever gets `true`, however many race; when the
-    /// others see `false`, the winner's grant is already committed, so they can revoke it.
+    /// others see `false`, the winner's grant is already committed, so they can revoke it. A code
+    /// whose session has ended is refused (`false`), also when the sign-out races with this.
     async fn redeem_code(
         &self,
         digest: &str,
@@ -272,7 +273,9 @@ pub trait SessionTx {
 #[async_trait]
 pub trait GrantTx {
     /// Redeems the code and creates the grant it stands for (with its first refresh token); false
-    /// when it was redeemed before (exactly one of racing callers gets true).
+    /// when it was redeemed (or voided) before, or its session has ended (exactly one of racing
+    /// callers gets true). Takes the session's row first, so a concurrent sign-out either sees
+    /// the grant and revokes it, or ends the session before and this redemption is refused.
     async fn redeem_code(
         &mut self,
         digest: &str,

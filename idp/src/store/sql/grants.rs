@@ -109,11 +109,18 @@ macro_rules! impl_grant_store {
             bump_revocations(tx).await
         }
 
+        /// Re-attaches the grants of `from` to `to`. The `from` session row is written first, as a
+        /// code redemption under it does (`tx_redeem_code`): a grant redeemed meanwhile is either
+        /// committed before the move (and moves) or finds the session ended with this transaction.
         async fn tx_move_grants<'c>(
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
             from: &$crate::domain::SessionId,
             to: &$crate::domain::SessionId,
         ) -> $crate::store::StoreResult<()> {
+            sqlx::query("UPDATE sessions SET ended_at = ended_at WHERE id = $1")
+                .bind(from.as_str())
+                .execute(&mut **tx)
+                .await?;
             sqlx::query("UPDATE grants SET session_id = $1 WHERE session_id = $2")
                 .bind(to.as_str())
                 .bind(from.as_str())
