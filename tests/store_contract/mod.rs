@@ -790,19 +790,21 @@ async fn grants_revocation(store: &dyn Store) {
     assert_eq!(grant_of(store, "grant-o").await.unwrap().revoked_at, None, "other session's grant");
     assert_eq!(grant_of(store, "grant-m").await.unwrap().revoked_at, None, "grant without session");
 
-    store.revoke_grant(&o.id, NOW + 200).await.unwrap();
+    assert!(store.revoke_grant(&o.id, NOW + 200).await.unwrap(), "a live grant is revoked");
     assert_eq!(store.generation(Cached::Revocations).await.unwrap(), before + 2);
     let revoked = grant_of(store, "grant-o").await.unwrap();
     assert_eq!(revoked.revoked_at, Some(NOW + 200));
     assert!(!revoked.is_active(NOW + 201));
     assert_eq!(grant_of(store, "grant-m").await.unwrap().revoked_at, None, "only the named grant");
 
-    // Revoking again (or a whole session again) never un-revokes.
-    store.revoke_grant(&o.id, NOW + 300).await.unwrap();
+    // Revoking again (or a whole session again) never un-revokes; a grant revoked before, or
+    // unknown, reports that nothing changed and announces nothing.
+    assert!(!store.revoke_grant(&o.id, NOW + 300).await.unwrap(), "revoked before");
+    assert_eq!(store.generation(Cached::Revocations).await.unwrap(), before + 2, "nothing to announce");
     store.end_session(&c.session.id, NOW + 300).await.unwrap();
-    assert!(grant_of(store, "grant-o").await.unwrap().revoked_at.is_some());
+    assert_eq!(grant_of(store, "grant-o").await.unwrap().revoked_at, Some(NOW + 200));
     assert!(grant_of(store, "grant-a").await.unwrap().revoked_at.is_some());
-    store.revoke_grant(&gid("grant-none"), NOW + 300).await.unwrap();
+    assert!(!store.revoke_grant(&gid("grant-none"), NOW + 300).await.unwrap(), "unknown");
 }
 
 async fn grants_move_to_a_new_session(store: &dyn Store) {
@@ -834,9 +836,11 @@ async fn access_token_revocation(store: &dyn Store) {
     assert!(!store.access_token_revoked("jti-1", None).await.unwrap());
     assert!(!store.access_token_revoked("jti-1", Some(&g.id)).await.unwrap());
     let before = store.generation(Cached::Revocations).await.unwrap();
-    store.revoke_access_token("jti-1", NOW + 300).await.unwrap();
+    assert!(store.revoke_access_token("jti-1", NOW + 300).await.unwrap());
     assert_eq!(store.generation(Cached::Revocations).await.unwrap(), before + 1, "announced");
-    store.revoke_access_token("jti-1", NOW + 300).await.expect("revoking twice is fine (RFC 7009 §2.2)");
+    let again = store.revoke_access_token("jti-1", NOW + 300).await.expect("revoking twice is fine (RFC 7009 §2.2)");
+    assert!(!again, "the second time changes nothing");
+    assert_eq!(store.generation(Cached::Revocations).await.unwrap(), before + 1, "and announces nothing");
     assert!(store.access_token_revoked("jti-1", None).await.unwrap());
     assert!(store.access_token_revoked("jti-1", Some(&other.id)).await.unwrap());
     assert!(!store.access_token_revoked("jti-2", None).await.unwrap(), "only that jti");
