@@ -6,9 +6,10 @@
 use reqwest::StatusCode;
 
 use crate::helpers::browser::{location, to_page};
-use crate::helpers::{Backend, TestApp, PASSWORD};
+use crate::helpers::{Backend, Portal, TestApp, PASSWORD};
 use idp::admin::{self, NewClient, NewUser, PolicyChange};
 use idp::audit::verify::verify;
+use idp::oidc::tokens::verify_access_token;
 use idp::store::{AuditRecord, Cached, ClientKind, PkcePolicy, SigningAlg};
 
 /// Every record, oldest first.
@@ -162,7 +163,7 @@ async fn without_its_record_no_change_is_made(backend: Backend) {
     let start = rp.start(&[]);
     let page = browser.follow(&start.url).await.expect_err("the sign-in page");
     let before = records(&app).await.len();
-    let of_kees = app.state.store.audit_records_of(account.id.as_str(), 10).await.unwrap().len();
+    let of_kees = app.state.store.audit_records_of(account.id.as_str(), &[], 10).await.unwrap().len();
     refuse_audit_records(&app, backend).await;
 
     // The right password, but the sign-in cannot be recorded: no session, no code, a calm error page.
@@ -176,7 +177,7 @@ async fn without_its_record_no_change_is_made(backend: Backend) {
     let to = location(&silent).unwrap();
     assert!(to.contains("error=login_required"), "no session was made: {to}");
     assert_eq!(records(&app).await.len(), before);
-    assert_eq!(app.state.store.audit_records_of(account.id.as_str(), 10).await.unwrap().len(), of_kees);
+    assert_eq!(app.state.store.audit_records_of(account.id.as_str(), &[], 10).await.unwrap().len(), of_kees);
 }
 
 #[tokio::test]
@@ -334,4 +335,232 @@ async fn a_guessing_client_is_recorded_once_per_window_not_per_attempt() {
     }
     assert_eq!(of(&app, "signin.failed").await.len(), limit, "each checked wrong password");
     assert_eq!(of(&app, "signin.throttled").await.len(), 1, "the refusals after the limit, once");
+}
+
+/// A portal's request with its own credentials (client_secret_basic) to `path`.
+async fn portal_post(app: &TestApp, portal: &Portal, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    let request = reqwest::Client::new().post(app.url(path)).basic_auth(&portal.client_id, portal.secret.as_ref());
+    request.form(form).send().await.unwrap()
+}
+
+async fn introspect(app: &TestApp, portal: &Portal, token: &str) -> serde_json::Value {
+    let response = portal_post(app, portal, "/introspect", &[("token", token)]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+/// NEN 7513 counts reads of a person's data: each `/userinfo` answer and each active
+/// `/introspect` answer about a person's token is a record, with the portal as actor, the person
+/// as subject and the grant that links it to the tokens issued; inactive answers reveal nothing
+/// and record nothing.
+async fn a_portals_reads_are_recorded_one_per_request(app: TestApp) {
+    let portal = app.alpha_portal().await;
+    let beta = app.portal("beta", idp::store::ClientKind::Confidential).await;
+    app.user("kees").await;
+    let kees = app.state.store.account_by_username("kees").await.unwrap().unwrap();
+    let rp = app.rp(&portal).await;
+    let tokens = rp.sign_in(&app.browser(), "kees").await;
+    let grant = of(&app, "token.issued").await[0].object_id.clone().expect("the grant");
+    let access = tokens.access_token().secret().clone();
+    let jti = verify_access_token(&app.state.keys(), &app.issuer, &access, app.now()).unwrap().jti;
+
+    // Userinfo: one record per answer, also when the token check comes from the node's memory.
+    rp.userinfo(tokens.access_token()).await.expect("userinfo");
+    let reads = of(&app, "userinfo.read").await;
+    assert_eq!(reads.len(), 1);
+    let r = &reads[0];
+    assert_eq!((r.action.as_str(), r.outcome.as_str()), ("R", "success"));
+    assert_eq!((r.actor_role.as_str(), r.actor_id.as_deref()), ("portal", Some(portal.client_id.as_str())));
+    assert!(r.actor_is_requester);
+    assert_eq!(r.subject_id.as_deref(), Some(kees.id.as_str()), "whose data was read");
+    assert_eq!(r.client_id.as_deref(), Some(portal.client_id.as_str()));
+    assert_eq!((r.object_type.as_deref(), r.object_id.as_ref()), (Some("grant"), Some(&grant)));
+    assert_eq!(r.client_address, None, "the portal's server address is not the person's");
+    let d = detail(r);
+    assert_eq!(d["scope"], "openid profile email");
+    let claims: Vec<&str> = d["claims"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    for claim in ["sub", "email", "given_name"] {
+        assert!(claims.contains(&claim), "{claim} in {claims:?}");
+    }
+    assert!(d.get("act").is_none(), "kees acts for himself: {d}");
+    assert!(!r.detail.contains("kees@example.nl"), "the claims' names, never their values");
+    rp.userinfo(tokens.access_token()).await.expect("userinfo again");
+    assert_eq!(of(&app, "userinfo.read").await.len(), 2, "every answer");
+
+    // Introspection of the access token and of the refresh token.
+    assert_eq!(introspect(&app, &portal, &access).await["active"], true);
+    assert_eq!(introspect(&app, &portal, &tokens.refresh_token()).await["active"], true);
+    let described = of(&app, "token.introspected").await;
+    assert_eq!(described.len(), 2);
+    for (r, kind) in described.iter().zip(["access_token", "refresh_token"]) {
+        assert_eq!(r.action, "R");
+        assert_eq!((r.actor_role.as_str(), r.actor_id.as_deref()), ("portal", Some(portal.client_id.as_str())));
+        assert_eq!(r.subject_id.as_deref(), Some(kees.id.as_str()));
+        assert_eq!(r.client_id.as_deref(), Some(portal.client_id.as_str()));
+        assert_eq!(r.object_id.as_ref(), Some(&grant));
+        assert_eq!(r.client_address, None);
+        assert_eq!(detail(r)["token_type"], kind);
+    }
+    assert_eq!(detail(&described[0])["jti"], jti.as_str());
+
+    // Answers that describe nothing are not reads: another portal's view, an unknown token,
+    // an expired or revoked one.
+    assert_eq!(introspect(&app, &beta, &access).await, serde_json::json!({"active": false}));
+    assert_eq!(introspect(&app, &portal, "not-a-token").await, serde_json::json!({"active": false}));
+    let revoked = portal_post(&app, &portal, "/revoke", &[("token", &tokens.refresh_token())]).await;
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(introspect(&app, &portal, &access).await["active"], false);
+    assert!(rp.userinfo(tokens.access_token()).await.is_err());
+    assert_eq!(of(&app, "token.introspected").await.len(), 2, "no record for an inactive answer");
+    assert_eq!(of(&app, "userinfo.read").await.len(), 2, "no record for a refused userinfo");
+
+    // "Activiteit" leaves the portal's reads out (one per request), not what they read with.
+    let shown = app.state.audit.own_activity(app.state.store.as_ref(), &kees, 50, app.now()).await.unwrap();
+    assert!(shown.iter().any(|r| r.event_type == "token.issued"));
+    assert!(shown.iter().all(|r| r.event_type != "userinfo.read" && r.event_type != "token.introspected"));
+
+    let verified = verify(app.state.store.as_ref(), &app.state.audit, None).await.unwrap().expect("an intact chain");
+    assert_eq!(verified.records as usize, records(&app).await.len());
+}
+
+#[tokio::test]
+async fn a_portals_reads_are_recorded_on_sqlite() {
+    a_portals_reads_are_recorded_one_per_request(TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn a_portals_reads_are_recorded_on_postgres() {
+    a_portals_reads_are_recorded_one_per_request(TestApp::spawn_with(Backend::Postgres, |_| {}).await).await;
+}
+
+/// Client credentials: a machine client's token is recorded as issued, with its `jti`, the
+/// client and its organisation, and no person; introspecting it reads no one's data.
+#[tokio::test]
+async fn a_machine_clients_token_is_recorded() {
+    let app = TestApp::spawn().await;
+    let (id, secret) = app.machine("Roosterkoppeling").await;
+    let machine = Portal {
+        client_id: id.clone(),
+        secret: Some(secret),
+        redirect_uri: String::new(),
+        post_logout_uri: String::new(),
+    };
+    let response = portal_post(&app, &machine, "/token", &[("grant_type", "client_credentials")]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    let jti = verify_access_token(&app.state.keys(), &app.issuer, token, app.now()).unwrap().jti;
+    let org = app.state.store.organisation_by_slug(&app.org).await.unwrap().unwrap();
+
+    let issued = of(&app, "token.issued").await;
+    assert_eq!(issued.len(), 1);
+    let r = &issued[0];
+    assert_eq!((r.action.as_str(), r.outcome.as_str()), ("C", "success"));
+    assert_eq!((r.actor_role.as_str(), r.actor_id.as_deref()), ("portal", Some(id.as_str())));
+    assert_eq!(r.subject_id, None, "no person is involved");
+    assert_eq!((r.object_type.as_deref(), r.object_id.as_deref()), (Some("access_token"), Some(jti.as_str())));
+    assert_eq!(r.client_id.as_deref(), Some(id.as_str()));
+    assert_eq!(r.organisation_id.as_deref(), Some(org.id.as_str()));
+    assert_eq!(r.client_address, None);
+    let d = detail(r);
+    assert_eq!((d["grant_type"].as_str(), d["scope"].as_str()), (Some("client_credentials"), Some("profile")));
+    assert!(!r.detail.contains(token), "never the token");
+
+    // A refused request issues nothing and records nothing.
+    let refused =
+        portal_post(&app, &machine, "/token", &[("grant_type", "client_credentials"), ("scope", "email")]).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(of(&app, "token.issued").await.len(), 1);
+
+    assert_eq!(introspect(&app, &machine, token).await["active"], true);
+    assert!(of(&app, "token.introspected").await.is_empty(), "a machine token holds no one's data");
+}
+
+/// RFC 7009 answers a token revoked before (or unknown) as if revoking it now; the log records
+/// only the revocation that ended access.
+async fn only_a_revocation_that_ends_access_is_recorded(app: TestApp) {
+    let portal = app.alpha_portal().await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let revoke = |token: String| {
+        let (app, portal) = (&app, &portal);
+        async move {
+            let response = portal_post(app, portal, "/revoke", &[("token", token.as_str())]).await;
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    };
+    let count = || async { of(&app, "token.revoked").await.len() };
+
+    // A refresh token: its grant is revoked and recorded, once.
+    let first = rp.sign_in(&app.browser(), "kees").await;
+    revoke(first.refresh_token()).await;
+    assert_eq!(count().await, 1);
+    revoke(first.refresh_token()).await;
+    assert_eq!(count().await, 1, "revoked before: no second record");
+    // Its access token died with the grant.
+    revoke(first.access_token().secret().clone()).await;
+    assert_eq!(count().await, 1, "an access token of a revoked grant");
+
+    // An access token on its own: recorded once.
+    let browser = app.browser();
+    let second = rp.sign_in(&browser, "kees").await;
+    revoke(second.access_token().secret().clone()).await;
+    assert_eq!(count().await, 2);
+    let r = &of(&app, "token.revoked").await[1];
+    assert_eq!(r.object_type.as_deref(), Some("access_token"));
+    revoke(second.access_token().secret().clone()).await;
+    assert_eq!(count().await, 2, "the same access token again");
+
+    // Unknown tokens, and a portal's token revoked by another portal (refused silently).
+    revoke("not-a-token".into()).await;
+    let beta = app.portal("beta", idp::store::ClientKind::Confidential).await;
+    let foreign = portal_post(&app, &beta, "/revoke", &[("token", second.refresh_token().as_str())]).await;
+    assert_eq!(foreign.status(), StatusCode::OK);
+    assert_eq!(count().await, 2, "nothing revoked, nothing recorded");
+
+    // A code voided by a sign-out, presented afterwards: refused, and there is no grant to
+    // revoke, so no revocation is recorded either (the sign-out is).
+    let start = rp.start(&[]);
+    let callback = browser.follow(&start.url).await.expect("a code at once: the browser has a session");
+    let code = crate::helpers::browser::query_param(&callback, "code").unwrap();
+    let mut url = url::Url::parse(&app.url("/logout")).unwrap();
+    url.query_pairs_mut().append_pair("id_token_hint", &second.id_token);
+    browser.get(url.as_str()).await;
+    assert_eq!(of(&app, "session.ended").await.len(), 1);
+    assert!(rp.exchange(&code, &start).await.is_err(), "the voided code");
+    assert_eq!(count().await, 2);
+}
+
+#[tokio::test]
+async fn only_a_revocation_that_ends_access_is_recorded_on_sqlite() {
+    only_a_revocation_that_ends_access_is_recorded(TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn only_a_revocation_that_ends_access_is_recorded_on_postgres() {
+    only_a_revocation_that_ends_access_is_recorded(TestApp::spawn_with(Backend::Postgres, |_| {}).await).await;
+}
+
+/// A read whose record cannot be written is not answered, as a change is not made: no claims, no
+/// token description and no machine token without their records.
+#[tokio::test]
+async fn without_its_record_nothing_is_read_or_issued() {
+    let app = TestApp::spawn().await;
+    let rp = app.alpha_rp().await;
+    app.user("kees").await;
+    let tokens = rp.sign_in(&app.browser(), "kees").await;
+    let (id, secret) = app.machine("Roosterkoppeling").await;
+    let machine =
+        Portal { client_id: id, secret: Some(secret), redirect_uri: String::new(), post_logout_uri: String::new() };
+    let before = records(&app).await.len();
+    refuse_audit_records(&app, Backend::Sqlite).await;
+
+    assert!(rp.userinfo(tokens.access_token()).await.is_err(), "no claims without their record");
+    let described = portal_post(&app, &rp.portal, "/introspect", &[("token", tokens.access_token().secret())]).await;
+    assert_eq!(described.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!described.text().await.unwrap().contains("\"sub\""));
+    let issued = portal_post(&app, &machine, "/token", &[("grant_type", "client_credentials")]).await;
+    assert_eq!(issued.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!issued.text().await.unwrap().contains("access_token"));
+    assert_eq!(records(&app).await.len(), before);
 }

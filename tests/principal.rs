@@ -83,11 +83,20 @@ async fn acting_for_another_names_them_in_sub_and_the_actor_in_act() {
     assert_eq!((c.sub.as_str(), c.act.map(|a| a.sub)), (oma.as_str(), Some(kees.clone())));
 
     // The audit log names both.
-    let issued = app.state.store.audit_records_after(0, 1000).await.unwrap();
-    let issued = issued.iter().find(|r| r.event_type == "token.issued").unwrap();
+    let records = app.state.store.audit_records_after(0, 1000).await.unwrap();
+    let issued = records.iter().find(|r| r.event_type == "token.issued").unwrap();
     let kees_id = app.state.store.account_by_username("kees").await.unwrap().unwrap().id;
     assert_eq!(issued.actor_id.as_deref(), Some(kees_id.as_str()));
     assert_eq!(issued.subject_id.as_deref(), Some(oma_id.as_str()));
+    // The portal's two introspections read Oma's data, for Kees; the refused userinfo read nothing.
+    let reads: Vec<_> = records.iter().filter(|r| r.event_type == "token.introspected").collect();
+    assert_eq!(reads.len(), 2);
+    for read in reads {
+        assert_eq!(read.subject_id.as_deref(), Some(oma_id.as_str()));
+        let detail: serde_json::Value = serde_json::from_str(&read.detail).unwrap();
+        assert_eq!(detail["act"], kees_id.as_str(), "{detail}");
+    }
+    assert!(records.iter().all(|r| r.event_type != "userinfo.read"));
 }
 
 #[tokio::test]

@@ -27,6 +27,8 @@ const NOW: i64 = 1_900_000_000;
 /// Enough connections that the concurrency checks really run in parallel.
 const CONNECTIONS: u32 = 12;
 const RACERS: usize = 10;
+/// Rounds of a sign-out racing a code redemption.
+const SIGN_OUT_RACES: usize = 100;
 
 // ---------------------------------------------------------------------------------------------
 // Backends and the macro that runs every check against both.
@@ -83,6 +85,8 @@ contract!(
     codes_redeem_once,
     codes_redeem_is_atomic,
     codes_concurrent_redeem,
+    codes_refused_once_the_session_ended,
+    sign_out_racing_a_redemption_leaves_no_live_grant,
     grants_and_refresh_rotation,
     grants_concurrent_rotation,
     grants_revocation,
@@ -590,6 +594,109 @@ async fn codes_concurrent_redeem(store: &dyn Store) {
     }
 }
 
+/// A code is redeemed only while its session lives: no grant outlives the session it was issued
+/// under, also for a code stored just as its session ended (which the sign-out could not void).
+async fn codes_refused_once_the_session_ended(store: &dyn Store) {
+    let c = chain(store).await;
+    let code_in = |session: &Session, digest: &str, grant: &str| AuthorizationCode {
+        session_id: session.id.clone(),
+        ..c.code(digest, grant)
+    };
+
+    // Voided by the sign-out.
+    store.insert_code(&c.code("code-before", "grant-before")).await.unwrap();
+    assert!(store.end_session(&c.session.id, NOW + 20).await.unwrap());
+    assert!(!store.redeem_code("code-before", NOW + 21, &c.grant("grant-before", None), None).await.unwrap());
+    assert_eq!(grant_of(store, "grant-before").await, None);
+
+    // Stored after the sign-out, so not voided by it: refused because its session has ended, and
+    // nothing of the redemption is written.
+    store.insert_code(&c.code("code-after", "grant-after")).await.unwrap();
+    let grant = c.grant("grant-after", None);
+    let rt = refresh("rt-after", &grant.id);
+    assert!(!store.redeem_code("code-after", NOW + 22, &grant, Some(&rt)).await.unwrap(), "ended session");
+    let mut tx = store.begin().await.unwrap();
+    assert!(!tx.redeem_code("code-after", NOW + 22, &grant, Some(&rt)).await.unwrap(), "ended session, in a use case");
+    drop(tx);
+    assert_eq!(grant_of(store, "grant-after").await, None);
+    assert_eq!(token_of(store, "rt-after").await, None);
+    assert_eq!(store.code_by_digest("code-after").await.unwrap().unwrap().redeemed_at, None);
+    let ended = store.session_by_id(&c.session.id).await.unwrap().unwrap();
+    assert_eq!(ended.ended_at, Some(NOW + 20), "a refused redemption leaves the session as it was");
+
+    // Every session of the account ending at once (a factor reset; a password reset does the
+    // same) refuses the codes of each, voided or stored afterwards.
+    let other = session("sid-2", &c.account.id);
+    store.create_session(&other).await.unwrap();
+    store.insert_code(&code_in(&other, "code-other", "grant-other")).await.unwrap();
+    in_tx!(store, |tx| tx.reset_factors(&c.account.id, None, NOW + 30));
+    store.insert_code(&code_in(&other, "code-other-after", "grant-other-after")).await.unwrap();
+    for (digest, grant) in [("code-other", "grant-other"), ("code-other-after", "grant-other-after")] {
+        let g = c.grant(grant, Some(&other.id));
+        assert!(!store.redeem_code(digest, NOW + 31, &g, None).await.unwrap(), "{digest}");
+        assert_eq!(grant_of(store, grant).await, None, "{digest}");
+    }
+
+    // A live session's code still redeems, and the session row reads as before.
+    let live = session("sid-3", &c.account.id);
+    store.create_session(&live).await.unwrap();
+    store.insert_code(&code_in(&live, "code-live", "grant-live")).await.unwrap();
+    assert!(store.redeem_code("code-live", NOW + 40, &c.grant("grant-live", Some(&live.id)), None).await.unwrap());
+    assert!(grant_of(store, "grant-live").await.is_some());
+    assert_eq!(store.session_by_id(&live.id).await.unwrap(), Some(live));
+}
+
+/// A sign-out and the redemption of one of its session's codes, at the same moment, each in its
+/// own transaction as the use cases run them (`auth::session::end`, `oidc::token`): whichever
+/// commits first, the session ends and no grant of it stays live. (PostgreSQL's READ COMMITTED
+/// once let the redemption's grant slip past the sign-out's revocation.)
+async fn sign_out_racing_a_redemption_leaves_no_live_grant(store: &dyn Store) {
+    let c = chain(store).await;
+    let (mut refused, mut revoked_after) = (0, 0);
+    for round in 0..SIGN_OUT_RACES {
+        let s = session(&format!("sid-race-{round}"), &c.account.id);
+        store.create_session(&s).await.unwrap();
+        let digest = format!("code-race-{round}");
+        let grant_id = format!("grant-race-{round}");
+        store.insert_code(&AuthorizationCode { session_id: s.id.clone(), ..c.code(&digest, &grant_id) }).await.unwrap();
+        let grant = c.grant(&grant_id, Some(&s.id));
+        let rt = refresh(&format!("rt-race-{round}"), &grant.id);
+
+        let redeem = async {
+            let mut tx = store.begin().await?;
+            let won = tx.redeem_code(&digest, NOW + 5, &grant, Some(&rt)).await?;
+            if won {
+                tx.commit().await?;
+            }
+            Ok::<bool, StoreError>(won)
+        };
+        let sign_out = async {
+            let mut tx = store.begin().await?;
+            let ended = tx.end_session(&s.id, NOW + 5).await?;
+            tx.commit().await?;
+            Ok::<bool, StoreError>(ended)
+        };
+        let (won, ended) = tokio::join!(redeem, sign_out);
+        let won = won.unwrap_or_else(|e| panic!("round {round}: the redemption failed: {e:?}"));
+        assert!(ended.unwrap_or_else(|e| panic!("round {round}: the sign-out failed: {e:?}")), "round {round}");
+
+        let session = store.session_by_id(&s.id).await.unwrap().unwrap();
+        assert_eq!(session.ended_at, Some(NOW + 5), "round {round}: the session ended");
+        match grant_of(store, &grant_id).await {
+            Some(g) => {
+                assert!(won, "round {round}: a grant without a redemption");
+                assert!(g.revoked_at.is_some(), "round {round}: the session ended and its grant is live");
+                revoked_after += 1;
+            }
+            None => {
+                assert!(!won, "round {round}: redeemed, but no grant");
+                refused += 1;
+            }
+        }
+    }
+    eprintln!("sign-out vs redemption: {revoked_after} redeemed then revoked, {refused} refused");
+}
+
 async fn grants_and_refresh_rotation(store: &dyn Store) {
     let c = chain(store).await;
     let grant = c.grant("grant-1", None);
@@ -684,19 +791,21 @@ async fn grants_revocation(store: &dyn Store) {
     assert_eq!(grant_of(store, "grant-o").await.unwrap().revoked_at, None, "other session's grant");
     assert_eq!(grant_of(store, "grant-m").await.unwrap().revoked_at, None, "grant without session");
 
-    store.revoke_grant(&o.id, NOW + 200).await.unwrap();
+    assert!(store.revoke_grant(&o.id, NOW + 200).await.unwrap(), "a live grant is revoked");
     assert_eq!(store.generation(Cached::Revocations).await.unwrap(), before + 2);
     let revoked = grant_of(store, "grant-o").await.unwrap();
     assert_eq!(revoked.revoked_at, Some(NOW + 200));
     assert!(!revoked.is_active(NOW + 201));
     assert_eq!(grant_of(store, "grant-m").await.unwrap().revoked_at, None, "only the named grant");
 
-    // Revoking again (or a whole session again) never un-revokes.
-    store.revoke_grant(&o.id, NOW + 300).await.unwrap();
+    // Revoking again (or a whole session again) never un-revokes; a grant revoked before, or
+    // unknown, reports that nothing changed and announces nothing.
+    assert!(!store.revoke_grant(&o.id, NOW + 300).await.unwrap(), "revoked before");
+    assert_eq!(store.generation(Cached::Revocations).await.unwrap(), before + 2, "nothing to announce");
     store.end_session(&c.session.id, NOW + 300).await.unwrap();
-    assert!(grant_of(store, "grant-o").await.unwrap().revoked_at.is_some());
+    assert_eq!(grant_of(store, "grant-o").await.unwrap().revoked_at, Some(NOW + 200));
     assert!(grant_of(store, "grant-a").await.unwrap().revoked_at.is_some());
-    store.revoke_grant(&gid("grant-none"), NOW + 300).await.unwrap();
+    assert!(!store.revoke_grant(&gid("grant-none"), NOW + 300).await.unwrap(), "unknown");
 }
 
 async fn grants_move_to_a_new_session(store: &dyn Store) {
@@ -728,9 +837,11 @@ async fn access_token_revocation(store: &dyn Store) {
     assert!(!store.access_token_revoked("jti-1", None).await.unwrap());
     assert!(!store.access_token_revoked("jti-1", Some(&g.id)).await.unwrap());
     let before = store.generation(Cached::Revocations).await.unwrap();
-    store.revoke_access_token("jti-1", NOW + 300).await.unwrap();
+    assert!(store.revoke_access_token("jti-1", NOW + 300).await.unwrap());
     assert_eq!(store.generation(Cached::Revocations).await.unwrap(), before + 1, "announced");
-    store.revoke_access_token("jti-1", NOW + 300).await.expect("revoking twice is fine (RFC 7009 §2.2)");
+    let again = store.revoke_access_token("jti-1", NOW + 300).await.expect("revoking twice is fine (RFC 7009 §2.2)");
+    assert!(!again, "the second time changes nothing");
+    assert_eq!(store.generation(Cached::Revocations).await.unwrap(), before + 1, "and announces nothing");
     assert!(store.access_token_revoked("jti-1", None).await.unwrap());
     assert!(store.access_token_revoked("jti-1", Some(&other.id)).await.unwrap());
     assert!(!store.access_token_revoked("jti-2", None).await.unwrap(), "only that jti");

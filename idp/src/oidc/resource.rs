@@ -12,7 +12,7 @@ use crate::app::AppState;
 use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::{AccountId, ClientId, Party, Principal, Subject};
+use crate::domain::{AccountId, ClientId, GrantId, Party, Principal, Subject};
 use crate::store::{Client, ClientKind, Grant};
 
 /// A verified, unrevoked access token. Answers from the node's memory when the same token was
@@ -38,7 +38,9 @@ pub async fn check_access_token(
     Ok(Some(claims))
 }
 
-/// OIDC Core §5.3: the claims of the token's account, as its scopes allow.
+/// OIDC Core §5.3: the claims of the token's account, as its scopes allow. Each answer is a read
+/// of the person's data by the portal and is recorded (`userinfo.read`) before it is given: no
+/// claims without their record.
 pub async fn userinfo(state: &AppState, bearer: Option<&str>) -> Result<Value, ProtocolError> {
     let invalid = || OAuthError::new(ErrorCode::InvalidToken, "the access token is invalid or expired");
     let token = bearer.ok_or_else(invalid)?;
@@ -53,10 +55,36 @@ pub async fn userinfo(state: &AppState, bearer: Option<&str>) -> Result<Value, P
         Some(id) => state.store.grant_by_id(&id).await?,
         None => None,
     };
-    let account_id = grant.and_then(|g: Grant| g.account_id).ok_or_else(invalid)?;
+    let grant: Grant = grant.ok_or_else(invalid)?;
+    let principal = grant.principal().ok_or_else(invalid)?;
+    let account_id = grant.account_id.clone().ok_or_else(invalid)?;
     let account = account_by(state, &account_id, &Subject(claims.sub.clone())).await?.ok_or_else(invalid)?;
     let scope = crate::domain::Scopes::parse(&claims.scope).unwrap_or_default();
-    Ok(super::claims::userinfo(&account, &scope))
+    let answer = super::claims::userinfo(&account, &scope);
+    let released: Vec<&str> = answer.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+    let event = read_by_portal(EventType::UserinfoRead, &grant.client_id, &principal, &grant.id, &claims.scope)
+        .detail("claims", released);
+    state.audit.record(state.store.as_ref(), &event, now).await?;
+    Ok(answer)
+}
+
+/// The record of a portal reading a person's data with a token it holds (NEN 7513 counts reads):
+/// the portal acts, for the token's subject (`sub`); when the account that signed in acts for
+/// someone else, `detail.act` names that account (as the token's `act` does). The object is the
+/// grant, which links the read to the `token.issued` record of the same tokens. A portal's
+/// server-to-server request: its address is not the person's, so none is recorded. Built from
+/// what the answer already read, and written with one append (docs/audit.md, "Reads by portals").
+fn read_by_portal(kind: EventType, portal: &ClientId, principal: &Principal, grant: &GrantId, scope: &str) -> Event {
+    let event = Event::new(kind, Actor::portal(portal.as_str()))
+        .acting_for(principal.subject.audit_id())
+        .object("grant", grant.as_str())
+        .portal(portal.as_str())
+        .detail("scope", scope)
+        .back_channel();
+    match principal.acts_for_self() {
+        true => event,
+        false => event.detail("act", principal.actor.as_str()),
+    }
 }
 
 async fn account_by(
@@ -143,6 +171,10 @@ pub async fn introspect(
                 let actor = state.store.account_by_id(&principal.actor).await?;
                 actor.map(|a| tokens::ActClaim { sub: a.subject.0 })
             };
+            let scope = row.scope.to_string();
+            let event = read_by_portal(EventType::TokenIntrospected, &client.id, &principal, &grant.id, &scope)
+                .detail("token_type", "refresh_token");
+            state.audit.record(state.store.as_ref(), &event, now).await?;
             (subject, act)
         }
         None => (None, None),
@@ -164,7 +196,9 @@ pub async fn introspect(
 }
 
 /// An active access token described to `client`, or `None` when it is not active or not the
-/// client's to know about.
+/// client's to know about. A person's token is described only with its record
+/// (`token.introspected`); a machine client's token (no grant, no person) reveals no personal
+/// data and is not recorded.
 async fn introspect_access_token(
     state: &AppState,
     client: &Client,
@@ -172,7 +206,21 @@ async fn introspect_access_token(
     now: UnixTime,
 ) -> Result<Option<Introspection>, ProtocolError> {
     let claims = check_access_token(state, token, now).await?.filter(|claims| may_introspect(client, claims));
-    Ok(claims.map(|claims| Introspection {
+    let Some(claims) = claims else {
+        return Ok(None);
+    };
+    if let Some(grant_id) = claims.grant_id() {
+        // The token names its subject by `sub` only; the record names the account, so this one
+        // read of the grant (by its key) is the price of knowing whose data this was.
+        let principal = state.store.grant_by_id(&grant_id).await?.and_then(|g| g.principal());
+        if let Some(principal) = principal {
+            let event = read_by_portal(EventType::TokenIntrospected, &client.id, &principal, &grant_id, &claims.scope)
+                .detail("token_type", "access_token")
+                .detail("jti", claims.jti.as_str());
+            state.audit.record(state.store.as_ref(), &event, now).await?;
+        }
+    }
+    Ok(Some(Introspection {
         active: true,
         scope: Some(claims.scope),
         client_id: Some(claims.client_id),
@@ -209,7 +257,9 @@ fn revoked(portal: &ClientId, principal: Option<&Principal>, object: &'static st
 }
 
 /// RFC 7009 §2.1: revokes a refresh token (with its whole grant) or an access token.
-/// Unknown or foreign tokens are answered the same as revoked ones (§2.2).
+/// Unknown or foreign tokens are answered the same as revoked ones (§2.2). Only a revocation
+/// that changed something is recorded: a token revoked before (itself or with its grant), unknown
+/// or foreign adds no `token.revoked` record, so the log says when access really ended.
 pub async fn revoke(state: &AppState, params: &Params, authorization: Option<&str>) -> Result<(), ProtocolError> {
     let credentials = client_auth::credentials(authorization, params)?;
     params.reject_duplicates()?;
@@ -224,9 +274,12 @@ pub async fn revoke(state: &AppState, params: &Params, authorization: Option<&st
     let now = state.clock.unix();
     if let Some(row) = state.store.refresh_token_by_digest(&crypto::token_digest(token)).await? {
         let grant = state.store.grant_by_id(&row.grant_id).await?;
-        if let Some(grant) = grant.filter(|g| g.client_id == client.id) {
+        if let Some(grant) = grant.filter(|g| g.client_id == client.id && g.revoked_at.is_none()) {
             let mut tx = state.store.begin().await?;
-            tx.revoke_grant(&grant.id, now).await?;
+            if !tx.revoke_grant(&grant.id, now).await? {
+                // Revoked meanwhile, by a sign-out or another revocation: that one is recorded.
+                return Ok(());
+            }
             let event = revoked(&client.id, grant.principal().as_ref(), "grant", grant.id.as_str());
             state.audit.commit(tx, None, &event, now).await?;
             state.note_revocations().await?;
@@ -237,12 +290,20 @@ pub async fn revoke(state: &AppState, params: &Params, authorization: Option<&st
         if claims.client_id == client.id.0 {
             // Read before the transaction: a read on another connection inside it could wait for
             // a connection the transaction itself holds.
-            let person = match claims.grant_id() {
-                Some(id) => state.store.grant_by_id(&id).await?.and_then(|g| g.principal()),
+            let grant = match claims.grant_id() {
+                Some(id) => state.store.grant_by_id(&id).await?,
                 None => None,
             };
+            // Its grant revoked (the portal revoked the refresh token, or the person signed out):
+            // the token is dead already and there is nothing to record.
+            if grant.as_ref().is_some_and(|g| g.revoked_at.is_some()) {
+                return Ok(());
+            }
+            let person = grant.and_then(|g| g.principal());
             let mut tx = state.store.begin().await?;
-            tx.revoke_access_token(&claims.jti, claims.exp).await?;
+            if !tx.revoke_access_token(&claims.jti, claims.exp).await? {
+                return Ok(());
+            }
             let event = revoked(&client.id, person.as_ref(), "access_token", &claims.jti);
             state.audit.commit(tx, None, &event, now).await?;
             state.note_revocations().await?;

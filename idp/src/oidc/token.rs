@@ -42,7 +42,7 @@ pub async fn exchange(
     match params.get("grant_type") {
         Some("authorization_code") => authorization_code(state, &client, params, now).await,
         Some("refresh_token") => refresh_token(state, &client, params, now).await,
-        Some("client_credentials") => client_credentials(state, &client, params, now),
+        Some("client_credentials") => client_credentials(state, &client, params, now).await,
         Some(_) => Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "grant_type is not supported").into()),
         None => Err(OAuthError::invalid_request("grant_type is required").into()),
     }
@@ -175,11 +175,15 @@ fn token_event(kind: EventType, account: &Account, grant: &Grant, scope: &Scopes
 }
 
 /// Revokes a grant (a code or refresh token used twice: RFC 6749 §4.1.2, RFC 9700 §4.14.2) with
-/// its audit record, and makes this node forget its remembered token checks at once.
-async fn revoke_now(state: &AppState, grant: &GrantId, now: UnixTime) -> Result<(), crate::store::StoreError> {
+/// its audit record, and makes this node forget its remembered token checks at once. A grant that
+/// was revoked before (or never made: a code voided by a sign-out, or refused because its session
+/// ended) is left alone and recorded nowhere; then false.
+async fn revoke_now(state: &AppState, grant: &GrantId, now: UnixTime) -> Result<bool, crate::store::StoreError> {
     let owner = state.store.grant_by_id(grant).await?;
     let mut tx = state.store.begin().await?;
-    tx.revoke_grant(grant, now).await?;
+    if !tx.revoke_grant(grant, now).await? {
+        return Ok(false);
+    }
     let mut event = Event::new(EventType::TokensRevoked, Actor::system())
         .object("grant", grant.as_str())
         .detail("reason", "reuse")
@@ -191,14 +195,21 @@ async fn revoke_now(state: &AppState, grant: &GrantId, now: UnixTime) -> Result<
         }
     }
     state.audit.commit(tx, None, &event, now).await?;
-    state.note_revocations().await
+    state.note_revocations().await?;
+    Ok(true)
 }
 
-/// RFC 6749 §4.1.2: a second redemption revokes what the first one issued.
+/// RFC 6749 §4.1.2: a second redemption revokes what the first one issued. A code voided by a
+/// sign-out (or whose session ended while it was being redeemed) comes here too: its grant was
+/// never made, so nothing is revoked.
 async fn code_reuse(state: &AppState, client: &Client, grant: &GrantId, now: UnixTime) -> ProtocolError {
-    tracing::warn!(client = %client.id, grant = %grant, "authorization code reused; grant revoked");
     match revoke_now(state, grant, now).await {
-        Ok(()) => OAuthError::invalid_grant("the code is invalid, expired or already used").into(),
+        Ok(revoked) => {
+            if revoked {
+                tracing::warn!(client = %client.id, grant = %grant, "authorization code reused; grant revoked");
+            }
+            OAuthError::invalid_grant("the code is invalid, expired or already used").into()
+        }
         Err(e) => e.into(),
     }
 }
@@ -206,14 +217,22 @@ async fn code_reuse(state: &AppState, client: &Client, grant: &GrantId, now: Uni
 /// RFC 9700 §4.14.2: a used refresh token came back, so one copy is in the wrong hands.
 /// Revoke the whole family; the legitimate client signs in again.
 async fn reuse(state: &AppState, grant: &Grant, now: UnixTime) -> ProtocolError {
-    tracing::warn!(client = %grant.client_id, grant = %grant.id, "refresh token reused; grant revoked");
     match revoke_now(state, &grant.id, now).await {
-        Ok(()) => OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").into(),
+        Ok(revoked) => {
+            if revoked {
+                tracing::warn!(client = %grant.client_id, grant = %grant.id, "refresh token reused; grant revoked");
+            }
+            OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").into()
+        }
         Err(e) => e.into(),
     }
 }
 
-fn client_credentials(
+/// RFC 6749 §4.4: a token for a machine client itself. No person is involved, but the token is
+/// recorded like a person's (`token.issued`, the portal acting for nobody, with the `jti`): who
+/// held access, and when, is what an inspector asks first. No transaction writes anything else,
+/// so the record is written on its own, after the token is made and before it is handed out.
+async fn client_credentials(
     state: &AppState,
     client: &Client,
     params: &Params,
@@ -243,6 +262,14 @@ fn client_credentials(
         act: None,
     };
     let access_token = tokens::sign_access_token(&state.keys(), &claims, now)?;
+    let event = Event::new(EventType::TokensIssued, Actor::portal(client.id.as_str()))
+        .object("access_token", claims.jti.as_str())
+        .portal(client.id.as_str())
+        .organisation(client.organisation_id.as_str())
+        .detail("grant_type", "client_credentials")
+        .detail("scope", scope.to_string())
+        .back_channel();
+    state.audit.record(state.store.as_ref(), &event, now).await?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

@@ -107,7 +107,8 @@ pub trait CodeStore {
     async fn code_by_digest(&self, digest: &str) -> StoreResult<Option<AuthorizationCode>>;
     /// Redeems the code and, in the same transaction, creates the grant it stands for (with its
     /// first refresh token). Exactly one caller ever gets `true`, however many race; when the
-    /// others see `false`, the winner's grant is already committed, so they can revoke it.
+    /// others see `false`, the winner's grant is already committed, so they can revoke it. A code
+    /// whose session has ended is refused (`false`), also when the sign-out races with this.
     async fn redeem_code(
         &self,
         digest: &str,
@@ -123,15 +124,18 @@ pub trait GrantStore {
     /// Creates the grant and, in the same transaction, its first refresh token.
     async fn create_grant(&self, grant: &Grant, refresh: Option<&RefreshToken>) -> StoreResult<()>;
     async fn grant_by_id(&self, id: &GrantId) -> StoreResult<Option<Grant>>;
-    async fn revoke_grant(&self, id: &GrantId, now: UnixTime) -> StoreResult<()>;
+    /// Revokes the grant (and with it every token in it); false when it was unknown or already
+    /// revoked. Only a revocation that changed something bumps the revocation generation.
+    async fn revoke_grant(&self, id: &GrantId, now: UnixTime) -> StoreResult<bool>;
     /// Re-attaches a session's grants to its successor (the same person signed in again).
     async fn move_grants(&self, from: &SessionId, to: &SessionId) -> StoreResult<()>;
     async fn refresh_token_by_digest(&self, digest: &str) -> StoreResult<Option<RefreshToken>>;
     /// Marks `old` used and stores `new`, atomically. Returns false (and stores nothing) when
     /// `old` was already used: the caller treats that as reuse and revokes the grant.
     async fn rotate_refresh_token(&self, old: &str, new: &RefreshToken, now: UnixTime) -> StoreResult<bool>;
-    /// RFC 7009: remembers a revoked access token until it would have expired anyway.
-    async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<()>;
+    /// RFC 7009: remembers a revoked access token until it would have expired anyway; false when
+    /// it was remembered already.
+    async fn revoke_access_token(&self, jti: &str, expires_at: UnixTime) -> StoreResult<bool>;
     /// True when the access token or its grant was revoked.
     async fn access_token_revoked(&self, jti: &str, grant: Option<&GrantId>) -> StoreResult<bool>;
     /// The client whose tokens are in the grant.
@@ -226,8 +230,9 @@ pub trait AuditStore {
         after_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<AuditRecord>>;
-    /// The newest `limit` records in which `person` (an account id) acted or was acted for, newest first.
-    async fn audit_records_of(&self, person: &str, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+    /// The newest `limit` records in which `person` (an account id) acted or was acted for, newest
+    /// first, leaving out those whose `event_type` is in `except`.
+    async fn audit_records_of(&self, person: &str, except: &[&str], limit: i64) -> StoreResult<Vec<AuditRecord>>;
 }
 
 /// One unit of work: the writes of one use case, the mail they cause and their audit record commit
@@ -305,7 +310,9 @@ pub trait SessionTx {
 #[async_trait]
 pub trait GrantTx {
     /// Redeems the code and creates the grant it stands for (with its first refresh token); false
-    /// when it was redeemed before (exactly one of racing callers gets true).
+    /// when it was redeemed (or voided) before, or its session has ended (exactly one of racing
+    /// callers gets true). Takes the session's row first, so a concurrent sign-out either sees
+    /// the grant and revokes it, or ends the session before and this redemption is refused.
     async fn redeem_code(
         &mut self,
         digest: &str,
@@ -315,9 +322,11 @@ pub trait GrantTx {
     ) -> StoreResult<bool>;
     /// Marks `old` used and stores `new`; false when `old` was used already (reuse).
     async fn rotate_refresh_token(&mut self, old: &str, new: &RefreshToken, now: UnixTime) -> StoreResult<bool>;
-    async fn revoke_grant(&mut self, id: &GrantId, now: UnixTime) -> StoreResult<()>;
-    /// RFC 7009: remembers a revoked access token until it would have expired anyway.
-    async fn revoke_access_token(&mut self, jti: &str, expires_at: UnixTime) -> StoreResult<()>;
+    /// Revokes the grant; false when it was unknown or already revoked (nothing to record).
+    async fn revoke_grant(&mut self, id: &GrantId, now: UnixTime) -> StoreResult<bool>;
+    /// RFC 7009: remembers a revoked access token until it would have expired anyway; false when
+    /// it was remembered already (nothing to record).
+    async fn revoke_access_token(&mut self, jti: &str, expires_at: UnixTime) -> StoreResult<bool>;
 }
 
 #[async_trait]

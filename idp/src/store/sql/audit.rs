@@ -44,15 +44,23 @@ macro_rules! impl_audit_store {
             async fn audit_records_of(
                 &self,
                 person: &str,
+                except: &[&str],
                 limit: i64,
             ) -> $crate::store::StoreResult<Vec<$crate::store::AuditRecord>> {
-                let rows = sqlx::query(
-                    "SELECT * FROM audit_events WHERE actor_id = $1 OR subject_id = $1 ORDER BY seq DESC LIMIT $2",
-                )
-                .bind(person)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+                // One placeholder per event type left out ($3, $4, …): a short list from the code.
+                let placeholders: Vec<String> = (0..except.len()).map(|i| format!("${}", i + 3)).collect();
+                let left_out = match except.is_empty() {
+                    true => String::new(),
+                    false => format!(" AND event_type NOT IN ({})", placeholders.join(", ")),
+                };
+                let sql = format!(
+                    "SELECT * FROM audit_events WHERE (actor_id = $1 OR subject_id = $1){left_out} ORDER BY seq DESC LIMIT $2"
+                );
+                let mut query = sqlx::query(&sql).bind(person).bind(limit);
+                for kind in except {
+                    query = query.bind(*kind);
+                }
+                let rows = query.fetch_all(&self.pool).await?;
                 rows.iter().map(audit_from_row).collect()
             }
         }

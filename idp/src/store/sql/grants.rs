@@ -29,11 +29,11 @@ macro_rules! impl_grant_store {
                 row.map(|r| grant_from_row(&r)).transpose()
             }
 
-            async fn revoke_grant(&self, id: &$crate::domain::GrantId, now: i64) -> $crate::store::StoreResult<()> {
+            async fn revoke_grant(&self, id: &$crate::domain::GrantId, now: i64) -> $crate::store::StoreResult<bool> {
                 let mut tx = self.pool.begin().await?;
-                tx_revoke_grant(&mut tx, id, now).await?;
+                let revoked = tx_revoke_grant(&mut tx, id, now).await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(revoked)
             }
 
             async fn move_grants(
@@ -72,11 +72,11 @@ macro_rules! impl_grant_store {
                 Ok(true)
             }
 
-            async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> $crate::store::StoreResult<()> {
+            async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> $crate::store::StoreResult<bool> {
                 let mut tx = self.pool.begin().await?;
-                tx_revoke_access_token(&mut tx, jti, expires_at).await?;
+                let revoked = tx_revoke_access_token(&mut tx, jti, expires_at).await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(revoked)
             }
 
             async fn access_token_revoked(
@@ -96,24 +96,36 @@ macro_rules! impl_grant_store {
             }
         }
 
+        /// Revokes the grant; false (and nothing announced) when it was unknown or revoked before.
         async fn tx_revoke_grant<'c>(
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
             id: &$crate::domain::GrantId,
             now: i64,
-        ) -> $crate::store::StoreResult<()> {
-            sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        ) -> $crate::store::StoreResult<bool> {
+            let done = sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(id.as_str())
                 .execute(&mut **tx)
                 .await?;
-            bump_revocations(tx).await
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            bump_revocations(tx).await?;
+            Ok(true)
         }
 
+        /// Re-attaches the grants of `from` to `to`. The `from` session row is written first, as a
+        /// code redemption under it does (`tx_redeem_code`): a grant redeemed meanwhile is either
+        /// committed before the move (and moves) or finds the session ended with this transaction.
         async fn tx_move_grants<'c>(
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
             from: &$crate::domain::SessionId,
             to: &$crate::domain::SessionId,
         ) -> $crate::store::StoreResult<()> {
+            sqlx::query("UPDATE sessions SET ended_at = ended_at WHERE id = $1")
+                .bind(from.as_str())
+                .execute(&mut **tx)
+                .await?;
             sqlx::query("UPDATE grants SET session_id = $1 WHERE session_id = $2")
                 .bind(to.as_str())
                 .bind(from.as_str())
@@ -141,19 +153,24 @@ macro_rules! impl_grant_store {
             Ok(true)
         }
 
+        /// Remembers the access token as revoked; false (and nothing announced) when it was already.
         async fn tx_revoke_access_token<'c>(
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
             jti: &str,
             expires_at: i64,
-        ) -> $crate::store::StoreResult<()> {
-            sqlx::query(
+        ) -> $crate::store::StoreResult<bool> {
+            let done = sqlx::query(
                 "INSERT INTO revoked_access_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
             )
             .bind(jti)
             .bind(expires_at)
             .execute(&mut **tx)
             .await?;
-            bump_revocations(tx).await
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            bump_revocations(tx).await?;
+            Ok(true)
         }
 
         /// Tells every node that cached "not revoked" answers are stale (see `app.rs`).

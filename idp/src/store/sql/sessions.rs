@@ -71,7 +71,8 @@ macro_rules! impl_session_store {
         }
 
         /// The session ends, its grants are revoked and its unredeemed codes die, so nothing
-        /// issued under it outlives it.
+        /// issued under it outlives it. The session row is written first: a code redemption
+        /// (`tx_redeem_code`) locks it first too, so the two never miss each other's writes.
         async fn tx_end_session<'c>(
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
             id: &$crate::domain::SessionId,
@@ -97,16 +98,18 @@ macro_rules! impl_session_store {
         }
 
         /// Ends every session of the account and, with them, every grant (also of sessions that
-        /// ended before) and every code not yet redeemed.
+        /// ended before) and every code not yet redeemed. The sessions first, in the same order
+        /// as `tx_end_session`: a code redemption racing with this waits for the session row and
+        /// then finds it ended, or commits its grant before the grants below are revoked.
         async fn end_account_sessions<'c>(
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
             account: &str,
             now: i64,
         ) -> $crate::store::StoreResult<()> {
             for statement in [
+                "UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL",
                 "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
                 "UPDATE authorization_codes SET redeemed_at = $1 WHERE account_id = $2 AND redeemed_at IS NULL",
-                "UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL",
             ] {
                 sqlx::query(statement).bind(now).bind(account).execute(&mut **tx).await?;
             }

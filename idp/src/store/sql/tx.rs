@@ -182,11 +182,15 @@ macro_rules! impl_sql_tx {
                 tx_rotate_refresh_token(&mut self.0, old, new, now).await
             }
 
-            async fn revoke_grant(&mut self, id: &$crate::domain::GrantId, now: i64) -> $crate::store::StoreResult<()> {
+            async fn revoke_grant(
+                &mut self,
+                id: &$crate::domain::GrantId,
+                now: i64,
+            ) -> $crate::store::StoreResult<bool> {
                 tx_revoke_grant(&mut self.0, id, now).await
             }
 
-            async fn revoke_access_token(&mut self, jti: &str, expires_at: i64) -> $crate::store::StoreResult<()> {
+            async fn revoke_access_token(&mut self, jti: &str, expires_at: i64) -> $crate::store::StoreResult<bool> {
                 tx_revoke_access_token(&mut self.0, jti, expires_at).await
             }
         }
