@@ -433,8 +433,8 @@ async fn a_portals_reads_are_recorded_on_postgres() {
     a_portals_reads_are_recorded_one_per_request(TestApp::spawn_with(Backend::Postgres, |_| {}).await).await;
 }
 
-/// Client credentials: a machine client's token is recorded as issued, with its `jti`, the
-/// client and its organisation, and no person; introspecting it reads no one's data.
+/// Client credentials: a machine client's first token of each hour is recorded as issued, with
+/// its `jti`, the client and its organisation, and no person; introspecting it reads no one's data.
 #[tokio::test]
 async fn a_machine_clients_token_is_recorded() {
     let app = TestApp::spawn().await;
@@ -474,6 +474,17 @@ async fn a_machine_clients_token_is_recorded() {
 
     assert_eq!(introspect(&app, &machine, token).await["active"], true);
     assert!(of(&app, "token.introspected").await.is_empty(), "a machine token holds no one's data");
+
+    // A machine may ask a token per call: its first one each hour is recorded, not every one.
+    let again = portal_post(&app, &machine, "/token", &[("grant_type", "client_credentials")]).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(of(&app, "token.issued").await.len(), 1, "the same hour");
+    app.clock.advance(3601);
+    let next_hour = portal_post(&app, &machine, "/token", &[("grant_type", "client_credentials")]).await;
+    assert_eq!(next_hour.status(), StatusCode::OK);
+    let issued = of(&app, "token.issued").await;
+    assert_eq!(issued.len(), 2, "the next hour's first token");
+    assert!(issued.iter().all(|r| detail(r)["recorded"] == "first_of_hour"));
 }
 
 /// RFC 7009 answers a token revoked before (or unknown) as if revoking it now; the log records

@@ -16,6 +16,7 @@
 //! | `signin-device:` | a browser that gave a username's password (`auth::known_device`) | `signin.device_cookie_days` |
 //! | `reset-request:` / `reset-fail:` | reset mails asked and bad reset links, per address or mailbox | `signin.window_secs` |
 //! | `activate-fail:` | wrong activation answers per address | `signin.window_secs` |
+//! | `audit-machine-token:` | a machine client's tokens this hour (the first is recorded) | one hour |
 
 use std::net::IpAddr;
 
@@ -78,6 +79,11 @@ pub fn signin_throttle_recorded(address: IpAddr) -> String {
     format!("{}:recorded", signin_failures_by_address(address))
 }
 
+/// Set by a machine client's first token of the window, which is the one recorded in the audit log.
+pub fn machine_tokens_recorded(client: &str) -> String {
+    format!("audit-machine-token:{client}")
+}
+
 pub fn known_device(digest: &str) -> String {
     format!("signin-device:{digest}")
 }
@@ -125,6 +131,7 @@ mod tests {
             reset_requests_by_mailbox("a@b.nl"),
             reset_failures_by_address(address),
             activation_failures_by_address(address),
+            machine_tokens_recorded("x"),
         ];
         let unique: std::collections::HashSet<_> = keys.iter().collect();
         assert_eq!(unique.len(), keys.len());

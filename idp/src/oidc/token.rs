@@ -232,6 +232,9 @@ async fn reuse(state: &AppState, grant: &Grant, now: UnixTime) -> ProtocolError 
 /// recorded like a person's (`token.issued`, the portal acting for nobody, with the `jti`): who
 /// held access, and when, is what an inspector asks first. No transaction writes anything else,
 /// so the record is written on its own, after the token is made and before it is handed out.
+/// A machine client's tokens are recorded once per this window (its first token in it).
+const MACHINE_TOKEN_WINDOW_SECS: i64 = 3600;
+
 async fn client_credentials(
     state: &AppState,
     client: &Client,
@@ -262,14 +265,24 @@ async fn client_credentials(
         act: None,
     };
     let access_token = tokens::sign_access_token(&state.keys(), &claims, now)?;
-    let event = Event::new(EventType::TokensIssued, Actor::portal(client.id.as_str()))
-        .object("access_token", claims.jti.as_str())
-        .portal(client.id.as_str())
-        .organisation(client.organisation_id.as_str())
-        .detail("grant_type", "client_credentials")
-        .detail("scope", scope.to_string())
-        .back_channel();
-    state.audit.record(state.store.as_ref(), &event, now).await?;
+    // A machine's token names no person, and a machine may ask one per call: its first token of
+    // each hour is recorded (with the token's `jti`), not every one (docs/audit.md).
+    let key = crate::kv::keys::machine_tokens_recorded(client.id.as_str());
+    if state.kv.incr(&key, MACHINE_TOKEN_WINDOW_SECS).await.map_err(ProtocolError::internal)? == 1 {
+        let event = Event::new(EventType::TokensIssued, Actor::portal(client.id.as_str()))
+            .object("access_token", claims.jti.as_str())
+            .portal(client.id.as_str())
+            .organisation(client.organisation_id.as_str())
+            .detail("grant_type", "client_credentials")
+            .detail("scope", scope.to_string())
+            .detail("recorded", "first_of_hour")
+            .back_channel();
+        if let Err(e) = state.audit.record(state.store.as_ref(), &event, now).await {
+            // Not recorded: the next token tries again.
+            let _ = state.kv.delete(&key).await;
+            return Err(e.into());
+        }
+    }
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
