@@ -69,11 +69,6 @@ pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpA
     peer.ip()
 }
 
-/// Whether the failure counter under `key` (see `Kv::incr`) has reached `max`.
-pub async fn limit_reached(state: &AppState, key: &str, max: u64) -> Result<bool, crate::kv::KvError> {
-    Ok(state.kv.get(key).await?.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) >= max)
-}
-
 /// Name of the cookie that binds a pending sign-in to the browser that started it.
 pub fn binding_cookie_name(state: &AppState) -> &'static str {
     if state.is_https() {
