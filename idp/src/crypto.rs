@@ -24,6 +24,12 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// Whether a presented secret (a cookie's value) is the one whose [`token_digest`] was stored.
+pub fn digest_matches(presented: Option<&str>, stored_digest: &str) -> bool {
+    let presented = presented.map(token_digest).unwrap_or_default();
+    constant_time_eq(presented.as_bytes(), stored_digest.as_bytes())
+}
+
 pub fn b64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }

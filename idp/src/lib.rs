@@ -1,6 +1,7 @@
 //! Poortwachter: an OpenID Connect identity provider for Dutch care organisations.
 //! `docs/architecture.md` explains how a request flows through these modules.
 
+pub mod account;
 pub mod activation;
 pub mod admin;
 pub mod app;

@@ -177,7 +177,7 @@ impl Refusal for ActivationError {
         match self {
             ActivationError::Invalid(_) => "invalid",
             ActivationError::Store(crate::store::StoreError::Conflict(_)) => "conflict",
-            ActivationError::Store(_) | ActivationError::Mail(_) => "error",
+            ActivationError::Store(_) | ActivationError::Mail(_) | ActivationError::Kv(_) => "error",
             ActivationError::Unrecorded { error, .. } => error.reason(),
         }
     }

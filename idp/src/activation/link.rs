@@ -1,6 +1,8 @@
 //! Journey B: the activation link, the birth date, then a second mail with the portal address,
 //! the login name and a temporary password, which the first sign-in replaces.
 
+use std::net::IpAddr;
+
 use rand::rngs::OsRng;
 use rand::Rng;
 use serde::Serialize;
@@ -31,6 +33,32 @@ pub enum Activation {
     Refused,
     /// Not a date in a form we read; not counted as a try.
     BadFormat,
+    /// Too many wrong answers from this address ([`answer`] only): nothing was checked.
+    Paused,
+}
+
+/// The link's page: whether its token opens an invitation now.
+pub async fn shown(deps: &crate::app::Deps, token: &str) -> Result<bool, StoreError> {
+    Ok(open(deps.store.as_ref(), token, deps.clock.unix()).await?.is_some())
+}
+
+/// The birth date, answered on the link's page from `ip`: [`activate`], with wrong answers
+/// counted per address too.
+pub async fn answer(
+    deps: &crate::app::Deps,
+    ip: IpAddr,
+    token: &str,
+    birth_date: &str,
+) -> Result<Activation, ActivationError> {
+    if super::paused(deps, ip).await? {
+        return Ok(Activation::Paused);
+    }
+    let mailing = super::Mailing { templates: &deps.mail_templates, config: &deps.config, issuer: &deps.issuer };
+    let activation = activate(deps.activation(), mailing, token, birth_date, deps.clock.unix()).await?;
+    if let Activation::Refused = activation {
+        super::count_failure(deps, ip).await;
+    }
+    Ok(activation)
 }
 
 /// Letters and digits without look-alikes, for a password someone types from a mail.

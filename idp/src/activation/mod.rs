@@ -1,12 +1,19 @@
 //! Account activation (PRODUCT.md journeys A and B): invitations, the validation code, choosing
 //! a username and password under the organisation's policy. Every step that changes state does
 //! so in one transaction, so nothing is ever half-activated.
+//!
+//! The pages call `pending` (journey A: the code, then the kept activation) and `link`'s
+//! [`link::shown`] and [`link::answer`] (journey B); each reads the clock once.
 
 pub mod account;
 pub mod invite;
 pub mod link;
+pub mod pending;
+
+use std::net::IpAddr;
 
 use crate::domain::Email;
+use crate::kv::{keys, KvError};
 
 /// What the activation use cases write with: storage and the audit log.
 #[derive(Clone, Copy)]
@@ -35,6 +42,22 @@ pub enum ActivationError {
     /// An operator's command was refused, and the audit record of that could not be written either.
     #[error("{error} (and its audit record could not be written: {audit})")]
     Unrecorded { error: Box<ActivationError>, audit: crate::store::StoreError },
+    #[error(transparent)]
+    Kv(#[from] KvError),
+}
+
+/// Wrong answers (codes, birth dates) per client address before the pages pause, on top of the
+/// per-invitation lock; counted within `signin.window_secs`.
+const MAX_FAILURES_PER_IP: u64 = 20;
+
+/// Whether `ip` gave too many wrong answers lately.
+async fn paused(deps: &crate::app::Deps, ip: IpAddr) -> Result<bool, KvError> {
+    crate::kv::reached(deps.kv.as_ref(), &keys::activation_failures_by_address(ip), MAX_FAILURES_PER_IP).await
+}
+
+/// Counts a wrong answer against the address (a failure to count is not the person's problem).
+async fn count_failure(deps: &crate::app::Deps, ip: IpAddr) {
+    let _ = deps.kv.incr(&keys::activation_failures_by_address(ip), deps.config.signin.window_secs).await;
 }
 
 /// The account an invitation becomes. The person proved the address by using what was mailed

@@ -1,7 +1,7 @@
 //! Second factors as use cases: which ones a person can use now, checking an answer, sending a
 //! mailed code, enrolling an authenticator app, recovery codes, trusted devices, and the mails
-//! that tell the person about each change. The pages are in `http/second_factor.rs` and
-//! `http/account.rs`; the model is in docs/factors.md.
+//! that tell the person about each change. They are used by the sign-in (`signin/`) and the
+//! account page (`account/`); the model is in docs/factors.md.
 
 use serde::Serialize;
 

@@ -2,6 +2,11 @@
 //! the organisation's rules. The answer to a request never tells whether the address is known.
 //! Setting the new password ends the account's sessions (and their grants) and mails a notice.
 //! A reset never signs anyone in: the next sign-in goes through every factor the account has.
+//!
+//! The pages call [`ask`], [`follow`] and [`choose`]; each reads the clock once and counts what
+//! it must (requests per address and mailbox, bad links per address) in `kv`.
+
+use std::net::IpAddr;
 
 use serde::Serialize;
 
@@ -14,6 +19,7 @@ use crate::auth::password_rules::{birth_date_forms, PasswordRules};
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::domain::Secret;
+use crate::kv::{keys, KvError};
 use crate::mail::MailError;
 use crate::store::{Account, OutboxMail, PasswordReset, StoreError};
 use crate::ui::Locale;
@@ -27,6 +33,8 @@ pub enum RecoveryError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Mail(#[from] MailError),
+    #[error(transparent)]
+    Kv(#[from] KvError),
     #[error("password hashing failed")]
     Hash,
 }
@@ -150,6 +158,132 @@ pub async fn reset(
         }
         None => Ok(Reset::Invalid),
     }
+}
+
+/// Reset mails asked per client address and per mailbox within [`REQUEST_WINDOW_SECS`]: enough
+/// for a person, too few to flood someone's mailbox.
+const MAX_REQUESTS_PER_IP: u64 = 10;
+const MAX_REQUESTS_PER_EMAIL: u64 = 3;
+const REQUEST_WINDOW_SECS: i64 = 3600;
+/// Wrong, used or expired links per client address within `signin.window_secs`.
+const MAX_BAD_LINKS_PER_IP: u64 = 20;
+
+/// The answer to "Wachtwoord vergeten?".
+#[derive(Debug, PartialEq, Eq)]
+pub enum Asked {
+    /// Not an e-mail address; nothing was counted or sent.
+    BadEmail,
+    /// The same answer whether the address is known, and whether the limit was reached.
+    Answered,
+}
+
+/// Someone asks for a reset link for `email` from `ip`. Within the limits, [`request`] runs after
+/// the answer (the lookup, rendering and writing), so how long the answer takes does not tell
+/// whether the address is known.
+pub async fn ask(state: &AppState, ip: IpAddr, email: &str, locale: Locale) -> Result<Asked, RecoveryError> {
+    if crate::activation::parse_email(email).is_none() {
+        return Ok(Asked::BadEmail);
+    }
+    let now = state.clock.unix();
+    let by_ip = state.kv.incr(&keys::reset_requests_by_address(ip), REQUEST_WINDOW_SECS).await;
+    let by_email = state.kv.incr(&keys::reset_requests_by_mailbox(&normalise_email(email)), REQUEST_WINDOW_SECS).await;
+    let (by_ip, by_email) = (by_ip?, by_email?);
+    if by_ip <= MAX_REQUESTS_PER_IP && by_email <= MAX_REQUESTS_PER_EMAIL {
+        let (background, email) = (state.clone(), email.to_string());
+        state.in_background(async move {
+            if let Err(e) = request(&background, &email, locale, now).await {
+                tracing::error!(error = %e, "password reset request failed");
+            }
+        });
+    } else {
+        // Over the limit: no mail, and the same answer, so the limit does not reveal the address.
+        tracing::warn!("password reset requests throttled");
+    }
+    Ok(Asked::Answered)
+}
+
+/// The account a working link is for, and the rules its new password must meet.
+#[derive(Debug)]
+pub struct Opened {
+    pub account: Box<Account>,
+    pub rules: PasswordRules,
+}
+
+/// What following a reset link came to.
+#[derive(Debug)]
+pub enum Followed {
+    /// Too many bad links from this address: nothing was checked.
+    Paused,
+    Open(Opened),
+    /// Unknown, used or expired (counted against the address).
+    Invalid,
+}
+
+/// Someone follows a reset link from `ip`.
+pub async fn follow(state: &AppState, ip: IpAddr, token: &str) -> Result<Followed, RecoveryError> {
+    if bad_links_exceeded(state, ip).await {
+        return Ok(Followed::Paused);
+    }
+    match open(state, token, state.clock.unix()).await? {
+        Some((account, rules)) => Ok(Followed::Open(Opened { account: Box::new(account), rules })),
+        None => {
+            count_bad_link(state, ip).await;
+            Ok(Followed::Invalid)
+        }
+    }
+}
+
+/// What choosing the new password came to.
+#[derive(Debug)]
+pub enum Chosen {
+    Paused,
+    /// The password is set (see [`reset`]).
+    Done,
+    /// Not acceptable: the link's page again, saying why.
+    Refused(Opened, Problems),
+    Invalid,
+}
+
+/// The new password, typed twice, sent with the link's token from `ip`.
+pub async fn choose(
+    state: &AppState,
+    ip: IpAddr,
+    token: &str,
+    new_password: Secret<String>,
+    repeated: &str,
+    locale: Locale,
+) -> Result<Chosen, RecoveryError> {
+    if bad_links_exceeded(state, ip).await {
+        return Ok(Chosen::Paused);
+    }
+    let now = state.clock.unix();
+    let refused = match reset(state, token, new_password, repeated, locale, now).await? {
+        Reset::Done(_) => return Ok(Chosen::Done),
+        Reset::Refused(problems) => open(state, token, now).await?.map(|opened| (opened, problems)),
+        Reset::Invalid => None,
+    };
+    match refused {
+        Some(((account, rules), problems)) => {
+            Ok(Chosen::Refused(Opened { account: Box::new(account), rules }, problems))
+        }
+        None => {
+            count_bad_link(state, ip).await;
+            Ok(Chosen::Invalid)
+        }
+    }
+}
+
+/// Whether `ip` sent too many bad links lately (if that cannot be read, it did not).
+async fn bad_links_exceeded(state: &AppState, ip: IpAddr) -> bool {
+    crate::kv::reached(state.kv.as_ref(), &keys::reset_failures_by_address(ip), MAX_BAD_LINKS_PER_IP)
+        .await
+        .unwrap_or(false)
+}
+
+/// Counts a wrong, used or expired link against the address (a failure to count is not the
+/// person's problem).
+async fn count_bad_link(state: &AppState, ip: IpAddr) {
+    let _ = state.kv.incr(&keys::reset_failures_by_address(ip), state.config.signin.window_secs).await;
 }
 
 /// The person replaced their (temporary) password with one they chose: trusted devices are

@@ -78,23 +78,8 @@ pub fn render(
     }
 }
 
-/// An internal failure while serving a page.
-/// A failure of ours behind a page (storage or the key-value store): it keeps its cause for the
-/// one log line and renders itself as the generic error page.
-#[derive(Debug, thiserror::Error)]
-pub enum PageError {
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error(transparent)]
-    Kv(#[from] crate::kv::KvError),
-}
-
-impl PageError {
-    pub fn page(self, state: &AppState, locale: Locale) -> Response {
-        internal_page(state, locale, self)
-    }
-}
-
+/// An internal failure while serving a page (a use case's error, which keeps its cause): logged
+/// once, in full, and answered with the generic error page.
 pub fn internal_page(state: &AppState, locale: Locale, cause: impl std::error::Error) -> Response {
     tracing::error!(cause = %crate::error_chain(&cause), "request failed");
     page(state, locale, StatusCode::INTERNAL_SERVER_ERROR, "error_server")

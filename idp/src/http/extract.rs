@@ -69,11 +69,6 @@ pub fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> IpA
     peer.ip()
 }
 
-/// Whether the failure counter under `key` (see `Kv::incr`) has reached `max`.
-pub async fn limit_reached(state: &AppState, key: &str, max: u64) -> Result<bool, crate::kv::KvError> {
-    Ok(state.kv.get(key).await?.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) >= max)
-}
-
 /// Name of the cookie that binds a pending sign-in to the browser that started it.
 pub fn binding_cookie_name(state: &AppState) -> &'static str {
     if state.is_https() {
@@ -95,11 +90,19 @@ pub fn binding(state: &AppState, jar: CookieJar) -> (CookieJar, String) {
     }
 }
 
+/// The browser's binding cookie, as it sent it (see [`binding`]).
+pub fn binding_value<'a>(state: &AppState, jar: &'a CookieJar) -> Option<&'a str> {
+    jar.get(binding_cookie_name(state)).map(|c| c.value())
+}
+
 /// Does the browser's binding cookie match the digest a pending step stored?
 pub fn binding_matches(state: &AppState, jar: &CookieJar, stored_digest: &str) -> bool {
-    let presented =
-        jar.get(binding_cookie_name(state)).map(|c| crate::crypto::token_digest(c.value())).unwrap_or_default();
-    crate::crypto::constant_time_eq(presented.as_bytes(), stored_digest.as_bytes())
+    crate::crypto::digest_matches(binding_value(state, jar), stored_digest)
+}
+
+/// The browser's session cookie, as it sent it (see `auth::session`).
+pub fn session_value<'a>(state: &AppState, jar: &'a CookieJar) -> Option<&'a str> {
+    jar.get(crate::auth::session::cookie_name(state)).map(|c| c.value())
 }
 
 /// The CSRF token of a form that has no pending step of its own to keep one in

@@ -1,4 +1,4 @@
-//! `/logout` (RP-Initiated Logout 1.0) and its confirmation.
+//! `/logout` (RP-Initiated Logout 1.0) and its confirmation; the use cases are `oidc::logout`.
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -7,15 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use axum_extra::extract::cookie::{Cookie, CookieJar};
-use serde::{Deserialize, Serialize};
 
 use super::error::{internal_page, page, render};
 use super::{extract, redirect};
 use crate::app::AppState;
-use crate::audit::Actor;
 use crate::auth::session;
-use crate::crypto;
-use crate::oidc::logout::{self, LogoutRejection, LogoutRequest};
+use crate::oidc::logout::{self, Confirmed, LogoutRejection, LogoutRequest, Requested};
 use crate::oidc::paths;
 use crate::ui::Locale;
 
@@ -23,18 +20,6 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(paths::LOGOUT, get(logout_endpoint).post(logout_endpoint))
         .route("/logout/confirm", post(confirm))
-}
-
-/// A logout waiting for the user's confirmation.
-#[derive(Serialize, Deserialize)]
-struct Pending {
-    request: LogoutRequest,
-    csrf: String,
-    binding: String,
-}
-
-fn pending_key(id: &str) -> String {
-    crate::kv::keys::logout(id)
 }
 
 async fn logout_endpoint(
@@ -56,42 +41,24 @@ async fn logout_endpoint(
         return page(&state, fallback, StatusCode::BAD_REQUEST, "error_bad_request");
     };
     let locale = extract::locale(&headers, params.get("ui_locales"));
-    let now = state.clock.unix();
-    let request = match logout::validate(&state, &params, now).await {
-        Ok(r) => r,
-        Err(LogoutRejection::UnregisteredRedirect) => {
-            return page(&state, locale, StatusCode::BAD_REQUEST, "error_bad_redirect")
+    // The binding cookie is sent only when the logout is kept for confirmation.
+    let (bound, binding) = extract::binding(&state, jar.clone());
+    match logout::request(&state, &params, extract::session_value(&state, &jar), &binding).await {
+        Ok(Requested::SignedOut(request)) => done(&state, locale, jar, &request),
+        Ok(Requested::Ask { id, csrf }) => {
+            let context = serde_json::json!({ "logout": id, "csrf": csrf });
+            (bound, render(&state, locale, StatusCode::OK, "logout", &context)).into_response()
         }
-        Err(LogoutRejection::UnknownClient) => {
-            return page(&state, locale, StatusCode::BAD_REQUEST, "error_unknown_client")
+        Ok(Requested::Rejected(rejection)) => {
+            let key = match rejection {
+                LogoutRejection::UnregisteredRedirect => "error_bad_redirect",
+                LogoutRejection::UnknownClient => "error_unknown_client",
+                LogoutRejection::InvalidHint | LogoutRejection::Malformed => "error_bad_request",
+            };
+            page(&state, locale, StatusCode::BAD_REQUEST, key)
         }
-        Err(LogoutRejection::InvalidHint | LogoutRejection::Malformed) => {
-            return page(&state, locale, StatusCode::BAD_REQUEST, "error_bad_request")
-        }
-    };
-    let session = match session::find(&state, jar.get(session::cookie_name(&state)).map(|c| c.value()), now).await {
-        Ok(s) => s,
-        Err(e) => return internal_page(&state, locale, e),
-    };
-    let Some(session) = session else {
-        return done(&state, locale, jar, &request);
-    };
-    if request.hinted_sid.as_deref() == Some(session.id.as_str()) {
-        if let Err(e) = session::end(&state, &session, Actor::person(&session.account_id), now).await {
-            return internal_page(&state, locale, e);
-        }
-        return done(&state, locale, jar, &request);
+        Err(e) => internal_page(&state, locale, e),
     }
-    // No proof that the portal speaks for this session: ask the user.
-    let (jar, binding) = extract::binding(&state, jar);
-    let id = crypto::random_token(16);
-    let pending = Pending { request, csrf: crypto::random_token(32), binding: crypto::token_digest(&binding) };
-    let json = serde_json::to_string(&pending).expect("logout serialises");
-    if let Err(e) = state.kv.put(&pending_key(&id), &json, state.config.session.interaction_ttl_secs).await {
-        return internal_page(&state, locale, e);
-    }
-    let context = serde_json::json!({ "logout": id, "csrf": pending.csrf });
-    (jar, render(&state, locale, StatusCode::OK, "logout", &context)).into_response()
 }
 
 async fn confirm(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
@@ -100,30 +67,16 @@ async fn confirm(State(state): State<AppState>, headers: HeaderMap, jar: CookieJ
         return page(&state, locale, StatusCode::BAD_REQUEST, "error_bad_request");
     };
     let id = form.get("logout").unwrap_or_default();
-    let pending = match state.kv.get(&pending_key(id)).await {
-        Ok(Some(json)) => serde_json::from_str::<Pending>(&json).ok(),
-        Ok(None) => None,
-        Err(e) => return internal_page(&state, locale, e),
-    };
-    let Some(pending) = pending.filter(|p| {
-        crypto::constant_time_eq(p.csrf.as_bytes(), form.get("csrf").unwrap_or_default().as_bytes())
-            && extract::binding_matches(&state, &jar, &p.binding)
-    }) else {
-        return page(&state, locale, StatusCode::BAD_REQUEST, "login_expired");
-    };
-    let _ = state.kv.delete(&pending_key(id)).await;
-    let locale = extract::locale(&headers, pending.request.ui_locales.as_deref());
-    let now = state.clock.unix();
-    match session::find(&state, jar.get(session::cookie_name(&state)).map(|c| c.value()), now).await {
-        Ok(Some(s)) => {
-            if let Err(e) = session::end(&state, &s, Actor::person(&s.account_id), now).await {
-                return internal_page(&state, locale, e);
-            }
+    let csrf = form.get("csrf").unwrap_or_default();
+    let (binding, session) = (extract::binding_value(&state, &jar), extract::session_value(&state, &jar));
+    match logout::confirm(&state, id, csrf, binding, session).await {
+        Ok(Confirmed::SignedOut(request)) => {
+            let locale = extract::locale(&headers, request.ui_locales.as_deref());
+            done(&state, locale, jar, &request)
         }
-        Ok(None) => {}
-        Err(e) => return internal_page(&state, locale, e),
+        Ok(Confirmed::Expired) => page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"),
+        Err(e) => internal_page(&state, locale, e),
     }
-    done(&state, locale, jar, &pending.request)
 }
 
 /// Clears the cookie and returns to the portal, or shows "you are signed out".

@@ -1,6 +1,6 @@
 //! The web layer: axum only here. One module per endpoint family, each exposing `routes()`;
-//! handlers extract input, call a use case in `signin/`, `oidc/`, `auth/` or `activation/`, and
-//! render the result.
+//! handlers extract input, call one use case in `signin/`, `account/`, `oidc/`, `auth/` or
+//! `activation/`, and render its result. No handler calls the store, `kv` or the clock directly.
 
 mod account;
 mod activation;

@@ -1,5 +1,6 @@
 //! "Wachtwoord vergeten?": `/wachtwoord-vergeten` asks for the address and always gives the
-//! same answer; `/wachtwoord-herstellen?token=…` (the mailed link) sets the new password.
+//! same answer; `/wachtwoord-herstellen?token=…` (the mailed link) sets the new password. The use
+//! cases are `auth::recovery`.
 
 use std::net::SocketAddr;
 
@@ -17,7 +18,7 @@ use super::{extract, password_form};
 use crate::activation::account::Problems;
 use crate::app::AppState;
 use crate::auth::password_rules::PasswordRules;
-use crate::auth::recovery::{self, Reset};
+use crate::auth::recovery::{self, Asked, Chosen, Followed, Opened};
 use crate::domain::Secret;
 use crate::oidc::params::Params;
 use crate::ui::Locale;
@@ -27,12 +28,6 @@ pub fn routes() -> Router<AppState> {
         .route("/wachtwoord-vergeten", get(forgot_form).post(forgot_submit))
         .route("/wachtwoord-herstellen", get(reset_form).post(reset_submit))
 }
-
-/// Requests per client address and per e-mail address per window: enough for a person, too few
-/// to flood someone's mailbox.
-const MAX_REQUESTS_PER_IP: u64 = 10;
-const MAX_REQUESTS_PER_EMAIL: u64 = 3;
-const MAX_BAD_LINKS_PER_IP: u64 = 20;
 
 /// The form's path, which also names its CSRF token (see `extract::form_csrf`).
 const FORGOT: &str = "/wachtwoord-vergeten";
@@ -75,36 +70,14 @@ async fn forgot_submit(
     if !extract::form_csrf_matches(&state, &jar, FORGOT, form.get("csrf")) {
         return again(jar, "form_expired");
     }
-    if crate::activation::parse_email(email).is_none() {
-        return again(jar, "activate_bad_email");
-    }
-    let window = 3600;
-    let by_ip = state
-        .kv
-        .incr(&crate::kv::keys::reset_requests_by_address(extract::client_ip(&state, peer, &headers)), window)
-        .await;
-    let by_email = state
-        .kv
-        .incr(&crate::kv::keys::reset_requests_by_mailbox(&crate::activation::normalise_email(email)), window)
-        .await;
-    match (by_ip, by_email) {
-        (Ok(ip), Ok(mail)) if ip <= MAX_REQUESTS_PER_IP && mail <= MAX_REQUESTS_PER_EMAIL => {
-            // The work (lookup, rendering, writing) happens after the answer, so how long the
-            // answer takes does not tell whether the address is known.
-            let (state, email, now) = (state.clone(), email.to_string(), state.clock.unix());
-            let background = state.clone();
-            background.in_background(async move {
-                if let Err(e) = recovery::request(&state, &email, locale, now).await {
-                    tracing::error!(error = %e, "password reset request failed");
-                }
-            });
+    match recovery::ask(&state, extract::client_ip(&state, peer, &headers), email, locale).await {
+        Ok(Asked::Answered) => {
+            let sent = ForgotPage { sent: true, ..ForgotPage::default() };
+            render(&state, locale, StatusCode::OK, "forgot", &sent)
         }
-        // Over the limit: no mail, and the same answer, so the limit does not reveal the address.
-        (Ok(_), Ok(_)) => tracing::warn!("password reset requests throttled"),
-        (Err(e), _) | (_, Err(e)) => return internal_page(&state, locale, e),
+        Ok(Asked::BadEmail) => again(jar, "activate_bad_email"),
+        Err(e) => internal_page(&state, locale, e),
     }
-    let sent = ForgotPage { sent: true, ..ForgotPage::default() };
-    render(&state, locale, StatusCode::OK, "forgot", &sent)
 }
 
 #[derive(Serialize)]
@@ -144,14 +117,12 @@ async fn reset_form(
     let locale = extract::locale(&headers, None);
     let params = Params::parse(query.as_deref().unwrap_or("").as_bytes()).unwrap_or_default();
     let token = params.get("token").unwrap_or_default();
-    if bad_links_exceeded(&state, peer, &headers).await {
-        return page(&state, locale, StatusCode::TOO_MANY_REQUESTS, "login_throttled");
-    }
-    match recovery::open(&state, token, state.clock.unix()).await {
-        Ok(Some((account, rules))) => {
+    match recovery::follow(&state, extract::client_ip(&state, peer, &headers), token).await {
+        Ok(Followed::Open(Opened { account, rules })) => {
             reset_page(&state, locale, StatusCode::OK, token, &account.username, &rules, &Problems::default())
         }
-        Ok(None) => invalid_link(&state, peer, &headers, locale).await,
+        Ok(Followed::Paused) => page(&state, locale, StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
+        Ok(Followed::Invalid) => page(&state, locale, StatusCode::BAD_REQUEST, "reset_invalid"),
         Err(e) => internal_page(&state, locale, e),
     }
 }
@@ -166,37 +137,17 @@ async fn reset_submit(
     let Ok(form) = extract::form(&headers, &body) else {
         return page(&state, locale, StatusCode::BAD_REQUEST, "error_bad_request");
     };
-    if bad_links_exceeded(&state, peer, &headers).await {
-        return page(&state, locale, StatusCode::TOO_MANY_REQUESTS, "login_throttled");
-    }
     let token = form.get("token").unwrap_or_default();
     let password = Secret::new(form.get("password").unwrap_or_default().to_string());
     let repeated = form.get("password_repeat").unwrap_or_default();
-    let now = state.clock.unix();
-    match recovery::reset(&state, token, password, repeated, locale, now).await {
-        Ok(Reset::Done(_)) => render(&state, locale, StatusCode::OK, "reset_done", &serde_json::json!({})),
-        Ok(Reset::Refused(problems)) => match recovery::open(&state, token, now).await {
-            Ok(Some((account, rules))) => {
-                reset_page(&state, locale, StatusCode::BAD_REQUEST, token, &account.username, &rules, &problems)
-            }
-            Ok(None) => invalid_link(&state, peer, &headers, locale).await,
-            Err(e) => internal_page(&state, locale, e),
-        },
-        Ok(Reset::Invalid) => invalid_link(&state, peer, &headers, locale).await,
+    let ip = extract::client_ip(&state, peer, &headers);
+    match recovery::choose(&state, ip, token, password, repeated, locale).await {
+        Ok(Chosen::Done) => render(&state, locale, StatusCode::OK, "reset_done", &serde_json::json!({})),
+        Ok(Chosen::Refused(Opened { account, rules }, problems)) => {
+            reset_page(&state, locale, StatusCode::BAD_REQUEST, token, &account.username, &rules, &problems)
+        }
+        Ok(Chosen::Paused) => page(&state, locale, StatusCode::TOO_MANY_REQUESTS, "login_throttled"),
+        Ok(Chosen::Invalid) => page(&state, locale, StatusCode::BAD_REQUEST, "reset_invalid"),
         Err(e) => internal_page(&state, locale, e),
     }
-}
-
-fn bad_link_key(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> String {
-    crate::kv::keys::reset_failures_by_address(extract::client_ip(state, peer, headers))
-}
-
-async fn bad_links_exceeded(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> bool {
-    extract::limit_reached(state, &bad_link_key(state, peer, headers), MAX_BAD_LINKS_PER_IP).await.unwrap_or(false)
-}
-
-/// A wrong, used or expired link: counted per address, answered with what to do next.
-async fn invalid_link(state: &AppState, peer: SocketAddr, headers: &HeaderMap, locale: Locale) -> Response {
-    let _ = state.kv.incr(&bad_link_key(state, peer, headers), state.config.signin.window_secs).await;
-    page(state, locale, StatusCode::BAD_REQUEST, "reset_invalid")
 }

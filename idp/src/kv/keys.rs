@@ -6,15 +6,15 @@
 //! | prefix | holds | lifetime |
 //! |---|---|---|
 //! | `interaction:` | a sign-in in progress (`signin::Interaction`) | `session.interaction_ttl_secs` |
-//! | `activation:` | an activation in progress (journey B, birth date proved) | `session.interaction_ttl_secs` |
-//! | `logout:` | a sign-out waiting for the person's confirmation | `session.interaction_ttl_secs` |
+//! | `activation:` | an activation in progress (journey A, code proved; `activation::pending`) | `session.interaction_ttl_secs` |
+//! | `logout:` | a sign-out waiting for the person's confirmation (`oidc::logout`) | `session.interaction_ttl_secs` |
 //! | `otp:` / `otp-tries:` | a sent code's digest, and the tries on it, per interaction | `factors.code_ttl_secs` |
 //! | `otp-sends:` | codes sent per account and per phone number | `factors.send_window_secs` |
 //! | `factor-fail:` | wrong second-factor answers per account | `factors.failure_window_secs` |
 //! | `passkey:` | a WebAuthn ceremony per interaction or enrolment | the ceremony's timeout |
 //! | `signin-fail:` | wrong passwords per username, per known browser, per address | `signin.window_secs` |
 //! | `signin-device:` | a browser that gave a username's password (`auth::known_device`) | `signin.device_cookie_days` |
-//! | `reset-request:` / `reset-fail:` | reset mails asked and bad reset links, per address or mailbox | `signin.window_secs` |
+//! | `reset-request:` / `reset-fail:` | reset mails asked and bad reset links, per address or mailbox (`auth::recovery`) | an hour / `signin.window_secs` |
 //! | `activate-fail:` | wrong activation answers per address | `signin.window_secs` |
 //! | `audit-machine-token:` | a machine client's tokens this hour (the first is recorded) | one hour |
 

@@ -32,6 +32,11 @@ pub trait Kv: Send + Sync {
     async fn delete(&self, key: &str) -> KvResult<()>;
 }
 
+/// Whether the counter under `key` (see [`Kv::incr`]) has reached `max`.
+pub async fn reached(kv: &dyn Kv, key: &str, max: u64) -> KvResult<bool> {
+    Ok(kv.get(key).await?.and_then(|n| n.parse::<u64>().ok()).unwrap_or(0) >= max)
+}
+
 /// Chooses the backend from `kv.url`: `memory` or `redis://host:port`.
 pub async fn connect(config: &crate::config::KvConfig, clock: Arc<dyn crate::clock::Clock>) -> KvResult<Arc<dyn Kv>> {
     let url = config.url.expose();
