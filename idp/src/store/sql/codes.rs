@@ -67,29 +67,36 @@ macro_rules! impl_code_store {
             grant: &$crate::store::Grant,
             refresh: Option<&$crate::store::RefreshToken>,
         ) -> $crate::store::StoreResult<bool> {
-            // First the code's session row, while it is live: a sign-out (`tx_end_session`,
-            // `end_account_sessions`) or a re-authentication moving its grants (`tx_move_grants`)
-            // writes that row first too, so the two transactions take turns on it. Without this,
-            // under READ COMMITTED a sign-out that runs meanwhile would not see the grant made
-            // here, and this redemption would not see the sign-out: a live grant for an ended
-            // session. Now either the redemption commits first and the sign-out (its later
-            // statements see the committed grant) revokes it, or the sign-out commits first and
-            // this statement, re-checked on the ended row, changes nothing. On SQLite the write
-            // lock already serialises them; the statement is the same.
-            let live = sqlx::query(
-                "UPDATE sessions SET ended_at = ended_at \
-                 WHERE id = (SELECT session_id FROM authorization_codes WHERE digest = $1) AND ended_at IS NULL",
-            )
-            .bind(digest)
-            .execute(&mut **tx)
-            .await?;
-            if live.rows_affected() != 1 {
-                return Ok(false);
+            // The code is redeemed only while its session is live. On PostgreSQL the session's row
+            // is written first: a sign-out (`tx_end_session`, `end_account_sessions`) or a
+            // re-authentication moving its grants (`tx_move_grants`) writes that row first too, so
+            // the two transactions take turns on it. Without this, under READ COMMITTED a sign-out
+            // that runs meanwhile would not see the grant made here, and this redemption would not
+            // see the sign-out: a live grant for an ended session. Now either the redemption
+            // commits first and the sign-out (its later statements see the committed grant)
+            // revokes it, or the sign-out commits first and this statement, re-checked on the
+            // ended row, changes nothing. On SQLite the write lock (`BEGIN IMMEDIATE`) already
+            // serialises them, so the check is part of the one statement that redeems: one round
+            // trip fewer while that lock is held.
+            let sqlite = <<$row as sqlx::Row>::Database as sqlx::Database>::NAME == "SQLite";
+            if !sqlite {
+                let live = sqlx::query(
+                    "UPDATE sessions SET ended_at = ended_at \
+                     WHERE id = (SELECT session_id FROM authorization_codes WHERE digest = $1) AND ended_at IS NULL",
+                )
+                .bind(digest)
+                .execute(&mut **tx)
+                .await?;
+                if live.rows_affected() != 1 {
+                    return Ok(false);
+                }
             }
             // The "not yet redeemed" condition makes the database serialise concurrent
             // redemptions: exactly one sees a changed row.
             let done = sqlx::query(
-                "UPDATE authorization_codes SET redeemed_at = $1 WHERE digest = $2 AND redeemed_at IS NULL",
+                "UPDATE authorization_codes SET redeemed_at = $1 WHERE digest = $2 AND redeemed_at IS NULL \
+                 AND EXISTS (SELECT 1 FROM sessions WHERE sessions.id = authorization_codes.session_id \
+                 AND sessions.ended_at IS NULL)",
             )
             .bind(now)
             .bind(digest)
