@@ -99,7 +99,7 @@ async fn add_phone(
     };
     let factor = factors::new_phone_factor(account, &phone, now);
     let slot = factors::enrol_slot(&factor.id);
-    let sent = factors::send_phone_code(state, account, &factor, &slot, locale).await?;
+    let sent = factors::send_phone_code(state, account, &factor, &slot, locale, now).await?;
     if sent == Sent::Sent {
         state.store.add_factor(&factor).await?;
     }

@@ -220,8 +220,8 @@ pub async fn send_mail_code(
         return Ok(Sent::Throttled);
     }
     let code = otp::new_mail_code();
-    otp::remember(deps, &deps.factor_key, interaction, account.id.as_str(), &code, Method::Email, Channel::Email, "")
-        .await?;
+    let (id, key) = (account.id.as_str(), &deps.factor_key);
+    otp::remember(deps, key, interaction, id, &code, Method::Email, Channel::Email, "", now).await?;
     let context = CodeMail {
         given_name: &account.given_name,
         code: &code,
@@ -420,6 +420,7 @@ pub async fn send_phone_code(
     factor: &Factor,
     slot: &str,
     locale: Locale,
+    now: UnixTime,
 ) -> FactorResult<Sent> {
     let limits = &deps.config.factors;
     let phone = factor.phone.clone().unwrap_or_default();
@@ -443,7 +444,8 @@ pub async fn send_phone_code(
         tracing::error!(account = %account.id, error = %e, "sending a phone code failed");
         return Ok(Sent::Failed);
     }
-    otp::remember(deps, &deps.factor_key, slot, account.id.as_str(), &code, method, Channel::Phone, &factor.id).await?;
+    let (id, key) = (account.id.as_str(), &deps.factor_key);
+    otp::remember(deps, key, slot, id, &code, method, Channel::Phone, &factor.id, now).await?;
     tracing::info!(account = %account.id, kind = factor.kind.as_str(), "phone code sent");
     Ok(Sent::Sent)
 }
@@ -486,7 +488,7 @@ pub async fn confirm_phone(
     let Some(phone) = pending_phone(deps, account, factor_id).await? else {
         return Ok(Err(otp::Checked::NoCode));
     };
-    match otp::check(deps, &deps.factor_key, &enrol_slot(factor_id), account.id.as_str(), code).await? {
+    match otp::check(deps, &deps.factor_key, &enrol_slot(factor_id), account.id.as_str(), code, now).await? {
         otp::Checked::Right(method, channel, id) if id == factor_id => {
             let notice = change_mail(deps, account, "change_phone_added", locale, now).await?;
             let mut tx = deps.store.begin().await?;

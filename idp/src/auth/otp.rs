@@ -75,6 +75,7 @@ pub async fn remember(
     method: Method,
     channel: Channel,
     factor_id: &str,
+    now: UnixTime,
 ) -> Result<(), KvError> {
     let ttl = deps.config.factors.code_ttl_secs;
     let sent = SentCode {
@@ -83,15 +84,19 @@ pub async fn remember(
         method,
         channel,
         factor_id: factor_id.to_string(),
-        expires_at: deps.clock.unix() + ttl,
+        expires_at: now + ttl,
     };
     deps.kv.delete(&tries_key(interaction)).await?;
     deps.kv.put(&code_key(interaction), &serde_json::to_string(&sent).expect("serialises"), ttl).await
 }
 
 /// The code waiting for this interaction and account, if any.
-pub async fn waiting(deps: &Deps, interaction: &str, account_id: &str) -> Result<Option<SentCode>, KvError> {
-    let now = deps.clock.unix();
+pub async fn waiting(
+    deps: &Deps,
+    interaction: &str,
+    account_id: &str,
+    now: UnixTime,
+) -> Result<Option<SentCode>, KvError> {
     Ok(deps
         .kv
         .get(&code_key(interaction))
@@ -113,8 +118,9 @@ pub async fn check(
     interaction: &str,
     account_id: &str,
     answer: &str,
+    now: UnixTime,
 ) -> Result<Checked, KvError> {
-    let Some(sent) = waiting(deps, interaction, account_id).await? else {
+    let Some(sent) = waiting(deps, interaction, account_id, now).await? else {
         return Ok(Checked::NoCode);
     };
     let tries = deps.kv.incr(&tries_key(interaction), deps.config.factors.code_ttl_secs).await?;

@@ -17,6 +17,7 @@ use std::net::IpAddr;
 use crate::app::Deps;
 use crate::audit::{Actor, Event, EventType};
 use crate::auth::{known_device, password};
+use crate::clock::UnixTime;
 use crate::domain::{Secret, Username};
 use crate::kv::{keys, KvError};
 use crate::store::{Account, StoreError};
@@ -38,13 +39,19 @@ pub enum SignInError {
 
 /// Records a refused attempt. An unknown name is not stored (people type passwords into the name
 /// field); the client address is, by the request's origin.
-async fn record(deps: &Deps, kind: EventType, account: Option<&Account>, reason: &str) -> Result<(), StoreError> {
+async fn record(
+    deps: &Deps,
+    kind: EventType,
+    account: Option<&Account>,
+    reason: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
     let actor = account.map(Actor::account).unwrap_or_else(Actor::unknown);
     let mut event = Event::new(kind, actor).failed().detail("reason", reason);
     if let Some(a) = account {
         event = event.object("account", a.id.as_str());
     }
-    deps.audit.record(deps.store.as_ref(), &event, deps.clock.unix()).await?;
+    deps.audit.record(deps.store.as_ref(), &event, now).await?;
     Ok(())
 }
 
@@ -55,6 +62,7 @@ pub async fn with_password(
     pass: Secret<String>,
     client_ip: IpAddr,
     device: Option<&str>,
+    now: UnixTime,
 ) -> Result<SignIn, SignInError> {
     let limits = &deps.config.signin;
     let normalised = Username::normalise(username);
@@ -65,7 +73,7 @@ pub async fn with_password(
         // Recorded once per address and window: a refused attempt is cheap, and a record for
         // each would let one client fill the log and queue every node's audited writes.
         if deps.kv.incr(&keys::signin_throttle_recorded(client_ip), limits.window_secs).await? == 1 {
-            record(deps, EventType::SigninThrottled, None, "address").await?;
+            record(deps, EventType::SigninThrottled, None, "address", now).await?;
         }
         return Ok(SignIn::Throttled);
     }
@@ -82,7 +90,7 @@ pub async fn with_password(
         let reason = if known.is_some() { "device" } else { "username" };
         // Once per counter and window: exactly one attempt sees the count pass the limit.
         if attempts == u64::from(limits.max_failures_per_username) + 1 {
-            record(deps, EventType::SigninThrottled, found.as_ref(), reason).await?;
+            record(deps, EventType::SigninThrottled, found.as_ref(), reason, now).await?;
         }
         return Ok(SignIn::Throttled);
     }
@@ -92,7 +100,7 @@ pub async fn with_password(
         deps.kv.incr(&ip_key, limits.window_secs).await?;
         tracing::info!(ip = %client_ip, known_device = known.is_some(), "sign-in failed");
         // A disabled account is named too: its owner (and the organisation) should see attempts.
-        record(deps, EventType::SigninFailed, found.as_ref(), "password").await?;
+        record(deps, EventType::SigninFailed, found.as_ref(), "password", now).await?;
         return Ok(SignIn::Invalid);
     }
     let Some(account) = account else {

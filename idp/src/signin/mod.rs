@@ -449,7 +449,9 @@ impl Run<'_> {
         let (state, browser) = (self.state, self.browser);
         let given = Secret::new(password.to_string());
         let account =
-            match password_check::with_password(state, username, given, browser.ip, browser.known_device).await? {
+            match password_check::with_password(state, username, given, browser.ip, browser.known_device, self.now)
+                .await?
+            {
                 SignIn::Success(account) => account,
                 SignIn::Invalid => return Ok(Outcome::Stay(Stay::error(Why::Wrong, "login_invalid"))),
                 SignIn::Throttled => return Ok(Outcome::Stay(Stay::error(Why::TooMany, "login_throttled"))),
@@ -482,8 +484,15 @@ impl Run<'_> {
         let rules = password_rules(state, &account).await?;
         // The current password again, through the same throttled check as signing in.
         let given = Secret::new(current.to_string());
-        match password_check::with_password(state, &account.username, given, self.browser.ip, self.browser.known_device)
-            .await?
+        match password_check::with_password(
+            state,
+            &account.username,
+            given,
+            self.browser.ip,
+            self.browser.known_device,
+            self.now,
+        )
+        .await?
         {
             SignIn::Success(checked) if checked.id == account.id => {}
             SignIn::Throttled => return Ok(Outcome::Stay(Stay::error(Why::TooMany, "login_throttled"))),
@@ -526,8 +535,15 @@ impl Run<'_> {
         }
         let state = self.state;
         let given = Secret::new(password.to_string());
-        match password_check::with_password(state, &account.username, given, self.browser.ip, self.browser.known_device)
-            .await?
+        match password_check::with_password(
+            state,
+            &account.username,
+            given,
+            self.browser.ip,
+            self.browser.known_device,
+            self.now,
+        )
+        .await?
         {
             SignIn::Success(checked) if checked.id == account.id => {}
             SignIn::Throttled => return Ok(Outcome::Stay(Stay::error(Why::TooMany, "login_throttled"))),
@@ -567,7 +583,7 @@ impl Run<'_> {
                 TotpCheck::Replayed => Err("factor_replayed"),
             },
             SecondStep::Mail | SecondStep::Phone => {
-                match otp::check(state, &state.factor_key, &id, account.id.as_str(), code).await? {
+                match otp::check(state, &state.factor_key, &id, account.id.as_str(), code, now).await? {
                     // A phone code counts only for one of this account's confirmed phones.
                     otp::Checked::Right(method, channel, factor)
                         if channel != Channel::Phone || ctx.options.phones.iter().any(|p| p.id == factor) =>
@@ -752,7 +768,7 @@ async fn send_code(
         return Ok(Sent::Throttled);
     };
     match state.store.factor(&phone.id).await? {
-        Some(factor) => factors::send_phone_code(state, account, &factor, slot, locale).await,
+        Some(factor) => factors::send_phone_code(state, account, &factor, slot, locale, now).await,
         None => Ok(Sent::Throttled),
     }
 }
@@ -779,13 +795,13 @@ pub async fn second_step_view(
     locale: Locale,
     first_show: bool,
 ) -> Result<Option<Result<SecondStepView, ()>>, Error> {
+    let now = state.clock.unix();
     let Some(pending) = interaction.step.pending().cloned() else { return Ok(None) };
     let Some((_, account, governing)) = waiting_sign_in(state, interaction, pending).await? else { return Ok(None) };
     let context = second_step_context(state, interaction, &account, &governing).await?;
     let Some(method) = choose(&context.options, asked) else { return Ok(Some(Err(()))) };
     let mut sent = None;
-    if first_show && method.sends_code() && otp::waiting(state, id, account.id.as_str()).await?.is_none() {
-        let now = state.clock.unix();
+    if first_show && method.sends_code() && otp::waiting(state, id, account.id.as_str(), now).await?.is_none() {
         sent = Some(match send_code(state, &account, &context.options, method, id, locale, now).await? {
             Sent::Sent => Stay { why: Why::Shown, say: Say::Notice("code_sent".into()), method: Some(method) },
             Sent::Throttled => {
