@@ -50,6 +50,17 @@ async fn counters_count_exactly(kv: Arc<dyn Kv>) {
     assert_eq!(seen, (1..=25).collect::<Vec<_>>(), "every increment gets its own number");
 }
 
+async fn replace_only_what_exists(kv: Arc<dyn Kv>) {
+    assert!(!kv.replace("r", "1", 60).await.unwrap(), "nothing to replace");
+    assert_eq!(kv.get("r").await.unwrap(), None, "and nothing made");
+    kv.put("r", "1", 60).await.unwrap();
+    assert!(kv.replace("r", "2", 60).await.unwrap());
+    assert_eq!(kv.get("r").await.unwrap().as_deref(), Some("2"));
+    assert_eq!(kv.take("r").await.unwrap().as_deref(), Some("2"));
+    assert!(!kv.replace("r", "3", 60).await.unwrap(), "what was taken does not come back");
+    assert_eq!(kv.get("r").await.unwrap(), None);
+}
+
 macro_rules! both {
     ($name:ident) => {
         mod $name {
@@ -68,6 +79,7 @@ macro_rules! both {
 both!(values_round_trip);
 both!(take_is_single_use_under_concurrency);
 both!(counters_count_exactly);
+both!(replace_only_what_exists);
 
 #[tokio::test]
 async fn sign_in_works_with_redis_as_shared_state() {

@@ -415,3 +415,21 @@ async fn an_accent_typed_composed_or_decomposed_is_the_same_password() {
     let wrong = browser.submit_login(&page, "ren\u{e9}e", "creme brulee 7").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// A password form sent twice at once (a double tap) makes one session and one code: the
+/// interaction is claimed before the session is made, so the other submission makes none.
+#[tokio::test]
+async fn a_double_submitted_password_makes_one_session() {
+    let app = TestApp::spawn().await;
+    let rp = app.alpha_rp().await;
+    app.user("kees").await;
+    let browser = app.browser();
+    let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
+    let (a, b) =
+        tokio::join!(browser.submit_login(&page, "kees", PASSWORD), browser.submit_login(&page, "kees", PASSWORD));
+    let codes = [&a, &b].iter().filter(|r| location(r).is_some_and(|l| l.contains("code="))).count();
+    assert_eq!(codes, 1, "one code: {} {}", a.status(), b.status());
+    let records = app.state.store.audit_records_after(0, 1000).await.unwrap();
+    let sign_ins = records.iter().filter(|r| r.event_type == "signin.succeeded").count();
+    assert_eq!(sign_ins, 1, "one session made and recorded");
+}

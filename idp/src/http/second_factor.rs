@@ -17,7 +17,7 @@ use super::error::{internal_page, page, render};
 use super::interaction::{moved, opened, status, submitted, with_cookies, Opened, Seen, Submitted};
 use crate::app::AppState;
 use crate::auth::factors::{self, Options, SecondStep};
-use crate::signin::{self, Advanced, Input, Interaction, Outcome, Say, SecondStepView, Stay, Step};
+use crate::signin::{self, Advanced, Input, Interaction, Outcome, Say, SecondStepView, SecondView, Stay, Step};
 use crate::store::Account;
 use crate::ui::Locale;
 
@@ -111,12 +111,14 @@ async fn show_second(
     shown: Option<Stay>,
 ) -> Response {
     let first_show = shown.is_none();
-    match signin::second_step_view(state, id, interaction, asked, locale, first_show).await {
-        Ok(Some(Ok(view))) => {
+    let mut interaction = interaction.clone();
+    match signin::second_step_view(state, id, &mut interaction, asked, locale, first_show).await {
+        Ok(Some(SecondView::Show(view))) => {
             let shown = shown.as_ref().or(view.sent.as_ref());
-            second_page(state, locale, id, interaction, &view, shown)
+            second_page(state, locale, id, &interaction, &view, shown)
         }
-        Ok(Some(Err(()))) => page(state, locale, StatusCode::FORBIDDEN, "no_factor"),
+        Ok(Some(SecondView::Enrol(location))) => super::redirect::see_other(&location),
+        Ok(Some(SecondView::NoFactor)) => page(state, locale, StatusCode::FORBIDDEN, "no_factor"),
         Ok(None) => page(state, locale, StatusCode::BAD_REQUEST, "login_expired"),
         Err(e) => internal_page(state, locale, e),
     }

@@ -16,7 +16,7 @@
 //! | `signin-device:` | a browser that gave a username's password (`auth::known_device`) | `signin.device_cookie_days` |
 //! | `reset-request:` / `reset-fail:` | reset mails asked and bad reset links, per address or mailbox (`auth::recovery`) | an hour / `signin.window_secs` |
 //! | `activate-fail:` | wrong activation answers per address | `signin.window_secs` |
-//! | `audit-machine-token:` | a machine client's tokens this hour (the first is recorded) | one hour |
+//! | `audit-machine-token:` | a machine client's token for a scope was recorded in the audit log | one hour |
 
 use std::net::IpAddr;
 
@@ -79,9 +79,9 @@ pub fn signin_throttle_recorded(address: IpAddr) -> String {
     format!("{}:recorded", signin_failures_by_address(address))
 }
 
-/// Set by a machine client's first token of the window, which is the one recorded in the audit log.
-pub fn machine_tokens_recorded(client: &str) -> String {
-    format!("audit-machine-token:{client}")
+/// Set for an hour once a machine client's token for `scope` was recorded in the audit log.
+pub fn machine_tokens_recorded(client: &str, scope: &str) -> String {
+    format!("audit-machine-token:{client}:{}", crypto::token_digest(scope))
 }
 
 pub fn known_device(digest: &str) -> String {
@@ -131,7 +131,7 @@ mod tests {
             reset_requests_by_mailbox("a@b.nl"),
             reset_failures_by_address(address),
             activation_failures_by_address(address),
-            machine_tokens_recorded("x"),
+            machine_tokens_recorded("x", "profile"),
         ];
         let unique: std::collections::HashSet<_> = keys.iter().collect();
         assert_eq!(unique.len(), keys.len());

@@ -45,6 +45,16 @@ impl Kv for MemoryKv {
         Ok(())
     }
 
+    async fn replace(&self, key: &str, value: &str, ttl_secs: i64) -> KvResult<bool> {
+        Ok(self.with(|e, now| match e.get_mut(key).filter(|(_, exp)| *exp > now) {
+            Some(entry) => {
+                *entry = (value.to_string(), now + ttl_secs);
+                true
+            }
+            None => false,
+        }))
+    }
+
     async fn get(&self, key: &str) -> KvResult<Option<String>> {
         Ok(self.with(|e, now| e.get(key).filter(|(_, exp)| *exp > now).map(|(v, _)| v.clone())))
     }

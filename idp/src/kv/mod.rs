@@ -23,6 +23,9 @@ pub type KvResult<T> = Result<T, KvError>;
 pub trait Kv: Send + Sync {
     /// Stores `value` under `key` for `ttl_secs` seconds, replacing any earlier value.
     async fn put(&self, key: &str, value: &str, ttl_secs: i64) -> KvResult<()>;
+    /// Stores `value` under `key` only while the key exists (not taken, deleted or expired);
+    /// false when it did not. Keeps what a concurrent `take` ended from coming back.
+    async fn replace(&self, key: &str, value: &str, ttl_secs: i64) -> KvResult<bool>;
     async fn get(&self, key: &str) -> KvResult<Option<String>>;
     /// Reads and deletes in one step: of concurrent callers, one gets the value.
     async fn take(&self, key: &str) -> KvResult<Option<String>>;

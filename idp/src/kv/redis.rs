@@ -41,6 +41,21 @@ impl Kv for RedisKv {
         c.set_ex::<_, _, ()>(self.key(key), value, ttl_secs.max(1) as u64).await.map_err(err)
     }
 
+    async fn replace(&self, key: &str, value: &str, ttl_secs: i64) -> KvResult<bool> {
+        let mut c = self.conn.clone();
+        // SET … XX: only an existing key, atomically with a concurrent GETDEL.
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(value)
+            .arg("EX")
+            .arg(ttl_secs.max(1))
+            .arg("XX")
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(set.is_some())
+    }
+
     async fn get(&self, key: &str) -> KvResult<Option<String>> {
         let mut c = self.conn.clone();
         c.get(self.key(key)).await.map_err(err)

@@ -266,9 +266,11 @@ async fn client_credentials(
     };
     let access_token = tokens::sign_access_token(&state.keys(), &claims, now)?;
     // A machine's token names no person, and a machine may ask one per call: its first token of
-    // each hour is recorded (with the token's `jti`), not every one (docs/audit.md).
-    let key = crate::kv::keys::machine_tokens_recorded(client.id.as_str());
-    if state.kv.incr(&key, MACHINE_TOKEN_WINDOW_SECS).await.map_err(ProtocolError::internal)? == 1 {
+    // each hour, per scope, is recorded (with the token's `jti`), not every one (docs/audit.md).
+    // The hour is marked only once the record is written: concurrent first tokens may each be
+    // recorded, but none goes unrecorded.
+    let key = crate::kv::keys::machine_tokens_recorded(client.id.as_str(), &scope.to_string());
+    if state.kv.get(&key).await.map_err(ProtocolError::internal)?.is_none() {
         let event = Event::new(EventType::TokensIssued, Actor::portal(client.id.as_str()))
             .object("access_token", claims.jti.as_str())
             .portal(client.id.as_str())
@@ -277,10 +279,10 @@ async fn client_credentials(
             .detail("scope", scope.to_string())
             .detail("recorded", "first_of_hour")
             .back_channel();
-        if let Err(e) = state.audit.record(state.store.as_ref(), &event, now).await {
-            // Not recorded: the next token tries again.
-            let _ = state.kv.delete(&key).await;
-            return Err(e.into());
+        state.audit.record(state.store.as_ref(), &event, now).await?;
+        if let Err(e) = state.kv.put(&key, "1", MACHINE_TOKEN_WINDOW_SECS).await {
+            // The token is recorded; the next one is recorded too.
+            tracing::warn!(cause = %crate::error_chain(&e), "could not mark a machine token as recorded");
         }
     }
     Ok(TokenResponse {

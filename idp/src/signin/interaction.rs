@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::auth::levels::{self, FactorUse, Level};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::{AccountId, ClientId, Scopes};
+use crate::domain::{AccountId, ClientId, Scopes, SessionId};
 use crate::kv::{keys, KvError};
 use crate::oidc::authorize::{AuthorizationRequest, Prompt};
 use crate::store::Account;
@@ -20,8 +20,9 @@ pub struct Interaction {
     pub purpose: Purpose,
     pub csrf: String,
     pub binding: String,
-    /// Set once the person signed in during this interaction (so `prompt=login` is satisfied).
-    pub signed_in: bool,
+    /// The session made during this interaction, once the person signed in: it (and only it)
+    /// satisfies `prompt=login` and `max_age` at the steps after (consent).
+    pub signed_in: Option<SessionId>,
     pub step: Step,
 }
 
@@ -63,7 +64,11 @@ pub struct LocalPath(String);
 
 impl LocalPath {
     pub fn parse(path: &str) -> Option<Self> {
-        let local = path.starts_with('/') && !path.starts_with("//") && !path.contains(['\\', '\r', '\n']);
+        // No control characters or white space either: browsers drop tabs and line breaks from
+        // a URL, which would turn `/\t/evil.example` into `//evil.example`.
+        let local = path.starts_with('/')
+            && !path.starts_with("//")
+            && !path.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace());
         local.then(|| LocalPath(path.to_string()))
     }
 
@@ -179,7 +184,7 @@ impl Interaction {
             purpose,
             csrf: crypto::random_token(32),
             binding: crypto::token_digest(binding),
-            signed_in: false,
+            signed_in: None,
             step,
         }
     }
@@ -239,11 +244,19 @@ impl Interaction {
 /// Keeps a new interaction and returns its id.
 pub async fn keep(state: &AppState, interaction: &Interaction) -> Result<String, KvError> {
     let id = crypto::random_token(16);
-    save(state, &id, interaction).await?;
+    restore(state, &id, interaction).await?;
     Ok(id)
 }
 
-pub async fn save(state: &AppState, id: &str, interaction: &Interaction) -> Result<(), KvError> {
+/// Keeps the interaction at its new state; false when it was finished meanwhile (a concurrent
+/// request took it): it does not come back.
+pub async fn save(state: &AppState, id: &str, interaction: &Interaction) -> Result<bool, KvError> {
+    let json = serde_json::to_string(interaction).expect("an interaction serialises");
+    state.kv.replace(&keys::interaction(id), &json, state.config.session.interaction_ttl_secs).await
+}
+
+/// Keeps an interaction this request holds (it took it, see [`finish`]) under its id again.
+pub async fn restore(state: &AppState, id: &str, interaction: &Interaction) -> Result<(), KvError> {
     let json = serde_json::to_string(interaction).expect("an interaction serialises");
     state.kv.put(&keys::interaction(id), &json, state.config.session.interaction_ttl_secs).await
 }
@@ -273,7 +286,15 @@ mod tests {
     fn only_local_paths_are_return_targets() {
         assert!(LocalPath::parse("/account").is_some());
         assert!(LocalPath::parse("/account/activiteit?x=1").is_some());
-        for bad in ["//evil.example", "https://evil.example", "", "account", "/\\evil", "/a\r\nSet-Cookie: x"] {
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "",
+            "account",
+            "/\\evil",
+            "/a\r\nSet-Cookie: x",
+            "/\t/evil.example",
+        ] {
             assert!(LocalPath::parse(bad).is_none(), "{bad:?}");
         }
         assert!(serde_json::from_str::<LocalPath>("\"//evil.example\"").is_err(), "checked when read back too");

@@ -120,7 +120,10 @@ pub fn decide(interaction: &Interaction, event: Event, facts: &Facts<'_>, now: U
         },
         (Step::Consent, Event::Consent(false)) => Decision::Deny,
         (Step::Consent, Event::Consent(true)) => match facts.session {
-            Some(session) => with_session(interaction, session, interaction.signed_in, true, facts, now),
+            Some(session) => {
+                let made_here = interaction.signed_in.as_ref() == Some(&session.id);
+                with_session(interaction, session, made_here, true, facts, now)
+            }
             None => Decision::Expired,
         },
         _ => Decision::Expired,
@@ -181,7 +184,9 @@ fn with_session(
 ) -> Decision {
     let demands = interaction.demands();
     let fresh_enough = demands.max_age.is_none_or(|max| now - session.auth_time <= max);
-    let usable = if signed_in_now || interaction.signed_in {
+    // The session made during this interaction satisfies `prompt=login` and `max_age`; another
+    // one (someone else signed in on this browser meanwhile) is judged like any other.
+    let usable = if signed_in_now {
         session.is_active(now)
     } else {
         session.is_active(now) && !demands.prompt.login && fresh_enough
@@ -253,7 +258,8 @@ fn after_factors(interaction: &Interaction, mut pending: Pending, facts: &Facts<
     let demands = interaction.demands();
     // A portal that asks for a fresh sign-in (prompt=login, max_age) gets one: a remembered
     // factor is not fresh. Nor does it count once its method is no longer accepted.
-    let fresh_asked = demands.prompt.login || demands.max_age.is_some();
+    let own_factor = matches!(&interaction.purpose, Purpose::OwnPage(own) if own.how == Fresh::Factor);
+    let fresh_asked = demands.prompt.login || demands.max_age.is_some() || own_factor;
     let allowed = facts.governing.allowed;
     if let Some(remembered) = facts.remembered.clone().filter(|f| {
         allowed.trusted_device_days > 0 && !fresh_asked && (f.method != Method::Email || allowed.mailed_token)
@@ -298,7 +304,11 @@ mod tests {
             state: None,
             nonce: None,
             code_challenge: None,
-            prompt: Prompt { none: prompt == "none", login: prompt == "login", consent: prompt == "consent" },
+            prompt: Prompt {
+                none: prompt == "none",
+                login: prompt.contains("login"),
+                consent: prompt.contains("consent"),
+            },
             max_age,
             login_hint: None,
             ui_locales: None,
@@ -737,9 +747,24 @@ mod tests {
             Decision::Ask(Step::Consent)
         );
         let mut asked = at(Step::Consent, request("consent", None, None, "openid"));
-        asked.signed_in = true;
+        asked.signed_in = Some(made.id.clone());
         assert_eq!(decide(&asked, Event::Consent(false), &facts(g, Some(&made), Some(&account)), NOW), Decision::Deny);
         assert_eq!(decide(&asked, Event::Consent(true), &facts(g, Some(&made), Some(&account)), NOW), Decision::Finish);
+        // A session other than the one made here (someone else signed in on this browser since)
+        // does not carry the fresh sign-in that prompt=login asked.
+        let mut login_consent = at(Step::Consent, request("login consent", None, None, "openid"));
+        login_consent.signed_in = Some(SessionId("made-here".into()));
+        assert!(asks_password(&decide(
+            &login_consent,
+            Event::Consent(true),
+            &facts(g, Some(&made), Some(&account)),
+            NOW
+        )));
+        login_consent.signed_in = Some(made.id.clone());
+        assert_eq!(
+            decide(&login_consent, Event::Consent(true), &facts(g, Some(&made), Some(&account)), NOW),
+            Decision::Finish
+        );
         // Consent is only taken at the consent step.
         let elsewhere = at(Step::Password { after_change: false }, request("consent", None, None, "openid"));
         assert_eq!(

@@ -210,7 +210,7 @@ pub async fn begin(
         user_agent: "",
         locale,
     };
-    let mut run = Run { state, id: None, interaction, browser, now, cookies: Cookies::default() };
+    let mut run = Run { state, id: None, interaction, browser, now, cookies: Cookies::default(), claimed: false };
     let account = found.as_ref().map(|s| s.account_id.clone());
     let outcome = run.decide(Event::Arrived, found.as_ref(), Who::Id(account)).await?;
     Ok(Advanced { outcome, cookies: run.cookies })
@@ -225,7 +225,8 @@ pub async fn advance(
     browser: Browser<'_>,
 ) -> Result<Advanced, Error> {
     let now = state.clock.unix();
-    let mut run = Run { state, id: Some(id.to_string()), interaction, browser, now, cookies: Cookies::default() };
+    let mut run =
+        Run { state, id: Some(id.to_string()), interaction, browser, now, cookies: Cookies::default(), claimed: false };
     let outcome = match input {
         Input::Password { username, password } => run.password(username, password).await?,
         Input::NewPassword { current, new, repeat } => run.new_password(current, new, repeat).await?,
@@ -272,6 +273,9 @@ struct Run<'a> {
     browser: Browser<'a>,
     now: UnixTime,
     cookies: Cookies,
+    /// This request took the interaction out of the store (it is making the session): nobody
+    /// else can finish it, and it is kept again only if a step follows.
+    claimed: bool,
 }
 
 impl Run<'_> {
@@ -365,8 +369,16 @@ impl Run<'_> {
     async fn ask(&mut self, step: Step) -> Result<Outcome, Error> {
         self.interaction.step = step;
         let id = match &self.id {
+            // Held by this request (it made the session): kept under its id again.
+            Some(id) if self.claimed => {
+                interaction::restore(self.state, id, &self.interaction).await?;
+                id.clone()
+            }
             Some(id) => {
-                interaction::save(self.state, id, &self.interaction).await?;
+                if !interaction::save(self.state, id, &self.interaction).await? {
+                    // Finished meanwhile by a concurrent request: it does not come back.
+                    return Ok(Outcome::Expired);
+                }
                 id.clone()
             }
             None => interaction::keep(self.state, &self.interaction).await?,
@@ -379,6 +391,14 @@ impl Run<'_> {
     /// Makes the session from the factors proved, replacing the one this browser had, and
     /// decides again with it.
     async fn make_session(&mut self, pending: Pending, known: Known) -> Result<Outcome, Error> {
+        // The interaction is claimed first: of two concurrent submissions, one makes a session
+        // (the other's would be a second session, with no code, that nothing ends).
+        if let Some(id) = &self.id {
+            if !self.claimed && !interaction::finish(self.state, id).await? {
+                return Ok(Outcome::Expired);
+            }
+            self.claimed = true;
+        }
         let account = &known.account;
         let previous = session::find(self.state, self.browser.session, self.now).await?;
         let sign_in = session::SignedIn {
@@ -392,7 +412,7 @@ impl Run<'_> {
         let (token, made) = session::start(self.state, sign_in, self.now).await?;
         tracing::info!(account = %account.id, acr = %made.acr, "signed in");
         self.cookies.session = Some(token);
-        self.interaction.signed_in = true;
+        self.interaction.signed_in = Some(made.id.clone());
         Box::pin(self.decide(Event::SessionMade, Some(&made), Who::Known(Box::new(known)))).await
     }
 
@@ -400,9 +420,10 @@ impl Run<'_> {
     /// concurrent submissions, one finishes.
     async fn finish(&mut self, session: &Session, governing: &Governing) -> Result<Outcome, Error> {
         if let Some(id) = &self.id {
-            if !interaction::finish(self.state, id).await? {
+            if !self.claimed && !interaction::finish(self.state, id).await? {
                 return Ok(Outcome::Expired);
             }
+            self.claimed = true;
         }
         match &self.interaction.purpose {
             Purpose::OwnPage(own) => Ok(Outcome::Done(own.return_to.as_str().to_string())),
@@ -436,8 +457,8 @@ impl Run<'_> {
 
     async fn forget(&self) -> Result<(), KvError> {
         match &self.id {
-            Some(id) => interaction::finish(self.state, id).await.map(|_| ()),
-            None => Ok(()),
+            Some(id) if !self.claimed => interaction::finish(self.state, id).await.map(|_| ()),
+            _ => Ok(()),
         }
     }
 
@@ -784,22 +805,43 @@ pub struct SecondStepView {
     pub sent: Option<Stay>,
 }
 
+/// What the second step's page can show.
+pub enum SecondView {
+    Show(Box<SecondStepView>),
+    /// Nothing to choose from, and this person may enrol an app now (the factors changed while
+    /// the step waited): the interaction moved to enrolment, at this location.
+    Enrol(String),
+    /// Nothing to choose from, and nothing to enrol here.
+    NoFactor,
+}
+
 /// What the second step's page shows: the method asked (or the first one offered). The first
 /// time a sent-code method is shown, the code goes out by itself (`first_show`). `None` when
-/// the sign-in cannot go on; `Some(Err(()))` when there is nothing to choose from.
+/// the sign-in cannot go on.
 pub async fn second_step_view(
     state: &AppState,
     id: &str,
-    interaction: &Interaction,
+    interaction: &mut Interaction,
     asked: Option<&str>,
     locale: Locale,
     first_show: bool,
-) -> Result<Option<Result<SecondStepView, ()>>, Error> {
+) -> Result<Option<SecondView>, Error> {
     let now = state.clock.unix();
     let Some(pending) = interaction.step.pending().cloned() else { return Ok(None) };
-    let Some((_, account, governing)) = waiting_sign_in(state, interaction, pending).await? else { return Ok(None) };
+    let Some((pending, account, governing)) = waiting_sign_in(state, interaction, pending).await? else {
+        return Ok(None);
+    };
     let context = second_step_context(state, interaction, &account, &governing).await?;
-    let Some(method) = choose(&context.options, asked) else { return Ok(Some(Err(()))) };
+    let Some(method) = choose(&context.options, asked) else {
+        if !context.may_enrol(&account) {
+            return Ok(Some(SecondView::NoFactor));
+        }
+        interaction.step = Step::Enrol(pending);
+        if !interaction::save(state, id, interaction).await? {
+            return Ok(None);
+        }
+        return Ok(Some(SecondView::Enrol(interaction.step.location(id))));
+    };
     let mut sent = None;
     if first_show && method.sends_code() && otp::waiting(state, id, account.id.as_str(), now).await?.is_none() {
         sent = Some(match send_code(state, &account, &context.options, method, id, locale, now).await? {
@@ -816,7 +858,7 @@ pub async fn second_step_view(
     } else {
         None
     };
-    Ok(Some(Ok(SecondStepView { account, context, method, passkey_options, sent })))
+    Ok(Some(SecondView::Show(Box::new(SecondStepView { account, context, method, passkey_options, sent }))))
 }
 
 /// The enrolment page (journey A): the account and the authenticator app being enrolled,
@@ -840,7 +882,9 @@ pub async fn enrolment(
             let factor = factors::start_totp(state, &account, state.clock.unix()).await?;
             pending.enrolling = Some(factor.id.clone());
             interaction.step = Step::Enrol(pending);
-            interaction::save(state, id, interaction).await?;
+            if !interaction::save(state, id, interaction).await? {
+                return Ok(None);
+            }
             factor.id
         }
     };

@@ -63,6 +63,14 @@ pub(crate) fn cache_head(cache: &HeadCache, head: Option<crate::store::AuditHead
     *cache.lock().unwrap_or_else(|p| p.into_inner()) = head;
 }
 
+/// Remembers `head` unless a later end is remembered already (ends only move forward).
+pub(crate) fn advance_head(cache: &HeadCache, head: crate::store::AuditHead) {
+    let mut cached = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if cached.as_ref().is_none_or(|c| c.seq < head.seq) {
+        *cached = Some(head);
+    }
+}
+
 /// Implements every store trait for a backend type with a `pool` field.
 macro_rules! impl_sql_store {
     ($store:ty, $row:ty) => {

@@ -19,7 +19,8 @@ macro_rules! impl_sql_tx {
                 let $crate::store::sql::SqlTx(tx, cache, appended) = *self;
                 tx.commit().await?;
                 if let (Some(cache), Some(head)) = (cache, appended) {
-                    $crate::store::sql::cache_head(&cache, Some(head));
+                    // After the lock is released: a later transaction may have moved on already.
+                    $crate::store::sql::advance_head(&cache, head);
                 }
                 Ok(())
             }
@@ -50,13 +51,15 @@ macro_rules! impl_sql_tx {
                 record: &$crate::store::AuditRecord,
             ) -> $crate::store::StoreResult<()> {
                 let appended = insert_audit_record(&mut self.0, record).await?;
-                if let Some(cache) = &self.1 {
+                if let Some(cache) = self.1.clone() {
                     if !appended {
-                        // Another process appended since this one last looked: read the end again.
-                        $crate::store::sql::cache_head(cache, None);
-                        self.2 = None;
+                        // Another process appended since this one last looked: read the end now,
+                        // while this transaction holds the write lock, for the next try.
+                        let head = read_audit_head(&mut self.0).await?;
+                        $crate::store::sql::cache_head(&cache, Some(head.clone()));
+                        self.2 = Some(head);
                     } else {
-                        let before = self.2.take().or_else(|| $crate::store::sql::cached_head(cache));
+                        let before = self.2.take().or_else(|| $crate::store::sql::cached_head(&cache));
                         self.2 = before.map(|head| $crate::store::AuditHead {
                             seq: record.seq,
                             hash: record.hash.clone(),
