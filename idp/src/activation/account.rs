@@ -70,6 +70,26 @@ impl Problems {
     pub fn is_empty(&self) -> bool {
         self.username.is_none() && self.password.is_empty() && !self.mismatch
     }
+
+    /// What is wrong with `new` (typed again as `repeated`) as the password of an existing
+    /// `account`: the organisation's `rules`, and not its name, username or birth date.
+    pub fn of_new_password(
+        account: &crate::store::Account,
+        rules: &crate::auth::password_rules::PasswordRules,
+        new: &str,
+        repeated: &str,
+    ) -> Self {
+        let mut personal = vec![account.username.clone(), account.given_name.clone(), account.family_name.clone()];
+        if let Some(date) = &account.birth_date {
+            personal.extend(birth_date_forms(date));
+        }
+        let personal: Vec<&str> = personal.iter().map(String::as_str).collect();
+        Problems {
+            username: None,
+            password: rules.check(new, &personal),
+            mismatch: !crate::crypto::constant_time_eq(new.as_bytes(), repeated.as_bytes()),
+        }
+    }
 }
 
 #[derive(Debug)]

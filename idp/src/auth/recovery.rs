@@ -15,7 +15,7 @@ use crate::activation::normalise_email;
 use crate::app::AppState;
 use crate::audit::{Actor, Event, EventType};
 use crate::auth::password;
-use crate::auth::password_rules::{birth_date_forms, PasswordRules};
+use crate::auth::password_rules::PasswordRules;
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::domain::Secret;
@@ -124,16 +124,7 @@ pub async fn reset(
     now: UnixTime,
 ) -> Result<Reset, RecoveryError> {
     let Some((account, rules)) = open(state, token, now).await? else { return Ok(Reset::Invalid) };
-    let mut personal = vec![account.username.clone(), account.given_name.clone(), account.family_name.clone()];
-    if let Some(date) = &account.birth_date {
-        personal.extend(birth_date_forms(date));
-    }
-    let personal: Vec<&str> = personal.iter().map(String::as_str).collect();
-    let problems = Problems {
-        username: None,
-        password: rules.check(new_password.expose(), &personal),
-        mismatch: !crypto::constant_time_eq(new_password.expose().as_bytes(), repeated.as_bytes()),
-    };
+    let problems = Problems::of_new_password(&account, &rules, new_password.expose(), repeated);
     if !problems.is_empty() {
         return Ok(Reset::Refused(problems));
     }

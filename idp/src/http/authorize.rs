@@ -13,13 +13,13 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Serialize;
 
 use super::error::{internal_page, page, render};
-use super::interaction::{opened, respond, status, submitted, Opened, Seen, Submitted};
+use super::interaction::{opened, respond, status, step, submitted, Opened, Submitted};
 use super::{extract, redirect};
 use crate::app::AppState;
 use crate::auth::session;
 use crate::oidc::authorize::{self, RedirectError, UntrustedRequest};
 use crate::oidc::paths;
-use crate::signin::{self, Fresh, Input, LocalPath, OwnPage, Purpose, Say, Step};
+use crate::signin::{self, Fresh, Input, LocalPath, OwnPage, Purpose, Step};
 use crate::ui::Locale;
 
 pub fn routes() -> Router<AppState> {
@@ -72,7 +72,7 @@ async fn begin(state: &AppState, jar: CookieJar, purpose: Purpose, locale: Local
     let (jar, binding) = extract::binding(state, jar);
     let session = jar.get(session::cookie_name(state)).map(|c| c.value().to_string());
     let answer = signin::begin(state, purpose, &binding, session.as_deref(), locale).await;
-    respond(state, jar, locale, answer, |_| page(state, locale, StatusCode::BAD_REQUEST, "login_expired"))
+    respond(state, jar, locale, answer, async |_| page(state, locale, StatusCode::BAD_REQUEST, "login_expired")).await
 }
 
 fn untrusted_page(state: &AppState, locale: Locale, reason: UntrustedRequest) -> Response {
@@ -148,26 +148,21 @@ async fn login_submit(
     jar: CookieJar,
     body: Bytes,
 ) -> Response {
-    let Submitted { form, id, interaction, locale } = match submitted(&state, &headers, &jar, &body).await {
+    let submitted = match submitted(&state, &headers, &jar, &body).await {
         Ok(s) => s,
         Err(response) => return response,
     };
+    let Submitted { form, id, interaction, locale } = &submitted;
     let username = form.get("username").unwrap_or_default();
-    let password = form.get("password").unwrap_or_default();
-    let client_name = client_name(&state, &interaction).await;
-    let csrf = interaction.csrf.clone();
-    let seen = Seen::new(&state, peer, &headers, &jar);
-    let input = Input::Password { username, password };
-    let answer = signin::advance(&state, &id, interaction, input, seen.browser(&state, &headers, locale)).await;
-    respond(&state, jar, locale, answer, |stay| {
-        let error = match stay.say {
-            Say::Error(key) | Say::Notice(key) => Some(state.templates.text(locale, &key)),
-            Say::Password { .. } => None,
-        };
-        let context =
-            LoginPage { interaction: &id, csrf: &csrf, username: username.trim(), client_name, error, notice: None };
-        render(&state, locale, status(stay.why), "login", &context)
+    let input = Input::Password { username, password: form.get("password").unwrap_or_default() };
+    step(&state, peer, &headers, jar, &submitted, input, async |stay| {
+        let error = stay.say.key().map(|key| state.templates.text(*locale, key));
+        let client_name = client_name(&state, interaction).await;
+        let csrf = &interaction.csrf;
+        let context = LoginPage { interaction: id, csrf, username: username.trim(), client_name, error, notice: None };
+        render(&state, *locale, status(stay.why), "login", &context)
     })
+    .await
 }
 
 #[derive(Serialize)]
@@ -208,12 +203,14 @@ async fn consent_submit(
     jar: CookieJar,
     body: Bytes,
 ) -> Response {
-    let Submitted { form, id, interaction, locale } = match submitted(&state, &headers, &jar, &body).await {
+    let submitted = match submitted(&state, &headers, &jar, &body).await {
         Ok(s) => s,
         Err(response) => return response,
     };
-    let seen = Seen::new(&state, peer, &headers, &jar);
-    let input = Input::Consent { allow: form.get("decision") == Some("allow") };
-    let answer = signin::advance(&state, &id, interaction, input, seen.browser(&state, &headers, locale)).await;
-    respond(&state, jar, locale, answer, |_| page(&state, locale, StatusCode::BAD_REQUEST, "login_expired"))
+    let input = Input::Consent { allow: submitted.form.get("decision") == Some("allow") };
+    let locale = submitted.locale;
+    step(&state, peer, &headers, jar, &submitted, input, async |_| {
+        page(&state, locale, StatusCode::BAD_REQUEST, "login_expired")
+    })
+    .await
 }

@@ -82,7 +82,7 @@ pub(super) async fn opened(
 }
 
 /// The cookies and headers `signin` reads, taken from the request.
-pub(super) struct Seen {
+struct Seen {
     peer: SocketAddr,
     session: Option<String>,
     known_device: Option<String>,
@@ -114,28 +114,44 @@ impl Seen {
     }
 }
 
+/// Runs one step's `input` for this browser (`signin::advance`) and answers with [`respond`].
+pub(super) async fn step(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    jar: CookieJar,
+    submitted: &Submitted,
+    input: signin::Input<'_>,
+    stay: impl AsyncFnOnce(Stay) -> Response,
+) -> Response {
+    let seen = Seen::new(state, peer, headers, &jar);
+    let browser = seen.browser(state, headers, submitted.locale);
+    let answer = signin::advance(state, &submitted.id, submitted.interaction.clone(), input, browser).await;
+    respond(state, jar, submitted.locale, answer, stay).await
+}
+
 /// The response to what `signin` answered: its cookies, then the next page, the portal (or own
 /// page), "start again", or — for [`Outcome::Stay`] — the page `stay` renders.
-pub(super) fn respond(
+pub(super) async fn respond(
     state: &AppState,
     jar: CookieJar,
     locale: Locale,
     answer: Result<Advanced, signin::Error>,
-    stay: impl FnOnce(Stay) -> Response,
+    stay: impl AsyncFnOnce(Stay) -> Response,
 ) -> Response {
     let Advanced { outcome, cookies } = match answer {
         Ok(a) => a,
         Err(e) => return internal_page(state, locale, e),
     };
     let response = match outcome {
-        Outcome::Stay(s) => stay(s),
+        Outcome::Stay(s) => stay(s).await,
         other => moved(state, locale, other),
     };
     (with_cookies(state, jar, cookies), response).into_response()
 }
 
 /// The browser's cookies after a sign-in call.
-pub(super) fn with_cookies(state: &AppState, jar: CookieJar, cookies: Cookies) -> CookieJar {
+fn with_cookies(state: &AppState, jar: CookieJar, cookies: Cookies) -> CookieJar {
     let mut jar = jar;
     if let Some(token) = cookies.known_device {
         jar = jar.add(extract::known_device_cookie(state, token));
@@ -152,7 +168,7 @@ pub(super) fn with_cookies(state: &AppState, jar: CookieJar, cookies: Cookies) -
 }
 
 /// Where an outcome other than [`Outcome::Stay`] sends the browser.
-pub(super) fn moved(state: &AppState, locale: Locale, outcome: Outcome) -> Response {
+fn moved(state: &AppState, locale: Locale, outcome: Outcome) -> Response {
     match outcome {
         Outcome::Next(location) | Outcome::Done(location) => redirect::see_other(&location),
         Outcome::Stay(_) | Outcome::Expired => page(state, locale, StatusCode::BAD_REQUEST, "login_expired"),

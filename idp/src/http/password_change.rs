@@ -10,18 +10,18 @@ use std::net::SocketAddr;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Serialize;
 
 use super::error::{internal_page, page, render};
-use super::interaction::{moved, opened, status, submitted, with_cookies, Opened, Seen, Submitted};
+use super::interaction::{opened, status, step, submitted, Opened, Submitted};
 use super::password_form;
 use crate::app::AppState;
 use crate::auth::password_rules::PasswordRules;
-use crate::signin::{self, Advanced, Input, Interaction, Outcome, Say, Step};
+use crate::signin::{self, Input, Interaction, Say, Step};
 use crate::store::{Account, StoreError};
 use crate::ui::Locale;
 
@@ -97,38 +97,31 @@ async fn submit(
     jar: CookieJar,
     body: Bytes,
 ) -> Response {
-    let Submitted { form, id, interaction, locale } = match submitted(&state, &headers, &jar, &body).await {
+    let submitted = match submitted(&state, &headers, &jar, &body).await {
         Ok(s) => s,
         Err(response) => return response,
     };
+    let Submitted { form, id, interaction, locale } = &submitted;
+    let locale = *locale;
     let input = Input::NewPassword {
         current: form.get("current_password").unwrap_or_default(),
         new: form.get("password").unwrap_or_default(),
         repeat: form.get("password_repeat").unwrap_or_default(),
     };
-    let seen = Seen::new(&state, peer, &headers, &jar);
-    let browser = seen.browser(&state, &headers, locale);
-    let Advanced { outcome, cookies } = match signin::advance(&state, &id, interaction.clone(), input, browser).await {
-        Ok(a) => a,
-        Err(e) => return internal_page(&state, locale, e),
-    };
-    let response = match outcome {
-        Outcome::Stay(stay) => {
-            let errors = |rules: &PasswordRules| match stay.say {
-                Say::Password { problems, same_as_old } => {
-                    let mut errors = password_form::password_errors(&state, locale, rules, &problems);
-                    if same_as_old {
-                        errors.push(state.templates.text(locale, "password_same_as_old"));
-                    }
-                    errors
+    step(&state, peer, &headers, jar, &submitted, input, async |stay| {
+        let errors = |rules: &PasswordRules| match stay.say {
+            Say::Password { problems, same_as_old } => {
+                let mut errors = password_form::password_errors(&state, locale, rules, &problems);
+                if same_as_old {
+                    errors.push(state.templates.text(locale, "password_same_as_old"));
                 }
-                Say::Error(key) | Say::Notice(key) => vec![state.templates.text(locale, &key)],
-            };
-            change_page(&state, locale, status(stay.why), &id, &interaction, errors).await
-        }
-        other => moved(&state, locale, other),
-    };
-    (with_cookies(&state, jar, cookies), response).into_response()
+                errors
+            }
+            Say::Error(key) | Say::Notice(key) => vec![state.templates.text(locale, &key)],
+        };
+        change_page(&state, locale, status(stay.why), id, interaction, errors).await
+    })
+    .await
 }
 
 pub fn question_routes() -> Router<AppState> {
@@ -183,34 +176,24 @@ async fn question_submit(
     jar: CookieJar,
     body: Bytes,
 ) -> Response {
-    let Submitted { form, id, interaction, locale } = match submitted(&state, &headers, &jar, &body).await {
+    let submitted = match submitted(&state, &headers, &jar, &body).await {
         Ok(s) => s,
         Err(response) => return response,
     };
+    let Submitted { form, id, interaction, locale } = &submitted;
+    let locale = *locale;
     let question = form.get("question").unwrap_or_default();
     let input = Input::SecretQuestion {
         question,
         answer: form.get("answer").unwrap_or_default(),
         password: form.get("password").unwrap_or_default(),
     };
-    let seen = Seen::new(&state, peer, &headers, &jar);
-    let browser = seen.browser(&state, &headers, locale);
-    let Advanced { outcome, cookies } = match signin::advance(&state, &id, interaction.clone(), input, browser).await {
-        Ok(a) => a,
-        Err(e) => return internal_page(&state, locale, e),
-    };
-    let response = match outcome {
-        Outcome::Stay(stay) => {
-            let error = match stay.say {
-                Say::Error(key) | Say::Notice(key) => Some(state.templates.text(locale, &key)),
-                Say::Password { .. } => None,
-            };
-            // What the person typed stays, unless it was too long to be a question.
-            let question = question.trim();
-            let kept = if question.chars().count() > 200 { "" } else { question };
-            question_page(&state, locale, status(stay.why), &id, &interaction, kept, error).await
-        }
-        other => moved(&state, locale, other),
-    };
-    (with_cookies(&state, jar, cookies), response).into_response()
+    step(&state, peer, &headers, jar, &submitted, input, async |stay| {
+        let error = stay.say.key().map(|key| state.templates.text(locale, key));
+        // What the person typed stays, unless it was too long to be a question.
+        let question = question.trim();
+        let kept = if question.chars().count() > 200 { "" } else { question };
+        question_page(&state, locale, status(stay.why), id, interaction, kept, error).await
+    })
+    .await
 }

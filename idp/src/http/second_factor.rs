@@ -7,17 +7,17 @@ use std::net::SocketAddr;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use axum_extra::extract::cookie::CookieJar;
 use serde::Serialize;
 
 use super::error::{internal_page, page, render};
-use super::interaction::{moved, opened, status, submitted, with_cookies, Opened, Seen, Submitted};
+use super::interaction::{opened, status, step, submitted, Opened, Submitted};
 use crate::app::AppState;
 use crate::auth::factors::{self, Options, SecondStep};
-use crate::signin::{self, Advanced, Input, Interaction, Outcome, Say, SecondStepView, SecondView, Stay, Step};
+use crate::signin::{self, Input, Interaction, Say, SecondStepView, SecondView, Stay, Step};
 use crate::store::Account;
 use crate::ui::Locale;
 
@@ -151,20 +151,11 @@ async fn second_input(
     input: Input<'_>,
 ) -> Response {
     let Submitted { form, id, interaction, locale } = submitted;
-    let seen = Seen::new(state, peer, headers, &jar);
-    let browser = seen.browser(state, headers, *locale);
-    let Advanced { outcome, cookies } = match signin::advance(state, id, interaction.clone(), input, browser).await {
-        Ok(a) => a,
-        Err(e) => return internal_page(state, *locale, e),
-    };
-    let response = match outcome {
-        Outcome::Stay(stay) => {
-            let asked = stay.method.map(SecondStep::as_str).or(form.get("method"));
-            show_second(state, *locale, id, interaction, asked, Some(stay)).await
-        }
-        other => moved(state, *locale, other),
-    };
-    (with_cookies(state, jar, cookies), response).into_response()
+    step(state, peer, headers, jar, submitted, input, async |stay| {
+        let asked = stay.method.map(SecondStep::as_str).or(form.get("method"));
+        show_second(state, *locale, id, interaction, asked, Some(stay)).await
+    })
+    .await
 }
 
 async fn second_submit(
@@ -282,29 +273,17 @@ async fn enrol_submit(
     jar: CookieJar,
     body: Bytes,
 ) -> Response {
-    let Submitted { form, id, interaction, locale } = match submitted(&state, &headers, &jar, &body).await {
+    let submitted = match submitted(&state, &headers, &jar, &body).await {
         Ok(s) => s,
         Err(response) => return response,
     };
-    let seen = Seen::new(&state, peer, &headers, &jar);
-    let input = Input::EnrolCode { code: form.get("code").unwrap_or_default() };
-    let mut kept = interaction.clone();
-    let browser = seen.browser(&state, &headers, locale);
-    let Advanced { outcome, cookies } = match signin::advance(&state, &id, interaction, input, browser).await {
-        Ok(a) => a,
-        Err(e) => return internal_page(&state, locale, e),
-    };
-    let response = match outcome {
-        Outcome::Stay(stay) => {
-            let key = match &stay.say {
-                Say::Error(key) | Say::Notice(key) => Some(key.as_str()),
-                Say::Password { .. } => None,
-            };
-            show_enrol(&state, locale, status(stay.why), &id, &mut kept, key).await
-        }
-        other => moved(&state, locale, other),
-    };
-    (with_cookies(&state, jar, cookies), response).into_response()
+    let input = Input::EnrolCode { code: submitted.form.get("code").unwrap_or_default() };
+    let (id, locale) = (&submitted.id, submitted.locale);
+    let mut kept = submitted.interaction.clone();
+    step(&state, peer, &headers, jar, &submitted, input, async |stay| {
+        show_enrol(&state, locale, status(stay.why), id, &mut kept, stay.say.key()).await
+    })
+    .await
 }
 
 #[cfg(test)]

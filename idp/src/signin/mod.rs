@@ -33,7 +33,7 @@ use crate::activation::account::Problems;
 use crate::app::AppState;
 use crate::auth::factors::{self, FactorError, Options, SecondStep, Sent, TotpCheck};
 use crate::auth::levels::{Channel, FactorUse, Level};
-use crate::auth::password_rules::{birth_date_forms, PasswordRules};
+use crate::auth::password_rules::PasswordRules;
 use crate::auth::signin::{self as password_check, SignIn, SignInError};
 use crate::auth::{otp, session};
 use crate::clock::UnixTime;
@@ -157,6 +157,16 @@ pub enum Say {
     Notice(String),
     /// A new password was refused by these rules.
     Password { problems: Problems, same_as_old: bool },
+}
+
+impl Say {
+    /// The text key of an error or notice; none for a refused new password (its rules say it).
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Say::Error(key) | Say::Notice(key) => Some(key),
+            Say::Password { .. } => None,
+        }
+    }
 }
 
 impl Stay {
@@ -343,8 +353,7 @@ impl Run<'_> {
         let state = self.state;
         // Asked after a temporary password is replaced (the machine keeps that order).
         let owes_secret_question =
-            state.store.policy_for_account(&account.id).await?.is_some_and(|p| p.secret_question)
-                && state.store.secret_question(&account.id).await?.is_none();
+            governing.secret_question && state.store.secret_question(&account.id).await?.is_none();
         let may_enrol = governing.requirement.level() >= Level::TwoFactor
             && second_step_context(state, &self.interaction, account, governing).await?.may_enrol(account);
         Ok(AccountFacts {
@@ -498,37 +507,35 @@ impl Run<'_> {
         Ok(self.state.store.account_by_id(step_account).await?.filter(|a| !a.disabled))
     }
 
+    /// The account's password asked again at a forced step, through the same throttled check as
+    /// signing in; what to say when it is not right (`wrong`: the text key).
+    async fn password_again(&self, account: &Account, given: &str, wrong: &str) -> Result<Option<Stay>, Error> {
+        let (browser, given) = (self.browser, Secret::new(given.to_string()));
+        let checked = password_check::with_password(
+            self.state,
+            &account.username,
+            given,
+            browser.ip,
+            browser.known_device,
+            self.now,
+        )
+        .await?;
+        Ok(match checked {
+            SignIn::Success(checked) if checked.id == account.id => None,
+            SignIn::Throttled => Some(Stay::error(Why::TooMany, "login_throttled")),
+            _ => Some(Stay::error(Why::Wrong, wrong)),
+        })
+    }
+
     async fn new_password(&mut self, current: &str, new: &str, repeat: &str) -> Result<Outcome, Error> {
         let Step::ChangePassword { account } = self.interaction.step.clone() else { return Ok(Outcome::Expired) };
         let Some(account) = self.account_at(&account).await? else { return Ok(Outcome::Expired) };
         let state = self.state;
         let rules = password_rules(state, &account).await?;
-        // The current password again, through the same throttled check as signing in.
-        let given = Secret::new(current.to_string());
-        match password_check::with_password(
-            state,
-            &account.username,
-            given,
-            self.browser.ip,
-            self.browser.known_device,
-            self.now,
-        )
-        .await?
-        {
-            SignIn::Success(checked) if checked.id == account.id => {}
-            SignIn::Throttled => return Ok(Outcome::Stay(Stay::error(Why::TooMany, "login_throttled"))),
-            _ => return Ok(Outcome::Stay(Stay::error(Why::Wrong, "current_password_wrong"))),
+        if let Some(refused) = self.password_again(&account, current, "current_password_wrong").await? {
+            return Ok(Outcome::Stay(refused));
         }
-        let mut personal = vec![account.username.clone(), account.given_name.clone(), account.family_name.clone()];
-        if let Some(date) = &account.birth_date {
-            personal.extend(birth_date_forms(date));
-        }
-        let personal: Vec<&str> = personal.iter().map(String::as_str).collect();
-        let problems = Problems {
-            username: None,
-            password: rules.check(new, &personal),
-            mismatch: !crypto::constant_time_eq(new.as_bytes(), repeat.as_bytes()),
-        };
+        let problems = Problems::of_new_password(&account, &rules, new, repeat);
         let same_as_old = crypto::constant_time_eq(new.as_bytes(), current.as_bytes());
         if !problems.is_empty() || same_as_old {
             let say = Say::Password { problems, same_as_old };
@@ -554,22 +561,10 @@ impl Run<'_> {
         if !(3..=200).contains(&normalised.chars().count()) {
             return Ok(Outcome::Stay(Stay::error(Why::Invalid, "answer_invalid")));
         }
-        let state = self.state;
-        let given = Secret::new(password.to_string());
-        match password_check::with_password(
-            state,
-            &account.username,
-            given,
-            self.browser.ip,
-            self.browser.known_device,
-            self.now,
-        )
-        .await?
-        {
-            SignIn::Success(checked) if checked.id == account.id => {}
-            SignIn::Throttled => return Ok(Outcome::Stay(Stay::error(Why::TooMany, "login_throttled"))),
-            _ => return Ok(Outcome::Stay(Stay::error(Why::Wrong, "password_wrong"))),
+        if let Some(refused) = self.password_again(&account, password, "password_wrong").await? {
+            return Ok(Outcome::Stay(refused));
         }
+        let state = self.state;
         let hash = crate::auth::secret_question::hash_answer(answer).await?;
         state.store.set_secret_question(&account.id, question, &hash).await?;
         self.decide(Event::QuestionSet, None, Who::Account(Box::new(account))).await

@@ -22,6 +22,8 @@ pub struct Allowed {
 pub struct Governing {
     pub requirement: Requirement,
     pub allowed: Allowed,
+    /// The account's own organisation asks a secret question (false until the account is known).
+    pub secret_question: bool,
 }
 
 /// The rules for a sign-in for `portal` (none for own pages) by `account` (once known).
@@ -31,8 +33,14 @@ pub async fn governing(
     portal: Option<&ClientId>,
     account: Option<&AccountId>,
 ) -> Result<Governing, StoreError> {
-    let policies = policies(state, portal, account).await?;
-    Ok(governing_for(&state.config, demands, &policies))
+    let mut policies: Vec<_> = portal_policy(state, portal).await?.into_iter().collect();
+    let own = match account {
+        Some(account) => state.store.policy_for_account(account).await?,
+        None => None,
+    };
+    let secret_question = own.as_ref().is_some_and(|p| p.secret_question);
+    policies.extend(own);
+    Ok(Governing { secret_question, ..governing_for(&state.config, demands, &policies) })
 }
 
 /// [`governing`] for policies already loaded.
@@ -56,7 +64,7 @@ pub fn governing_for(config: &Config, demands: &Demands<'_>, policies: &[Organis
         mailed_token: mailed_token_accepted(policies),
         trusted_device_days: policies.iter().map(|p| p.trusted_device_days).min().unwrap_or(7),
     };
-    Governing { requirement, allowed }
+    Governing { requirement, allowed, secret_question: false }
 }
 
 /// The policies that govern a sign-in: the portal's organisation's and the account's own.
@@ -65,16 +73,20 @@ pub async fn policies(
     portal: Option<&ClientId>,
     account: Option<&AccountId>,
 ) -> Result<Vec<OrganisationPolicy>, StoreError> {
-    let mut policies = Vec::with_capacity(2);
-    if let Some(portal) = portal {
-        if let Some(client) = state.client(portal.as_str()).await? {
-            policies.extend(state.store.policy(&client.organisation_id).await?);
-        }
-    }
+    let mut policies: Vec<_> = portal_policy(state, portal).await?.into_iter().collect();
     if let Some(account) = account {
         policies.extend(state.store.policy_for_account(account).await?);
     }
     Ok(policies)
+}
+
+/// The policy of the organisation the portal belongs to.
+async fn portal_policy(state: &AppState, portal: Option<&ClientId>) -> Result<Option<OrganisationPolicy>, StoreError> {
+    let Some(client) = portal else { return Ok(None) };
+    match state.client(client.as_str()).await? {
+        Some(client) => state.store.policy(&client.organisation_id).await,
+        None => Ok(None),
+    }
 }
 
 /// True when the organisations involved accept a mailed token as a second factor: at least one
