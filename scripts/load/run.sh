@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# HTTP load benchmark of the release `idp` on loopback with SQLite; results go in docs/benchmarks.md.
+# HTTP load benchmark of the optimised `idp` (profile dist) on loopback with SQLite; results go in docs/benchmarks.md.
 #
 #   scripts/load/run.sh            # builds, measures, prints a markdown table (about 2 minutes)
 #
 # What it does:
-#   1. builds `idp`, `idp-admin` (cargo build --release -p idp -p admin-cli) and the code-flow
+#   1. builds `idp`, `idp-admin` (cargo build --profile dist -p idp -p admin-cli) and the code-flow
 #      load driver (idp/examples/code_flow_load.rs), and copies the three binaries to a temp dir;
 #   2. start-up to first answer: spawns `idp` and polls GET /health until it answers 200; once on
 #      an empty database (migrations + key generation), then STARTS-1 times on the existing one;
@@ -23,7 +23,7 @@
 #
 # Environment (defaults): PORT=18181 THREADS=2 CONNECTIONS=64 DURATION=10s STARTS=6 IDLE_SECS=2
 #   FLOW_USERS=64 FLOW_SECS=10 MINT_SECS=3 QUIET_WAIT=900 MAX_OTHER=0.10 RETRIES=3
-#   SKIP_BUILD= (set to 1 to use the binaries as built)
+#   SKIP_BUILD= (set to 1 to use the binaries as built) PROFILE=dist (Cargo.toml: fat LTO, as shipped)
 #   OUT= (also write the markdown table to this file) CARGO_TARGET_DIR (default: ./target)
 # Needs: cargo, curl, jq, wrk (installed with apt-get when missing and running as root).
 set -euo pipefail
@@ -43,6 +43,7 @@ MINT_SECS=${MINT_SECS:-3}
 QUIET_WAIT=${QUIET_WAIT:-900}
 MAX_OTHER=${MAX_OTHER:-0.10}
 RETRIES=${RETRIES:-3}
+PROFILE=${PROFILE:-dist}
 target="${CARGO_TARGET_DIR:-$repo/target}"
 base="http://127.0.0.1:$PORT"
 
@@ -67,14 +68,14 @@ if curl -s -o /dev/null --max-time 1 "$base/health"; then
 fi
 
 if [ -z "${SKIP_BUILD:-}" ]; then
-  log "building (release)"
-  cargo build --release -p idp -p admin-cli
-  cargo build --release -p idp --example code_flow_load
+  log "building (profile $PROFILE)"
+  cargo build --profile "$PROFILE" -p idp -p admin-cli
+  cargo build --profile "$PROFILE" -p idp --example code_flow_load
 fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/idp-load.XXXXXX")"
 # Own copies: a concurrent `cargo build` cannot swap the binaries under the measurement.
-cp "$target/release/idp" "$target/release/idp-admin" "$target/release/examples/code_flow_load" "$work/"
+cp "$target/$PROFILE/idp" "$target/$PROFILE/idp-admin" "$target/$PROFILE/examples/code_flow_load" "$work/"
 mkdir -p "$work/mail"
 mkfifo "$work/pause"
 exec 9<>"$work/pause"
