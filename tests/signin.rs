@@ -433,3 +433,67 @@ async fn a_double_submitted_password_makes_one_session() {
     let sign_ins = records.iter().filter(|r| r.event_type == "signin.succeeded").count();
     assert_eq!(sign_ins, 1, "one session made and recorded");
 }
+
+#[tokio::test]
+async fn when_every_password_check_is_taken_a_sign_in_is_refused_at_once_and_counts_for_nothing() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.signin.max_waiting_password_checks = 2).await;
+    let rp = app.alpha_rp().await;
+    app.user("kees").await;
+    let browser = app.browser();
+    let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
+    // Two sign-ins (elsewhere) are waiting for their hash: the queue is full.
+    let held: Vec<_> = (0..2).map(|_| app.state.password_checks.try_admit().expect("room")).collect();
+    assert!(app.state.password_checks.try_admit().is_none());
+    for _ in 0..8 {
+        let busy = browser.submit_login(&page, "kees", "wrong").await;
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+        let body = busy.text().await.unwrap();
+        assert!(body.contains("erg druk"), "{body}");
+        assert!(body.contains("telt niet als poging"));
+        assert!(body.contains(r#"value="kees""#), "the username is kept");
+    }
+    drop(held);
+    // None of the eight counted: five wrong passwords are still allowed before the pause.
+    for _ in 0..5 {
+        assert_eq!(browser.submit_login(&page, "kees", "wrong").await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(browser.submit_login(&page, "kees", PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_flood_of_wrong_passwords_beyond_capacity_is_counted_exactly_and_leaves_others_alone() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| {
+        c.signin.max_waiting_password_checks = 3;
+        c.signin.max_failures_per_ip = 1000;
+    })
+    .await;
+    let rp = app.alpha_rp().await;
+    app.user("kees").await;
+    app.user("anna").await;
+    let browser = app.browser();
+    let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
+    let guesses = (0..40).map(|i| {
+        let guess = format!("guess-{i}");
+        let browser = &browser;
+        let page = &page;
+        async move { browser.submit_login(page, "kees", &guess).await.status() }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let paused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    let busy = statuses.iter().filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE).count();
+    assert_eq!(checked + paused + busy, 40, "{statuses:?}");
+    assert!(checked <= 5, "never more than the limit checked: {statuses:?}");
+    // However the flood was split, exactly the limit is counted: the sixth checked attempt is paused.
+    let mut extra = 0;
+    while browser.submit_login(&page, "kees", "again-wrong").await.status() == StatusCode::UNAUTHORIZED {
+        extra += 1;
+        assert!(checked + extra <= 5, "more than the limit were checked");
+    }
+    assert_eq!(checked + extra, 5);
+    // Someone else signs in as usual meanwhile.
+    let other = app.browser();
+    let other_page = other.follow(&rp.start(&[]).url).await.unwrap_err();
+    assert_eq!(other.submit_login(&other_page, "anna", PASSWORD).await.status(), StatusCode::SEE_OTHER);
+}

@@ -60,6 +60,8 @@ pub struct Deps {
     pub sms: Arc<dyn crate::sms::CodeSender>,
     /// WebAuthn for this issuer; `None` when its host is not a domain name.
     pub passkeys: Option<crate::auth::passkeys::Passkeys>,
+    /// Room for sign-ins waiting for their password to be checked (`signin.max_waiting_password_checks`).
+    pub password_checks: crate::auth::password::Admission,
 }
 
 impl Deps {
@@ -136,7 +138,9 @@ impl AppState {
             revocations: AtomicI64::new(-1),
             verified: Mutex::new(HashMap::new()),
         };
+        let password_checks = crate::auth::password::Admission::new(config.signin.max_waiting_password_checks);
         let deps = Deps {
+            password_checks,
             audit,
             factor_key,
             sms,

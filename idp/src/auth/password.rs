@@ -1,11 +1,19 @@
-//! Password hashing with Argon2id (RFC 9106), always on the blocking pool: a hash takes tens of
-//! milliseconds of CPU and must not stall the async workers. Unknown users are checked against
-//! a dummy hash, so the answer takes as long whether or not the account exists.
+//! Password hashing with Argon2id (RFC 9106), never on the async threads: a hash takes
+//! milliseconds of CPU and must not stall the workers that answer everyone else. Unknown users
+//! are checked against a dummy hash, so the answer takes as long whether or not the account exists.
 //!
-//! Each hash needs 19 MiB of working memory. Allocating it per call let the C allocator keep
-//! every burst's peak (over a GiB after a few hundred sign-ins), so the memory lives in a small
-//! pool instead, and no more hashes run at once than there are cores: memory stays at
-//! cores × 19 MiB however many people sign in, and queued sign-ins wait their turn.
+//! The hashing runs on its own threads, one per core, each keeping its 19 MiB of working memory
+//! between hashes: memory stays at cores × 19 MiB however many people sign in (allocating per
+//! call let the C allocator keep every burst's peak, over a GiB after a few hundred sign-ins).
+//! Those threads run at a lower scheduling priority (nice +10): when sign-ins saturate the cores,
+//! discovery, tokens and single sign-on still get the CPU at once, and the hashes take what is left.
+//! The computation is `argon2-rust` (runtime-selected AVX-512/AVX2/SSE/NEON, bit-exact with the
+//! reference implementation, the code behind node's `@node-rs/argon2`); PHC strings are read and
+//! written with the `password-hash` types of the `argon2` crate, whose own code still verifies
+//! hashes of other Argon2 variants. Both produce the same hashes, so nothing stored changes.
+//!
+//! How many sign-ins may wait for a hash is bounded per server ([`Admission`]): beyond that a new
+//! attempt is refused at once (503 with `Retry-After`), before it counts against anyone's limit.
 //!
 //! Passwords are normalised with Unicode NFKC before they are hashed or checked (NIST SP 800-63B
 //! §5.1.1.2), so `é` typed as one code point or as `e` + U+0301 is the same password, whatever
@@ -14,12 +22,15 @@
 //! one is tried too.
 
 use std::borrow::Cow;
-use std::sync::{Mutex, OnceLock};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use argon2::password_hash::{Output, PasswordHash, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Block, Params, Version, ARGON2ID_IDENT};
+use argon2::{Argon2, Params, Version, ARGON2ID_IDENT};
+use argon2_rust::params::{Memory, TagLen};
+use argon2_rust::Hasher;
 use rand::rngs::OsRng;
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use unicode_normalization::{is_nfkc, UnicodeNormalization};
 
 use crate::crypto::constant_time_eq;
@@ -29,42 +40,102 @@ use crate::domain::Secret;
 #[error("password hashing failed")]
 pub struct HashError;
 
-fn permits() -> &'static Semaphore {
-    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
-    PERMITS.get_or_init(|| Semaphore::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)))
-}
+/// How much lower than the server's other threads the hashing threads are scheduled (nice).
+const HASHING_NICENESS: i32 = 10;
 
-fn memory_pool() -> &'static Mutex<Vec<Vec<Block>>> {
-    static POOL: OnceLock<Mutex<Vec<Vec<Block>>>> = OnceLock::new();
-    POOL.get_or_init(|| Mutex::new(Vec::new()))
-}
+type Job = Box<dyn FnOnce(&mut Hasher) + Send>;
 
-/// Runs `work` on the blocking pool with pooled working memory, at most one per core at a time.
-async fn with_memory<R: Send + 'static>(work: impl FnOnce(&mut Vec<Block>) -> R + Send + 'static) -> Option<R> {
-    let _permit = permits().acquire().await.ok()?;
-    tokio::task::spawn_blocking(move || {
-        let pooled = memory_pool().lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut memory = pooled.unwrap_or_default();
-        let result = work(&mut memory);
-        memory_pool().lock().unwrap_or_else(|p| p.into_inner()).push(memory);
-        result
+/// The hashing threads' queue. Started on first use; the threads live as long as the process.
+fn hashing_threads() -> &'static Mutex<mpsc::Sender<Job>> {
+    static QUEUE: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..cores() {
+            let receiver = Arc::clone(&receiver);
+            let started = std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || {
+                // Best effort: without it hashes still run, only with the same priority as the rest.
+                let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HASHING_NICENESS);
+                let mut hasher = reference_hasher();
+                loop {
+                    let job = match receiver.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(poisoned) => poisoned.into_inner().recv(),
+                    };
+                    match job {
+                        Ok(job) => job(&mut hasher),
+                        Err(mpsc::RecvError) => return,
+                    }
+                }
+            });
+            if let Err(e) = started {
+                tracing::error!(error = %e, "could not start a password hashing thread");
+            }
+        }
+        Mutex::new(sender)
     })
-    .await
-    .ok()
 }
 
-/// Argon2id with OWASP's parameters (m = 19 MiB, t = 2, p = 1), the argon2 crate's defaults.
-fn hash_with(memory: &mut Vec<Block>, password: &[u8]) -> Result<String, HashError> {
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+/// A hasher for Poortwachter's own parameters (OWASP's m = 19 MiB, t = 2, p = 1).
+fn reference_hasher() -> Hasher {
+    argon2_rust::Argon2::new(
+        argon2_rust::Algorithm::Argon2id,
+        argon2_rust::Version::V0x13,
+        argon2_rust::Params::default(),
+    )
+    .hasher()
+}
+
+/// Runs `work` on a hashing thread; `None` when no hashing thread could take it.
+async fn on_hashing_thread<R: Send + 'static>(work: impl FnOnce(&mut Hasher) -> R + Send + 'static) -> Option<R> {
+    let (reply, answer) = oneshot::channel();
+    let job: Job = Box::new(move |hasher| {
+        let _ = reply.send(work(hasher));
+    });
+    hashing_threads().lock().unwrap_or_else(|p| p.into_inner()).send(job).ok()?;
+    answer.await.ok()
+}
+
+/// Bounds how many password checks of sign-ins may be under way (hashing or waiting to) in one
+/// server. An attempt that finds no room is refused at once rather than queued without end.
+#[derive(Clone)]
+pub struct Admission {
+    slots: Arc<Semaphore>,
+}
+
+/// A sign-in's place in the hashing queue, held until its password has been checked.
+pub struct Admitted(#[allow(dead_code)] OwnedSemaphorePermit);
+
+impl Admission {
+    /// Room for `waiting` checks (at least one).
+    pub fn new(waiting: u32) -> Self {
+        Self { slots: Arc::new(Semaphore::new(waiting.max(1) as usize)) }
+    }
+
+    /// A place in the queue, or `None` when it is full.
+    pub fn try_admit(&self) -> Option<Admitted> {
+        Arc::clone(&self.slots).try_acquire_owned().ok().map(Admitted)
+    }
+
+    /// The default room: 32 checks per core, about half a second of waiting at most.
+    pub fn default_room() -> u32 {
+        u32::try_from(cores() * 32).unwrap_or(u32::MAX)
+    }
+}
+
+/// Argon2id with Poortwachter's parameters, into a PHC string.
+fn hash_with(hasher: &mut Hasher, password: &[u8]) -> Result<String, HashError> {
     let params = Params::default();
-    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    hasher.set_argon2(*reference_hasher().argon2());
     let salt = SaltString::generate(&mut OsRng);
     let mut salt_buf = [0u8; 64];
     let salt_bytes = salt.as_salt().decode_b64(&mut salt_buf).map_err(|_| HashError)?;
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    memory.resize(params.block_count(), Block::default());
-    argon
-        .hash_password_into_with_memory(password, salt_bytes, &mut out, memory.as_mut_slice())
-        .map_err(|_| HashError)?;
+    hasher.hash_into(password, salt_bytes, &mut out).map_err(|_| HashError)?;
     let phc = PasswordHash {
         algorithm: ARGON2ID_IDENT,
         version: Some(Version::V0x13.into()),
@@ -75,28 +146,40 @@ fn hash_with(memory: &mut Vec<Block>, password: &[u8]) -> Result<String, HashErr
     Ok(phc.to_string())
 }
 
-fn verify_with(memory: &mut Vec<Block>, password: &[u8], phc: &str) -> bool {
+fn verify_with(hasher: &mut Hasher, password: &[u8], phc: &str) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else { return false };
     if parsed.algorithm != ARGON2ID_IDENT {
-        // Hashes from elsewhere (other Argon2 variants) take the library's own path.
+        // Hashes from elsewhere (other Argon2 variants) take the argon2 crate's own path.
         return Argon2::default().verify_password(password, &parsed).is_ok();
     }
     let (Ok(params), Some(salt), Some(expected)) = (Params::try_from(&parsed), parsed.salt, parsed.hash) else {
         return false;
     };
-    let version = parsed.version.and_then(|v| Version::try_from(v).ok()).unwrap_or(Version::V0x13);
+    let version = match parsed.version {
+        Some(0x10) => argon2_rust::Version::V0x10,
+        Some(0x13) | None => argon2_rust::Version::V0x13,
+        Some(_) => return false,
+    };
+    let Ok(fast) = argon2_rust::Params::builder()
+        .memory(Memory::kib(u64::from(params.m_cost())))
+        .passes(params.t_cost())
+        .lanes(params.p_cost())
+        .threads(1)
+        .tag_len(TagLen::bytes(expected.len() as u64))
+        .build()
+    else {
+        return false;
+    };
     let mut salt_buf = [0u8; 64];
     let Ok(salt_bytes) = salt.decode_b64(&mut salt_buf) else { return false };
     let mut out = vec![0u8; expected.len()];
-    memory.resize(params.block_count(), Block::default());
-    let argon = Argon2::new(Algorithm::Argon2id, version, params);
-    argon.hash_password_into_with_memory(password, salt_bytes, &mut out, memory.as_mut_slice()).is_ok()
-        && constant_time_eq(&out, expected.as_bytes())
+    hasher.set_argon2(argon2_rust::Argon2::new(argon2_rust::Algorithm::Argon2id, version, fast));
+    hasher.hash_into(password, salt_bytes, &mut out).is_ok() && constant_time_eq(&out, expected.as_bytes())
 }
 
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| hash_with(&mut Vec::new(), b"poortwachter-dummy-password").unwrap_or_default())
+    DUMMY.get_or_init(|| hash_with(&mut reference_hasher(), b"poortwachter-dummy-password").unwrap_or_default())
 }
 
 /// The form of a password that is hashed: NFKC (see the module doc).
@@ -110,7 +193,7 @@ fn normalise(password: &str) -> Cow<'_, str> {
 
 /// Hashes a password, normalised, into a PHC string.
 pub async fn hash(password: Secret<String>) -> Result<Secret<String>, HashError> {
-    with_memory(move |memory| hash_with(memory, normalise(password.expose()).as_bytes()).map(Secret::new))
+    on_hashing_thread(move |hasher| hash_with(hasher, normalise(password.expose()).as_bytes()).map(Secret::new))
         .await
         .ok_or(HashError)?
 }
@@ -121,19 +204,19 @@ pub async fn hash(password: Secret<String>) -> Result<Secret<String>, HashError>
 /// normalisation). Whether a second try happens depends on the typed text only, never on the
 /// account, so the timing still says nothing about whether the account exists.
 pub async fn verify(password: Secret<String>, stored: Option<Secret<String>>) -> bool {
-    with_memory(move |memory| {
+    on_hashing_thread(move |hasher| {
         let typed = password.expose();
         let normalised = normalise(typed);
         let differs = normalised != typed.as_str();
         match &stored {
             Some(hash) => {
-                verify_with(memory, normalised.as_bytes(), hash.expose())
-                    || (differs && verify_with(memory, typed.as_bytes(), hash.expose()))
+                verify_with(hasher, normalised.as_bytes(), hash.expose())
+                    || (differs && verify_with(hasher, typed.as_bytes(), hash.expose()))
             }
             None => {
-                verify_with(memory, normalised.as_bytes(), dummy_hash());
+                verify_with(hasher, normalised.as_bytes(), dummy_hash());
                 if differs {
-                    verify_with(memory, typed.as_bytes(), dummy_hash());
+                    verify_with(hasher, typed.as_bytes(), dummy_hash());
                 }
                 false
             }
@@ -145,7 +228,7 @@ pub async fn verify(password: Secret<String>, stored: Option<Secret<String>>) ->
 
 /// Computes the dummy hash ahead of the first sign-in, so that one is not slower.
 pub async fn warm_up() {
-    let _ = tokio::task::spawn_blocking(dummy_hash).await;
+    let _ = on_hashing_thread(|_| dummy_hash().len()).await;
 }
 
 #[cfg(test)]
@@ -180,7 +263,7 @@ mod tests {
     #[tokio::test]
     async fn hashes_of_the_typed_form_from_before_normalisation_keep_verifying() {
         let decomposed = "Cafe\u{301} au lait 1";
-        let old = hash_with(&mut Vec::new(), decomposed.as_bytes()).unwrap();
+        let old = hash_with(&mut reference_hasher(), decomposed.as_bytes()).unwrap();
         assert!(verify(Secret::new(decomposed.into()), Some(Secret::new(old.clone()))).await);
         assert!(!verify(Secret::new("Cafe au lait 1".into()), Some(Secret::new(old))).await);
         assert_eq!(normalise("plain ascii"), Cow::Borrowed("plain ascii"));
@@ -193,5 +276,19 @@ mod tests {
         let theirs = Argon2::default().hash_password(b"Correct horse 1", &salt).unwrap().to_string();
         assert!(verify(Secret::new("Correct horse 1".into()), Some(Secret::new(theirs.clone()))).await);
         assert!(!verify(Secret::new("wrong".into()), Some(Secret::new(theirs))).await);
+        // Other parameters (an older or stronger policy) verify too, through the same threads.
+        let params = Params::new(8 * 1024, 3, 2, Some(24)).unwrap();
+        let stronger = Argon2::new(argon2::Algorithm::Argon2id, Version::V0x13, params);
+        let theirs = stronger.hash_password(b"Correct horse 1", &salt).unwrap().to_string();
+        assert!(verify(Secret::new("Correct horse 1".into()), Some(Secret::new(theirs.clone()))).await);
+        assert!(!verify(Secret::new("Correct horse 2".into()), Some(Secret::new(theirs))).await);
+    }
+
+    #[tokio::test]
+    async fn our_hashes_verify_with_the_argon2_crate() {
+        let ours = hash(Secret::new("Correct horse 1".into())).await.unwrap();
+        let parsed = PasswordHash::new(ours.expose()).unwrap();
+        assert!(Argon2::default().verify_password(b"Correct horse 1", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"Correct horse 2", &parsed).is_err());
     }
 }

@@ -27,6 +27,9 @@ pub enum SignIn {
     Success(Box<Account>),
     Invalid,
     Throttled,
+    /// Too many sign-ins are waiting for their password to be checked: try again in a moment.
+    /// Nothing was counted against the username or the address.
+    Busy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,11 @@ pub async fn with_password(
         }
         return Ok(SignIn::Throttled);
     }
+    // A place in the hashing queue before anything is counted: a refused attempt costs nobody a try.
+    let Some(admitted) = deps.password_checks.try_admit() else {
+        tracing::warn!(ip = %client_ip, "sign-in refused: password checks are all busy");
+        return Ok(SignIn::Busy);
+    };
     let found = deps.store.account_by_username(&normalised).await?;
     let enabled = found.as_ref().filter(|a| !a.disabled);
     let known = known_device::recognise(deps, &normalised, enabled, device).await?;
@@ -96,7 +104,9 @@ pub async fn with_password(
     }
     let account = found.clone().filter(|a| !a.disabled);
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
-    if !password::verify(pass, stored).await {
+    let right = password::verify(pass, stored).await;
+    drop(admitted);
+    if !right {
         deps.kv.incr(&ip_key, limits.window_secs).await?;
         tracing::info!(ip = %client_ip, known_device = known.is_some(), "sign-in failed");
         // A disabled account is named too: its owner (and the organisation) should see attempts.

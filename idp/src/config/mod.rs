@@ -144,6 +144,10 @@ pub struct SigninConfig {
     /// How long a browser that gave the right password stays known for that username (its own
     /// allowance of `max_failures_per_username`, see `auth::known_device`).
     pub device_cookie_days: i64,
+    /// Sign-ins whose password may be checked or waiting to be, per server; a sign-in beyond
+    /// this is refused at once with 503 and `Retry-After` (see `auth::password::Admission`).
+    /// Default: 32 per core, about half a second of waiting at most.
+    pub max_waiting_password_checks: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -306,7 +310,13 @@ impl Default for SessionConfig {
 
 impl Default for SigninConfig {
     fn default() -> Self {
-        Self { max_failures_per_username: 5, max_failures_per_ip: 50, window_secs: 15 * 60, device_cookie_days: 180 }
+        Self {
+            max_failures_per_username: 5,
+            max_failures_per_ip: 50,
+            window_secs: 15 * 60,
+            device_cookie_days: 180,
+            max_waiting_password_checks: crate::auth::password::Admission::default_room(),
+        }
     }
 }
 
@@ -435,6 +445,9 @@ impl Config {
         }
         if self.keys.publish_delay_secs < self.keys.jwks_max_age_secs {
             return fail("keys.publish_delay_secs", "must be at least keys.jwks_max_age_secs");
+        }
+        if self.signin.max_waiting_password_checks == 0 {
+            return fail("signin.max_waiting_password_checks", "must be at least 1");
         }
         if self.signin.max_failures_per_username == 0 || self.signin.max_failures_per_ip == 0 {
             return fail("signin", "failure limits must be at least 1");

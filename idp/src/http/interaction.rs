@@ -144,6 +144,12 @@ pub(super) async fn respond(
         Err(e) => return internal_page(state, locale, e),
     };
     let response = match outcome {
+        Outcome::Stay(s) if s.why == signin::Why::Busy => {
+            let mut response = stay(s).await;
+            // RFC 9110 §10.2.3: a hash takes milliseconds, so the queue has room again within a second.
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            response
+        }
         Outcome::Stay(s) => stay(s).await,
         other => moved(state, locale, other),
     };
@@ -182,5 +188,6 @@ pub(super) fn status(why: signin::Why) -> StatusCode {
         signin::Why::Invalid => StatusCode::BAD_REQUEST,
         signin::Why::Wrong => StatusCode::UNAUTHORIZED,
         signin::Why::TooMany => StatusCode::TOO_MANY_REQUESTS,
+        signin::Why::Busy => StatusCode::SERVICE_UNAVAILABLE,
     }
 }

@@ -146,6 +146,8 @@ pub enum Why {
     Wrong,
     /// Too many tries.
     TooMany,
+    /// The server is too busy to check a password now; the page says to try again shortly.
+    Busy,
 }
 
 /// What the page says when shown again.
@@ -485,6 +487,7 @@ impl Run<'_> {
                 SignIn::Success(account) => account,
                 SignIn::Invalid => return Ok(Outcome::Stay(Stay::error(Why::Wrong, "login_invalid"))),
                 SignIn::Throttled => return Ok(Outcome::Stay(Stay::error(Why::TooMany, "login_throttled"))),
+                SignIn::Busy => return Ok(Outcome::Stay(Stay::error(Why::Busy, "login_busy"))),
             };
         // This browser now knows the password: its own wrong passwords no longer count against
         // the username's shared limit (see `auth::known_device`).
@@ -523,6 +526,7 @@ impl Run<'_> {
         Ok(match checked {
             SignIn::Success(checked) if checked.id == account.id => None,
             SignIn::Throttled => Some(Stay::error(Why::TooMany, "login_throttled")),
+            SignIn::Busy => Some(Stay::error(Why::Busy, "login_busy")),
             _ => Some(Stay::error(Why::Wrong, wrong)),
         })
     }
