@@ -1,9 +1,10 @@
 //! Micro-benchmarks of the work the token endpoint does per request, outside HTTP:
 //! signing access and ID tokens (ES256, and RS256 for ID tokens), verifying an access token
 //! (introspection, userinfo), the SHA-256 token digest (client secrets, codes, refresh tokens)
-//! and PKCE S256 verification.
+//! and PKCE S256 verification; and checking a password (Argon2id, m = 19 MiB, t = 2, p = 1) as a
+//! sign-in does, beside the same hash computed by the `argon2` crate.
 //!
-//! Run: `cargo bench -p idp --bench tokens` (about 40 s). Results and how they relate to the
+//! Run: `cargo bench -p idp --bench tokens` (about a minute). Results and how they relate to the
 //! HTTP load figures: `docs/benchmarks.md`.
 
 use std::hint::black_box;
@@ -153,6 +154,27 @@ fn hashing(c: &mut Criterion) {
     group.finish();
 }
 
+fn passwords(c: &mut Criterion) {
+    use idp::auth::password;
+    use idp::domain::Secret;
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let typed = || Secret::new("Correct horse 1".to_string());
+    let stored = runtime.block_on(password::hash(typed())).expect("hash");
+    let mut group = c.benchmark_group("password");
+    group.sample_size(20);
+    // The whole check a sign-in waits for: queue, hashing thread, argon2-rust, constant-time compare.
+    group.bench_function("verify_argon2id_19MiB_t2_p1", |b| {
+        b.iter(|| assert!(runtime.block_on(password::verify(typed(), Some(stored.clone())))))
+    });
+    // The same parameters computed by the argon2 crate (used before), on this thread.
+    group.bench_function("argon2_crate_same_parameters", |b| {
+        let argon2 = argon2::Argon2::default();
+        let mut out = [0u8; 32];
+        b.iter(|| argon2.hash_password_into(black_box(b"Correct horse 1"), b"0123456789abcdef", &mut out))
+    });
+    group.finish();
+}
+
 fn quick() -> Criterion {
     Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(50)
 }
@@ -160,6 +182,6 @@ fn quick() -> Criterion {
 criterion_group! {
     name = benches;
     config = quick();
-    targets = signing, verifying, hashing
+    targets = signing, verifying, hashing, passwords
 }
 criterion_main!(benches);
