@@ -37,7 +37,7 @@
 //!     --users 64 --user-prefix u --password 'bench-password' --duration 10
 //! ```
 //!
-//! The last line is machine-readable: `RESULT key=value ...` (`nan` for a phase not run).
+//! The last line is machine-readable: `RESULT key=value ...` (`NaN` for a phase not run).
 //!
 //! Two helpers for making many accounts quickly (see `scripts/load/lib.sh`, `bulk_accounts`):
 //! `--hash-password` prints the Argon2id PHC hash of `--password` made by Poortwachter's own
