@@ -139,12 +139,14 @@ setup_backend() {
     export IDP_DATABASE__URL="$PG_URL/$bench_db"
     export IDP_KV__URL="$REDIS_URL"
     export IDP_KV__PREFIX="$bench_db:"
+    # With Redis the server counts on other nodes, so the key for second factors must be given.
+    IDP_FACTORS__ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
+    export IDP_FACTORS__ENCRYPTION_KEY
     redis-cli -u "$REDIS_URL" ping >/dev/null || die "no Redis at $REDIS_URL"
     backend_label="PostgreSQL $(psql "$PG_URL/postgres" -qAtc 'SHOW server_version' | cut -d' ' -f1) + Redis $(redis-cli -u "$REDIS_URL" info server | sed -n 's/^redis_version:\([^\r]*\).*/\1/p')"
-    # The server's connections are backends titled "postgres: <user> <database> …".
-    local pg_user
-    pg_user=$(sed -E 's|^postgres(ql)?://([^:@/]*).*|\2|' <<<"$PG_URL")
-    db_match=("postgres: $pg_user $bench_db " redis-server)
+    # The server's connections are backends titled "postgres: [cluster: ]<user> <database> <client> …";
+    # the shared background processes (WAL writer, checkpointer) are left out, as others use them too.
+    db_match=(" $bench_db " redis-server)
     ;;
   *) die "BACKEND must be sqlite or postgres" ;;
   esac
