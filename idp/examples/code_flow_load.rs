@@ -300,18 +300,25 @@ fn cpu_sample(args: &Args) -> Option<CpuSample> {
 }
 
 /// Cores used between two samples: (server, database, load generator, other), and the server's
-/// CPU milliseconds per completed flow.
+/// and the database's CPU milliseconds per completed flow.
 struct CpuSplit {
     server: f64,
     db: f64,
     generator: f64,
     other: f64,
     server_ms_per_flow: f64,
+    db_ms_per_flow: f64,
 }
 
 impl CpuSplit {
-    const NONE: CpuSplit =
-        CpuSplit { server: f64::NAN, db: f64::NAN, generator: f64::NAN, other: f64::NAN, server_ms_per_flow: f64::NAN };
+    const NONE: CpuSplit = CpuSplit {
+        server: f64::NAN,
+        db: f64::NAN,
+        generator: f64::NAN,
+        other: f64::NAN,
+        server_ms_per_flow: f64::NAN,
+        db_ms_per_flow: f64::NAN,
+    };
 
     fn between(args: &Args, a: Option<CpuSample>, b: Option<CpuSample>, flows: usize) -> CpuSplit {
         let (Some(a), Some(b)) = (a, b) else { return CpuSplit::NONE };
@@ -322,27 +329,31 @@ impl CpuSplit {
         let db = cores(b.db.saturating_sub(a.db));
         let generator = cores(b.me.saturating_sub(a.me));
         let other = (cores(b.busy.saturating_sub(a.busy)) - server - db - generator).max(0.0);
-        let server_ms_per_flow = if flows == 0 {
-            f64::NAN
-        } else {
-            b.server.saturating_sub(a.server) as f64 / args.clk_tck * 1000.0 / flows as f64
+        let per_flow = |ticks: u64| {
+            if flows == 0 {
+                f64::NAN
+            } else {
+                ticks as f64 / args.clk_tck * 1000.0 / flows as f64
+            }
         };
-        CpuSplit { server, db, generator, other, server_ms_per_flow }
+        let server_ms_per_flow = per_flow(b.server.saturating_sub(a.server));
+        let db_ms_per_flow = per_flow(b.db.saturating_sub(a.db));
+        CpuSplit { server, db, generator, other, server_ms_per_flow, db_ms_per_flow }
     }
 
     fn line(&self) -> String {
         format!(
             "CPU cores server / database / load generator / other: {:.2} / {:.2} / {:.2} / {:.2}; \
-             server CPU per flow {:.2} ms",
-            self.server, self.db, self.generator, self.other, self.server_ms_per_flow
+             CPU per flow: server {:.2} ms, database {:.2} ms",
+            self.server, self.db, self.generator, self.other, self.server_ms_per_flow, self.db_ms_per_flow
         )
     }
 
     fn keys(&self, prefix: &str) -> String {
         format!(
             "{prefix}_cpu_server={:.2} {prefix}_cpu_db={:.2} {prefix}_cpu_gen={:.2} {prefix}_cpu_other={:.2} \
-             {prefix}_server_cpu_ms_per_flow={:.2}",
-            self.server, self.db, self.generator, self.other, self.server_ms_per_flow
+             {prefix}_server_cpu_ms_per_flow={:.2} {prefix}_db_cpu_ms_per_flow={:.2}",
+            self.server, self.db, self.generator, self.other, self.server_ms_per_flow, self.db_ms_per_flow
         )
     }
 }

@@ -197,6 +197,19 @@ pair() { # $1 flow, $2 key a, $3 key b, $4 decimals: "| a / b (P) | a / b (N) | 
   done
   echo "$out| |"
 }
+# $1 flow: "| server (+ database) P | N | total P / total N |", CPU ms per flow, medians.
+per_flow() {
+  local who total out="" p n
+  for who in poortwachter node; do
+    total=$(paste -d' ' <(values "$who" "$1" "$1_server_cpu_ms_per_flow") <(values "$who" "$1" "$1_db_cpu_ms_per_flow") |
+      awk '{ print (tolower($0) ~ /nan/) ? "nan" : $1 + $2 }' | median)
+    if [ "$who" = poortwachter ]; then p=$total; else n=$total; fi
+    out+="| $(fmt "$(med "$who" "$1" "$1_server_cpu_ms_per_flow")" 2)"
+    [ "$BACKEND" = sqlite ] || [ "$who" = node ] || out+=" + $(fmt "$(med "$who" "$1" "$1_db_cpu_ms_per_flow")" 2)"
+    out+=" "
+  done
+  echo "$out| $(ratio "$p" "$n") |"
+}
 v() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; } # $1 a RESULT line, $2 key
 cores() { # $1 flow: server / database / generator / other, per target
   local who out=""
@@ -206,6 +219,8 @@ cores() { # $1 flow: server / database / generator / other, per target
   echo "$out| |"
 }
 
+db_label=""
+[ "$BACKEND" = sqlite ] || db_label=" (+ database for Poortwachter; the ratio compares the sums)"
 {
   echo "Poortwachter $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?') (profile $PROFILE), $backend_label," \
     "against node-oidc-provider $node_oidc_version (Node.js $(node --version), @node-rs/argon2" \
@@ -222,13 +237,13 @@ cores() { # $1 flow: server / database / generator / other, per target
   echo "| … whole flow p50 / p99 ms $(pair sso flow_p50_ms flow_p99_ms 1)"
   echo "| … authorize p50 / p99 ms $(pair sso authorize_p50_ms authorize_p99_ms 1)"
   echo "| … token p50 / p99 ms $(pair sso token_p50_ms token_p99_ms 1)"
-  echo "| … server CPU per flow, ms $(cells sso sso_server_cpu_ms_per_flow 2)"
+  echo "| … CPU per flow, ms: server$db_label $(per_flow sso)"
   echo "| … CPU cores: server / database / load generator / other $(cores sso)"
   echo "| … errors (all rounds) | $(sum poortwachter sso flow_errors) | $(sum node sso flow_errors) | |"
   echo "| **Password sign-in flow** (fresh browser: authorize → form → password → code → token), flows/s $(cells password password_flows_per_s 1)"
   echo "| … whole flow p50 / p99 ms $(pair password password_flow_p50_ms password_flow_p99_ms 1)"
   echo "| … sign-in (authorize to code) p50 / p99 ms $(pair password password_signin_p50_ms password_signin_p99_ms 1)"
-  echo "| … server CPU per flow, ms $(cells password password_server_cpu_ms_per_flow 2)"
+  echo "| … CPU per flow, ms: server$db_label $(per_flow password)"
   echo "| … CPU cores: server / database / load generator / other $(cores password)"
   echo "| … errors (all rounds) | $(sum poortwachter password password_errors) | $(sum node password password_errors) | |"
   echo "| Peak RSS of the server (VmHWM), MiB | $(mib "$idp_hwm") | $(mib "$node_hwm") | $(ratio "$idp_hwm" "$node_hwm") |"
