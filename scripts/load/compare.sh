@@ -32,7 +32,8 @@
 # Environment (defaults): BACKEND=sqlite ACCOUNTS=1000 ROUNDS=3 PORT=18181 NODE_PORT=18182
 #   FLOW_USERS=64 FLOW_SECS=10 PASSWORD_BROWSERS=8 PASSWORD_SECS=10 QUIET_WAIT=900 MAX_OTHER=0.10
 #   PROFILE=dist SKIP_BUILD= (1: use the binaries as built) SKIP_NPM= (1: keep node_modules)
-#   PG_URL=postgres://postgres@127.0.0.1:5432 REDIS_URL=redis://127.0.0.1:6379 KEEP_DB=
+#   PG_URL=postgres://postgres@127.0.0.1:5432 REDIS_URL=redis://127.0.0.1:6379
+#   KEEP_DB= (1: keep the database, SQLite's file or PostgreSQL's, and the Redis keys)
 #   OUT= (also write the tables to this file) CARGO_TARGET_DIR (default: ./target)
 # Needs: cargo, curl, jq, node ≥ 20 and npm; sqlite3 (BACKEND=sqlite) or psql and redis-cli
 # (BACKEND=postgres), installed with apt-get when missing and running as root.
@@ -98,6 +99,8 @@ cleanup() {
   stop_pid "$node_pid"
   stop_pid "$idp_pid"
   teardown_backend
+  # The raw outputs stay; the database file (0.7 GB with a million accounts) and the binaries go.
+  [ -n "${KEEP_DB:-}" ] || rm -f "$work"/idp.db* "$work/idp" "$work/idp-admin" "$work/code_flow_load"
 }
 trap cleanup EXIT
 
