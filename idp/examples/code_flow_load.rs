@@ -23,6 +23,9 @@
 //!    authorize → sign-in form → password → code → token; reported: flows/s and p50/p99 of the
 //!    sign-in part (authorize to code) and of the whole.
 //!
+//! Phases 2 and 4 start with one unmeasured flow per browser or worker, all at once (see
+//! `warm_up_until`).
+//!
 //! `--duration 0` skips phases 1 and 2 (unless phase 3 needs the browsers), `--mint-secs 0` skips
 //! phase 3; `--password-secs` is 0 (skipped) unless given.
 //!
@@ -216,6 +219,14 @@ impl Samples {
     fn fail(&mut self, error: String) {
         self.errors += 1;
         self.first_error.get_or_insert(error);
+    }
+
+    /// Only the failures of `other` (an unmeasured warm-up).
+    fn merge_errors(&mut self, other: Samples) {
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
     }
 
     fn merge(&mut self, other: Samples) {
@@ -547,10 +558,12 @@ async fn sign_in(shared: &Shared, index: usize) -> Result<(reqwest::Client, Dura
     Ok((browser, elapsed))
 }
 
-/// Phase 2 for one browser: SSO authorize → code → token, until `deadline`.
-async fn flows(shared: Arc<Shared>, browser: reqwest::Client, deadline: Instant) -> Samples {
+/// Phase 2 for one browser: SSO authorize → code → token, until `deadline` or `limit` flows.
+async fn flows(shared: Arc<Shared>, browser: reqwest::Client, deadline: Instant, limit: usize) -> Samples {
     let mut samples = Samples::default();
-    while Instant::now() < deadline {
+    let mut tried = 0;
+    while Instant::now() < deadline && tried < limit {
+        tried += 1;
         let t0 = Instant::now();
         let code = match authorize(&shared, &browser).await {
             Ok((location, verifier, state)) => code_from(&shared, &location, &state, verifier),
@@ -577,13 +590,16 @@ async fn flows(shared: Arc<Shared>, browser: reqwest::Client, deadline: Instant)
 }
 
 /// Phase 4 for one worker: password flows, each a fresh browser and a random account, until
-/// `deadline`. `authorize` holds the sign-in part (authorize to code), `token` the exchange.
-async fn password_flows(shared: Arc<Shared>, worker: usize, deadline: Instant) -> Samples {
+/// `deadline` or `limit` flows. `authorize` holds the sign-in part (authorize to code), `token`
+/// the exchange.
+async fn password_flows(shared: Arc<Shared>, worker: usize, deadline: Instant, limit: usize) -> Samples {
     let a = &shared.args;
     let mut samples = Samples::default();
     // xorshift64*, seeded per worker: which account signs in next.
     let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ ((worker as u64 + 1) << 17) ^ std::process::id() as u64;
-    while Instant::now() < deadline {
+    let mut tried = 0;
+    while Instant::now() < deadline && tried < limit {
+        tried += 1;
         seed ^= seed >> 12;
         seed ^= seed << 25;
         seed ^= seed >> 27;
@@ -608,6 +624,14 @@ async fn password_flows(shared: Arc<Shared>, worker: usize, deadline: Instant) -
         samples.flow.push(t2 - t0);
     }
     samples
+}
+
+/// Before a measured phase (2 or 4), one unmeasured flow per browser or worker, all at once, so
+/// that the connections the phase uses are open (the RP's pool grows to one per browser) and the
+/// server's code is warm. Without it, the burst of new connections at the start (which
+/// node-oidc-provider accepts one event-loop turn at a time, up to 0.7 s late) dominates the p99.
+fn warm_up_until() -> Instant {
+    Instant::now() + Duration::from_secs(60)
 }
 
 /// Sign-ins in flight at once in phase 1.
@@ -794,11 +818,16 @@ async fn main() {
     let mut sso_cpu = CpuSplit::NONE;
     let mut sso_wall = f64::NAN;
     if !duration.is_zero() {
+        let handles: Vec<_> =
+            browsers.iter().map(|b| tokio::spawn(flows(shared.clone(), b.clone(), warm_up_until(), 1))).collect();
+        for handle in handles {
+            flow.merge_errors(handle.await.expect("task"));
+        }
         let cpu0 = cpu_sample(a);
         let started = Instant::now();
         let deadline = started + duration;
         let handles: Vec<_> =
-            browsers.iter().map(|b| tokio::spawn(flows(shared.clone(), b.clone(), deadline))).collect();
+            browsers.iter().map(|b| tokio::spawn(flows(shared.clone(), b.clone(), deadline, usize::MAX))).collect();
         for handle in handles {
             flow.merge(handle.await.expect("task"));
         }
@@ -868,11 +897,18 @@ async fn main() {
     let mut password_cpu = CpuSplit::NONE;
     let mut password_wall = f64::NAN;
     if !password_secs.is_zero() {
+        let handles: Vec<_> = (0..a.password_browsers)
+            .map(|w| tokio::spawn(password_flows(shared.clone(), w, warm_up_until(), 1)))
+            .collect();
+        for handle in handles {
+            password.merge_errors(handle.await.expect("task"));
+        }
         let cpu0 = cpu_sample(a);
         let started = Instant::now();
         let deadline = started + password_secs;
-        let handles: Vec<_> =
-            (0..a.password_browsers).map(|w| tokio::spawn(password_flows(shared.clone(), w, deadline))).collect();
+        let handles: Vec<_> = (0..a.password_browsers)
+            .map(|w| tokio::spawn(password_flows(shared.clone(), w, deadline, usize::MAX)))
+            .collect();
         for handle in handles {
             password.merge(handle.await.expect("task"));
         }
