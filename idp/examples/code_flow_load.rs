@@ -1,17 +1,38 @@
 //! Load driver for the full authorization-code flow against a running IdP (used by
-//! `scripts/load/run.sh`; results in `docs/benchmarks.md`).
+//! `scripts/load/run.sh` and `scripts/load/compare.sh`; results in `docs/benchmarks.md`).
 //!
 //! A code is single use, so a replaying load tool such as wrk cannot drive this flow. Instead
 //! `--users` simulated browsers (each with its own cookie jar) and one relying party (a shared
-//! connection pool, authenticating with `client_secret_basic`) run concurrently:
+//! connection pool, authenticating with `client_secret_basic`) run concurrently. The endpoints
+//! come from the server's discovery document, and the sign-in form is read from its HTML (the
+//! form with a `password` field: its action and hidden fields), so the same driver runs against
+//! Poortwachter (`--target poortwachter`, the default: `/authorize` → `/login` → code) and
+//! node-oidc-provider (`--target node`: `/auth` → `/interaction/:uid` → form POST → `/auth/:uid`
+//! → code). Phases:
 //!
-//! 1. sign-in, once per browser, 8 at a time: `/authorize` → `/login` form → POST `/login`
-//!    (Argon2id) → code;
-//! 2. for `--duration` seconds, every browser loops: `/authorize` with its SSO session (no
-//!    password) → 303 with a code → the RP redeems it at `/token` (authorization_code, PKCE S256);
-//!    reported: completed flows/s and p50/p99 of the authorize step, the token step and the whole;
+//! 1. sign-in, once per browser, 8 at a time: authorize → sign-in form → POST with the password
+//!    (Argon2id) → code; browser `i` signs in as account `i × accounts / users + 1`;
+//! 2. SSO flows: for `--duration` seconds, every browser loops: authorize with its SSO session
+//!    (no password) → 303 with a code → the RP redeems it at the token endpoint
+//!    (authorization_code, PKCE S256); reported: completed flows/s and p50/p99 of the authorize
+//!    step, the token step and the whole;
 //! 3. exchange only: every browser first collects codes for `--mint-secs` (at most 200 each),
-//!    then all of them are redeemed as fast as possible; reported: code exchanges/s and p50/p99.
+//!    then all of them are redeemed as fast as possible; reported: code exchanges/s and p50/p99;
+//! 4. password flows: for `--password-secs` seconds, `--password-browsers` workers loop, each
+//!    time as a fresh browser (new cookie jar, new connections) and a randomly chosen account:
+//!    authorize → sign-in form → password → code → token; reported: flows/s and p50/p99 of the
+//!    sign-in part (authorize to code) and of the whole.
+//!
+//! Phases 2 and 4 start with one unmeasured flow per browser or worker, all at once (see
+//! `warm_up_until`).
+//!
+//! `--duration 0` skips phases 1 and 2 (unless phase 3 needs the browsers), `--mint-secs 0` skips
+//! phase 3; `--password-secs` is 0 (skipped) unless given.
+//!
+//! With `--server-pid PID` every measured phase (2, 4) also reports where the machine's CPU went
+//! meanwhile, in cores (CPU seconds / wall seconds): the server, the database processes (those
+//! whose command line contains a `--db-match` string: PostgreSQL's backends for one database,
+//! Redis), this driver (the load generator) and everything else, read from `/proc`.
 //!
 //! ```text
 //! cargo run --release -p idp --example code_flow_load -- --base http://127.0.0.1:18181 \
@@ -19,69 +40,151 @@
 //!     --users 64 --user-prefix u --password 'bench-password' --duration 10
 //! ```
 //!
-//! The last line is machine-readable: `RESULT key=value ...`.
+//! The last line is machine-readable: `RESULT key=value ...` (`NaN` for a phase not run).
+//!
+//! Two helpers for making many accounts quickly (see `scripts/load/lib.sh`, `bulk_accounts`):
+//! `--hash-password` prints the Argon2id PHC hash of `--password` made by Poortwachter's own
+//! `auth::password::hash`; `--make-accounts N` prints CSV rows (`id,subject,username,
+//! username_normalised,username_skeleton`) for `<prefix>1` … `<prefix>N`, with the username forms
+//! computed by Poortwachter's own `domain::Username`.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use idp::crypto;
+use idp::domain::{Secret, Username};
 use reqwest::header::LOCATION;
 use reqwest::StatusCode;
 use scraper::{Html, Selector};
 use url::Url;
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Poortwachter,
+    Node,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Poortwachter => "poortwachter",
+            Target::Node => "node",
+        }
+    }
+
+    /// Where the authorization endpoint sends a browser without a session.
+    fn signin_path(self) -> &'static str {
+        match self {
+            Target::Poortwachter => "/login",
+            Target::Node => "/interaction/",
+        }
+    }
+}
+
 struct Args {
+    target: Target,
     base: String,
     client_id: String,
     client_secret: String,
     redirect_uri: String,
     scope: String,
     users: usize,
+    accounts: usize,
     user_prefix: String,
     password: String,
     duration: Duration,
     mint_secs: Duration,
+    password_secs: Duration,
+    password_browsers: usize,
+    server_pid: Option<u32>,
+    db_match: Vec<String>,
+    clk_tck: f64,
+    hash_password: bool,
+    make_accounts: Option<usize>,
 }
 
 fn parse_args() -> Args {
     let mut args = Args {
+        target: Target::Poortwachter,
         base: "http://127.0.0.1:18181".into(),
         client_id: String::new(),
         client_secret: String::new(),
         redirect_uri: "http://127.0.0.1:9/cb".into(),
         scope: "openid profile".into(),
         users: 64,
+        accounts: 0,
         user_prefix: "u".into(),
         password: String::new(),
         duration: Duration::from_secs(10),
         mint_secs: Duration::from_secs(3),
+        password_secs: Duration::ZERO,
+        password_browsers: 8,
+        server_pid: None,
+        db_match: Vec::new(),
+        clk_tck: 100.0,
+        hash_password: false,
+        make_accounts: None,
+    };
+    let secs = |v: String, flag: &str| {
+        Duration::from_secs_f64(v.parse().unwrap_or_else(|_| usage(&format!("{flag}: seconds"))))
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
         match flag.as_str() {
+            "--target" => {
+                args.target = match value().as_str() {
+                    "poortwachter" => Target::Poortwachter,
+                    "node" => Target::Node,
+                    _ => usage("--target: poortwachter or node"),
+                }
+            }
             "--base" => args.base = value().trim_end_matches('/').to_string(),
             "--client-id" => args.client_id = value(),
             "--client-secret" => args.client_secret = value(),
             "--redirect-uri" => args.redirect_uri = value(),
             "--scope" => args.scope = value(),
             "--users" => args.users = value().parse().unwrap_or_else(|_| usage("--users: a number")),
+            "--accounts" => args.accounts = value().parse().unwrap_or_else(|_| usage("--accounts: a number")),
             "--user-prefix" => args.user_prefix = value(),
             "--password" => args.password = value(),
-            "--duration" => {
-                args.duration =
-                    Duration::from_secs_f64(value().parse().unwrap_or_else(|_| usage("--duration: seconds")))
+            "--duration" => args.duration = secs(value(), "--duration"),
+            "--mint-secs" => args.mint_secs = secs(value(), "--mint-secs"),
+            "--password-secs" => args.password_secs = secs(value(), "--password-secs"),
+            "--password-browsers" => {
+                args.password_browsers = value().parse().unwrap_or_else(|_| usage("--password-browsers: a number"))
             }
-            "--mint-secs" => {
-                args.mint_secs =
-                    Duration::from_secs_f64(value().parse().unwrap_or_else(|_| usage("--mint-secs: seconds")))
+            "--server-pid" => args.server_pid = Some(value().parse().unwrap_or_else(|_| usage("--server-pid: a pid"))),
+            "--db-match" => args.db_match.push(value()),
+            "--clk-tck" => args.clk_tck = value().parse().unwrap_or_else(|_| usage("--clk-tck: a number")),
+            "--hash-password" => args.hash_password = true,
+            "--make-accounts" => {
+                args.make_accounts = Some(value().parse().unwrap_or_else(|_| usage("--make-accounts: a number")))
             }
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
         }
     }
-    if args.client_id.is_empty() || args.client_secret.is_empty() || args.password.is_empty() || args.users == 0 {
-        usage("--client-id, --client-secret, --password and --users (≥ 1) are required");
+    if args.accounts == 0 {
+        args.accounts = args.users;
+    }
+    if args.hash_password {
+        if args.password.is_empty() {
+            usage("--hash-password needs --password");
+        }
+        return args;
+    }
+    if args.make_accounts.is_some() {
+        return args;
+    }
+    if args.client_id.is_empty()
+        || args.client_secret.is_empty()
+        || args.password.is_empty()
+        || args.users == 0
+        || args.password_browsers == 0
+    {
+        usage("--client-id, --client-secret, --password, --users (≥ 1) and --password-browsers (≥ 1) are required");
     }
     args
 }
@@ -91,9 +194,13 @@ fn usage(problem: &str) -> ! {
         eprintln!("code_flow_load: {problem}");
     }
     eprintln!(
-        "usage: code_flow_load --base URL --client-id ID --client-secret SECRET --redirect-uri URI \
-         --users N --user-prefix u --password PW [--scope 'openid profile'] [--duration SECS] [--mint-secs SECS]\n\
-         users are <prefix>1 .. <prefix>N, all with the same password"
+        "usage: code_flow_load [--target poortwachter|node] --base URL --client-id ID --client-secret SECRET \
+         --redirect-uri URI --users N [--accounts N] --user-prefix u --password PW [--scope 'openid profile'] \
+         [--duration SECS] [--mint-secs SECS] [--password-secs SECS] [--password-browsers N] \
+         [--server-pid PID [--db-match TEXT]... [--clk-tck HZ]]\n\
+         \x20      code_flow_load --hash-password --password PW\n\
+         \x20      code_flow_load --make-accounts N [--user-prefix u]\n\
+         accounts are <prefix>1 .. <prefix>N (N = --accounts, default --users), all with the same password"
     );
     std::process::exit(2)
 }
@@ -112,6 +219,14 @@ impl Samples {
     fn fail(&mut self, error: String) {
         self.errors += 1;
         self.first_error.get_or_insert(error);
+    }
+
+    /// Only the failures of `other` (an unmeasured warm-up).
+    fn merge_errors(&mut self, other: Samples) {
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
     }
 
     fn merge(&mut self, other: Samples) {
@@ -135,8 +250,130 @@ fn quantile_ms(samples: &mut [Duration], p: f64) -> f64 {
     samples[rank - 1].as_secs_f64() * 1000.0
 }
 
+/// CPU time read from `/proc`, in clock ticks, to split a phase's CPU between the server, the
+/// database processes, this driver and everything else.
+#[derive(Clone, Copy)]
+struct CpuSample {
+    at: Instant,
+    busy: u64,
+    server: u64,
+    db: u64,
+    me: u64,
+}
+
+/// utime + stime of a process (all its threads), from `/proc/<pid>/stat`.
+fn proc_ticks(stat_path: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(stat_path).ok()?;
+    // The command name (field 2) may contain spaces; the fields after it start past the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is field 3 (state), so utime (field 14) and stime (15) are rest[11] and rest[12].
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Busy ticks of the whole machine: user + nice + system + irq + softirq + steal.
+fn busy_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    Some(cpu.first()? + cpu.get(1)? + cpu.get(2)? + cpu.get(5)? + cpu.get(6)? + cpu.get(7)?)
+}
+
+/// CPU ticks of the processes whose command line contains one of `patterns`, except `skip`.
+fn matching_ticks(patterns: &[String], skip: &[u32]) -> u64 {
+    if patterns.is_empty() {
+        return 0;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    let mut total = 0;
+    for entry in dir.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if skip.contains(&pid) {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if patterns.iter().any(|p| cmdline.contains(p.as_str())) {
+            total += proc_ticks(&format!("/proc/{pid}/stat")).unwrap_or(0);
+        }
+    }
+    total
+}
+
+fn cpu_sample(args: &Args) -> Option<CpuSample> {
+    let server_pid = args.server_pid?;
+    Some(CpuSample {
+        at: Instant::now(),
+        busy: busy_ticks()?,
+        server: proc_ticks(&format!("/proc/{server_pid}/stat"))?,
+        db: matching_ticks(&args.db_match, &[server_pid, std::process::id()]),
+        me: proc_ticks("/proc/self/stat")?,
+    })
+}
+
+/// Cores used between two samples: (server, database, load generator, other), and the server's
+/// and the database's CPU milliseconds per completed flow.
+struct CpuSplit {
+    server: f64,
+    db: f64,
+    generator: f64,
+    other: f64,
+    server_ms_per_flow: f64,
+    db_ms_per_flow: f64,
+}
+
+impl CpuSplit {
+    const NONE: CpuSplit = CpuSplit {
+        server: f64::NAN,
+        db: f64::NAN,
+        generator: f64::NAN,
+        other: f64::NAN,
+        server_ms_per_flow: f64::NAN,
+        db_ms_per_flow: f64::NAN,
+    };
+
+    fn between(args: &Args, a: Option<CpuSample>, b: Option<CpuSample>, flows: usize) -> CpuSplit {
+        let (Some(a), Some(b)) = (a, b) else { return CpuSplit::NONE };
+        let wall = (b.at - a.at).as_secs_f64();
+        let cores = |ticks: u64| ticks as f64 / args.clk_tck / wall;
+        let server = cores(b.server.saturating_sub(a.server));
+        // A database process that started or ended within the phase counts only partly.
+        let db = cores(b.db.saturating_sub(a.db));
+        let generator = cores(b.me.saturating_sub(a.me));
+        let other = (cores(b.busy.saturating_sub(a.busy)) - server - db - generator).max(0.0);
+        let per_flow = |ticks: u64| {
+            if flows == 0 {
+                f64::NAN
+            } else {
+                ticks as f64 / args.clk_tck * 1000.0 / flows as f64
+            }
+        };
+        let server_ms_per_flow = per_flow(b.server.saturating_sub(a.server));
+        let db_ms_per_flow = per_flow(b.db.saturating_sub(a.db));
+        CpuSplit { server, db, generator, other, server_ms_per_flow, db_ms_per_flow }
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "CPU cores server / database / load generator / other: {:.2} / {:.2} / {:.2} / {:.2}; \
+             CPU per flow: server {:.2} ms, database {:.2} ms",
+            self.server, self.db, self.generator, self.other, self.server_ms_per_flow, self.db_ms_per_flow
+        )
+    }
+
+    fn keys(&self, prefix: &str) -> String {
+        format!(
+            "{prefix}_cpu_server={:.2} {prefix}_cpu_db={:.2} {prefix}_cpu_gen={:.2} {prefix}_cpu_other={:.2} \
+             {prefix}_server_cpu_ms_per_flow={:.2} {prefix}_db_cpu_ms_per_flow={:.2}",
+            self.server, self.db, self.generator, self.other, self.server_ms_per_flow, self.db_ms_per_flow
+        )
+    }
+}
+
 struct Shared {
     args: Args,
+    /// From the discovery document.
+    authorization_endpoint: String,
+    token_endpoint: String,
     /// The relying party's back channel: one pool, as a portal's server would have.
     rp: reqwest::Client,
 }
@@ -164,13 +401,19 @@ fn location(response: &reqwest::Response) -> Result<String, String> {
         .ok_or_else(|| format!("expected a redirect, got {}", response.status()))
 }
 
-/// Starts an authorization request; returns the `Location` the IdP answers with and the verifier.
+/// A `Location` (absolute or relative) resolved against the URL that answered with it.
+fn resolve(from: &Url, location: &str) -> Result<Url, String> {
+    from.join(location).map_err(|e| format!("bad location {location}: {e}"))
+}
+
+/// Starts an authorization request; returns the `Location` the IdP answers with (resolved),
+/// the verifier and the state.
 async fn authorize(shared: &Shared, browser: &reqwest::Client) -> Result<(String, String, String), String> {
     let a = &shared.args;
     let verifier = crypto::random_token(32);
     let challenge = crypto::b64url(&crypto::sha256(verifier.as_bytes()));
     let state = crypto::random_token(12);
-    let mut url = Url::parse(&format!("{}/authorize", a.base)).map_err(|e| e.to_string())?;
+    let mut url = Url::parse(&shared.authorization_endpoint).map_err(|e| e.to_string())?;
     url.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", &a.client_id)
@@ -180,11 +423,14 @@ async fn authorize(shared: &Shared, browser: &reqwest::Client) -> Result<(String
         .append_pair("nonce", &crypto::random_token(12))
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256");
-    let response = browser.get(url).send().await.map_err(|e| format!("authorize: {e}"))?;
+    let response = browser.get(url.clone()).send().await.map_err(|e| format!("authorize: {e}"))?;
     if response.status() != StatusCode::SEE_OTHER && response.status() != StatusCode::FOUND {
         return Err(format!("authorize answered {}", response.status()));
     }
-    Ok((location(&response)?, verifier, state))
+    let to = location(&response)?;
+    // The code's redirect stays as sent (compared with the redirect URI); the sign-in page resolved.
+    let to = if to.starts_with(&a.redirect_uri) { to } else { resolve(&url, &to)?.to_string() };
+    Ok((to, verifier, state))
 }
 
 /// Reads the code from the redirect back to the portal, checking `state`.
@@ -209,7 +455,7 @@ async fn redeem(shared: &Shared, code: &Code) -> Result<(), String> {
     let a = &shared.args;
     let response = shared
         .rp
-        .post(format!("{}/token", a.base))
+        .post(&shared.token_endpoint)
         .basic_auth(&a.client_id, Some(&a.client_secret))
         .form(&[
             ("grant_type", "authorization_code"),
@@ -232,56 +478,92 @@ async fn redeem(shared: &Shared, code: &Code) -> Result<(), String> {
     Ok(())
 }
 
+/// The sign-in form of a page: the form with a `password` field, its action resolved against
+/// the page, and its hidden fields (Poortwachter's `interaction` and `csrf`; none for node).
+fn signin_form(page_url: &Url, page: &str) -> Result<(Url, Vec<(String, String)>), String> {
+    let html = Html::parse_document(page);
+    let forms = Selector::parse("form").expect("selector");
+    let password = Selector::parse("input[name=\"password\"]").expect("selector");
+    let hidden = Selector::parse("input[type=\"hidden\"][name]").expect("selector");
+    let form = html
+        .select(&forms)
+        .find(|f| f.select(&password).next().is_some())
+        .ok_or_else(|| format!("no sign-in form at {page_url}"))?;
+    let action = match form.value().attr("action") {
+        Some(a) if !a.is_empty() => resolve(page_url, a)?,
+        _ => page_url.clone(),
+    };
+    let fields = form
+        .select(&hidden)
+        .filter_map(|i| Some((i.value().attr("name")?.to_string(), i.value().attr("value").unwrap_or("").to_string())))
+        .collect();
+    Ok((action, fields))
+}
+
+/// The username of account `n` (1-based).
+fn username(args: &Args, n: usize) -> String {
+    format!("{}{}", args.user_prefix, n)
+}
+
+/// A browser without a session signs in with the password: authorize → sign-in page → POST →
+/// (node: resume at /auth/:uid) → the code.
+async fn sign_in_for_code(shared: &Shared, browser: &reqwest::Client, username: &str) -> Result<Code, String> {
+    let a = &shared.args;
+    let (to_signin, verifier, state) = authorize(shared, browser).await?;
+    let page_url = Url::parse(&to_signin).map_err(|e| format!("sign-in page {to_signin}: {e}"))?;
+    if !page_url.path().starts_with(a.target.signin_path()) {
+        return Err(format!("expected the sign-in page ({}…), got {to_signin}", a.target.signin_path()));
+    }
+    let response = browser.get(page_url.clone()).send().await.map_err(|e| format!("sign-in page: {e}"))?;
+    if response.status() != StatusCode::OK {
+        return Err(format!("sign-in page answered {}", response.status()));
+    }
+    let page = response.text().await.map_err(|e| format!("sign-in page: {e}"))?;
+    let (action, mut fields) = signin_form(&page_url, &page)?;
+    fields.push(("username".into(), username.to_string()));
+    fields.push(("password".into(), a.password.clone()));
+    let response = browser.post(action.clone()).form(&fields).send().await.map_err(|e| format!("sign-in: {e}"))?;
+    if !response.status().is_redirection() {
+        return Err(format!("sign-in of {username} answered {}", response.status()));
+    }
+    // Follow the server's own redirects (node: back to /auth/:uid) until it sends the browser
+    // back to the portal with the code.
+    let mut from = action;
+    let mut to = location(&response)?;
+    for _ in 0..5 {
+        if to.starts_with(&a.redirect_uri) {
+            break;
+        }
+        let next = resolve(&from, &to)?;
+        let response = browser.get(next.clone()).send().await.map_err(|e| format!("after sign-in: {e}"))?;
+        if !response.status().is_redirection() {
+            return Err(format!("after the sign-in of {username}, {next} answered {}", response.status()));
+        }
+        to = location(&response)?;
+        from = next;
+    }
+    code_from(shared, &to, &state, verifier)
+}
+
 /// First visit: the sign-in form, with the password; returns the browser with its SSO cookie.
 async fn sign_in(shared: &Shared, index: usize) -> Result<(reqwest::Client, Duration), String> {
     let a = &shared.args;
     let browser = browser();
     let started = Instant::now();
-    let (to_login, verifier, state) = authorize(shared, &browser).await?;
-    if !to_login.starts_with("/login") {
-        return Err(format!("expected the sign-in page, got {to_login}"));
-    }
-    let page = browser
-        .get(format!("{}{to_login}", a.base))
-        .send()
-        .await
-        .map_err(|e| format!("login page: {e}"))?
-        .text()
-        .await
-        .map_err(|e| format!("login page: {e}"))?;
-    let (interaction, csrf) = {
-        let html = Html::parse_document(&page);
-        let field = |name: &str| {
-            let selector = Selector::parse(&format!("input[name=\"{name}\"]")).expect("selector");
-            html.select(&selector).next().and_then(|e| e.value().attr("value")).map(str::to_string)
-        };
-        (field("interaction").ok_or("no interaction field")?, field("csrf").ok_or("no csrf field")?)
-    };
-    let username = format!("{}{}", a.user_prefix, index + 1);
-    let response = browser
-        .post(format!("{}/login", a.base))
-        .form(&[
-            ("interaction", interaction.as_str()),
-            ("csrf", csrf.as_str()),
-            ("username", username.as_str()),
-            ("password", a.password.as_str()),
-        ])
-        .send()
-        .await
-        .map_err(|e| format!("login: {e}"))?;
-    if !response.status().is_redirection() {
-        return Err(format!("sign-in of {username} answered {}", response.status()));
-    }
-    let code = code_from(shared, &location(&response)?, &state, verifier)?;
+    // Browsers spread over the accounts (browser i is account i + 1 when there are as many).
+    let n = index * a.accounts / a.users + 1;
+    let code = sign_in_for_code(shared, &browser, &username(a, n)).await?;
     let elapsed = started.elapsed();
     redeem(shared, &code).await?;
     Ok((browser, elapsed))
 }
 
-/// Phase 2 for one browser: SSO authorize → code → token, until `deadline`.
-async fn flows(shared: Arc<Shared>, browser: reqwest::Client, deadline: Instant) -> Samples {
+/// Phase 2 for one browser: SSO authorize → code → token, until `deadline` or `limit` flows.
+async fn flows(shared: Arc<Shared>, browser: reqwest::Client, deadline: Instant, limit: usize) -> Samples {
     let mut samples = Samples::default();
-    while Instant::now() < deadline {
+    let mut tried = 0;
+    while Instant::now() < deadline && tried < limit {
+        tried += 1;
         let t0 = Instant::now();
         let code = match authorize(&shared, &browser).await {
             Ok((location, verifier, state)) => code_from(&shared, &location, &state, verifier),
@@ -305,6 +587,51 @@ async fn flows(shared: Arc<Shared>, browser: reqwest::Client, deadline: Instant)
         samples.flow.push(t2 - t0);
     }
     samples
+}
+
+/// Phase 4 for one worker: password flows, each a fresh browser and a random account, until
+/// `deadline` or `limit` flows. `authorize` holds the sign-in part (authorize to code), `token`
+/// the exchange.
+async fn password_flows(shared: Arc<Shared>, worker: usize, deadline: Instant, limit: usize) -> Samples {
+    let a = &shared.args;
+    let mut samples = Samples::default();
+    // xorshift64*, seeded per worker: which account signs in next.
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ ((worker as u64 + 1) << 17) ^ std::process::id() as u64;
+    let mut tried = 0;
+    while Instant::now() < deadline && tried < limit {
+        tried += 1;
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        let n = (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) % a.accounts as u64) as usize + 1;
+        let browser = browser();
+        let t0 = Instant::now();
+        let code = match sign_in_for_code(&shared, &browser, &username(a, n)).await {
+            Ok(c) => c,
+            Err(e) => {
+                samples.fail(e);
+                continue;
+            }
+        };
+        let t1 = Instant::now();
+        if let Err(e) = redeem(&shared, &code).await {
+            samples.fail(e);
+            continue;
+        }
+        let t2 = Instant::now();
+        samples.authorize.push(t1 - t0);
+        samples.token.push(t2 - t1);
+        samples.flow.push(t2 - t0);
+    }
+    samples
+}
+
+/// Before a measured phase (2 or 4), one unmeasured flow per browser or worker, all at once, so
+/// that the connections the phase uses are open (the RP's pool grows to one per browser) and the
+/// server's code is warm. Without it, the burst of new connections at the start (which
+/// node-oidc-provider accepts one event-loop turn at a time, up to 0.7 s late) dominates the p99.
+fn warm_up_until() -> Instant {
+    Instant::now() + Duration::from_secs(60)
 }
 
 /// Sign-ins in flight at once in phase 1.
@@ -349,121 +676,283 @@ fn report_errors(phase: &str, samples: &Samples) {
     }
 }
 
+/// `--hash-password`: one Argon2id hash made by Poortwachter's own code, for bulk-made accounts.
+async fn hash_password(args: &Args) {
+    match idp::auth::password::hash(Secret::new(args.password.clone())).await {
+        Ok(hash) => println!("{}", hash.expose()),
+        Err(e) => {
+            eprintln!("code_flow_load: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// `--make-accounts N`: CSV rows for accounts `<prefix>1` … `<prefix>N`, the username's forms
+/// (shown, normalised, look-alike skeleton) computed as `idp-admin user create` computes them,
+/// a random UUID id and a random subject, as `admin::create_user` makes them.
+fn make_accounts(args: &Args, count: usize) {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let mut write = || -> std::io::Result<()> {
+        writeln!(out, "id,subject,username,username_normalised,username_skeleton")?;
+        for n in 1..=count {
+            let name = username(args, n);
+            let parsed = Username::parse(&name).unwrap_or_else(|e| {
+                eprintln!("code_flow_load: username {name}: {e}");
+                std::process::exit(2)
+            });
+            for field in [parsed.display(), parsed.normalised(), parsed.skeleton()] {
+                if field.contains([',', '"', '\n']) {
+                    eprintln!("code_flow_load: username {name} needs CSV quoting; choose a plain prefix");
+                    std::process::exit(2);
+                }
+            }
+            writeln!(
+                out,
+                "{},{},{},{},{}",
+                uuid::Uuid::new_v4(),
+                crypto::random_token(16),
+                parsed.display(),
+                parsed.normalised(),
+                parsed.skeleton()
+            )?;
+        }
+        out.flush()
+    };
+    if let Err(e) = write() {
+        eprintln!("code_flow_load: writing accounts: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// The authorization and token endpoints from the discovery document.
+async fn discover(args: &Args) -> (String, String) {
+    let url = format!("{}/.well-known/openid-configuration", args.base);
+    let found = async {
+        let json: serde_json::Value =
+            reqwest::get(&url).await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+        let field = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_string);
+        match (field("authorization_endpoint"), field("token_endpoint")) {
+            (Some(a), Some(t)) => Ok((a, t)),
+            _ => Err(format!("no authorization_endpoint or token_endpoint in {json}")),
+        }
+    }
+    .await;
+    found.unwrap_or_else(|e: String| {
+        eprintln!("code_flow_load: discovery at {url}: {e}");
+        std::process::exit(1)
+    })
+}
+
 #[tokio::main]
 async fn main() {
     let args = parse_args();
+    if args.hash_password {
+        return hash_password(&args).await;
+    }
+    if let Some(count) = args.make_accounts {
+        return make_accounts(&args, count);
+    }
     let users = args.users;
     let duration = args.duration;
     let mint_secs = args.mint_secs;
+    let password_secs = args.password_secs;
+    let (authorization_endpoint, token_endpoint) = discover(&args).await;
     let rp = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(users)
+        .pool_max_idle_per_host(users.max(args.password_browsers))
         .build()
         .expect("http client");
-    let shared = Arc::new(Shared { args, rp });
-    println!("code flow load: {users} browsers against {}", shared.args.base);
-
-    // 1. Sign in every browser once (Argon2id on the server: tens of ms each, by design). At most
-    //    SIGNIN_CONCURRENCY at a time: the IdP counts sign-ins in flight against its per-address
-    //    limit (signin.max_failures_per_ip, 50), and every browser here has the same address.
-    let started = Instant::now();
-    let gate = Arc::new(tokio::sync::Semaphore::new(SIGNIN_CONCURRENCY));
-    let handles: Vec<_> = (0..users)
-        .map(|i| {
-            let shared = shared.clone();
-            let gate = gate.clone();
-            tokio::spawn(async move {
-                let _permit = gate.acquire().await.expect("semaphore");
-                sign_in(&shared, i).await
-            })
-        })
-        .collect();
-    let mut browsers = Vec::with_capacity(users);
-    let mut signin_times = Vec::with_capacity(users);
-    for handle in handles {
-        match handle.await.expect("task") {
-            Ok((browser, elapsed)) => {
-                browsers.push(browser);
-                signin_times.push(elapsed);
-            }
-            Err(e) => {
-                eprintln!("sign-in failed: {e}");
-                std::process::exit(1);
-            }
-        }
-    }
-    let signin_wall = started.elapsed();
-    let signin_p50 = quantile_ms(&mut signin_times, 0.50);
-    let signin_p99 = quantile_ms(&mut signin_times, 0.99);
+    let shared = Arc::new(Shared { args, authorization_endpoint, token_endpoint, rp });
+    let a = &shared.args;
     println!(
-        "sign-in (authorize + form + password, {SIGNIN_CONCURRENCY} at a time): {:.0} sign-ins/s, p50 {signin_p50:.1} ms, p99 {signin_p99:.1} ms",
-        users as f64 / signin_wall.as_secs_f64()
+        "code flow load ({}): {users} browsers, {} accounts, against {} ({})",
+        a.target.name(),
+        a.accounts,
+        a.base,
+        shared.authorization_endpoint
     );
 
-    // 2. Full flows with the SSO session, for `duration`.
-    let started = Instant::now();
-    let deadline = started + duration;
-    let handles: Vec<_> = browsers.iter().map(|b| tokio::spawn(flows(shared.clone(), b.clone(), deadline))).collect();
-    let mut flow = Samples::default();
-    for handle in handles {
-        flow.merge(handle.await.expect("task"));
+    // 1. Sign in every browser once (Argon2id on the server: tens of ms each, by design). At most
+    //    SIGNIN_CONCURRENCY at a time, as a morning's sign-ins arrive spread out.
+    let (mut signin_p50, mut signin_p99) = (f64::NAN, f64::NAN);
+    let mut browsers = Vec::with_capacity(users);
+    if !duration.is_zero() || !mint_secs.is_zero() {
+        let started = Instant::now();
+        let gate = Arc::new(tokio::sync::Semaphore::new(SIGNIN_CONCURRENCY));
+        let handles: Vec<_> = (0..users)
+            .map(|i| {
+                let shared = shared.clone();
+                let gate = gate.clone();
+                tokio::spawn(async move {
+                    let _permit = gate.acquire().await.expect("semaphore");
+                    sign_in(&shared, i).await
+                })
+            })
+            .collect();
+        let mut signin_times = Vec::with_capacity(users);
+        for handle in handles {
+            match handle.await.expect("task") {
+                Ok((browser, elapsed)) => {
+                    browsers.push(browser);
+                    signin_times.push(elapsed);
+                }
+                Err(e) => {
+                    eprintln!("sign-in failed: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        let signin_wall = started.elapsed();
+        signin_p50 = quantile_ms(&mut signin_times, 0.50);
+        signin_p99 = quantile_ms(&mut signin_times, 0.99);
+        println!(
+            "sign-in (authorize + form + password, {SIGNIN_CONCURRENCY} at a time): {:.0} sign-ins/s, p50 {signin_p50:.1} ms, p99 {signin_p99:.1} ms",
+            users as f64 / signin_wall.as_secs_f64()
+        );
     }
-    let wall = started.elapsed().as_secs_f64();
-    report_errors("flows", &flow);
-    let flows_per_s = flow.flow.len() as f64 / wall;
+
+    // 2. Full flows with the SSO session, for `duration`.
+    let mut flow = Samples::default();
+    let mut flows_per_s = f64::NAN;
+    let mut sso_cpu = CpuSplit::NONE;
+    let mut sso_wall = f64::NAN;
+    if !duration.is_zero() {
+        let handles: Vec<_> =
+            browsers.iter().map(|b| tokio::spawn(flows(shared.clone(), b.clone(), warm_up_until(), 1))).collect();
+        for handle in handles {
+            flow.merge_errors(handle.await.expect("task"));
+        }
+        let cpu0 = cpu_sample(a);
+        let started = Instant::now();
+        let deadline = started + duration;
+        let handles: Vec<_> =
+            browsers.iter().map(|b| tokio::spawn(flows(shared.clone(), b.clone(), deadline, usize::MAX))).collect();
+        for handle in handles {
+            flow.merge(handle.await.expect("task"));
+        }
+        sso_wall = started.elapsed().as_secs_f64();
+        sso_cpu = CpuSplit::between(a, cpu0, cpu_sample(a), flow.flow.len());
+        report_errors("flows", &flow);
+        flows_per_s = flow.flow.len() as f64 / sso_wall;
+    }
     let authorize_p50 = quantile_ms(&mut flow.authorize, 0.50);
     let authorize_p99 = quantile_ms(&mut flow.authorize, 0.99);
     let token_p50 = quantile_ms(&mut flow.token, 0.50);
     let token_p99 = quantile_ms(&mut flow.token, 0.99);
     let flow_p50 = quantile_ms(&mut flow.flow, 0.50);
     let flow_p99 = quantile_ms(&mut flow.flow, 0.99);
-    println!(
-        "full flows: {} in {wall:.1} s = {flows_per_s:.0} flows/s ({} errors)\n  \
-         authorize (SSO, code issued): p50 {authorize_p50:.2} ms, p99 {authorize_p99:.2} ms\n  \
-         token (code exchange):        p50 {token_p50:.2} ms, p99 {token_p99:.2} ms\n  \
-         whole flow:                   p50 {flow_p50:.2} ms, p99 {flow_p99:.2} ms",
-        flow.flow.len(),
-        flow.errors
-    );
+    if !duration.is_zero() {
+        println!(
+            "full flows: {} in {sso_wall:.1} s = {flows_per_s:.0} flows/s ({} errors)\n  \
+             authorize (SSO, code issued): p50 {authorize_p50:.2} ms, p99 {authorize_p99:.2} ms\n  \
+             token (code exchange):        p50 {token_p50:.2} ms, p99 {token_p99:.2} ms\n  \
+             whole flow:                   p50 {flow_p50:.2} ms, p99 {flow_p99:.2} ms",
+            flow.flow.len(),
+            flow.errors
+        );
+        if a.server_pid.is_some() {
+            println!("  {}", sso_cpu.line());
+        }
+    }
 
     // 3. Exchange only: collect codes, then redeem them back to back.
-    let handles: Vec<_> = browsers.iter().map(|b| tokio::spawn(mint(shared.clone(), b.clone(), mint_secs))).collect();
-    let mut codes = Vec::new();
     let mut minting = Samples::default();
-    for handle in handles {
-        let (c, s) = handle.await.expect("task");
-        codes.push(c);
-        minting.merge(s);
-    }
-    report_errors("minting codes", &minting);
-    let total: usize = codes.iter().map(Vec::len).sum();
-    let started = Instant::now();
-    let handles: Vec<_> = codes.into_iter().map(|c| tokio::spawn(exchange(shared.clone(), c))).collect();
     let mut exchanged = Samples::default();
-    for handle in handles {
-        exchanged.merge(handle.await.expect("task"));
+    let mut exchange_per_s = f64::NAN;
+    if !mint_secs.is_zero() {
+        let handles: Vec<_> =
+            browsers.iter().map(|b| tokio::spawn(mint(shared.clone(), b.clone(), mint_secs))).collect();
+        let mut codes = Vec::new();
+        for handle in handles {
+            let (c, s) = handle.await.expect("task");
+            codes.push(c);
+            minting.merge(s);
+        }
+        report_errors("minting codes", &minting);
+        let total: usize = codes.iter().map(Vec::len).sum();
+        let started = Instant::now();
+        let handles: Vec<_> = codes.into_iter().map(|c| tokio::spawn(exchange(shared.clone(), c))).collect();
+        for handle in handles {
+            exchanged.merge(handle.await.expect("task"));
+        }
+        let wall = started.elapsed().as_secs_f64();
+        report_errors("exchange", &exchanged);
+        exchange_per_s = exchanged.token.len() as f64 / wall;
+        println!(
+            "code exchange only: {} of {total} codes in {wall:.2} s = {exchange_per_s:.0} req/s, \
+             p50 {:.2} ms, p99 {:.2} ms ({} errors)",
+            exchanged.token.len(),
+            quantile_ms(&mut exchanged.token, 0.50),
+            quantile_ms(&mut exchanged.token, 0.99),
+            exchanged.errors
+        );
     }
-    let wall = started.elapsed().as_secs_f64();
-    report_errors("exchange", &exchanged);
-    let exchange_per_s = exchanged.token.len() as f64 / wall;
     let exchange_p50 = quantile_ms(&mut exchanged.token, 0.50);
     let exchange_p99 = quantile_ms(&mut exchanged.token, 0.99);
-    println!(
-        "code exchange only: {} of {total} codes in {wall:.2} s = {exchange_per_s:.0} req/s, \
-         p50 {exchange_p50:.2} ms, p99 {exchange_p99:.2} ms ({} errors)",
-        exchanged.token.len(),
-        exchanged.errors
-    );
+
+    // 4. Password flows: fresh browsers, random accounts, for `password_secs`.
+    let mut password = Samples::default();
+    let mut password_per_s = f64::NAN;
+    let mut password_cpu = CpuSplit::NONE;
+    let mut password_wall = f64::NAN;
+    if !password_secs.is_zero() {
+        let handles: Vec<_> = (0..a.password_browsers)
+            .map(|w| tokio::spawn(password_flows(shared.clone(), w, warm_up_until(), 1)))
+            .collect();
+        for handle in handles {
+            password.merge_errors(handle.await.expect("task"));
+        }
+        let cpu0 = cpu_sample(a);
+        let started = Instant::now();
+        let deadline = started + password_secs;
+        let handles: Vec<_> = (0..a.password_browsers)
+            .map(|w| tokio::spawn(password_flows(shared.clone(), w, deadline, usize::MAX)))
+            .collect();
+        for handle in handles {
+            password.merge(handle.await.expect("task"));
+        }
+        password_wall = started.elapsed().as_secs_f64();
+        password_cpu = CpuSplit::between(a, cpu0, cpu_sample(a), password.flow.len());
+        report_errors("password flows", &password);
+        password_per_s = password.flow.len() as f64 / password_wall;
+    }
+    let password_signin_p50 = quantile_ms(&mut password.authorize, 0.50);
+    let password_signin_p99 = quantile_ms(&mut password.authorize, 0.99);
+    let password_p50 = quantile_ms(&mut password.flow, 0.50);
+    let password_p99 = quantile_ms(&mut password.flow, 0.99);
+    if !password_secs.is_zero() {
+        println!(
+            "password flows ({} fresh browsers at a time, {} accounts): {} in {password_wall:.1} s = {password_per_s:.1} flows/s ({} errors)\n  \
+             sign-in (authorize → form → password → code): p50 {password_signin_p50:.2} ms, p99 {password_signin_p99:.2} ms\n  \
+             whole flow (with the token):                  p50 {password_p50:.2} ms, p99 {password_p99:.2} ms",
+            a.password_browsers,
+            a.accounts,
+            password.flow.len(),
+            password.errors
+        );
+        if a.server_pid.is_some() {
+            println!("  {}", password_cpu.line());
+        }
+    }
 
     println!(
         "RESULT flows_per_s={flows_per_s:.0} authorize_p50_ms={authorize_p50:.2} authorize_p99_ms={authorize_p99:.2} \
          token_p50_ms={token_p50:.2} token_p99_ms={token_p99:.2} flow_p50_ms={flow_p50:.2} flow_p99_ms={flow_p99:.2} \
          flow_errors={} exchange_per_s={exchange_per_s:.0} exchange_p50_ms={exchange_p50:.2} \
-         exchange_p99_ms={exchange_p99:.2} exchange_errors={} signin_p50_ms={signin_p50:.1} signin_p99_ms={signin_p99:.1}",
+         exchange_p99_ms={exchange_p99:.2} exchange_errors={} signin_p50_ms={signin_p50:.1} signin_p99_ms={signin_p99:.1} \
+         target={} accounts={} password_flows_per_s={password_per_s:.1} password_flow_p50_ms={password_p50:.2} \
+         password_flow_p99_ms={password_p99:.2} password_signin_p50_ms={password_signin_p50:.2} \
+         password_signin_p99_ms={password_signin_p99:.2} password_errors={} {} {}",
         flow.errors,
-        exchanged.errors + minting.errors
+        exchanged.errors + minting.errors,
+        a.target.name(),
+        a.accounts,
+        password.errors,
+        sso_cpu.keys("sso"),
+        password_cpu.keys("password"),
     );
-    if flow.errors + exchanged.errors + minting.errors > 0 {
+    if flow.errors + exchanged.errors + minting.errors + password.errors > 0 {
         std::process::exit(1);
     }
 }

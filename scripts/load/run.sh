@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# HTTP load benchmark of the optimised `idp` (profile dist) on loopback with SQLite; results go in docs/benchmarks.md.
+# HTTP load benchmark of the optimised `idp` (profile dist) on loopback with SQLite (or PostgreSQL +
+# Redis: BACKEND=postgres); results go in docs/benchmarks.md. The same flows side by side with
+# node-oidc-provider: scripts/load/compare.sh (helpers shared in scripts/load/lib.sh).
 #
 #   scripts/load/run.sh            # builds, measures, prints a markdown table (about 2 minutes)
 #
@@ -25,11 +27,15 @@
 #   FLOW_USERS=64 FLOW_SECS=10 MINT_SECS=3 QUIET_WAIT=900 MAX_OTHER=0.10 RETRIES=3
 #   SKIP_BUILD= (set to 1 to use the binaries as built) PROFILE=dist (Cargo.toml: fat LTO, as shipped)
 #   OUT= (also write the markdown table to this file) CARGO_TARGET_DIR (default: ./target)
+#   BACKEND=sqlite (or postgres: a fresh database at PG_URL=postgres://postgres@127.0.0.1:5432 and
+#   Redis at REDIS_URL=redis://127.0.0.1:6379, dropped at the end unless KEEP_DB=1)
 # Needs: cargo, curl, jq, wrk (installed with apt-get when missing and running as root).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
+# shellcheck source=scripts/load/lib.sh
+. "$repo/scripts/load/lib.sh"
 
 PORT=${PORT:-18181}
 THREADS=${THREADS:-2}
@@ -47,22 +53,7 @@ PROFILE=${PROFILE:-dist}
 target="${CARGO_TARGET_DIR:-$repo/target}"
 base="http://127.0.0.1:$PORT"
 
-log() { printf '\n== %s\n' "$*" >&2; }
-die() {
-  printf 'run.sh: %s\n' "$*" >&2
-  exit 1
-}
-
-for tool in curl jq; do
-  command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y $tool)"
-done
-if ! command -v wrk >/dev/null; then
-  [ "$(id -u)" = 0 ] || die "wrk is missing: apt-get install -y wrk"
-  log "installing wrk"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq wrk >/dev/null
-fi
+need_tools curl jq wrk
 if curl -s -o /dev/null --max-time 1 "$base/health"; then
   die "something already answers on $base; set PORT"
 fi
@@ -77,60 +68,35 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/idp-load.XXXXXX")"
 # Own copies: a concurrent `cargo build` cannot swap the binaries under the measurement.
 cp "$target/$PROFILE/idp" "$target/$PROFILE/idp-admin" "$target/$PROFILE/examples/code_flow_load" "$work/"
 mkdir -p "$work/mail"
-mkfifo "$work/pause"
-exec 9<>"$work/pause"
+pause_fd
 
 unset RUST_LOG IDP_CONFIG
 export IDP_SERVER__BIND="127.0.0.1:$PORT"
-export IDP_DATABASE__URL="sqlite://$work/idp.db"
 export IDP_MAIL__FILE_DIR="$work/mail"
 export IDP_THEME__DIR="$repo/themes/default"
 export IDP_LOG__FILTER=warn
 
 pid=""
 stop_server() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    wait "$pid" 2>/dev/null || true
-  fi
+  stop_pid "$pid"
   pid=""
 }
-trap stop_server EXIT
+trap 'stop_server; teardown_backend' EXIT
+setup_backend
 
-# One GET /health over bash's /dev/tcp: no process is forked per try, so polling is fine-grained.
-# Before the listener is bound the connect is refused at once; after it is bound the read waits
-# until the server serves, so the time measured is spawn → first answer.
-probe() {
-  local line=""
-  { printf 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3 &&
-    IFS= read -r -t 5 line <&3; } 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$PORT" || return 1
-  [[ $line == "HTTP/1.1 200"* ]]
-}
-
-# Starts the server in $work; sets pid and startup_us.
+# Starts the server in $work; sets pid and startup_us (spawn → first answer to GET /health).
 start_server() {
   local t0 t1
   t0=$EPOCHREALTIME
   (cd "$work" && exec ./idp) >>"$work/idp.log" 2>&1 &
   pid=$!
-  until probe; do
-    kill -0 "$pid" 2>/dev/null || {
-      cat "$work/idp.log" >&2
-      die "idp exited during start-up"
-    }
-    read -r -t 0.001 -u 9 || true # a 1 ms pause without forking
-  done
+  own_pids=("$pid")
+  wait_up "$pid" "$PORT" "$work/idp.log"
   t1=$EPOCHREALTIME
   startup_us=$((${t1/./} - ${t0/./}))
 }
 
-ms() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1000 }'; }
-
-# CPU accounting, so a reading can tell the server's share from the load generator's and from
-# whatever else ran on the machine meanwhile: cores used = CPU seconds / wall seconds.
-hz=$(getconf CLK_TCK)
-busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-proc_jiffies() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# The server's CPU against the load generator's and the rest, per measurement (see lib.sh).
 cpu_begin() {
   cpu_b0=$(busy_jiffies)
   cpu_s0=$(proc_jiffies "$pid")
@@ -149,27 +115,8 @@ cpu_end() { # $1 = CPU seconds of the load generator; prints "idp / generator / 
 }
 
 # Another process using the CPU (a compiler, say) distorts every figure on a 2-core machine:
-# before each measurement wait (at most QUIET_WAIT s) until others use at most MAX_OTHER cores,
-# and repeat a wrk run (up to RETRIES times) when others took more than MAX_OTHER meanwhile.
-own_jiffies() { if [ -n "$pid" ]; then proc_jiffies "$pid"; else echo 0; fi; }
-wait_quiet() {
-  local waited=0 b0 s0 b1 s1 other
-  while :; do
-    b0=$(busy_jiffies)
-    s0=$(own_jiffies)
-    sleep 2
-    b1=$(busy_jiffies)
-    s1=$(own_jiffies)
-    other=$(awk -v b="$((b1 - b0))" -v s="$((s1 - s0))" -v hz="$hz" 'BEGIN { printf "%.2f", (b - s) / hz / 2 }')
-    awk -v o="$other" -v m="$MAX_OTHER" 'BEGIN { exit !(o <= m) }' && return 0
-    if [ "$waited" -ge "$QUIET_WAIT" ]; then
-      echo "the machine is still busy ($other cores used elsewhere); measuring anyway" >&2
-      return 0
-    fi
-    [ "$waited" != 0 ] || echo "waiting for a quiet machine ($other cores used elsewhere)" >&2
-    waited=$((waited + 2))
-  done
-}
+# before each measurement wait_quiet (lib.sh) waits until others use at most MAX_OTHER cores, and
+# a wrk run is repeated (up to RETRIES times) when others took more than MAX_OTHER meanwhile.
 
 wait_quiet
 log "start-up to first answer ($STARTS starts; the first on an empty database)"
@@ -188,7 +135,6 @@ done
 warm_median_us=$(printf '%s\n' "${warm[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
 
 sleep "$IDLE_SECS"
-rss_kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 idle_rss_kib=$(rss_kib "$pid" VmRSS)
 idle_anon_kib=$(rss_kib "$pid" RssAnon)
 idle_file_kib=$(rss_kib "$pid" RssFile)
@@ -301,9 +247,8 @@ rss_after_kib=$(rss_kib "$pid" VmRSS)
 hwm_kib=$(rss_kib "$pid" VmHWM)
 stop_server
 
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 {
-  echo "Poortwachter $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'), SQLite, $(nproc) CPUs:" \
+  echo "Poortwachter $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'), $backend_label, $(nproc) CPUs:" \
     "$(lscpu | sed -n 's/^Model name: *//p' | head -n1), $(free -g | awk '/^Mem:/ { print $2 }') GiB," \
     "Linux $(uname -r), $(rustc --version 2>/dev/null || echo 'rustc ?')"
   echo "wrk $THREADS threads, $CONNECTIONS connections, $DURATION per endpoint, on the same machine as the server"
