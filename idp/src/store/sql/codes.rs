@@ -25,7 +25,7 @@ macro_rules! impl_code_store {
                 .bind(c.expires_at)
                 .bind(c.redeemed_at)
                 .bind(c.acting_for.as_ref().map(|p| p.to_stored()))
-                .execute(&self.pool)
+                .execute(&self.writes)
                 .await
                 .map_err(|e| $crate::store::map_unique(e, "code"))?;
                 Ok(())
@@ -49,7 +49,7 @@ macro_rules! impl_code_store {
                 grant: &$crate::store::Grant,
                 refresh: Option<&$crate::store::RefreshToken>,
             ) -> $crate::store::StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 if !tx_redeem_code(&mut tx, digest, now, grant, refresh).await? {
                     return Ok(false);
                 }
