@@ -68,8 +68,11 @@ impl SqliteStore {
         sqlx::migrate!("../migrations/sqlite").run(&pool).await.map_err(sqlx::Error::from)?;
         backfill_username_skeletons(&pool).await?;
         // As long as SQLite's own wait for another process: a write waiting longer fails alike.
-        let writes =
-            SqlitePoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(5)).connect_with(options).await?;
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
         let writer = Writer::start().map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
         Ok(Self { pool, writes, audit_head: Default::default(), writer })
     }
@@ -78,6 +81,18 @@ impl SqliteStore {
         // Take the write lock up front: a deferred transaction that reads first could not upgrade
         // to a writer once another process has committed (SQLITE_BUSY_SNAPSHOT, not retried).
         self.writes.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// Runs a write on the writer thread (see the module doc).
+    async fn on_writer<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = StoreResult<T>> + Send + 'static,
+    ) -> StoreResult<T> {
+        match self.writer.handle.spawn(work).await {
+            Ok(done) => done,
+            // It panicked or its thread stopped: nothing was committed.
+            Err(_) => Err(sqlx::Error::WorkerCrashed.into()),
+        }
     }
 }
 
