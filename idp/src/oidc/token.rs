@@ -14,7 +14,7 @@ use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::domain::{GrantId, Party, Principal, Scopes};
-use crate::store::{Account, Client, Grant, GrantType, RefreshToken, SigningAlg};
+use crate::store::{self, Account, Client, Grant, GrantType, RefreshToken, SigningAlg, StoreError};
 
 /// RFC 6749 §5.1 successful response.
 #[derive(Debug, Serialize)]
@@ -107,14 +107,21 @@ async fn authorization_code(
     // spent and no record says they were issued.
     let (refresh_token, refresh_row) = refresh.map_or((None, None), |(t, row)| (Some(t), Some(row)));
     let response = user_tokens(state, client, &account, &grant, &grant.scope, record.nonce, refresh_token, now).await?;
-    let mut tx = state.store.begin().await?;
-    if !tx.redeem_code(&digest, now, &grant, refresh_row.as_ref()).await? {
-        drop(tx);
-        return Err(code_reuse(state, client, &grant.id, now).await);
-    }
     let event = token_event(EventType::TokensIssued, &account, &grant, &grant.scope);
-    state.audit.append(tx.as_mut(), &event, now).await?;
-    tx.commit().await?;
+    let grant_id = grant.id.clone();
+    let audit = state.audit.clone();
+    let redeemed = store::write(&state.store, move |mut tx| async move {
+        if !tx.redeem_code(&digest, now, &grant, refresh_row.as_ref()).await? {
+            return Ok::<_, StoreError>(false);
+        }
+        audit.append(tx.as_mut(), &event, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    })
+    .await?;
+    if !redeemed {
+        return Err(code_reuse(state, client, &grant_id, now).await);
+    }
     Ok(response)
 }
 
@@ -151,14 +158,21 @@ async fn refresh_token(
     let account = state.store.account_by_id(&account_id).await?.filter(|a| !a.disabled).ok_or_else(invalid)?;
     // Made first, as for a code: a failure here leaves the old refresh token unspent.
     let response = user_tokens(state, client, &account, &grant, &scope, None, Some(new_token), now).await?;
-    let mut tx = state.store.begin().await?;
-    if !tx.rotate_refresh_token(&digest, &new_row, now).await? {
+    let event = token_event(EventType::TokensRefreshed, &account, &grant, &scope);
+    let audit = state.audit.clone();
+    let rotated = store::write(&state.store, move |mut tx| async move {
+        if !tx.rotate_refresh_token(&digest, &new_row, now).await? {
+            return Ok::<_, StoreError>(false);
+        }
+        audit.append(tx.as_mut(), &event, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    })
+    .await?;
+    if !rotated {
         // Lost a race with another use of the same token: that is reuse too.
-        drop(tx);
         return Err(reuse(state, &grant, now).await);
     }
-    state.audit.append(tx.as_mut(), &token_event(EventType::TokensRefreshed, &account, &grant, &scope), now).await?;
-    tx.commit().await?;
     Ok(response)
 }
 

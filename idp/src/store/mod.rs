@@ -396,6 +396,36 @@ pub trait FactorTx {
 #[async_trait]
 pub trait Transactions {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>>;
+
+    /// Where write transactions run best, when not on the caller's own task: SQLite's writer
+    /// thread (see `store::sqlite`). Used by [`write`].
+    fn writer(&self) -> Option<&tokio::runtime::Handle> {
+        None
+    }
+}
+
+/// Runs `work` with a new transaction, on the backend's writer thread when it has one (SQLite),
+/// else on this task; `work` commits. The work owns what it uses (`'static`): on SQLite it
+/// finishes even when the request that started it goes away, so it is never half-done either way.
+pub async fn write<T, E, F, Fut>(store: &Arc<dyn Store>, work: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<StoreError> + Send + 'static,
+    F: FnOnce(Box<dyn Tx>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, E>> + Send + 'static,
+{
+    let run = {
+        let store = Arc::clone(store);
+        async move { work(store.begin().await?).await }
+    };
+    match store.writer() {
+        Some(writer) => match writer.spawn(run).await {
+            Ok(done) => done,
+            // The transaction panicked or its thread stopped: it rolled back.
+            Err(_) => Err(StoreError::Backend(sqlx::Error::WorkerCrashed).into()),
+        },
+        None => run.await,
+    }
 }
 
 /// Change counters that let every node notice what `idp-admin` changed (clients, keys).

@@ -9,6 +9,8 @@ use super::{StoreResult, Transactions, Tx};
 
 pub struct PgStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL lets many connections write at once.
+    writes: PgPool,
 }
 
 impl PgStore {
@@ -17,7 +19,16 @@ impl PgStore {
         let pool = PgPoolOptions::new().max_connections(max_connections).connect(url).await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await.map_err(sqlx::Error::from)?;
         backfill_username_skeletons(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self { writes: pool.clone(), pool })
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// Runs a write here: PostgreSQL has no single writer to spare.
+    async fn on_writer<T>(&self, work: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
+        work.await
     }
 }
 
@@ -27,6 +38,6 @@ impl_sql_tx!(sqlx::Postgres);
 #[async_trait::async_trait]
 impl Transactions for PgStore {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
-        Ok(Box::new(SqlTx(self.pool.begin().await?, None, None)))
+        Ok(Box::new(SqlTx(self.begin_write().await?, None, None)))
     }
 }

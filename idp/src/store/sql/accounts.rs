@@ -5,7 +5,7 @@ macro_rules! impl_account_store {
         #[async_trait::async_trait]
         impl $crate::store::AccountStore for $store {
             async fn create_account(&self, a: &$crate::store::Account) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 insert_account(&mut tx, a).await?;
                 tx.commit().await?;
                 Ok(())
@@ -39,7 +39,7 @@ macro_rules! impl_account_store {
                 hash: &$crate::domain::Secret<String>,
                 now: i64,
             ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 tx_change_password(&mut tx, id, hash, now).await?;
                 tx.commit().await?;
                 Ok(())
@@ -55,7 +55,7 @@ macro_rules! impl_account_store {
                     .bind(question)
                     .bind(answer_hash.expose())
                     .bind(id.as_str())
-                    .execute(&self.pool)
+                    .execute(&self.writes)
                     .await?;
                 Ok(())
             }

@@ -5,7 +5,7 @@ macro_rules! impl_change_store {
         #[async_trait::async_trait]
         impl $crate::store::ChangeStore for $store {
             async fn bump_generation(&self, what: $crate::store::Cached) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 tx_bump_generation(&mut tx, what).await?;
                 tx.commit().await?;
                 Ok(())

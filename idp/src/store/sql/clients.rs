@@ -5,7 +5,7 @@ macro_rules! impl_client_store {
         #[async_trait::async_trait]
         impl $crate::store::ClientStore for $store {
             async fn create_client(&self, c: &$crate::store::Client) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 tx_create_client(&mut tx, c).await?;
                 tx.commit().await?;
                 Ok(())
@@ -33,7 +33,7 @@ macro_rules! impl_client_store {
                 id: &$crate::domain::ClientId,
                 pkce: $crate::store::PkcePolicy,
             ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 if !tx_set_client_pkce(&mut tx, id, pkce).await? {
                     return Err($crate::store::StoreError::NotFound);
                 }

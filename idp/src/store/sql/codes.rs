@@ -5,30 +5,36 @@ macro_rules! impl_code_store {
         #[async_trait::async_trait]
         impl $crate::store::CodeStore for $store {
             async fn insert_code(&self, c: &$crate::store::AuthorizationCode) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "INSERT INTO authorization_codes (digest, client_id, account_id, session_id, redirect_uri, scope, \
-                     nonce, code_challenge, auth_time, acr, amr, grant_id, expires_at, redeemed_at, acting_for) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                )
-                .bind(&c.digest)
-                .bind(c.client_id.as_str())
-                .bind(c.account_id.as_str())
-                .bind(c.session_id.as_str())
-                .bind(&c.redirect_uri)
-                .bind(c.scope.to_string())
-                .bind(&c.nonce)
-                .bind(&c.code_challenge)
-                .bind(c.auth_time)
-                .bind(&c.acr)
-                .bind($crate::store::sql::to_json(&c.amr))
-                .bind(c.grant_id.as_str())
-                .bind(c.expires_at)
-                .bind(c.redeemed_at)
-                .bind(c.acting_for.as_ref().map(|p| p.to_stored()))
-                .execute(&self.pool)
+                // Every single sign-on writes one: on SQLite it runs on the writer thread, so the
+                // one connection that writes is held only while SQLite works.
+                let (writes, c) = (self.writes.clone(), c.clone());
+                self.on_writer(async move {
+                    sqlx::query(
+                        "INSERT INTO authorization_codes (digest, client_id, account_id, session_id, redirect_uri, \
+                         scope, nonce, code_challenge, auth_time, acr, amr, grant_id, expires_at, redeemed_at, \
+                         acting_for) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                    )
+                    .bind(&c.digest)
+                    .bind(c.client_id.as_str())
+                    .bind(c.account_id.as_str())
+                    .bind(c.session_id.as_str())
+                    .bind(&c.redirect_uri)
+                    .bind(c.scope.to_string())
+                    .bind(&c.nonce)
+                    .bind(&c.code_challenge)
+                    .bind(c.auth_time)
+                    .bind(&c.acr)
+                    .bind($crate::store::sql::to_json(&c.amr))
+                    .bind(c.grant_id.as_str())
+                    .bind(c.expires_at)
+                    .bind(c.redeemed_at)
+                    .bind(c.acting_for.as_ref().map(|p| p.to_stored()))
+                    .execute(&writes)
+                    .await
+                    .map_err(|e| $crate::store::map_unique(e, "code"))?;
+                    Ok(())
+                })
                 .await
-                .map_err(|e| $crate::store::map_unique(e, "code"))?;
-                Ok(())
             }
 
             async fn code_by_digest(
@@ -49,7 +55,7 @@ macro_rules! impl_code_store {
                 grant: &$crate::store::Grant,
                 refresh: Option<&$crate::store::RefreshToken>,
             ) -> $crate::store::StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 if !tx_redeem_code(&mut tx, digest, now, grant, refresh).await? {
                     return Ok(false);
                 }

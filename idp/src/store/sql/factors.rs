@@ -5,7 +5,7 @@ macro_rules! impl_factor_store {
         #[async_trait::async_trait]
         impl $crate::store::FactorStore for $store {
             async fn add_factor(&self, f: &$crate::store::Factor) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 insert_factor(&mut tx, f).await?;
                 tx.commit().await?;
                 Ok(())
@@ -35,7 +35,7 @@ macro_rules! impl_factor_store {
                 .bind(step)
                 .bind(now)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&self.writes)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -50,7 +50,7 @@ macro_rules! impl_factor_store {
                     .bind(now)
                     .bind(secret.map(|s| s.expose().clone()))
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writes)
                     .await?;
                 Ok(())
             }
@@ -65,7 +65,7 @@ macro_rules! impl_factor_store {
             }
 
             async fn add_trusted_device(&self, d: &$crate::store::TrustedDevice) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 tx_add_trusted_device(&mut tx, d).await?;
                 tx.commit().await?;
                 Ok(())
@@ -104,7 +104,7 @@ macro_rules! impl_factor_store {
                 account: &$crate::domain::AccountId,
                 now: i64,
             ) -> $crate::store::StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let done = tx_revoke_trusted_device(&mut tx, id, account, now).await?;
                 tx.commit().await?;
                 Ok(done)

@@ -9,7 +9,7 @@ macro_rules! impl_grant_store {
                 g: &$crate::store::Grant,
                 refresh: Option<&$crate::store::RefreshToken>,
             ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 insert_grant(&mut tx, g).await?;
                 if let Some(t) = refresh {
                     insert_refresh_token(&mut tx, t).await?;
@@ -30,7 +30,7 @@ macro_rules! impl_grant_store {
             }
 
             async fn revoke_grant(&self, id: &$crate::domain::GrantId, now: i64) -> $crate::store::StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let revoked = tx_revoke_grant(&mut tx, id, now).await?;
                 tx.commit().await?;
                 Ok(revoked)
@@ -41,7 +41,7 @@ macro_rules! impl_grant_store {
                 from: &$crate::domain::SessionId,
                 to: &$crate::domain::SessionId,
             ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 tx_move_grants(&mut tx, from, to).await?;
                 tx.commit().await?;
                 Ok(())
@@ -64,7 +64,7 @@ macro_rules! impl_grant_store {
                 new: &$crate::store::RefreshToken,
                 now: i64,
             ) -> $crate::store::StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 if !tx_rotate_refresh_token(&mut tx, old, new, now).await? {
                     return Ok(false);
                 }
@@ -73,7 +73,7 @@ macro_rules! impl_grant_store {
             }
 
             async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> $crate::store::StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let revoked = tx_revoke_access_token(&mut tx, jti, expires_at).await?;
                 tx.commit().await?;
                 Ok(revoked)

@@ -5,7 +5,7 @@ macro_rules! impl_invitation_store {
         #[async_trait::async_trait]
         impl $crate::store::PolicyStore for $store {
             async fn set_policy(&self, p: &$crate::store::OrganisationPolicy) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 tx_set_policy(&mut tx, p).await?;
                 tx.commit().await?;
                 Ok(())
@@ -48,7 +48,7 @@ macro_rules! impl_invitation_store {
                 )
                 .bind(id)
                 .bind(i64::from(max))
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.writes)
                 .await?;
                 Ok(match row {
                     Some(r) => Some(u32::try_from(r.try_get::<i64, _>("failures")?).unwrap_or(u32::MAX)),
@@ -59,7 +59,7 @@ macro_rules! impl_invitation_store {
             async fn release_invitation_attempt(&self, id: &str) -> $crate::store::StoreResult<()> {
                 sqlx::query("UPDATE invitations SET failures = failures - 1 WHERE id = $1 AND failures > 0")
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&self.writes)
                     .await?;
                 Ok(())
             }

@@ -5,7 +5,7 @@ macro_rules! impl_key_store {
         #[async_trait::async_trait]
         impl $crate::store::KeyStore for $store {
             async fn insert_key(&self, k: &$crate::store::SigningKey) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 tx_insert_key(&mut tx, k).await?;
                 tx.commit().await?;
                 Ok(())
@@ -18,7 +18,7 @@ macro_rules! impl_key_store {
             }
 
             async fn set_key_publish_until(&self, kid: &str, until: i64) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 tx_set_key_publish_until(&mut tx, kid, until).await?;
                 tx.commit().await?;
                 Ok(())

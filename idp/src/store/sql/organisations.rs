@@ -5,7 +5,7 @@ macro_rules! impl_organisation_store {
         #[async_trait::async_trait]
         impl $crate::store::OrganisationStore for $store {
             async fn create_organisation(&self, org: &$crate::store::Organisation) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 tx_create_organisation(&mut tx, org).await?;
                 tx.commit().await?;
                 Ok(())

@@ -5,7 +5,7 @@ macro_rules! impl_outbox_store {
         #[async_trait::async_trait]
         impl $crate::store::OutboxStore for $store {
             async fn enqueue_mail(&self, mail: &$crate::store::OutboxMail) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 insert_outbox_mail(&mut tx, mail).await?;
                 tx.commit().await?;
                 Ok(())
@@ -37,7 +37,7 @@ macro_rules! impl_outbox_store {
                     .bind(now + lease_secs)
                     .bind(&id)
                     .bind(now)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writes)
                     .await?;
                     if let Some(row) = row {
                         claimed.push(outbox_from_row(&row)?);
@@ -53,7 +53,7 @@ macro_rules! impl_outbox_store {
                 )
                 .bind(now)
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&self.writes)
                 .await?;
                 Ok(())
             }
@@ -66,7 +66,7 @@ macro_rules! impl_outbox_store {
                 .bind(next_attempt_at)
                 .bind(error.chars().take(500).collect::<String>())
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&self.writes)
                 .await?;
                 Ok(())
             }

@@ -5,7 +5,7 @@ macro_rules! impl_session_store {
         #[async_trait::async_trait]
         impl $crate::store::SessionStore for $store {
             async fn create_session(&self, s: &$crate::store::Session) -> $crate::store::StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 tx_create_session(&mut tx, s).await?;
                 tx.commit().await?;
                 Ok(())
@@ -38,7 +38,7 @@ macro_rules! impl_session_store {
                 id: &$crate::domain::SessionId,
                 now: i64,
             ) -> $crate::store::StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let ended = tx_end_session(&mut tx, id, now).await?;
                 tx.commit().await?;
                 Ok(ended)

@@ -1,4 +1,14 @@
 //! The embedded default backend: one SQLite file, WAL mode, migrations from `migrations/sqlite`.
+//!
+//! SQLite has one write lock per database. Contended in the database itself, a waiting writer
+//! sleeps in SQLite's busy handler (1, 2, 5, 10 … 100 ms at a time) however soon the lock is free,
+//! and each statement of the transaction holding it waits its turn among every request on the
+//! async threads. So this process writes through one connection of its own (`writes`): writers
+//! queue for it in order, without sleeping, and reads use the other connections (WAL lets them
+//! read while one writes). A write transaction started with [`crate::store::write`] runs on
+//! a thread of its own (`writer`), where the statements it sends follow each other without
+//! waiting for the busy async threads; the time the write lock is held is the time SQLite works.
+//! Other processes on the same file (`idp-admin`) still meet the busy handler, rarely.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -12,8 +22,32 @@ use super::{StoreResult, Transactions, Tx};
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The one connection this process writes through (see the module doc).
+    writes: SqlitePool,
     /// The audit chain's end as this process last saw it (see `SqlTx`).
     audit_head: super::sql::HeadCache,
+    /// Runs write transactions (see the module doc); stops when the store is dropped.
+    writer: Writer,
+}
+
+/// A single-threaded runtime on a thread of its own.
+struct Writer {
+    handle: tokio::runtime::Handle,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Writer {
+    fn start() -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let handle = runtime.handle().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
+            runtime.block_on(async {
+                let _ = stopped.await;
+            });
+        })?;
+        Ok(Self { handle, _stop: stop })
+    }
 }
 
 impl SqliteStore {
@@ -30,10 +64,35 @@ impl SqliteStore {
                 std::fs::create_dir_all(parent).map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
             }
         }
-        let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options.clone()).await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await.map_err(sqlx::Error::from)?;
         backfill_username_skeletons(&pool).await?;
-        Ok(Self { pool, audit_head: Default::default() })
+        // As long as SQLite's own wait for another process: a write waiting longer fails alike.
+        let writes = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        let writer = Writer::start().map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
+        Ok(Self { pool, writes, audit_head: Default::default(), writer })
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        // Take the write lock up front: a deferred transaction that reads first could not upgrade
+        // to a writer once another process has committed (SQLITE_BUSY_SNAPSHOT, not retried).
+        self.writes.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    /// Runs a write on the writer thread (see the module doc).
+    async fn on_writer<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = StoreResult<T>> + Send + 'static,
+    ) -> StoreResult<T> {
+        match self.writer.handle.spawn(work).await {
+            Ok(done) => done,
+            // It panicked or its thread stopped: nothing was committed.
+            Err(_) => Err(sqlx::Error::WorkerCrashed.into()),
+        }
     }
 }
 
@@ -43,9 +102,10 @@ impl_sql_tx!(sqlx::Sqlite);
 #[async_trait::async_trait]
 impl Transactions for SqliteStore {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
-        // Take the write lock up front: a deferred transaction that reads first could not upgrade
-        // to a writer once another connection has committed (SQLITE_BUSY_SNAPSHOT, not retried).
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(Box::new(SqlTx(tx, Some(self.audit_head.clone()), None)))
+        Ok(Box::new(SqlTx(self.begin_write().await?, Some(self.audit_head.clone()), None)))
+    }
+
+    fn writer(&self) -> Option<&tokio::runtime::Handle> {
+        Some(&self.writer.handle)
     }
 }
