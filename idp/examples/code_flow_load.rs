@@ -1,5 +1,6 @@
 //! Load driver for the full authorization-code flow against a running IdP (used by
-//! `scripts/load/run.sh` and `scripts/load/compare.sh`; results in `docs/benchmarks.md`).
+//! `scripts/load/run.sh`, `scripts/load/compare.sh` and `scripts/load/storm.sh`; results in
+//! `docs/benchmarks.md`).
 //!
 //! A code is single use, so a replaying load tool such as wrk cannot drive this flow. Instead
 //! `--users` simulated browsers (each with its own cookie jar) and one relying party (a shared
@@ -23,6 +24,13 @@
 //!    authorize → sign-in form → password → code → token; reported: flows/s and p50/p99 of the
 //!    sign-in part (authorize to code) and of the whole.
 //!
+//! Beyond its capacity Poortwachter refuses a sign-in at once with 503 and `Retry-After`. That is
+//! an answer, not an error: phase 4 counts such attempts apart (how many, how fast the 503 came,
+//! whether `Retry-After` was there), and the worker waits the `Retry-After` before its next
+//! attempt, a fresh browser again; phase 1 waits it out and tries again, as a person would.
+//! SIGTERM ends the running phase early and reports it as usual (a storm kept up in the background
+//! until the measurements beside it are done); a second SIGTERM exits at once.
+//!
 //! Phases 2 and 4 start with one unmeasured flow per browser or worker, all at once (see
 //! `warm_up_until`).
 //!
@@ -32,7 +40,14 @@
 //! With `--server-pid PID` every measured phase (2, 4) also reports where the machine's CPU went
 //! meanwhile, in cores (CPU seconds / wall seconds): the server, the database processes (those
 //! whose command line contains a `--db-match` string: PostgreSQL's backends for one database,
-//! Redis), this driver (the load generator) and everything else, read from `/proc`.
+//! Redis), this driver (the load generator) and everything else, read from `/proc`; apart, the
+//! server's password-hashing threads (named `argon2-*`, part of the server's figure) and the
+//! processes given with `--peer-pid` (another load generator, such as a storm, not part of
+//! "everything else").
+//!
+//! `--flood USERNAME` runs no phases but bad input instead (see [`flood`]): wrong passwords for
+//! one account at a fixed rate from many client addresses (`X-Forwarded-For`), others signing in
+//! meanwhile, and a check that exactly `--flood-limit` passwords were checked.
 //!
 //! ```text
 //! cargo run --release -p idp --example code_flow_load -- --base http://127.0.0.1:18181 \
@@ -57,6 +72,7 @@ use idp::domain::{Secret, Username};
 use reqwest::header::LOCATION;
 use reqwest::StatusCode;
 use scraper::{Html, Selector};
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -99,9 +115,22 @@ struct Args {
     password_browsers: usize,
     server_pid: Option<u32>,
     db_match: Vec<String>,
+    peer_pids: Vec<u32>,
     clk_tck: f64,
     hash_password: bool,
     make_accounts: Option<usize>,
+    flood: Flood,
+}
+
+/// `--flood USERNAME`: wrong passwords for one account from many client addresses (see [`flood`]).
+struct Flood {
+    username: Option<String>,
+    secs: Duration,
+    rate: f64,
+    forms: usize,
+    addresses: u32,
+    limit: u64,
+    bystanders: usize,
 }
 
 fn parse_args() -> Args {
@@ -122,9 +151,19 @@ fn parse_args() -> Args {
         password_browsers: 8,
         server_pid: None,
         db_match: Vec::new(),
+        peer_pids: Vec::new(),
         clk_tck: 100.0,
         hash_password: false,
         make_accounts: None,
+        flood: Flood {
+            username: None,
+            secs: Duration::from_secs(10),
+            rate: 200.0,
+            forms: 16,
+            addresses: 1000,
+            limit: 5,
+            bystanders: 8,
+        },
     };
     let secs = |v: String, flag: &str| {
         Duration::from_secs_f64(v.parse().unwrap_or_else(|_| usage(&format!("{flag}: seconds"))))
@@ -157,10 +196,24 @@ fn parse_args() -> Args {
             }
             "--server-pid" => args.server_pid = Some(value().parse().unwrap_or_else(|_| usage("--server-pid: a pid"))),
             "--db-match" => args.db_match.push(value()),
+            "--peer-pid" => args.peer_pids.push(value().parse().unwrap_or_else(|_| usage("--peer-pid: a pid"))),
             "--clk-tck" => args.clk_tck = value().parse().unwrap_or_else(|_| usage("--clk-tck: a number")),
             "--hash-password" => args.hash_password = true,
             "--make-accounts" => {
                 args.make_accounts = Some(value().parse().unwrap_or_else(|_| usage("--make-accounts: a number")))
+            }
+            "--flood" => args.flood.username = Some(value()),
+            "--flood-secs" => args.flood.secs = secs(value(), "--flood-secs"),
+            "--flood-rate" => {
+                args.flood.rate = value().parse().unwrap_or_else(|_| usage("--flood-rate: attempts per second"))
+            }
+            "--flood-forms" => args.flood.forms = value().parse().unwrap_or_else(|_| usage("--flood-forms: a number")),
+            "--flood-addresses" => {
+                args.flood.addresses = value().parse().unwrap_or_else(|_| usage("--flood-addresses: a number"))
+            }
+            "--flood-limit" => args.flood.limit = value().parse().unwrap_or_else(|_| usage("--flood-limit: a number")),
+            "--bystanders" => {
+                args.flood.bystanders = value().parse().unwrap_or_else(|_| usage("--bystanders: a number"))
             }
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown argument {other}")),
@@ -186,6 +239,18 @@ fn parse_args() -> Args {
     {
         usage("--client-id, --client-secret, --password, --users (≥ 1) and --password-browsers (≥ 1) are required");
     }
+    let f = &args.flood;
+    if f.username.is_some()
+        && (f.secs.is_zero()
+            || f.rate.is_nan()
+            || f.rate <= 0.0
+            || f.forms == 0
+            || f.addresses == 0
+            || f.addresses > 1 << 24
+            || args.target != Target::Poortwachter)
+    {
+        usage("--flood needs --flood-secs > 0, --flood-rate > 0, --flood-forms ≥ 1, 1 ≤ --flood-addresses ≤ 2^24 and --target poortwachter");
+    }
     args
 }
 
@@ -197,7 +262,9 @@ fn usage(problem: &str) -> ! {
         "usage: code_flow_load [--target poortwachter|node] --base URL --client-id ID --client-secret SECRET \
          --redirect-uri URI --users N [--accounts N] --user-prefix u --password PW [--scope 'openid profile'] \
          [--duration SECS] [--mint-secs SECS] [--password-secs SECS] [--password-browsers N] \
-         [--server-pid PID [--db-match TEXT]... [--clk-tck HZ]]\n\
+         [--server-pid PID [--db-match TEXT]... [--peer-pid PID]... [--clk-tck HZ]]\n\
+         \x20      code_flow_load --flood USERNAME [--flood-secs 10] [--flood-rate 200] [--flood-forms 16] \
+         [--flood-addresses 1000] [--flood-limit 5] [--bystanders 8] --base … --client-id … (as above)\n\
          \x20      code_flow_load --hash-password --password PW\n\
          \x20      code_flow_load --make-accounts N [--user-prefix u]\n\
          accounts are <prefix>1 .. <prefix>N (N = --accounts, default --users), all with the same password"
@@ -213,12 +280,26 @@ struct Samples {
     flow: Vec<Duration>,
     errors: u64,
     first_error: Option<String>,
+    /// Sign-ins the server refused because its password checks were all taken (503): not errors.
+    busy: u64,
+    /// How long each of those 503 answers took (the sign-in POST alone).
+    busy_times: Vec<Duration>,
+    /// 503 answers without a usable `Retry-After` (delay-seconds).
+    busy_without_retry_after: u64,
 }
 
 impl Samples {
     fn fail(&mut self, error: String) {
         self.errors += 1;
         self.first_error.get_or_insert(error);
+    }
+
+    fn refused(&mut self, busy: &Busy) {
+        self.busy += 1;
+        self.busy_times.push(busy.answered_in);
+        if busy.retry_after.is_none() {
+            self.busy_without_retry_after += 1;
+        }
     }
 
     /// Only the failures of `other` (an unmeasured warm-up).
@@ -233,6 +314,9 @@ impl Samples {
         self.authorize.extend(other.authorize);
         self.token.extend(other.token);
         self.flow.extend(other.flow);
+        self.busy += other.busy;
+        self.busy_times.extend(other.busy_times);
+        self.busy_without_retry_after += other.busy_without_retry_after;
         self.errors += other.errors;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
@@ -257,8 +341,12 @@ struct CpuSample {
     at: Instant,
     busy: u64,
     server: u64,
+    /// The server's threads named `argon2-*`: Poortwachter's password hashing.
+    server_hash: u64,
     db: u64,
     me: u64,
+    /// `--peer-pid` processes: another load generator running meanwhile (a sign-in storm).
+    peers: u64,
 }
 
 /// utime + stime of a process (all its threads), from `/proc/<pid>/stat`.
@@ -271,6 +359,15 @@ fn proc_ticks(stat_path: &str) -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
+/// utime + stime of the threads of `pid` whose name starts with `prefix`.
+fn thread_ticks(pid: u32, prefix: &str) -> u64 {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    dir.flatten()
+        .filter(|t| std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with(prefix)))
+        .filter_map(|t| proc_ticks(&t.path().join("stat").to_string_lossy()))
+        .sum()
+}
+
 /// Busy ticks of the whole machine: user + nice + system + irq + softirq + steal.
 fn busy_ticks() -> Option<u64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
@@ -278,7 +375,8 @@ fn busy_ticks() -> Option<u64> {
     Some(cpu.first()? + cpu.get(1)? + cpu.get(2)? + cpu.get(5)? + cpu.get(6)? + cpu.get(7)?)
 }
 
-/// CPU ticks of the processes whose command line contains one of `patterns`, except `skip`.
+/// CPU ticks of the processes whose command line contains one of `patterns`, except `skip` and
+/// load drivers (a command line with `--db-match`).
 fn matching_ticks(patterns: &[String], skip: &[u32]) -> u64 {
     if patterns.is_empty() {
         return 0;
@@ -292,6 +390,10 @@ fn matching_ticks(patterns: &[String], skip: &[u32]) -> u64 {
         }
         let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        // Another load driver given the same patterns (a storm beside this run) is no database.
+        if cmdline.contains("--db-match") {
+            continue;
+        }
         if patterns.iter().any(|p| cmdline.contains(p.as_str())) {
             total += proc_ticks(&format!("/proc/{pid}/stat")).unwrap_or(0);
         }
@@ -305,17 +407,22 @@ fn cpu_sample(args: &Args) -> Option<CpuSample> {
         at: Instant::now(),
         busy: busy_ticks()?,
         server: proc_ticks(&format!("/proc/{server_pid}/stat"))?,
-        db: matching_ticks(&args.db_match, &[server_pid, std::process::id()]),
+        server_hash: thread_ticks(server_pid, "argon2-"),
+        db: matching_ticks(&args.db_match, &[&[server_pid, std::process::id()], args.peer_pids.as_slice()].concat()),
         me: proc_ticks("/proc/self/stat")?,
+        peers: args.peer_pids.iter().filter_map(|p| proc_ticks(&format!("/proc/{p}/stat"))).sum(),
     })
 }
 
 /// Cores used between two samples: (server, database, load generator, other), and the server's
-/// and the database's CPU milliseconds per completed flow.
+/// and the database's CPU milliseconds per completed flow. Apart: the server's password-hashing
+/// threads (part of `server`) and the `--peer-pid` processes (not part of `other`).
 struct CpuSplit {
     server: f64,
+    server_hash: f64,
     db: f64,
     generator: f64,
+    peers: f64,
     other: f64,
     server_ms_per_flow: f64,
     db_ms_per_flow: f64,
@@ -324,8 +431,10 @@ struct CpuSplit {
 impl CpuSplit {
     const NONE: CpuSplit = CpuSplit {
         server: f64::NAN,
+        server_hash: f64::NAN,
         db: f64::NAN,
         generator: f64::NAN,
+        peers: f64::NAN,
         other: f64::NAN,
         server_ms_per_flow: f64::NAN,
         db_ms_per_flow: f64::NAN,
@@ -339,7 +448,10 @@ impl CpuSplit {
         // A database process that started or ended within the phase counts only partly.
         let db = cores(b.db.saturating_sub(a.db));
         let generator = cores(b.me.saturating_sub(a.me));
-        let other = (cores(b.busy.saturating_sub(a.busy)) - server - db - generator).max(0.0);
+        let server_hash = cores(b.server_hash.saturating_sub(a.server_hash));
+        // A peer that ended within the phase counts only partly.
+        let peers = cores(b.peers.saturating_sub(a.peers));
+        let other = (cores(b.busy.saturating_sub(a.busy)) - server - db - generator - peers).max(0.0);
         let per_flow = |ticks: u64| {
             if flows == 0 {
                 f64::NAN
@@ -349,22 +461,37 @@ impl CpuSplit {
         };
         let server_ms_per_flow = per_flow(b.server.saturating_sub(a.server));
         let db_ms_per_flow = per_flow(b.db.saturating_sub(a.db));
-        CpuSplit { server, db, generator, other, server_ms_per_flow, db_ms_per_flow }
+        CpuSplit { server, server_hash, db, generator, peers, other, server_ms_per_flow, db_ms_per_flow }
     }
 
     fn line(&self) -> String {
         format!(
-            "CPU cores server / database / load generator / other: {:.2} / {:.2} / {:.2} / {:.2}; \
-             CPU per flow: server {:.2} ms, database {:.2} ms",
-            self.server, self.db, self.generator, self.other, self.server_ms_per_flow, self.db_ms_per_flow
+            "CPU cores server (of which hashing) / database / load generator / other load generator / other: \
+             {:.2} ({:.2}) / {:.2} / {:.2} / {:.2} / {:.2}; CPU per flow: server {:.2} ms, database {:.2} ms",
+            self.server,
+            self.server_hash,
+            self.db,
+            self.generator,
+            self.peers,
+            self.other,
+            self.server_ms_per_flow,
+            self.db_ms_per_flow
         )
     }
 
     fn keys(&self, prefix: &str) -> String {
         format!(
             "{prefix}_cpu_server={:.2} {prefix}_cpu_db={:.2} {prefix}_cpu_gen={:.2} {prefix}_cpu_other={:.2} \
-             {prefix}_server_cpu_ms_per_flow={:.2} {prefix}_db_cpu_ms_per_flow={:.2}",
-            self.server, self.db, self.generator, self.other, self.server_ms_per_flow, self.db_ms_per_flow
+             {prefix}_server_cpu_ms_per_flow={:.2} {prefix}_db_cpu_ms_per_flow={:.2} {prefix}_cpu_server_hash={:.2} \
+             {prefix}_cpu_peers={:.2}",
+            self.server,
+            self.db,
+            self.generator,
+            self.other,
+            self.server_ms_per_flow,
+            self.db_ms_per_flow,
+            self.server_hash,
+            self.peers
         )
     }
 }
@@ -376,6 +503,9 @@ struct Shared {
     token_endpoint: String,
     /// The relying party's back channel: one pool, as a portal's server would have.
     rp: reqwest::Client,
+    /// Cancelled by SIGTERM: the running phase ends early (its figures over the time it ran) and
+    /// the driver reports as usual; a second SIGTERM exits at once.
+    stop: CancellationToken,
 }
 
 /// One pending authorization: the code and the PKCE verifier that redeems it.
@@ -505,9 +635,17 @@ fn username(args: &Args, n: usize) -> String {
     format!("{}{}", args.user_prefix, n)
 }
 
-/// A browser without a session signs in with the password: authorize → sign-in page → POST →
-/// (node: resume at /auth/:uid) → the code.
-async fn sign_in_for_code(shared: &Shared, browser: &reqwest::Client, username: &str) -> Result<Code, String> {
+/// A sign-in form ready to post: where to, its hidden fields, and the authorization request's
+/// state and PKCE verifier.
+struct SigninForm {
+    action: Url,
+    fields: Vec<(String, String)>,
+    state: String,
+    verifier: String,
+}
+
+/// A browser without a session starts an authorization request and reads the sign-in form.
+async fn open_signin_form(shared: &Shared, browser: &reqwest::Client) -> Result<SigninForm, String> {
     let a = &shared.args;
     let (to_signin, verifier, state) = authorize(shared, browser).await?;
     let page_url = Url::parse(&to_signin).map_err(|e| format!("sign-in page {to_signin}: {e}"))?;
@@ -519,17 +657,63 @@ async fn sign_in_for_code(shared: &Shared, browser: &reqwest::Client, username: 
         return Err(format!("sign-in page answered {}", response.status()));
     }
     let page = response.text().await.map_err(|e| format!("sign-in page: {e}"))?;
-    let (action, mut fields) = signin_form(&page_url, &page)?;
+    let (action, fields) = signin_form(&page_url, &page)?;
+    Ok(SigninForm { action, fields, state, verifier })
+}
+
+/// The server's answer to a posted sign-in form, read to the end, and how long it took.
+struct Posted {
+    status: StatusCode,
+    location: Option<String>,
+    retry_after: Option<Duration>,
+    took: Duration,
+}
+
+/// Posts `form` with `username` and `password`; `forwarded_for` is sent as `X-Forwarded-For`
+/// (a client address, for a server configured to trust it).
+async fn post_signin(
+    browser: &reqwest::Client,
+    form: &SigninForm,
+    username: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> Result<Posted, String> {
+    let mut fields = form.fields.clone();
     fields.push(("username".into(), username.to_string()));
-    fields.push(("password".into(), a.password.clone()));
-    let response = browser.post(action.clone()).form(&fields).send().await.map_err(|e| format!("sign-in: {e}"))?;
-    if !response.status().is_redirection() {
-        return Err(format!("sign-in of {username} answered {}", response.status()));
+    fields.push(("password".into(), password.to_string()));
+    let mut request = browser.post(form.action.clone()).form(&fields);
+    if let Some(address) = forwarded_for {
+        request = request.header("x-forwarded-for", address);
     }
-    // Follow the server's own redirects (node: back to /auth/:uid) until it sends the browser
-    // back to the portal with the code.
-    let mut from = action;
-    let mut to = location(&response)?;
+    let t0 = Instant::now();
+    let response = request.send().await.map_err(|e| format!("sign-in: {e}"))?;
+    let status = response.status();
+    let header = |name: reqwest::header::HeaderName| {
+        response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    };
+    let location = header(LOCATION);
+    // RFC 9110 §10.2.3: delay-seconds (an HTTP date is not what Poortwachter sends).
+    let retry_after =
+        header(reqwest::header::RETRY_AFTER).and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
+    response.bytes().await.map_err(|e| format!("sign-in answer: {e}"))?;
+    Ok(Posted { status, location, retry_after, took: t0.elapsed() })
+}
+
+/// After the sign-in POST redirected: follow the server's own redirects (node: back to
+/// /auth/:uid) until it sends the browser back to the portal with the code.
+async fn code_after_signin(
+    shared: &Shared,
+    browser: &reqwest::Client,
+    form: SigninForm,
+    posted: &Posted,
+    username: &str,
+) -> Result<Code, String> {
+    let a = &shared.args;
+    if !posted.status.is_redirection() {
+        return Err(format!("sign-in of {username} answered {}", posted.status));
+    }
+    let mut from = form.action;
+    let mut to = posted.location.clone().ok_or_else(|| format!("expected a redirect, got {}", posted.status))?;
     for _ in 0..5 {
         if to.starts_with(&a.redirect_uri) {
             break;
@@ -542,27 +726,86 @@ async fn sign_in_for_code(shared: &Shared, browser: &reqwest::Client, username: 
         to = location(&response)?;
         from = next;
     }
-    code_from(shared, &to, &state, verifier)
+    code_from(shared, &to, &form.state, form.verifier)
 }
 
-/// First visit: the sign-in form, with the password; returns the browser with its SSO cookie.
-async fn sign_in(shared: &Shared, index: usize) -> Result<(reqwest::Client, Duration), String> {
+/// A sign-in refused because every password check was taken (503): not an error but an answer,
+/// to be tried again after `Retry-After`.
+struct Busy {
+    answered_in: Duration,
+    retry_after: Option<Duration>,
+}
+
+enum SignInFailure {
+    Busy(Busy),
+    Failed(String),
+}
+
+impl From<String> for SignInFailure {
+    fn from(error: String) -> Self {
+        SignInFailure::Failed(error)
+    }
+}
+
+/// A browser without a session signs in with the password: authorize → sign-in page → POST →
+/// (node: resume at /auth/:uid) → the code.
+async fn sign_in_for_code(shared: &Shared, browser: &reqwest::Client, username: &str) -> Result<Code, SignInFailure> {
+    let form = open_signin_form(shared, browser).await?;
+    let posted = post_signin(browser, &form, username, &shared.args.password, None).await?;
+    if posted.status == StatusCode::SERVICE_UNAVAILABLE {
+        return Err(SignInFailure::Busy(Busy { answered_in: posted.took, retry_after: posted.retry_after }));
+    }
+    Ok(code_after_signin(shared, browser, form, &posted, username).await?)
+}
+
+/// How long a refused sign-in waits before it tries again: the server's `Retry-After` (1 s when
+/// it gave none), at most 10 s.
+fn retry_delay(retry_after: Option<Duration>) -> Duration {
+    retry_after.unwrap_or(Duration::from_secs(1)).min(Duration::from_secs(10))
+}
+
+/// Sleeps for `delay`, but not past `deadline` nor past a stop (SIGTERM).
+async fn pause(shared: &Shared, delay: Duration, deadline: Instant) {
+    let until = (Instant::now() + delay).min(deadline);
+    tokio::select! {
+        _ = tokio::time::sleep_until(until.into()) => {}
+        _ = shared.stop.cancelled() => {}
+    }
+}
+
+/// Phase 1 tries a refused sign-in again this many times (after `Retry-After` each time).
+const MAX_BUSY_RETRIES: u32 = 120;
+
+/// First visit: the sign-in form, with the password; returns the browser with its SSO cookie and
+/// how many times the server answered 503 (each waited out and tried again, as a person would).
+async fn sign_in(shared: &Shared, index: usize) -> Result<(reqwest::Client, Duration, u32), String> {
     let a = &shared.args;
     let browser = browser();
     let started = Instant::now();
     // Browsers spread over the accounts (browser i is account i + 1 when there are as many).
     let n = index * a.accounts / a.users + 1;
-    let code = sign_in_for_code(shared, &browser, &username(a, n)).await?;
+    let mut busy = 0;
+    let code = loop {
+        match sign_in_for_code(shared, &browser, &username(a, n)).await {
+            Ok(code) => break code,
+            Err(SignInFailure::Failed(e)) => return Err(e),
+            Err(SignInFailure::Busy(b)) if busy < MAX_BUSY_RETRIES && !shared.stop.is_cancelled() => {
+                busy += 1;
+                pause(shared, retry_delay(b.retry_after), Instant::now() + Duration::from_secs(60)).await;
+            }
+            Err(SignInFailure::Busy(_)) => return Err(format!("the server was busy {} times in a row", busy + 1)),
+        }
+    };
     let elapsed = started.elapsed();
     redeem(shared, &code).await?;
-    Ok((browser, elapsed))
+    Ok((browser, elapsed, busy))
 }
 
 /// Phase 2 for one browser: SSO authorize → code → token, until `deadline` or `limit` flows.
 async fn flows(shared: Arc<Shared>, browser: reqwest::Client, deadline: Instant, limit: usize) -> Samples {
     let mut samples = Samples::default();
     let mut tried = 0;
-    while Instant::now() < deadline && tried < limit {
+    while Instant::now() < deadline && tried < limit && !shared.stop.is_cancelled() {
         tried += 1;
         let t0 = Instant::now();
         let code = match authorize(&shared, &browser).await {
@@ -590,15 +833,16 @@ async fn flows(shared: Arc<Shared>, browser: reqwest::Client, deadline: Instant,
 }
 
 /// Phase 4 for one worker: password flows, each a fresh browser and a random account, until
-/// `deadline` or `limit` flows. `authorize` holds the sign-in part (authorize to code), `token`
-/// the exchange.
+/// `deadline` or `limit` attempts. `authorize` holds the sign-in part (authorize to code), `token`
+/// the exchange. A sign-in the server refuses as busy (503) is counted apart, not as an error, and
+/// the worker waits its `Retry-After` before the next attempt (a fresh browser again).
 async fn password_flows(shared: Arc<Shared>, worker: usize, deadline: Instant, limit: usize) -> Samples {
     let a = &shared.args;
     let mut samples = Samples::default();
     // xorshift64*, seeded per worker: which account signs in next.
     let mut seed = 0x9E37_79B9_7F4A_7C15u64 ^ ((worker as u64 + 1) << 17) ^ std::process::id() as u64;
     let mut tried = 0;
-    while Instant::now() < deadline && tried < limit {
+    while Instant::now() < deadline && tried < limit && !shared.stop.is_cancelled() {
         tried += 1;
         seed ^= seed >> 12;
         seed ^= seed << 25;
@@ -608,8 +852,13 @@ async fn password_flows(shared: Arc<Shared>, worker: usize, deadline: Instant, l
         let t0 = Instant::now();
         let code = match sign_in_for_code(&shared, &browser, &username(a, n)).await {
             Ok(c) => c,
-            Err(e) => {
+            Err(SignInFailure::Failed(e)) => {
                 samples.fail(e);
+                continue;
+            }
+            Err(SignInFailure::Busy(busy)) => {
+                samples.refused(&busy);
+                pause(&shared, retry_delay(busy.retry_after), deadline).await;
                 continue;
             }
         };
@@ -645,7 +894,7 @@ async fn mint(shared: Arc<Shared>, browser: reqwest::Client, mint: Duration) -> 
     let mut samples = Samples::default();
     let mut codes = Vec::new();
     let until = Instant::now() + mint;
-    while Instant::now() < until && codes.len() < MAX_CODES_PER_BROWSER {
+    while Instant::now() < until && codes.len() < MAX_CODES_PER_BROWSER && !shared.stop.is_cancelled() {
         match authorize(&shared, &browser).await {
             Ok((location, verifier, state)) => match code_from(&shared, &location, &state, verifier) {
                 Ok(code) => codes.push(code),
@@ -725,6 +974,320 @@ fn make_accounts(args: &Args, count: usize) {
     }
 }
 
+/// SIGTERM ends the running phase early (see `Shared::stop`); a second one exits at once.
+fn stop_on_sigterm(stop: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut terms) = signal(SignalKind::terminate()) else { return };
+    tokio::spawn(async move {
+        while terms.recv().await.is_some() {
+            if stop.is_cancelled() {
+                std::process::exit(143);
+            }
+            eprintln!("code_flow_load: SIGTERM: ending the running phase");
+            stop.cancel();
+        }
+    });
+}
+
+/// The answers to a run of wrong passwords for one account.
+#[derive(Default)]
+struct FloodTally {
+    sent: u64,
+    /// 401: the password was checked (and was wrong).
+    checked: u64,
+    /// 429: the username is paused.
+    paused: u64,
+    /// 503: every password check was taken; nothing counted.
+    busy: u64,
+    busy_without_retry_after: u64,
+    /// Anything else (another status, a transport error): a failure of the run.
+    unexpected: u64,
+    first_unexpected: Option<String>,
+    checked_times: Vec<Duration>,
+    /// 429 and 503 answers.
+    refused_times: Vec<Duration>,
+}
+
+impl FloodTally {
+    fn count(&mut self, answer: &Result<Posted, String>) {
+        self.sent += 1;
+        let posted = match answer {
+            Ok(p) => p,
+            Err(e) => {
+                self.unexpected += 1;
+                self.first_unexpected.get_or_insert_with(|| e.clone());
+                return;
+            }
+        };
+        match posted.status {
+            StatusCode::UNAUTHORIZED => {
+                self.checked += 1;
+                self.checked_times.push(posted.took);
+            }
+            StatusCode::TOO_MANY_REQUESTS => {
+                self.paused += 1;
+                self.refused_times.push(posted.took);
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                self.busy += 1;
+                self.refused_times.push(posted.took);
+                if posted.retry_after.is_none() {
+                    self.busy_without_retry_after += 1;
+                }
+            }
+            other => {
+                self.unexpected += 1;
+                self.first_unexpected.get_or_insert_with(|| format!("a wrong password answered {other}"));
+            }
+        }
+    }
+}
+
+/// The client address of flood attempt `n`: 10.0.0.0/8, cycling through `addresses` of them.
+fn flood_address(n: u64, addresses: u32) -> String {
+    let k = (n % u64::from(addresses)) as u32;
+    format!("10.{}.{}.{}", (k >> 16) & 255, (k >> 8) & 255, k & 255)
+}
+
+/// Others signing in during the flood: sign-ins that succeeded, failed, and how often they were
+/// refused as busy (503) and tried again.
+#[derive(Default)]
+struct BystanderTally {
+    ok: u64,
+    failed: u64,
+    first_failure: Option<String>,
+    busy: u64,
+    /// From the authorization request to the code, waits after a 503 included.
+    times: Vec<Duration>,
+}
+
+/// One sign-in by someone else (a fresh browser, the right password, client address `address`):
+/// after a 503 the same form is posted again after `Retry-After`, as a person would.
+async fn bystander_sign_in(shared: &Shared, username: &str, address: &str, busy: &mut u64) -> Result<Duration, String> {
+    let browser = browser();
+    let t0 = Instant::now();
+    let form = open_signin_form(shared, &browser).await?;
+    let mut refused = 0;
+    let posted = loop {
+        let posted = post_signin(&browser, &form, username, &shared.args.password, Some(address)).await?;
+        if posted.status != StatusCode::SERVICE_UNAVAILABLE {
+            break posted;
+        }
+        *busy += 1;
+        refused += 1;
+        if refused > MAX_BUSY_RETRIES || shared.stop.is_cancelled() {
+            return Err(format!("the sign-in of {username} was refused as busy {refused} times in a row"));
+        }
+        pause(shared, retry_delay(posted.retry_after), Instant::now() + Duration::from_secs(60)).await;
+    };
+    let code = code_after_signin(shared, &browser, form, &posted, username).await?;
+    let took = t0.elapsed();
+    redeem(shared, &code).await?;
+    Ok(took)
+}
+
+/// Bystander `index`: sign-ins as random accounts (never the flooded one) from an address of its
+/// own in 172.16.0.0/12, one after another until `deadline` (at least one).
+async fn bystander(shared: Arc<Shared>, index: usize, deadline: Instant) -> BystanderTally {
+    let a = &shared.args;
+    let flooded = a.flood.username.as_deref().unwrap_or_default();
+    let address = format!("172.{}.{}.{}", 16 + ((index >> 16) & 15), (index >> 8) & 255, index & 255);
+    let mut tally = BystanderTally::default();
+    let mut seed = 0xD1B5_4A32_D192_ED03u64 ^ ((index as u64 + 1) << 23) ^ u64::from(std::process::id());
+    loop {
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        let n = (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) % a.accounts as u64) as usize + 1;
+        let name = username(a, n);
+        if name != flooded {
+            match bystander_sign_in(&shared, &name, &address, &mut tally.busy).await {
+                Ok(took) => {
+                    tally.ok += 1;
+                    tally.times.push(took);
+                }
+                Err(e) => {
+                    tally.failed += 1;
+                    tally.first_failure.get_or_insert(e);
+                }
+            }
+        }
+        if Instant::now() >= deadline || shared.stop.is_cancelled() {
+            break;
+        }
+    }
+    tally
+}
+
+/// `--flood USERNAME`: bad input during a storm. For `--flood-secs`, wrong passwords for one
+/// account at `--flood-rate` attempts per second, open loop (sent on time whatever the answers,
+/// 503s not waited out), each from the next of `--flood-addresses` client addresses (sent as
+/// `X-Forwarded-For`, for a server told to trust it), posted over `--flood-forms` sign-in forms
+/// (each its own browser). Meanwhile `--bystanders` others sign in as other accounts (right
+/// password, own addresses, 503s waited out). Then, one attempt at a time (503s waited out), wrong
+/// passwords go on until the username is paused (429): the passwords checked (401) in all must be
+/// exactly `--flood-limit`, the server's `signin.max_failures_per_username`.
+async fn flood(shared: Arc<Shared>) {
+    let a = &shared.args;
+    let f = &a.flood;
+    let target = f.username.clone().unwrap_or_default();
+    println!(
+        "flood: {:.0} wrong passwords/s for {target} over {:.0} s, from {} client addresses, over {} sign-in forms; \
+         {} others signing in meanwhile ({} accounts)",
+        f.rate,
+        f.secs.as_secs_f64(),
+        f.addresses,
+        f.forms,
+        f.bystanders,
+        a.accounts
+    );
+    let mut forms = Vec::with_capacity(f.forms);
+    for _ in 0..f.forms {
+        let browser = browser();
+        match open_signin_form(&shared, &browser).await {
+            Ok(form) => forms.push(Arc::new((browser, form))),
+            Err(e) => {
+                eprintln!("code_flow_load: flood: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+
+    let tally = Arc::new(std::sync::Mutex::new(FloodTally::default()));
+    let started = Instant::now();
+    let deadline = started + f.secs;
+    let bystanders: Vec<_> = (0..f.bystanders).map(|i| tokio::spawn(bystander(shared.clone(), i, deadline))).collect();
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f.rate));
+    let mut attempts = tokio::task::JoinSet::new();
+    let mut n = 0u64;
+    while Instant::now() < deadline && !shared.stop.is_cancelled() {
+        ticker.tick().await;
+        let entry = forms[(n % forms.len() as u64) as usize].clone();
+        let address = flood_address(n, f.addresses);
+        let (tally, target) = (tally.clone(), target.clone());
+        attempts.spawn(async move {
+            let (browser, form) = &*entry;
+            let answer = post_signin(browser, form, &target, &format!("wrong-{n}"), Some(&address)).await;
+            tally.lock().unwrap_or_else(|p| p.into_inner()).count(&answer);
+        });
+        n += 1;
+        while attempts.try_join_next().is_some() {}
+    }
+    while attempts.join_next().await.is_some() {}
+    let flood_wall = started.elapsed().as_secs_f64();
+    let mut people = BystanderTally::default();
+    for handle in bystanders {
+        let t = handle.await.expect("task");
+        people.ok += t.ok;
+        people.failed += t.failed;
+        people.busy += t.busy;
+        people.times.extend(t.times);
+        if people.first_failure.is_none() {
+            people.first_failure = t.first_failure;
+        }
+    }
+    let mut flooded = std::mem::take(&mut *tally.lock().unwrap_or_else(|p| p.into_inner()));
+
+    // Counted exactly? Wrong passwords go on, one at a time, until the username is paused.
+    let (browser, form) = &*forms[0];
+    let mut more = FloodTally::default();
+    let give_up = Instant::now() + Duration::from_secs(120);
+    while more.paused == 0
+        && more.unexpected == 0
+        && flooded.checked + more.checked <= f.limit
+        && Instant::now() < give_up
+        && !shared.stop.is_cancelled()
+    {
+        let answer =
+            post_signin(browser, form, &target, &format!("wrong-{n}"), Some(&flood_address(n, f.addresses))).await;
+        n += 1;
+        more.count(&answer);
+        if let Ok(p) = &answer {
+            if p.status == StatusCode::SERVICE_UNAVAILABLE {
+                pause(&shared, retry_delay(p.retry_after), give_up).await;
+            }
+        }
+    }
+    let checked_total = flooded.checked + more.checked;
+    let exact = more.paused > 0 && checked_total == f.limit && more.unexpected == 0;
+
+    let refused_p50 = quantile_ms(&mut flooded.refused_times, 0.50);
+    let refused_p99 = quantile_ms(&mut flooded.refused_times, 0.99);
+    let checked_p50 = quantile_ms(&mut flooded.checked_times, 0.50);
+    let checked_p99 = quantile_ms(&mut flooded.checked_times, 0.99);
+    let mut all = flooded.refused_times.clone();
+    all.extend(&flooded.checked_times);
+    let all_p50 = quantile_ms(&mut all, 0.50);
+    let all_p99 = quantile_ms(&mut all, 0.99);
+    let people_p50 = quantile_ms(&mut people.times, 0.50);
+    let people_p99 = quantile_ms(&mut people.times, 0.99);
+    println!(
+        "flood: {} attempts in {flood_wall:.1} s: {} checked (401), {} paused (429), {} refused as busy (503), {} other\n  \
+         refused (429 + 503) answered in p50 {refused_p50:.2} ms, p99 {refused_p99:.2} ms; \
+         checked in p50 {checked_p50:.2} ms, p99 {checked_p99:.2} ms; {} 503s without Retry-After\n  \
+         then one at a time until paused: {} attempts, {} checked, {} busy, {} paused\n  \
+         checked in all: {checked_total} (limit {}): {}\n  \
+         others signing in meanwhile: {} succeeded, {} failed, {} times refused as busy and tried again; \
+         authorize to code p50 {people_p50:.1} ms, p99 {people_p99:.1} ms",
+        flooded.sent,
+        flooded.checked,
+        flooded.paused,
+        flooded.busy,
+        flooded.unexpected,
+        flooded.busy_without_retry_after + more.busy_without_retry_after,
+        more.sent,
+        more.checked,
+        more.busy,
+        more.paused,
+        f.limit,
+        if exact { "counted exactly" } else { "NOT counted exactly" },
+        people.ok,
+        people.failed,
+        people.busy,
+    );
+    for (what, e) in [("flood", &flooded.first_unexpected), ("until paused", &more.first_unexpected)] {
+        if let Some(e) = e {
+            eprintln!("{what}: first unexpected answer: {e}");
+        }
+    }
+    if let Some(e) = &people.first_failure {
+        eprintln!("others signing in: {} failed; first: {e}", people.failed);
+    }
+    println!(
+        "RESULT flood_username={target} flood_secs={flood_wall:.1} flood_rate={:.0} flood_addresses={} flood_forms={} \
+         flood_sent={} flood_checked={} flood_paused={} flood_busy={} flood_unexpected={} \
+         flood_busy_without_retry_after={} flood_refused_p50_ms={refused_p50:.2} flood_refused_p99_ms={refused_p99:.2} \
+         flood_checked_p50_ms={checked_p50:.2} flood_checked_p99_ms={checked_p99:.2} flood_all_p50_ms={all_p50:.2} \
+         flood_all_p99_ms={all_p99:.2} after_sent={} after_checked={} after_busy={} after_paused={} \
+         after_unexpected={} checked_total={checked_total} flood_limit={} counted_exactly={} bystanders={} \
+         bystander_ok={} bystander_failed={} bystander_busy={} bystander_p50_ms={people_p50:.1} \
+         bystander_p99_ms={people_p99:.1}",
+        f.rate,
+        f.addresses,
+        f.forms,
+        flooded.sent,
+        flooded.checked,
+        flooded.paused,
+        flooded.busy,
+        flooded.unexpected,
+        flooded.busy_without_retry_after + more.busy_without_retry_after,
+        more.sent,
+        more.checked,
+        more.busy,
+        more.paused,
+        more.unexpected,
+        f.limit,
+        if exact { "yes" } else { "no" },
+        f.bystanders,
+        people.ok,
+        people.failed,
+        people.busy,
+    );
+    if !exact || flooded.unexpected > 0 || people.failed > 0 {
+        std::process::exit(1);
+    }
+}
+
 /// The authorization and token endpoints from the discovery document.
 async fn discover(args: &Args) -> (String, String) {
     let url = format!("{}/.well-known/openid-configuration", args.base);
@@ -763,7 +1326,12 @@ async fn main() {
         .pool_max_idle_per_host(users.max(args.password_browsers))
         .build()
         .expect("http client");
-    let shared = Arc::new(Shared { args, authorization_endpoint, token_endpoint, rp });
+    let stop = CancellationToken::new();
+    stop_on_sigterm(stop.clone());
+    let shared = Arc::new(Shared { args, authorization_endpoint, token_endpoint, rp, stop });
+    if shared.args.flood.username.is_some() {
+        return flood(shared).await;
+    }
     let a = &shared.args;
     println!(
         "code flow load ({}): {users} browsers, {} accounts, against {} ({})",
@@ -776,6 +1344,7 @@ async fn main() {
     // 1. Sign in every browser once (Argon2id on the server: tens of ms each, by design). At most
     //    SIGNIN_CONCURRENCY at a time, as a morning's sign-ins arrive spread out.
     let (mut signin_p50, mut signin_p99) = (f64::NAN, f64::NAN);
+    let mut signin_busy = 0u64;
     let mut browsers = Vec::with_capacity(users);
     if !duration.is_zero() || !mint_secs.is_zero() {
         let started = Instant::now();
@@ -793,9 +1362,10 @@ async fn main() {
         let mut signin_times = Vec::with_capacity(users);
         for handle in handles {
             match handle.await.expect("task") {
-                Ok((browser, elapsed)) => {
+                Ok((browser, elapsed, busy)) => {
                     browsers.push(browser);
                     signin_times.push(elapsed);
+                    signin_busy += u64::from(busy);
                 }
                 Err(e) => {
                     eprintln!("sign-in failed: {e}");
@@ -807,8 +1377,13 @@ async fn main() {
         signin_p50 = quantile_ms(&mut signin_times, 0.50);
         signin_p99 = quantile_ms(&mut signin_times, 0.99);
         println!(
-            "sign-in (authorize + form + password, {SIGNIN_CONCURRENCY} at a time): {:.0} sign-ins/s, p50 {signin_p50:.1} ms, p99 {signin_p99:.1} ms",
-            users as f64 / signin_wall.as_secs_f64()
+            "sign-in (authorize + form + password, {SIGNIN_CONCURRENCY} at a time): {:.0} sign-ins/s, p50 {signin_p50:.1} ms, p99 {signin_p99:.1} ms{}",
+            users as f64 / signin_wall.as_secs_f64(),
+            if signin_busy > 0 {
+                format!(" ({signin_busy} times refused as busy (503) and tried again after Retry-After)")
+            } else {
+                String::new()
+            }
         );
     }
 
@@ -903,6 +1478,11 @@ async fn main() {
         for handle in handles {
             password.merge_errors(handle.await.expect("task"));
         }
+        println!(
+            "password flows: measuring for {:.0} s (or until SIGTERM), {} fresh browsers at a time",
+            password_secs.as_secs_f64(),
+            a.password_browsers
+        );
         let cpu0 = cpu_sample(a);
         let started = Instant::now();
         let deadline = started + password_secs;
@@ -921,15 +1501,22 @@ async fn main() {
     let password_signin_p99 = quantile_ms(&mut password.authorize, 0.99);
     let password_p50 = quantile_ms(&mut password.flow, 0.50);
     let password_p99 = quantile_ms(&mut password.flow, 0.99);
+    let password_busy_p50 = quantile_ms(&mut password.busy_times, 0.50);
+    let password_busy_p99 = quantile_ms(&mut password.busy_times, 0.99);
+    let password_attempts = password.flow.len() as u64 + password.errors + password.busy;
     if !password_secs.is_zero() {
         println!(
             "password flows ({} fresh browsers at a time, {} accounts): {} in {password_wall:.1} s = {password_per_s:.1} flows/s ({} errors)\n  \
              sign-in (authorize → form → password → code): p50 {password_signin_p50:.2} ms, p99 {password_signin_p99:.2} ms\n  \
-             whole flow (with the token):                  p50 {password_p50:.2} ms, p99 {password_p99:.2} ms",
+             whole flow (with the token):                  p50 {password_p50:.2} ms, p99 {password_p99:.2} ms\n  \
+             refused as busy (503, tried again after Retry-After): {} of {password_attempts} attempts, \
+             answered in p50 {password_busy_p50:.2} ms, p99 {password_busy_p99:.2} ms; {} without Retry-After",
             a.password_browsers,
             a.accounts,
             password.flow.len(),
-            password.errors
+            password.errors,
+            password.busy,
+            password.busy_without_retry_after
         );
         if a.server_pid.is_some() {
             println!("  {}", password_cpu.line());
@@ -943,7 +1530,9 @@ async fn main() {
          exchange_p99_ms={exchange_p99:.2} exchange_errors={} signin_p50_ms={signin_p50:.1} signin_p99_ms={signin_p99:.1} \
          target={} accounts={} password_flows_per_s={password_per_s:.1} password_flow_p50_ms={password_p50:.2} \
          password_flow_p99_ms={password_p99:.2} password_signin_p50_ms={password_signin_p50:.2} \
-         password_signin_p99_ms={password_signin_p99:.2} password_errors={} {} {}",
+         password_signin_p99_ms={password_signin_p99:.2} password_errors={} {} {} signin_busy={signin_busy} \
+         password_attempts={password_attempts} password_busy={} password_busy_p50_ms={password_busy_p50:.2} \
+         password_busy_p99_ms={password_busy_p99:.2} password_busy_without_retry_after={} password_secs={password_wall:.1}",
         flow.errors,
         exchanged.errors + minting.errors,
         a.target.name(),
@@ -951,6 +1540,8 @@ async fn main() {
         password.errors,
         sso_cpu.keys("sso"),
         password_cpu.keys("password"),
+        password.busy,
+        password.busy_without_retry_after,
     );
     if flow.errors + exchanged.errors + minting.errors + password.errors > 0 {
         std::process::exit(1);

@@ -1,4 +1,4 @@
-# Helpers shared by scripts/load/run.sh and scripts/load/compare.sh (sourced, not run).
+# Helpers shared by scripts/load/run.sh, compare.sh and storm.sh (sourced, not run).
 # shellcheck shell=bash
 # Globals pass both ways between this file and its callers (work in; backend_label, db_match,
 # password_hash, bulk_secs out):
@@ -66,6 +66,12 @@ stop_pid() { # $1 = pid: TERM, and wait for it
 }
 
 ms() { awk -v us="$1" 'BEGIN { printf "%.1f", us / 1000 }'; }
+to_ms() { # wrk's 1.23ms / 456.00us / 1.02s / 2.00m, in ms
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
+    printf "%.2f", n }'
+}
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 rss_kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; } # $1 pid, $2 VmRSS/VmHWM/…
 

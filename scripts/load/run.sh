@@ -176,13 +176,6 @@ EOF
 post_script "$work/token.lua" "grant_type=client_credentials"
 post_script "$work/introspect.lua" "token=$access_token"
 
-to_ms() { # wrk's 1.23ms / 456.00us / 1.02s / 2.00m
-  awk -v v="$1" 'BEGIN {
-    n = v + 0
-    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n *= 1; else if (v ~ /m$/) n *= 60000; else if (v ~ /s$/) n *= 1000
-    printf "%.2f", n }'
-}
-
 rows=()
 run_wrk() { # $1 label, $2 path, $3 optional lua script
   local name out rps p50 p99 bad sock cpu best="" best_other="" other attempt
