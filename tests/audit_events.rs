@@ -73,6 +73,8 @@ async fn a_portal_session_is_recorded_step_by_step(app: TestApp) {
     let issued = of(&app, "token.issued").await;
     assert_eq!(issued.len(), 1);
     assert_eq!(issued[0].client_id.as_deref(), Some(portal.client_id.as_str()));
+    // The portal's back-channel request: its address is not the person's, so none is recorded.
+    assert_eq!(issued[0].client_address, None);
     assert_eq!(issued[0].subject_id.as_deref(), Some(account.id.as_str()));
     assert_eq!(issued[0].object_type.as_deref(), Some("grant"));
     assert_eq!(detail(&issued[0])["scope"], "openid profile email");

@@ -22,6 +22,7 @@
 //! one is tried too.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -90,11 +91,20 @@ fn reference_hasher() -> Hasher {
     .hasher()
 }
 
-/// Runs `work` on a hashing thread; `None` when no hashing thread could take it.
-async fn on_hashing_thread<R: Send + 'static>(work: impl FnOnce(&mut Hasher) -> R + Send + 'static) -> Option<R> {
+/// Runs `work` on a hashing thread; `None` when no hashing thread could take it. `held` (a
+/// sign-in's place in the queue) is let go only when the hash is done, so a request that goes
+/// away leaves its place taken until its queued job is gone; a job whose requester went away
+/// before it started is skipped (nobody waits for its answer, and nothing is counted for it).
+async fn on_hashing_thread<R: Send + 'static>(
+    held: Option<Admitted>,
+    work: impl FnOnce(&mut Hasher) -> R + Send + 'static,
+) -> Option<R> {
     let (reply, answer) = oneshot::channel();
     let job: Job = Box::new(move |hasher| {
-        let _ = reply.send(work(hasher));
+        if !reply.is_closed() {
+            let _ = reply.send(work(hasher));
+        }
+        drop(held);
     });
     hashing_threads().lock().unwrap_or_else(|p| p.into_inner()).send(job).ok()?;
     answer.await.ok()
@@ -105,20 +115,43 @@ async fn on_hashing_thread<R: Send + 'static>(work: impl FnOnce(&mut Hasher) -> 
 #[derive(Clone)]
 pub struct Admission {
     slots: Arc<Semaphore>,
+    capacity: usize,
+    /// Whether the last attempt was refused: the log says when refusing starts and ends, not
+    /// once per refused attempt (thousands a minute in a storm).
+    refusing: Arc<AtomicBool>,
 }
 
-/// A sign-in's place in the hashing queue, held until its password has been checked.
+/// A sign-in's place in the hashing queue, held until its password has been checked
+/// ([`verify_admitted`]).
 pub struct Admitted(#[allow(dead_code)] OwnedSemaphorePermit);
 
 impl Admission {
     /// Room for `waiting` checks (at least one).
     pub fn new(waiting: u32) -> Self {
-        Self { slots: Arc::new(Semaphore::new(waiting.max(1) as usize)) }
+        let capacity = waiting.max(1) as usize;
+        Self { slots: Arc::new(Semaphore::new(capacity)), capacity, refusing: Arc::default() }
     }
 
     /// A place in the queue, or `None` when it is full.
     pub fn try_admit(&self) -> Option<Admitted> {
-        Arc::clone(&self.slots).try_acquire_owned().ok().map(Admitted)
+        match Arc::clone(&self.slots).try_acquire_owned() {
+            Ok(permit) => {
+                // Said once the queue is at most half full again, not at every place freed.
+                if self.refusing.load(Ordering::Relaxed)
+                    && self.slots.available_permits() >= self.capacity / 2
+                    && self.refusing.swap(false, Ordering::Relaxed)
+                {
+                    tracing::info!("password checks have room again: sign-ins are admitted");
+                }
+                Some(Admitted(permit))
+            }
+            Err(_) => {
+                if !self.refusing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!("every password check is taken: new sign-ins get 503 until there is room");
+                }
+                None
+            }
+        }
     }
 
     /// The default room: 32 checks per core, about half a second of waiting at most.
@@ -193,7 +226,7 @@ fn normalise(password: &str) -> Cow<'_, str> {
 
 /// Hashes a password, normalised, into a PHC string.
 pub async fn hash(password: Secret<String>) -> Result<Secret<String>, HashError> {
-    on_hashing_thread(move |hasher| hash_with(hasher, normalise(password.expose()).as_bytes()).map(Secret::new))
+    on_hashing_thread(None, move |hasher| hash_with(hasher, normalise(password.expose()).as_bytes()).map(Secret::new))
         .await
         .ok_or(HashError)?
 }
@@ -204,7 +237,17 @@ pub async fn hash(password: Secret<String>) -> Result<Secret<String>, HashError>
 /// normalisation). Whether a second try happens depends on the typed text only, never on the
 /// account, so the timing still says nothing about whether the account exists.
 pub async fn verify(password: Secret<String>, stored: Option<Secret<String>>) -> bool {
-    on_hashing_thread(move |hasher| {
+    check(None, password, stored).await
+}
+
+/// [`verify`] for a sign-in that holds a place in the queue; the place is let go when the hash
+/// is done (or skipped because the request went away).
+pub async fn verify_admitted(admitted: Admitted, password: Secret<String>, stored: Option<Secret<String>>) -> bool {
+    check(Some(admitted), password, stored).await
+}
+
+async fn check(held: Option<Admitted>, password: Secret<String>, stored: Option<Secret<String>>) -> bool {
+    on_hashing_thread(held, move |hasher| {
         let typed = password.expose();
         let normalised = normalise(typed);
         let differs = normalised != typed.as_str();
@@ -228,7 +271,7 @@ pub async fn verify(password: Secret<String>, stored: Option<Secret<String>>) ->
 
 /// Computes the dummy hash ahead of the first sign-in, so that one is not slower.
 pub async fn warm_up() {
-    let _ = on_hashing_thread(|_| dummy_hash().len()).await;
+    let _ = on_hashing_thread(None, |_| dummy_hash().len()).await;
 }
 
 #[cfg(test)]

@@ -82,7 +82,7 @@ pub async fn with_password(
     }
     // A place in the hashing queue before anything is counted: a refused attempt costs nobody a try.
     let Some(admitted) = deps.password_checks.try_admit() else {
-        tracing::warn!(ip = %client_ip, "sign-in refused: password checks are all busy");
+        tracing::debug!(ip = %client_ip, "sign-in refused: every password check is taken");
         return Ok(SignIn::Busy);
     };
     let found = deps.store.account_by_username(&normalised).await?;
@@ -104,9 +104,7 @@ pub async fn with_password(
     }
     let account = found.clone().filter(|a| !a.disabled);
     let stored = account.as_ref().and_then(|a| a.password_hash.clone());
-    let right = password::verify(pass, stored).await;
-    drop(admitted);
-    if !right {
+    if !password::verify_admitted(admitted, pass, stored).await {
         deps.kv.incr(&ip_key, limits.window_secs).await?;
         tracing::info!(ip = %client_ip, known_device = known.is_some(), "sign-in failed");
         // A disabled account is named too: its owner (and the organisation) should see attempts.

@@ -19,8 +19,9 @@ mod second_factor;
 mod token;
 mod userinfo;
 
-use axum::http::{header, HeaderValue, Method};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::Router;
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -80,9 +81,19 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'"),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            // The path only: query strings carry codes and tokens, which never go to the log.
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    // The path only: query strings carry codes and tokens, which never go to the log.
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_failure(|failure: ServerErrorsFailureClass, latency: std::time::Duration, _: &tracing::Span| {
+                    // A 503 is an answer given on purpose (a full sign-in queue), said once by
+                    // `auth::password::Admission` when it starts; every other 5xx is an error.
+                    if !matches!(failure, ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE)) {
+                        tracing::error!(classification = %failure, latency = ?latency, "response failed");
+                    }
+                }),
+        )
         .with_state(state)
 }

@@ -416,7 +416,15 @@ where
 {
     let run = {
         let store = Arc::clone(store);
-        async move { work(store.begin().await?).await }
+        // The request's address goes along: the audit records the work appends must name it.
+        let origin = crate::audit::current_origin();
+        async move {
+            let work = async move { work(store.begin().await?).await };
+            match origin {
+                Some(address) => crate::audit::with_origin(address, work).await,
+                None => work.await,
+            }
+        }
     };
     match store.writer() {
         Some(writer) => match writer.spawn(run).await {
@@ -528,5 +536,24 @@ pub(crate) fn map_unique(error: sqlx::Error, what: &'static str) -> StoreError {
     match &error {
         sqlx::Error::Database(e) if e.is_unique_violation() => StoreError::Conflict(what),
         _ => StoreError::Backend(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// On SQLite a write runs on the writer thread, and the request's address goes with it (the
+    /// audit records it appends name it).
+    #[tokio::test]
+    async fn a_write_runs_on_the_sqlite_writer_with_the_requests_origin() {
+        let dir = std::env::temp_dir().join(format!("pw-write-{}", uuid::Uuid::new_v4()));
+        let store = super::connect(&format!("sqlite://{}/db.sqlite", dir.display()), 2).await.unwrap();
+        let work = super::write(&store, |tx| async move {
+            drop(tx);
+            let thread = std::thread::current().name().map(str::to_string);
+            Ok::<_, super::StoreError>((thread, crate::audit::current_origin()))
+        });
+        let seen = crate::audit::with_origin("192.0.2.7".into(), work).await.unwrap();
+        assert_eq!(seen, (Some("sqlite-writer".into()), Some("192.0.2.7".into())));
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
