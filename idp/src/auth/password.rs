@@ -210,9 +210,15 @@ fn verify_with(hasher: &mut Hasher, password: &[u8], phc: &str) -> bool {
     hasher.hash_into(password, salt_bytes, &mut out).is_ok() && constant_time_eq(&out, expected.as_bytes())
 }
 
+/// What an unknown user's password is checked against: a fixed Argon2id hash with Poortwachter's
+/// parameters, of a random string nobody knows (made once with another implementation, the
+/// Python `argon2-cffi` binding of the reference code). Fixed rather than made at start, so that
+/// no failure can leave it empty and answer unknown users without the work.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$oPSkQZH3kll/tcadNVyz1g$+A55DE/wt+u5ZZ3wQHODIsqkTmy573EOS+e4ENKPrGg";
+
 fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| hash_with(&mut reference_hasher(), b"poortwachter-dummy-password").unwrap_or_default())
+    DUMMY_HASH
 }
 
 /// The form of a password that is hashed: NFKC (see the module doc).
@@ -269,9 +275,10 @@ async fn check(held: Option<Admitted>, password: Secret<String>, stored: Option<
     .unwrap_or(false)
 }
 
-/// Computes the dummy hash ahead of the first sign-in, so that one is not slower.
+/// Starts the hashing threads and gives each its working memory ahead of the first sign-in, so
+/// that one is not slower.
 pub async fn warm_up() {
-    let _ = on_hashing_thread(None, |_| dummy_hash().len()).await;
+    let _ = on_hashing_thread(None, |hasher| verify_with(hasher, b"warm-up", dummy_hash())).await;
 }
 
 #[cfg(test)]
@@ -285,6 +292,16 @@ mod tests {
         assert!(verify(Secret::new("Correct horse 1".into()), Some(h.clone())).await);
         assert!(!verify(Secret::new("correct horse 1".into()), Some(h)).await);
         assert!(!verify(Secret::new("poortwachter-dummy-password".into()), None).await);
+    }
+
+    #[test]
+    fn the_dummy_hash_has_our_parameters_so_it_costs_what_a_real_check_costs() {
+        let parsed = PasswordHash::new(DUMMY_HASH).unwrap();
+        assert_eq!(parsed.algorithm, ARGON2ID_IDENT);
+        let params = Params::try_from(&parsed).unwrap();
+        let ours = Params::default();
+        assert_eq!((params.m_cost(), params.t_cost(), params.p_cost()), (ours.m_cost(), ours.t_cost(), ours.p_cost()));
+        assert_eq!(parsed.hash.unwrap().len(), Params::DEFAULT_OUTPUT_LEN);
     }
 
     #[tokio::test]
