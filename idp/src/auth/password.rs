@@ -154,7 +154,8 @@ impl Admission {
         }
     }
 
-    /// The default room: 32 checks per core, about half a second of waiting at most.
+    /// The default room: 32 checks per core: at 7.6 ms a hash (docs/benchmarks.md) the last in the
+    /// queue waits about a quarter of a second.
     pub fn default_room() -> u32 {
         u32::try_from(cores() * 32).unwrap_or(u32::MAX)
     }
