@@ -5,7 +5,7 @@
 //! The hashing runs on its own threads, one per core, each keeping its 19 MiB of working memory
 //! between hashes: memory stays at cores × 19 MiB however many people sign in (allocating per
 //! call let the C allocator keep every burst's peak, over a GiB after a few hundred sign-ins).
-//! Those threads run at a lower scheduling priority (nice +10): when sign-ins saturate the cores,
+//! Those threads run at the lowest scheduling priority (nice +19): when sign-ins saturate the cores,
 //! discovery, tokens and single sign-on still get the CPU at once, and the hashes take what is left.
 //! The computation is `argon2-rust` (runtime-selected AVX-512/AVX2/SSE/NEON, bit-exact with the
 //! reference implementation, the code behind node's `@node-rs/argon2`); PHC strings are read and
@@ -42,7 +42,7 @@ use crate::domain::Secret;
 pub struct HashError;
 
 /// How much lower than the server's other threads the hashing threads are scheduled (nice).
-const HASHING_NICENESS: i32 = 10;
+const HASHING_NICENESS: i32 = 19;
 
 type Job = Box<dyn FnOnce(&mut Hasher) + Send>;
 
@@ -94,7 +94,8 @@ fn reference_hasher() -> Hasher {
 /// Runs `work` on a hashing thread; `None` when no hashing thread could take it. `held` (a
 /// sign-in's place in the queue) is let go only when the hash is done, so a request that goes
 /// away leaves its place taken until its queued job is gone; a job whose requester went away
-/// before it started is skipped (nobody waits for its answer, and nothing is counted for it).
+/// before it started is skipped (nobody waits for its answer; the attempt has already counted
+/// against the username, as every admitted attempt does, but not against the address).
 async fn on_hashing_thread<R: Send + 'static>(
     held: Option<Admitted>,
     work: impl FnOnce(&mut Hasher) -> R + Send + 'static,
@@ -155,7 +156,8 @@ impl Admission {
     }
 
     /// The default room: 32 checks per core: at 7.6 ms a hash (docs/benchmarks.md) the last in the
-    /// queue waits about a quarter of a second.
+    /// queue waits about a quarter of a second when hashing has the cores, longer when other work
+    /// takes them (0.35–0.57 s measured under a storm).
     pub fn default_room() -> u32 {
         u32::try_from(cores() * 32).unwrap_or(u32::MAX)
     }
@@ -276,10 +278,14 @@ async fn check(held: Option<Admitted>, password: Secret<String>, stored: Option<
     .unwrap_or(false)
 }
 
-/// Starts the hashing threads and gives each its working memory ahead of the first sign-in, so
-/// that one is not slower.
+/// Starts the hashing threads and gives them their working memory ahead of the first sign-ins, so
+/// that those are not slower: one check per thread, sent at once (a free thread takes the next).
 pub async fn warm_up() {
-    let _ = on_hashing_thread(None, |hasher| verify_with(hasher, b"warm-up", dummy_hash())).await;
+    let mut checks = tokio::task::JoinSet::new();
+    for _ in 0..cores() {
+        checks.spawn(on_hashing_thread(None, |hasher| verify_with(hasher, b"warm-up", dummy_hash())));
+    }
+    while checks.join_next().await.is_some() {}
 }
 
 #[cfg(test)]
