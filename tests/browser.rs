@@ -8,7 +8,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::helpers::{TestApp, PASSWORD};
+use crate::helpers::{Backend, TestApp, PASSWORD};
 use idp::activation::invite::InviteRequest;
 use idp::admin::PolicyChange;
 
@@ -261,10 +261,9 @@ async fn overflow(client: &Client) -> i64 {
     width.as_i64().unwrap()
 }
 
-#[tokio::test]
-async fn the_activity_page_and_the_changed_forms_fit_a_small_phone_without_javascript() {
-    let app = TestApp::spawn().await;
-    // Realistic long data: a 30-character address, a double surname, a long portal name.
+/// An account with realistic long data: a 30-character address as username and e-mail, a double
+/// surname; its username.
+async fn long_named_user(app: &TestApp) -> &'static str {
     let email = "f.elamrani-vandenberg@ziggo.nl";
     assert_eq!(email.len(), 30);
     idp::admin::create_user(
@@ -282,7 +281,13 @@ async fn the_activity_page_and_the_changed_forms_fit_a_small_phone_without_javas
     )
     .await
     .unwrap();
+    email
+}
 
+#[tokio::test]
+async fn the_activity_page_and_the_changed_forms_fit_a_small_phone_without_javascript() {
+    let app = TestApp::spawn().await;
+    let email = long_named_user(&app).await;
     for (width, javascript) in [(320, false), (360, false), (360, true)] {
         let (_driver, client) = browser_with(width, javascript).await;
         // A wrong password first, so the list has a refused sign-in too.
@@ -330,6 +335,28 @@ async fn the_activity_page_and_the_changed_forms_fit_a_small_phone_without_javas
         if accepted.is_err() {
             panic!("the form was not accepted: {}", client.source().await.unwrap());
         }
+        client.close().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_busy_sign_in_page_fits_a_small_phone_without_javascript_and_keeps_the_name() {
+    let app = TestApp::spawn_with(Backend::Sqlite, |c| c.signin.max_waiting_password_checks = 1).await;
+    let email = long_named_user(&app).await;
+    let rp = app.alpha_rp().await;
+    // Every password check is taken (elsewhere): the sign-in is refused as busy.
+    let _held = app.state.password_checks.try_admit().expect("room");
+    for width in [320, 360] {
+        let (_driver, client) = browser_with(width, false).await;
+        client.goto(&rp.start(&[]).url).await.unwrap();
+        sign_in_form(&client, email).await;
+        let busy = client.wait().for_element(Locator::XPath("//*[contains(text(), 'erg druk')]")).await;
+        if busy.is_err() {
+            panic!("no busy page: {}", client.source().await.unwrap());
+        }
+        let kept = client.find(Locator::Css("input[autocomplete='username']")).await.unwrap();
+        assert_eq!(kept.prop("value").await.unwrap().as_deref(), Some(email), "the name is kept");
+        assert!(overflow(&client).await <= 0, "the busy page at {width} px scrolls sideways");
         client.close().await.unwrap();
     }
 }

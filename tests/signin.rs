@@ -4,8 +4,19 @@
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use reqwest::StatusCode;
 
-use crate::helpers::browser::{location, query_param, to_page};
+use crate::helpers::browser::{location, query_param, to_page, Browser, Page};
 use crate::helpers::{Backend, TestApp, PASSWORD};
+
+/// `n` different wrong passwords for `username`, all sent at once from `browser`; their statuses.
+async fn guess_at_once(browser: &Browser, page: &Page, username: &str, n: usize) -> Vec<StatusCode> {
+    let guesses =
+        (0..n).map(|i| async move { browser.submit_login(page, username, &format!("guess-{i}")).await.status() });
+    futures::future::join_all(guesses).await
+}
+
+fn count(statuses: &[StatusCode], status: StatusCode) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
 
 #[tokio::test]
 async fn unknown_user_and_wrong_password_get_the_same_answer() {
@@ -53,15 +64,9 @@ async fn parallel_guesses_are_counted_exactly() {
     app.user("kees").await;
     let browser = app.browser();
     let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
-    let guesses = (0..20).map(|i| {
-        let guess = format!("guess-{i}");
-        let browser = &browser;
-        let page = &page;
-        async move { browser.submit_login(page, "kees", &guess).await.status() }
-    });
-    let statuses = futures::future::join_all(guesses).await;
-    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
-    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    let statuses = guess_at_once(&browser, &page, "kees", 20).await;
+    let checked = count(&statuses, StatusCode::UNAUTHORIZED);
+    let refused = count(&statuses, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!((checked, refused), (5, 15), "exactly the limit is checked");
 }
 
@@ -356,13 +361,8 @@ async fn parallel_guesses_from_a_known_browser_are_counted_exactly() {
     let known = app.browser();
     rp.sign_in(&known, "kees").await;
     let page = known.follow(&rp.start(&[("prompt", "login")]).url).await.unwrap_err();
-    let guesses = (0..20).map(|i| {
-        let guess = format!("guess-{i}");
-        let (known, page) = (&known, &page);
-        async move { known.submit_login(page, "kees", &guess).await.status() }
-    });
-    let statuses = futures::future::join_all(guesses).await;
-    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let statuses = guess_at_once(&known, &page, "kees", 20).await;
+    let checked = count(&statuses, StatusCode::UNAUTHORIZED);
     assert_eq!(checked, 5, "exactly the device's own limit is checked: {statuses:?}");
 }
 
@@ -473,16 +473,10 @@ async fn a_flood_of_wrong_passwords_beyond_capacity_is_counted_exactly_and_leave
     app.user("anna").await;
     let browser = app.browser();
     let page = browser.follow(&rp.start(&[]).url).await.unwrap_err();
-    let guesses = (0..40).map(|i| {
-        let guess = format!("guess-{i}");
-        let browser = &browser;
-        let page = &page;
-        async move { browser.submit_login(page, "kees", &guess).await.status() }
-    });
-    let statuses = futures::future::join_all(guesses).await;
-    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
-    let paused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
-    let busy = statuses.iter().filter(|s| **s == StatusCode::SERVICE_UNAVAILABLE).count();
+    let statuses = guess_at_once(&browser, &page, "kees", 40).await;
+    let checked = count(&statuses, StatusCode::UNAUTHORIZED);
+    let paused = count(&statuses, StatusCode::TOO_MANY_REQUESTS);
+    let busy = count(&statuses, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(checked + paused + busy, 40, "{statuses:?}");
     assert!(checked <= 5, "never more than the limit checked: {statuses:?}");
     // However the flood was split, exactly the limit is counted: the sixth checked attempt is paused.

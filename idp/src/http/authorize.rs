@@ -1,10 +1,8 @@
 //! `/authorize`, the sign-in form (`/login`) and the consent page (`/consent`). The sign-in
 //! itself is `signin`: these handlers extract, call it, and render.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
@@ -13,7 +11,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Serialize;
 
 use super::error::{internal_page, page, render};
-use super::interaction::{opened, respond, status, step, submitted, Opened, Submitted};
+use super::interaction::{opened, respond, status, step, Opened, Submitted};
 use super::{extract, redirect};
 use crate::app::AppState;
 use crate::auth::session;
@@ -141,21 +139,11 @@ async fn login_form(
     render(&state, locale, StatusCode::OK, "login", &context)
 }
 
-async fn login_submit(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
-) -> Response {
-    let submitted = match submitted(&state, &headers, &jar, &body).await {
-        Ok(s) => s,
-        Err(response) => return response,
-    };
-    let Submitted { form, id, interaction, locale } = &submitted;
+async fn login_submit(State(state): State<AppState>, submitted: Submitted) -> Response {
+    let Submitted { form, id, interaction, locale, .. } = &submitted;
     let username = form.get("username").unwrap_or_default();
     let input = Input::Password { username, password: form.get("password").unwrap_or_default() };
-    step(&state, peer, &headers, jar, &submitted, input, async |stay| {
+    step(&state, &submitted, input, async |stay| {
         let error = stay.say.key().map(|key| state.templates.text(*locale, key));
         let client_name = client_name(&state, interaction).await;
         let csrf = &interaction.csrf;
@@ -196,21 +184,8 @@ async fn consent_form(
     render(&state, locale, StatusCode::OK, "consent", &context)
 }
 
-async fn consent_submit(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
-) -> Response {
-    let submitted = match submitted(&state, &headers, &jar, &body).await {
-        Ok(s) => s,
-        Err(response) => return response,
-    };
+async fn consent_submit(State(state): State<AppState>, submitted: Submitted) -> Response {
     let input = Input::Consent { allow: submitted.form.get("decision") == Some("allow") };
     let locale = submitted.locale;
-    step(&state, peer, &headers, jar, &submitted, input, async |_| {
-        page(&state, locale, StatusCode::BAD_REQUEST, "login_expired")
-    })
-    .await
+    step(&state, &submitted, input, async |_| page(&state, locale, StatusCode::BAD_REQUEST, "login_expired")).await
 }

@@ -4,6 +4,8 @@
 
 use std::net::SocketAddr;
 
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
@@ -24,34 +26,46 @@ async fn load(state: &AppState, jar: &CookieJar, id: &str) -> Result<Option<Inte
 }
 
 /// A submitted interaction form, checked: the interaction exists, belongs to this browser and
-/// the form carries its CSRF token. Any failure is already the page to show.
+/// the form carries its CSRF token; with what the response needs of the request. As an extractor,
+/// any failure is already the page to show.
 pub(super) struct Submitted {
     pub form: Params,
     pub id: String,
     pub interaction: Interaction,
     pub locale: Locale,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    jar: CookieJar,
 }
 
-pub(super) async fn submitted(
-    state: &AppState,
-    headers: &HeaderMap,
-    jar: &CookieJar,
-    body: &[u8],
-) -> Result<Submitted, Response> {
-    let fallback = extract::locale(headers, None);
-    let form = extract::form(headers, body)
-        .map_err(|_| page(state, fallback, StatusCode::BAD_REQUEST, "error_bad_request"))?;
-    let id = form.get("interaction").unwrap_or_default().to_string();
-    let interaction = match load(state, jar, &id).await {
-        Ok(Some(i)) => i,
-        Ok(None) => return Err(page(state, fallback, StatusCode::BAD_REQUEST, "login_expired")),
-        Err(e) => return Err(internal_page(state, fallback, e)),
-    };
-    let locale = extract::locale(headers, interaction.ui_locales());
-    if !crypto::constant_time_eq(form.get("csrf").unwrap_or_default().as_bytes(), interaction.csrf.as_bytes()) {
-        return Err(page(state, locale, StatusCode::BAD_REQUEST, "login_expired"));
+impl FromRequest<AppState> for Submitted {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let ConnectInfo(peer) = ConnectInfo::<SocketAddr>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let jar = CookieJar::from_headers(&parts.headers);
+        let headers = parts.headers.clone();
+        let fallback = extract::locale(&headers, None);
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|_| page(state, fallback, StatusCode::BAD_REQUEST, "error_bad_request"))?;
+        let form = extract::form(&headers, &body)
+            .map_err(|_| page(state, fallback, StatusCode::BAD_REQUEST, "error_bad_request"))?;
+        let id = form.get("interaction").unwrap_or_default().to_string();
+        let interaction = match load(state, &jar, &id).await {
+            Ok(Some(i)) => i,
+            Ok(None) => return Err(page(state, fallback, StatusCode::BAD_REQUEST, "login_expired")),
+            Err(e) => return Err(internal_page(state, fallback, e)),
+        };
+        let locale = extract::locale(&headers, interaction.ui_locales());
+        if !crypto::constant_time_eq(form.get("csrf").unwrap_or_default().as_bytes(), interaction.csrf.as_bytes()) {
+            return Err(page(state, locale, StatusCode::BAD_REQUEST, "login_expired"));
+        }
+        Ok(Submitted { form, id, interaction, locale, peer, headers, jar })
     }
-    Ok(Submitted { form, id, interaction, locale })
 }
 
 /// The interaction a page's link names (`?interaction=…`), checked against this browser, with
@@ -117,17 +131,15 @@ impl Seen {
 /// Runs one step's `input` for this browser (`signin::advance`) and answers with [`respond`].
 pub(super) async fn step(
     state: &AppState,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    jar: CookieJar,
     submitted: &Submitted,
     input: signin::Input<'_>,
     stay: impl AsyncFnOnce(Stay) -> Response,
 ) -> Response {
-    let seen = Seen::new(state, peer, headers, &jar);
+    let Submitted { peer, headers, jar, .. } = submitted;
+    let seen = Seen::new(state, *peer, headers, jar);
     let browser = seen.browser(state, headers, submitted.locale);
     let answer = signin::advance(state, &submitted.id, submitted.interaction.clone(), input, browser).await;
-    respond(state, jar, submitted.locale, answer, stay).await
+    respond(state, jar.clone(), submitted.locale, answer, stay).await
 }
 
 /// The response to what `signin` answered: its cookies, then the next page, the portal (or own

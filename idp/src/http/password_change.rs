@@ -5,10 +5,7 @@
 //! and answer; the password is asked again. What happens is `signin`'s: these handlers extract,
 //! call it, and render.
 
-use std::net::SocketAddr;
-
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
@@ -17,7 +14,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Serialize;
 
 use super::error::{internal_page, page, render};
-use super::interaction::{opened, status, step, submitted, Opened, Submitted};
+use super::interaction::{opened, status, step, Opened, Submitted};
 use super::password_form;
 use crate::app::AppState;
 use crate::auth::password_rules::PasswordRules;
@@ -90,25 +87,15 @@ async fn form(
     change_page(&state, locale, StatusCode::OK, &id, &interaction, |_| Vec::new()).await
 }
 
-async fn submit(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
-) -> Response {
-    let submitted = match submitted(&state, &headers, &jar, &body).await {
-        Ok(s) => s,
-        Err(response) => return response,
-    };
-    let Submitted { form, id, interaction, locale } = &submitted;
+async fn submit(State(state): State<AppState>, submitted: Submitted) -> Response {
+    let Submitted { form, id, interaction, locale, .. } = &submitted;
     let locale = *locale;
     let input = Input::NewPassword {
         current: form.get("current_password").unwrap_or_default(),
         new: form.get("password").unwrap_or_default(),
         repeat: form.get("password_repeat").unwrap_or_default(),
     };
-    step(&state, peer, &headers, jar, &submitted, input, async |stay| {
+    step(&state, &submitted, input, async |stay| {
         let errors = |rules: &PasswordRules| match stay.say {
             Say::Password { problems, same_as_old } => {
                 let mut errors = password_form::password_errors(&state, locale, rules, &problems);
@@ -169,18 +156,8 @@ async fn question_form(
     question_page(&state, locale, StatusCode::OK, &id, &interaction, "", None).await
 }
 
-async fn question_submit(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
-) -> Response {
-    let submitted = match submitted(&state, &headers, &jar, &body).await {
-        Ok(s) => s,
-        Err(response) => return response,
-    };
-    let Submitted { form, id, interaction, locale } = &submitted;
+async fn question_submit(State(state): State<AppState>, submitted: Submitted) -> Response {
+    let Submitted { form, id, interaction, locale, .. } = &submitted;
     let locale = *locale;
     let question = form.get("question").unwrap_or_default();
     let input = Input::SecretQuestion {
@@ -188,7 +165,7 @@ async fn question_submit(
         answer: form.get("answer").unwrap_or_default(),
         password: form.get("password").unwrap_or_default(),
     };
-    step(&state, peer, &headers, jar, &submitted, input, async |stay| {
+    step(&state, &submitted, input, async |stay| {
         let error = stay.say.key().map(|key| state.templates.text(locale, key));
         // What the person typed stays, unless it was too long to be a question.
         let question = question.trim();

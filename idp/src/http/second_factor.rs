@@ -2,10 +2,7 @@
 //! of someone who has none yet, enrolling an authenticator app on the spot (`/tweede-stap/app`,
 //! journey A). What happens is `signin`'s: these handlers extract, call it, and render.
 
-use std::net::SocketAddr;
-
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
@@ -14,7 +11,7 @@ use axum_extra::extract::cookie::CookieJar;
 use serde::Serialize;
 
 use super::error::{internal_page, page, render};
-use super::interaction::{opened, status, step, submitted, Opened, Submitted};
+use super::interaction::{opened, status, step, Opened, Submitted};
 use crate::app::AppState;
 use crate::auth::factors::{self, Options, SecondStep};
 use crate::signin::{self, Input, Interaction, Say, SecondStepView, SecondView, Stay, Step};
@@ -142,33 +139,16 @@ async fn second_form(
 }
 
 /// Runs the input and renders: the second step again, with what to say, when it stays.
-async fn second_input(
-    state: &AppState,
-    peer: SocketAddr,
-    headers: &HeaderMap,
-    jar: CookieJar,
-    submitted: &Submitted,
-    input: Input<'_>,
-) -> Response {
-    let Submitted { form, id, interaction, locale } = submitted;
-    step(state, peer, headers, jar, submitted, input, async |stay| {
+async fn second_input(state: &AppState, submitted: &Submitted, input: Input<'_>) -> Response {
+    let Submitted { form, id, interaction, locale, .. } = submitted;
+    step(state, submitted, input, async |stay| {
         let asked = stay.method.map(SecondStep::as_str).or(form.get("method"));
         show_second(state, *locale, id, interaction, asked, Some(stay)).await
     })
     .await
 }
 
-async fn second_submit(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
-) -> Response {
-    let submitted = match submitted(&state, &headers, &jar, &body).await {
-        Ok(s) => s,
-        Err(response) => return response,
-    };
+async fn second_submit(State(state): State<AppState>, submitted: Submitted) -> Response {
     let form = &submitted.form;
     let method = form.get("method");
     let input = if form.get("action") == Some("resend") {
@@ -176,23 +156,13 @@ async fn second_submit(
     } else {
         Input::Code { method, code: form.get("code").unwrap_or_default(), trust: form.get("trust") == Some("yes") }
     };
-    second_input(&state, peer, &headers, jar, &submitted, input).await
+    second_input(&state, &submitted, input).await
 }
 
 /// The answer of the browser's passkey (from `passkey.js`).
-async fn passkey_submit(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
-) -> Response {
-    let submitted = match submitted(&state, &headers, &jar, &body).await {
-        Ok(s) => s,
-        Err(response) => return response,
-    };
+async fn passkey_submit(State(state): State<AppState>, submitted: Submitted) -> Response {
     let input = Input::Passkey { response: submitted.form.get("response").unwrap_or_default() };
-    second_input(&state, peer, &headers, jar, &submitted, input).await
+    second_input(&state, &submitted, input).await
 }
 
 #[derive(Serialize)]
@@ -266,21 +236,11 @@ pub(super) async fn enrol_page(
     render(state, locale, status, "totp_enrol", &context)
 }
 
-async fn enrol_submit(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    jar: CookieJar,
-    body: Bytes,
-) -> Response {
-    let submitted = match submitted(&state, &headers, &jar, &body).await {
-        Ok(s) => s,
-        Err(response) => return response,
-    };
+async fn enrol_submit(State(state): State<AppState>, submitted: Submitted) -> Response {
     let input = Input::EnrolCode { code: submitted.form.get("code").unwrap_or_default() };
     let (id, locale) = (&submitted.id, submitted.locale);
     let mut kept = submitted.interaction.clone();
-    step(&state, peer, &headers, jar, &submitted, input, async |stay| {
+    step(&state, &submitted, input, async |stay| {
         show_enrol(&state, locale, status(stay.why), id, &mut kept, stay.say.key()).await
     })
     .await
