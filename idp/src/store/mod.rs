@@ -427,13 +427,18 @@ where
         }
     };
     match store.writer() {
-        Some(writer) => match writer.spawn(run).await {
-            Ok(done) => done,
-            // The transaction panicked or its thread stopped: it rolled back.
-            Err(_) => Err(StoreError::Backend(sqlx::Error::WorkerCrashed).into()),
-        },
+        Some(writer) => on_thread(writer, run).await?,
         None => run.await,
     }
+}
+
+/// Runs `work` on a backend's writer thread (`writer`) and waits for it.
+pub(crate) async fn on_thread<T: Send + 'static>(
+    writer: &tokio::runtime::Handle,
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> StoreResult<T> {
+    // An error here means the work panicked or the thread stopped: nothing was committed.
+    writer.spawn(work).await.map_err(|_| StoreError::Backend(sqlx::Error::WorkerCrashed))
 }
 
 /// Change counters that let every node notice what `idp-admin` changed (clients, keys).

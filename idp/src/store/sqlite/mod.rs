@@ -88,11 +88,7 @@ impl SqliteStore {
         &self,
         work: impl std::future::Future<Output = StoreResult<T>> + Send + 'static,
     ) -> StoreResult<T> {
-        match self.writer.handle.spawn(work).await {
-            Ok(done) => done,
-            // It panicked or its thread stopped: nothing was committed.
-            Err(_) => Err(sqlx::Error::WorkerCrashed.into()),
-        }
+        super::on_thread(&self.writer.handle, work).await?
     }
 }
 
