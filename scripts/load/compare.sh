@@ -11,7 +11,7 @@
 #   - password sign-in: a fresh browser: authorize → sign-in form → password (Argon2id,
 #     m = 19456 KiB, t = 2, p = 1 on both) → code → token (PASSWORD_BROWSERS at a time, each
 #     flow a new browser and a random one of the ACCOUNTS accounts, PASSWORD_SECS seconds).
-# Both run with the same load driver (idp/examples/code_flow_load.rs, --target poortwachter|node).
+# Both run with the same load driver (idp/examples/code_flow_load/, --target poortwachter|node).
 #
 # What it does:
 #   1. builds `idp`, `idp-admin` and the driver (cargo build --profile $PROFILE), copies them to a

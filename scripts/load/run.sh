@@ -7,7 +7,7 @@
 #
 # What it does:
 #   1. builds `idp`, `idp-admin` (cargo build --profile dist -p idp -p admin-cli) and the code-flow
-#      load driver (idp/examples/code_flow_load.rs), and copies the three binaries to a temp dir;
+#      load driver (idp/examples/code_flow_load/), and copies the three binaries to a temp dir;
 #   2. start-up to first answer: spawns `idp` and polls GET /health until it answers 200; once on
 #      an empty database (migrations + key generation), then STARTS-1 times on the existing one;
 #   3. idle RSS: VmRSS of the last started server, IDLE_SECS after its first answer;

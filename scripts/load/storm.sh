@@ -6,7 +6,7 @@
 #   BACKEND=postgres scripts/load/storm.sh       # PostgreSQL + Redis
 #
 # What it does:
-#   1. builds `idp`, `idp-admin` and the load driver (idp/examples/code_flow_load.rs) with
+#   1. builds `idp`, `idp-admin` and the load driver (idp/examples/code_flow_load/) with
 #      `cargo build --profile $PROFILE` and copies them to a temp dir;
 #   2. starts Poortwachter on PORT with BACKEND (as compare.sh) and server.trust_forwarded_for on
 #      (as behind a proxy on this machine: the client address is the last X-Forwarded-For entry),
