@@ -11,7 +11,7 @@
 #   - password sign-in: a fresh browser: authorize → sign-in form → password (Argon2id,
 #     m = 19456 KiB, t = 2, p = 1 on both) → code → token (PASSWORD_BROWSERS at a time, each
 #     flow a new browser and a random one of the ACCOUNTS accounts, PASSWORD_SECS seconds).
-# Both run with the same load driver (idp/examples/code_flow_load.rs, --target poortwachter|node).
+# Both run with the same load driver (idp/examples/code_flow_load/, --target poortwachter|node).
 #
 # What it does:
 #   1. builds `idp`, `idp-admin` and the driver (cargo build --profile $PROFILE), copies them to a
@@ -44,21 +44,15 @@ cd "$repo"
 # shellcheck source=scripts/load/lib.sh
 . "$repo/scripts/load/lib.sh"
 
-BACKEND=${BACKEND:-sqlite}
+load_defaults
 ACCOUNTS=${ACCOUNTS:-1000}
 ROUNDS=${ROUNDS:-3}
-PORT=${PORT:-18181}
 NODE_PORT=${NODE_PORT:-18182}
 FLOW_USERS=${FLOW_USERS:-64}
 FLOW_SECS=${FLOW_SECS:-10}
 PASSWORD_BROWSERS=${PASSWORD_BROWSERS:-8}
 PASSWORD_SECS=${PASSWORD_SECS:-10}
-QUIET_WAIT=${QUIET_WAIT:-900}
-MAX_OTHER=${MAX_OTHER:-0.10}
-PROFILE=${PROFILE:-dist}
-target="${CARGO_TARGET_DIR:-$repo/target}"
 node_dir="$repo/scripts/load/node"
-base="http://127.0.0.1:$PORT"
 node_base="http://127.0.0.1:$NODE_PORT"
 
 [ "$ACCOUNTS" -ge "$FLOW_USERS" ] || die "ACCOUNTS ($ACCOUNTS) must be at least FLOW_USERS ($FLOW_USERS)"
@@ -70,28 +64,14 @@ for p in "$PORT" "$NODE_PORT"; do
   ! curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$p/health" || die "something already answers on port $p"
 done
 
-if [ -z "${SKIP_BUILD:-}" ]; then
-  log "building (profile $PROFILE)"
-  cargo build --profile "$PROFILE" -p idp -p admin-cli
-  cargo build --profile "$PROFILE" -p idp --example code_flow_load
-fi
+build_binaries
 if [ -z "${SKIP_NPM:-}" ] || [ ! -d "$node_dir/node_modules" ]; then
   log "installing node-oidc-provider (npm ci in scripts/load/node)"
   (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 node_oidc_version=$(node -p "require('$node_dir/node_modules/oidc-provider/package.json').version")
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/idp-compare.XXXXXX")"
-# Own copies: a concurrent `cargo build` cannot swap the binaries under the measurement.
-cp "$target/$PROFILE/idp" "$target/$PROFILE/idp-admin" "$target/$PROFILE/examples/code_flow_load" "$work/"
-mkdir -p "$work/mail"
-pause_fd
-
-unset RUST_LOG IDP_CONFIG
-export IDP_SERVER__BIND="127.0.0.1:$PORT"
-export IDP_MAIL__FILE_DIR="$work/mail"
-export IDP_THEME__DIR="$repo/themes/default"
-export IDP_LOG__FILTER=warn
+prepare_work idp-compare
 
 idp_pid=""
 node_pid=""

@@ -1,17 +1,54 @@
 # Helpers shared by scripts/load/run.sh, compare.sh and storm.sh (sourced, not run).
 # shellcheck shell=bash
-# Globals pass both ways between this file and its callers (work in; backend_label, db_match,
-# password_hash, bulk_secs out):
+# Globals pass both ways between this file and its callers (repo in; work, target, base,
+# backend_label, db_match, password_hash, bulk_secs out):
 # shellcheck disable=SC2034,SC2154
 #
 # The caller sets: repo (the repository root), work (its temp folder, for bulk_accounts and
-# setup_backend), MAX_OTHER and QUIET_WAIT (for wait_quiet), and own_pids (an array of the
-# processes it started, whose CPU wait_quiet does not count as "others").
+# setup_backend; made by prepare_work), MAX_OTHER and QUIET_WAIT (for wait_quiet), and own_pids
+# (an array of the processes it started, whose CPU wait_quiet does not count as "others").
 
 log() { printf '\n== %s\n' "$*" >&2; }
 die() {
   printf '%s: %s\n' "$(basename "$0")" "$*" >&2
   exit 1
+}
+
+# The defaults the three scripts share (each documents them): BACKEND=sqlite PORT=18181
+# QUIET_WAIT=900 MAX_OTHER=0.10 PROFILE=dist; sets target (CARGO_TARGET_DIR, default ./target) and
+# base (the server's URL).
+load_defaults() {
+  BACKEND=${BACKEND:-sqlite}
+  PORT=${PORT:-18181}
+  QUIET_WAIT=${QUIET_WAIT:-900}
+  MAX_OTHER=${MAX_OTHER:-0.10}
+  PROFILE=${PROFILE:-dist}
+  target="${CARGO_TARGET_DIR:-$repo/target}"
+  base="http://127.0.0.1:$PORT"
+}
+
+# Builds idp, idp-admin and the load driver (profile PROFILE), unless SKIP_BUILD is set.
+build_binaries() {
+  [ -z "${SKIP_BUILD:-}" ] || return 0
+  log "building (profile $PROFILE)"
+  cargo build --profile "$PROFILE" -p idp -p admin-cli
+  cargo build --profile "$PROFILE" -p idp --example code_flow_load
+}
+
+# Makes the temp folder work ($1: its name's prefix) with its own copies of the three binaries (a
+# concurrent `cargo build` cannot swap them under the measurement), a mail folder and the pause
+# FIFO, and exports the settings of a server run from it on PORT.
+prepare_work() {
+  work="$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")"
+  cp "$target/$PROFILE/idp" "$target/$PROFILE/idp-admin" "$target/$PROFILE/examples/code_flow_load" "$work/"
+  mkdir -p "$work/mail"
+  pause_fd
+
+  unset RUST_LOG IDP_CONFIG
+  export IDP_SERVER__BIND="127.0.0.1:$PORT"
+  export IDP_MAIL__FILE_DIR="$work/mail"
+  export IDP_THEME__DIR="$repo/themes/default"
+  export IDP_LOG__FILTER=warn
 }
 
 # Installs Debian packages for missing commands when running as root: need_tools cmd[:package] …

@@ -7,7 +7,7 @@
 #
 # What it does:
 #   1. builds `idp`, `idp-admin` (cargo build --profile dist -p idp -p admin-cli) and the code-flow
-#      load driver (idp/examples/code_flow_load.rs), and copies the three binaries to a temp dir;
+#      load driver (idp/examples/code_flow_load/), and copies the three binaries to a temp dir;
 #   2. start-up to first answer: spawns `idp` and polls GET /health until it answers 200; once on
 #      an empty database (migrations + key generation), then STARTS-1 times on the existing one;
 #   3. idle RSS: VmRSS of the last started server, IDLE_SECS after its first answer;
@@ -37,7 +37,7 @@ cd "$repo"
 # shellcheck source=scripts/load/lib.sh
 . "$repo/scripts/load/lib.sh"
 
-PORT=${PORT:-18181}
+load_defaults
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-64}
 DURATION=${DURATION:-10s}
@@ -46,35 +46,16 @@ IDLE_SECS=${IDLE_SECS:-2}
 FLOW_USERS=${FLOW_USERS:-64}
 FLOW_SECS=${FLOW_SECS:-10}
 MINT_SECS=${MINT_SECS:-3}
-QUIET_WAIT=${QUIET_WAIT:-900}
-MAX_OTHER=${MAX_OTHER:-0.10}
 RETRIES=${RETRIES:-3}
-PROFILE=${PROFILE:-dist}
-target="${CARGO_TARGET_DIR:-$repo/target}"
-base="http://127.0.0.1:$PORT"
 
 need_tools curl jq wrk
 if curl -s -o /dev/null --max-time 1 "$base/health"; then
   die "something already answers on $base; set PORT"
 fi
 
-if [ -z "${SKIP_BUILD:-}" ]; then
-  log "building (profile $PROFILE)"
-  cargo build --profile "$PROFILE" -p idp -p admin-cli
-  cargo build --profile "$PROFILE" -p idp --example code_flow_load
-fi
+build_binaries
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/idp-load.XXXXXX")"
-# Own copies: a concurrent `cargo build` cannot swap the binaries under the measurement.
-cp "$target/$PROFILE/idp" "$target/$PROFILE/idp-admin" "$target/$PROFILE/examples/code_flow_load" "$work/"
-mkdir -p "$work/mail"
-pause_fd
-
-unset RUST_LOG IDP_CONFIG
-export IDP_SERVER__BIND="127.0.0.1:$PORT"
-export IDP_MAIL__FILE_DIR="$work/mail"
-export IDP_THEME__DIR="$repo/themes/default"
-export IDP_LOG__FILTER=warn
+prepare_work idp-load
 
 pid=""
 stop_server() {

@@ -6,7 +6,7 @@
 #   BACKEND=postgres scripts/load/storm.sh       # PostgreSQL + Redis
 #
 # What it does:
-#   1. builds `idp`, `idp-admin` and the load driver (idp/examples/code_flow_load.rs) with
+#   1. builds `idp`, `idp-admin` and the load driver (idp/examples/code_flow_load/) with
 #      `cargo build --profile $PROFILE` and copies them to a temp dir;
 #   2. starts Poortwachter on PORT with BACKEND (as compare.sh) and server.trust_forwarded_for on
 #      (as behind a proxy on this machine: the client address is the last X-Forwarded-For entry),
@@ -51,9 +51,8 @@ cd "$repo"
 # shellcheck source=scripts/load/lib.sh
 . "$repo/scripts/load/lib.sh"
 
-BACKEND=${BACKEND:-sqlite}
+load_defaults
 ACCOUNTS=${ACCOUNTS:-1000}
-PORT=${PORT:-18181}
 DURATION=${DURATION:-10}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-8}
@@ -67,34 +66,15 @@ FLOOD_FORMS=${FLOOD_FORMS:-16}
 FLOOD_ADDRESSES=${FLOOD_ADDRESSES:-1000}
 BYSTANDERS=${BYSTANDERS:-8}
 TARGET_MS=${TARGET_MS:-50}
-QUIET_WAIT=${QUIET_WAIT:-900}
-MAX_OTHER=${MAX_OTHER:-0.10}
-PROFILE=${PROFILE:-dist}
-target="${CARGO_TARGET_DIR:-$repo/target}"
-base="http://127.0.0.1:$PORT"
 
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION is whole seconds (wrk's -d), at least 1"
 [ "$ACCOUNTS" -gt "$SSO_BROWSERS" ] || die "ACCOUNTS ($ACCOUNTS) must be more than SSO_BROWSERS ($SSO_BROWSERS): the last one is flooded"
 need_tools curl jq wrk
 ! curl -s -o /dev/null --max-time 1 "$base/health" || die "something already answers on $base; set PORT"
 
-if [ -z "${SKIP_BUILD:-}" ]; then
-  log "building (profile $PROFILE)"
-  cargo build --profile "$PROFILE" -p idp -p admin-cli
-  cargo build --profile "$PROFILE" -p idp --example code_flow_load
-fi
+build_binaries
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/idp-storm.XXXXXX")"
-# Own copies: a concurrent `cargo build` cannot swap the binaries under the measurement.
-cp "$target/$PROFILE/idp" "$target/$PROFILE/idp-admin" "$target/$PROFILE/examples/code_flow_load" "$work/"
-mkdir -p "$work/mail"
-pause_fd
-
-unset RUST_LOG IDP_CONFIG
-export IDP_SERVER__BIND="127.0.0.1:$PORT"
-export IDP_MAIL__FILE_DIR="$work/mail"
-export IDP_THEME__DIR="$repo/themes/default"
-export IDP_LOG__FILTER=warn
+prepare_work idp-storm
 # As behind a reverse proxy on this machine: the flood's attempts come from many addresses.
 export IDP_SERVER__TRUST_FORWARDED_FOR=true
 limit=${IDP_SIGNIN__MAX_FAILURES_PER_USERNAME:-5}
