@@ -2,13 +2,25 @@
 //! themself gets exactly the tokens they always got; a grant whose principal names another person
 //! gives an access token whose `sub` is that person and whose `act` is the account that signed
 //! in, while the ID token keeps naming who signed in. Until the "on whose behalf?" step exists,
-//! the test sets the code's principal in the database, as that step will.
+//! the test sets the code's principal where codes are kept, as that step will.
 
 use openidconnect::OAuth2TokenResponse;
 
 use crate::helpers::browser::query_param;
 use crate::helpers::TestApp;
+use idp::domain::{AccountId, Party};
+use idp::oidc::codes;
 use idp::oidc::tokens::{verify_access_token, AccessTokenClaims};
+
+/// Makes the code stand for `acting_for`, as the "on whose behalf?" step will choose.
+async fn set_acting_for(app: &TestApp, code: &str, acting_for: Option<&AccountId>) {
+    let (kv, digest) = (app.state.kv.as_ref(), idp::crypto::token_digest(code));
+    let Some(codes::Found::Issued(mut record)) = codes::find(kv, &digest).await.unwrap() else {
+        panic!("the code is not waiting to be redeemed")
+    };
+    record.acting_for = acting_for.map(|a| Party::Account(a.clone()));
+    codes::put(kv, &digest, &record, app.now()).await.unwrap();
+}
 
 /// What `/introspect` says of `token` to the portal it was issued to.
 async fn introspect(app: &TestApp, rp: &crate::helpers::Rp, token: &str) -> serde_json::Value {
@@ -51,14 +63,7 @@ async fn acting_for_another_names_them_in_sub_and_the_actor_in_act() {
 
     let start = rp.start(&[]);
     let callback = app.browser().sign_in(&start.url, "kees", crate::helpers::PASSWORD).await;
-    let code = query_param(&callback, "code").unwrap();
-    let pool = sqlx::SqlitePool::connect(app.state.config.database.url.expose()).await.unwrap();
-    sqlx::query("UPDATE authorization_codes SET acting_for = $1 WHERE digest = $2")
-        .bind(format!("account:{oma_id}"))
-        .bind(idp::crypto::token_digest(&code))
-        .execute(&pool)
-        .await
-        .unwrap();
+    set_acting_for(&app, &query_param(&callback, "code").unwrap(), Some(&oma_id)).await;
 
     let tokens = rp.finish(&callback, &start).await;
     assert_eq!(tokens.claims.subject().as_str(), kees, "the ID token names who signed in");
@@ -108,15 +113,10 @@ async fn tokens_that_cannot_be_made_leave_the_code_unspent_and_unrecorded() {
     let oma_id = app.state.store.account_by_username("oma").await.unwrap().unwrap().id;
     let start = rp.start(&[]);
     let callback = app.browser().sign_in(&start.url, "kees", crate::helpers::PASSWORD).await;
-    let digest = idp::crypto::token_digest(&query_param(&callback, "code").unwrap());
+    let code = query_param(&callback, "code").unwrap();
     let pool = sqlx::SqlitePool::connect(app.state.config.database.url.expose()).await.unwrap();
     // The person acted for can no longer be named (their account is disabled): no tokens.
-    sqlx::query("UPDATE authorization_codes SET acting_for = $1 WHERE digest = $2")
-        .bind(format!("account:{oma_id}"))
-        .bind(&digest)
-        .execute(&pool)
-        .await
-        .unwrap();
+    set_acting_for(&app, &code, Some(&oma_id)).await;
     sqlx::query("UPDATE accounts SET disabled = TRUE WHERE id = $1")
         .bind(oma_id.as_str())
         .execute(&pool)
@@ -125,13 +125,9 @@ async fn tokens_that_cannot_be_made_leave_the_code_unspent_and_unrecorded() {
     assert!(rp.exchange(&query_param(&callback, "code").unwrap(), &start).await.is_err());
     let records = app.state.store.audit_records_after(0, 1000).await.unwrap();
     assert!(records.iter().all(|r| r.event_type != "token.issued"), "no record of tokens that were not issued");
-    let code = app.state.store.code_by_digest(&digest).await.unwrap().unwrap();
-    assert_eq!(code.redeemed_at, None, "the code is not spent");
+    let kept = codes::find(app.state.kv.as_ref(), &idp::crypto::token_digest(&code)).await.unwrap();
+    assert!(matches!(kept, Some(codes::Found::Issued(_))), "the code is not spent");
     // Acting for himself again, the same code still works once.
-    sqlx::query("UPDATE authorization_codes SET acting_for = NULL WHERE digest = $1")
-        .bind(&digest)
-        .execute(&pool)
-        .await
-        .unwrap();
+    set_acting_for(&app, &code, None).await;
     rp.finish(&callback, &start).await;
 }

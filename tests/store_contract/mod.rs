@@ -19,7 +19,7 @@ use futures::future::join_all;
 use idp::domain::{AccountId, ClientId, GrantId, OrganisationId, RedirectUri, Scopes, Secret, SessionId, Subject};
 use idp::oidc::keys;
 use idp::store::{
-    self, Account, AuthorizationCode, Cached, Client, ClientKind, Grant, GrantType, Organisation, PkcePolicy,
+    self, Account, Cached, CodeGrant, Client, ClientKind, Grant, GrantType, Organisation, PkcePolicy,
     RefreshToken, Session, SigningAlg, Store, StoreError,
 };
 
@@ -82,10 +82,10 @@ contract!(
     account_look_alikes,
     signing_keys,
     sessions,
-    codes_redeem_once,
-    codes_redeem_is_atomic,
-    codes_concurrent_redeem,
-    codes_refused_once_the_session_ended,
+    code_grants_once,
+    code_grant_is_atomic,
+    code_grant_races,
+    code_grant_refused_once_the_session_ended,
     sign_out_racing_a_redemption_leaves_no_live_grant,
     grants_and_refresh_rotation,
     grants_concurrent_rotation,
@@ -204,26 +204,6 @@ async fn chain(store: &dyn Store) -> Chain {
 }
 
 impl Chain {
-    fn code(&self, digest: &str, grant: &str) -> AuthorizationCode {
-        AuthorizationCode {
-            acting_for: None,
-            digest: digest.into(),
-            client_id: self.client.id.clone(),
-            account_id: self.account.id.clone(),
-            session_id: self.session.id.clone(),
-            redirect_uri: self.client.redirect_uris[0].as_str().into(),
-            scope: scopes("openid profile offline_access"),
-            nonce: Some("n-0S6_WzA2Mj".into()),
-            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
-            auth_time: self.session.auth_time,
-            acr: self.session.acr.clone(),
-            amr: self.session.amr.clone(),
-            grant_id: GrantId(grant.into()),
-            expires_at: NOW + 60,
-            redeemed_at: None,
-        }
-    }
-
     /// A grant issued under this chain's session (or `session`, when given).
     fn grant(&self, id: &str, session: Option<&SessionId>) -> Grant {
         Grant {
@@ -500,148 +480,102 @@ async fn sessions(store: &dyn Store) {
     assert_eq!(store.session_by_id(&other.id).await.unwrap().unwrap().ended_at, None, "other session untouched");
 }
 
-async fn codes_redeem_once(store: &dyn Store) {
-    let c = chain(store).await;
-    let code = c.code("code-digest-1", "grant-1");
-    store.insert_code(&code).await.unwrap();
-    assert_eq!(store.code_by_digest("code-digest-1").await.unwrap(), Some(code.clone()));
-    assert_eq!(store.code_by_digest("code-digest-none").await.unwrap(), None);
+/// Creates a code's grant in a transaction of its own, committed only when it was created.
+async fn redeem(store: &dyn Store, grant: &Grant, refresh: Option<&RefreshToken>) -> Result<CodeGrant, StoreError> {
+    let mut tx = store.begin().await?;
+    let made = tx.grant_for_code(grant, refresh).await?;
+    if made == CodeGrant::Created {
+        tx.commit().await?;
+    }
+    Ok(made)
+}
 
+async fn code_grants_once(store: &dyn Store) {
+    let c = chain(store).await;
     let grant = c.grant("grant-1", None);
     let rt = refresh("rt-1", &grant.id);
-    assert!(store.redeem_code("code-digest-1", NOW + 5, &grant, Some(&rt)).await.unwrap());
+    assert_eq!(redeem(store, &grant, Some(&rt)).await.unwrap(), CodeGrant::Created);
     assert_eq!(grant_of(store, "grant-1").await, Some(grant.clone()));
     assert_eq!(token_of(store, "rt-1").await, Some(rt.clone()));
-    assert_eq!(store.code_by_digest("code-digest-1").await.unwrap().unwrap().redeemed_at, Some(NOW + 5));
 
-    // A replay: false, and nothing of the second redemption is stored.
-    let replay = c.grant("grant-2", None);
+    // The same code again (its grant's id was chosen with it): nothing of the second is stored.
+    let replay = Grant { created_at: NOW + 6, ..grant.clone() };
     let rt2 = refresh("rt-2", &replay.id);
-    assert!(!store.redeem_code("code-digest-1", NOW + 6, &replay, Some(&rt2)).await.unwrap());
-    assert_eq!(grant_of(store, "grant-2").await, None);
+    assert_eq!(redeem(store, &replay, Some(&rt2)).await.unwrap(), CodeGrant::Exists);
     assert_eq!(token_of(store, "rt-2").await, None);
-    assert_eq!(store.code_by_digest("code-digest-1").await.unwrap().unwrap().redeemed_at, Some(NOW + 5));
     assert_eq!(grant_of(store, "grant-1").await, Some(grant), "the first grant is untouched");
 
-    // An unknown code redeems nothing.
-    let ghost = c.grant("grant-3", None);
-    assert!(!store.redeem_code("code-digest-none", NOW + 6, &ghost, None).await.unwrap());
-    assert_eq!(grant_of(store, "grant-3").await, None);
-
     // Without a refresh token (no offline_access) only the grant is created.
-    store.insert_code(&c.code("code-digest-4", "grant-4")).await.unwrap();
-    assert!(store.redeem_code("code-digest-4", NOW + 7, &c.grant("grant-4", None), None).await.unwrap());
+    assert_eq!(redeem(store, &c.grant("grant-4", None), None).await.unwrap(), CodeGrant::Created);
     assert!(grant_of(store, "grant-4").await.is_some());
 }
 
-async fn codes_redeem_is_atomic(store: &dyn Store) {
+async fn code_grant_is_atomic(store: &dyn Store) {
     let c = chain(store).await;
     store.create_grant(&c.grant("grant-taken", None), Some(&refresh("rt-taken", &gid("grant-taken")))).await.unwrap();
-    store.insert_code(&c.code("code-digest-1", "grant-1")).await.unwrap();
 
-    // The grant cannot be stored (its id is taken): the code must stay redeemable.
-    let clash = c.grant("grant-taken", None);
-    let err = store
-        .redeem_code("code-digest-1", NOW + 5, &clash, Some(&refresh("rt-new", &clash.id)))
-        .await
-        .expect_err("grant id clash must fail");
-    assert!(matches!(err, StoreError::Conflict(_)), "grant id clash: {err:?}");
-    assert_eq!(store.code_by_digest("code-digest-1").await.unwrap().unwrap().redeemed_at, None);
-    assert_eq!(token_of(store, "rt-new").await, None);
-
-    // The refresh token cannot be stored (digest taken): neither the grant nor the redemption stays.
+    // The refresh token cannot be stored (digest taken): the grant is not stored either.
     let grant = c.grant("grant-1", None);
-    let err = store
-        .redeem_code("code-digest-1", NOW + 6, &grant, Some(&refresh("rt-taken", &grant.id)))
-        .await
-        .expect_err("refresh digest clash must fail");
+    let err = redeem(store, &grant, Some(&refresh("rt-taken", &grant.id))).await.expect_err("refresh digest clash");
     assert!(matches!(err, StoreError::Conflict(_)), "refresh digest clash: {err:?}");
     assert_eq!(grant_of(store, "grant-1").await, None);
-    assert_eq!(store.code_by_digest("code-digest-1").await.unwrap().unwrap().redeemed_at, None);
 
-    // And it still redeems, once.
-    assert!(store.redeem_code("code-digest-1", NOW + 7, &grant, Some(&refresh("rt-1", &grant.id))).await.unwrap());
+    // And it is still made, once.
+    assert_eq!(redeem(store, &grant, Some(&refresh("rt-1", &grant.id))).await.unwrap(), CodeGrant::Created);
     assert_eq!(grant_of(store, "grant-1").await, Some(grant));
 }
 
-async fn codes_concurrent_redeem(store: &dyn Store) {
+async fn code_grant_races(store: &dyn Store) {
     let c = chain(store).await;
     for round in 0..3 {
-        let digest = format!("code-digest-race-{round}");
-        store.insert_code(&c.code(&digest, &format!("grant-{round}"))).await.unwrap();
-        let grants: Vec<Grant> = (0..RACERS).map(|i| c.grant(&format!("grant-{round}-{i}"), None)).collect();
-        let tokens: Vec<RefreshToken> =
-            grants.iter().map(|g| refresh(&format!("rt-{}", g.id.as_str()), &g.id)).collect();
+        let grant = c.grant(&format!("grant-{round}"), None);
+        let tokens: Vec<RefreshToken> = (0..RACERS).map(|i| refresh(&format!("rt-{round}-{i}"), &grant.id)).collect();
 
-        let results =
-            join_all(grants.iter().zip(&tokens).map(|(g, t)| store.redeem_code(&digest, NOW + 5, g, Some(t)))).await;
-        let results: Vec<bool> =
-            results.into_iter().map(|r| r.expect("a losing redemption is false, not an error")).collect();
-        assert_eq!(results.iter().filter(|&&won| won).count(), 1, "round {round}: {results:?}");
-        let winner = results.iter().position(|&won| won).unwrap();
+        let results = join_all(tokens.iter().map(|t| redeem(store, &grant, Some(t)))).await;
+        let results: Vec<CodeGrant> =
+            results.into_iter().map(|r| r.expect("a losing redemption is `Exists`, not an error")).collect();
+        assert_eq!(results.iter().filter(|&&r| r == CodeGrant::Created).count(), 1, "round {round}: {results:?}");
+        assert!(results.iter().all(|&r| r != CodeGrant::SessionEnded), "round {round}: {results:?}");
+        let winner = results.iter().position(|&r| r == CodeGrant::Created).unwrap();
 
-        for (i, (g, t)) in grants.iter().zip(&tokens).enumerate() {
-            let stored = store.grant_by_id(&g.id).await.unwrap();
+        assert_eq!(grant_of(store, grant.id.as_str()).await.as_ref(), Some(&grant), "round {round}");
+        for (i, t) in tokens.iter().enumerate() {
             let token = token_of(store, &t.digest).await;
             if i == winner {
-                assert_eq!(stored.as_ref(), Some(g), "round {round}: the winner's grant");
                 assert_eq!(token.as_ref(), Some(t), "round {round}: the winner's refresh token");
             } else {
-                assert_eq!(stored, None, "round {round}: loser {i} created a grant");
                 assert_eq!(token, None, "round {round}: loser {i} created a refresh token");
             }
         }
     }
 }
 
-/// A code is redeemed only while its session lives: no grant outlives the session it was issued
-/// under, also for a code stored just as its session ended (which the sign-out could not void).
-async fn codes_refused_once_the_session_ended(store: &dyn Store) {
+/// A code's grant is made only while its session lives: no grant outlives the session it was
+/// issued under.
+async fn code_grant_refused_once_the_session_ended(store: &dyn Store) {
     let c = chain(store).await;
-    let code_in = |session: &Session, digest: &str, grant: &str| AuthorizationCode {
-        session_id: session.id.clone(),
-        ..c.code(digest, grant)
-    };
-
-    // Voided by the sign-out.
-    store.insert_code(&c.code("code-before", "grant-before")).await.unwrap();
     assert!(store.end_session(&c.session.id, NOW + 20).await.unwrap());
-    assert!(!store.redeem_code("code-before", NOW + 21, &c.grant("grant-before", None), None).await.unwrap());
-    assert_eq!(grant_of(store, "grant-before").await, None);
-
-    // Stored after the sign-out, so not voided by it: refused because its session has ended, and
-    // nothing of the redemption is written.
-    store.insert_code(&c.code("code-after", "grant-after")).await.unwrap();
     let grant = c.grant("grant-after", None);
     let rt = refresh("rt-after", &grant.id);
-    assert!(!store.redeem_code("code-after", NOW + 22, &grant, Some(&rt)).await.unwrap(), "ended session");
-    let mut tx = store.begin().await.unwrap();
-    assert!(!tx.redeem_code("code-after", NOW + 22, &grant, Some(&rt)).await.unwrap(), "ended session, in a use case");
-    drop(tx);
+    assert_eq!(redeem(store, &grant, Some(&rt)).await.unwrap(), CodeGrant::SessionEnded);
     assert_eq!(grant_of(store, "grant-after").await, None);
     assert_eq!(token_of(store, "rt-after").await, None);
-    assert_eq!(store.code_by_digest("code-after").await.unwrap().unwrap().redeemed_at, None);
     let ended = store.session_by_id(&c.session.id).await.unwrap().unwrap();
     assert_eq!(ended.ended_at, Some(NOW + 20), "a refused redemption leaves the session as it was");
 
     // Every session of the account ending at once (a factor reset; a password reset does the
-    // same) refuses the codes of each, voided or stored afterwards.
+    // same) refuses the codes of each.
     let other = session("sid-2", &c.account.id);
     store.create_session(&other).await.unwrap();
-    store.insert_code(&code_in(&other, "code-other", "grant-other")).await.unwrap();
     in_tx!(store, |tx| tx.reset_factors(&c.account.id, None, NOW + 30));
-    store.insert_code(&code_in(&other, "code-other-after", "grant-other-after")).await.unwrap();
-    for (digest, grant) in [("code-other", "grant-other"), ("code-other-after", "grant-other-after")] {
-        let g = c.grant(grant, Some(&other.id));
-        assert!(!store.redeem_code(digest, NOW + 31, &g, None).await.unwrap(), "{digest}");
-        assert_eq!(grant_of(store, grant).await, None, "{digest}");
-    }
+    let g = c.grant("grant-other", Some(&other.id));
+    assert_eq!(redeem(store, &g, None).await.unwrap(), CodeGrant::SessionEnded);
+    assert_eq!(grant_of(store, "grant-other").await, None);
 
-    // A live session's code still redeems, and the session row reads as before.
+    // A live session's code still makes its grant, and the session row reads as before.
     let live = session("sid-3", &c.account.id);
     store.create_session(&live).await.unwrap();
-    store.insert_code(&code_in(&live, "code-live", "grant-live")).await.unwrap();
-    assert!(store.redeem_code("code-live", NOW + 40, &c.grant("grant-live", Some(&live.id)), None).await.unwrap());
+    assert_eq!(redeem(store, &c.grant("grant-live", Some(&live.id)), None).await.unwrap(), CodeGrant::Created);
     assert!(grant_of(store, "grant-live").await.is_some());
     assert_eq!(store.session_by_id(&live.id).await.unwrap(), Some(live));
 }
@@ -656,20 +590,11 @@ async fn sign_out_racing_a_redemption_leaves_no_live_grant(store: &dyn Store) {
     for round in 0..SIGN_OUT_RACES {
         let s = session(&format!("sid-race-{round}"), &c.account.id);
         store.create_session(&s).await.unwrap();
-        let digest = format!("code-race-{round}");
         let grant_id = format!("grant-race-{round}");
-        store.insert_code(&AuthorizationCode { session_id: s.id.clone(), ..c.code(&digest, &grant_id) }).await.unwrap();
         let grant = c.grant(&grant_id, Some(&s.id));
         let rt = refresh(&format!("rt-race-{round}"), &grant.id);
 
-        let redeem = async {
-            let mut tx = store.begin().await?;
-            let won = tx.redeem_code(&digest, NOW + 5, &grant, Some(&rt)).await?;
-            if won {
-                tx.commit().await?;
-            }
-            Ok::<bool, StoreError>(won)
-        };
+        let redeem = async { Ok::<bool, StoreError>(redeem(store, &grant, Some(&rt)).await? == CodeGrant::Created) };
         let sign_out = async {
             let mut tx = store.begin().await?;
             let ended = tx.end_session(&s.id, NOW + 5).await?;

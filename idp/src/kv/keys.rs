@@ -5,6 +5,7 @@
 //!
 //! | prefix | holds | lifetime |
 //! |---|---|---|
+//! | `code:` | an authorization code's grant-to-be, then the marker "redeemed" (`oidc::codes`) | `tokens.code_ttl_secs`, then as long again |
 //! | `interaction:` | a sign-in in progress (`signin::Interaction`) | `session.interaction_ttl_secs` |
 //! | `activation:` | an activation in progress (journey A, code proved; `activation::pending`) | `session.interaction_ttl_secs` |
 //! | `logout:` | a sign-out waiting for the person's confirmation (`oidc::logout`) | `session.interaction_ttl_secs` |
@@ -21,6 +22,11 @@
 use std::net::IpAddr;
 
 use crate::crypto;
+
+/// `digest`: the code's digest; the code itself is never a key.
+pub fn authorization_code(digest: &str) -> String {
+    format!("code:{digest}")
+}
 
 pub fn interaction(id: &str) -> String {
     format!("interaction:{id}")
@@ -113,6 +119,7 @@ mod tests {
     fn kinds_cannot_collide_and_secrets_are_digested() {
         let address: IpAddr = "192.0.2.1".parse().unwrap();
         let keys = [
+            authorization_code("x"),
             interaction("x"),
             activation("x"),
             logout("x"),

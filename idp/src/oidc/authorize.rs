@@ -15,7 +15,8 @@ use crate::auth::levels::{self, Requirement};
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::domain::{ClientId, GrantId, RedirectUri, Scopes};
-use crate::store::{AuthorizationCode, Client, GrantType, Session};
+use super::codes::{self, AuthorizationCode};
+use crate::store::{Client, GrantType, Session};
 
 /// Why the request cannot even be answered at the portal; shown as a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,7 +218,6 @@ pub async fn issue_code(
     };
     let code = crypto::random_token(32);
     let record = AuthorizationCode {
-        digest: crypto::token_digest(&code),
         client_id: request.client_id.clone(),
         account_id: session.account_id.clone(),
         // The session's principal; the "on whose behalf?" step (journeys C and D) will choose it.
@@ -232,9 +232,8 @@ pub async fn issue_code(
         amr,
         grant_id: GrantId(crypto::random_token(16)),
         expires_at: now + deps.config.tokens.code_ttl_secs,
-        redeemed_at: None,
     };
-    deps.store.insert_code(&record).await?;
+    codes::put(deps.kv.as_ref(), &crypto::token_digest(&code), &record, now).await?;
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = &request.state {
         params.push(("state", s));

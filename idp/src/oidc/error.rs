@@ -109,3 +109,9 @@ impl From<crate::oidc::keys::KeyError> for ProtocolError {
         ProtocolError::internal(e)
     }
 }
+
+impl From<crate::kv::KvError> for ProtocolError {
+    fn from(e: crate::kv::KvError) -> Self {
+        ProtocolError::internal(e)
+    }
+}

@@ -5,6 +5,7 @@
 pub mod authorize;
 pub mod claims;
 pub mod client_auth;
+pub mod codes;
 pub mod discovery;
 pub mod error;
 pub mod keys;

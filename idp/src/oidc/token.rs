@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::client_auth::{self, Credentials};
+use super::codes;
 use super::error::{ErrorCode, OAuthError, ProtocolError};
 use super::params::Params;
 use super::pkce;
@@ -14,7 +15,7 @@ use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::domain::{GrantId, Party, Principal, Scopes};
-use crate::store::{self, Account, Client, Grant, GrantType, RefreshToken, SigningAlg, StoreError};
+use crate::store::{self, Account, Client, CodeGrant, Grant, GrantType, RefreshToken, SigningAlg, StoreError};
 
 /// RFC 6749 §5.1 successful response.
 #[derive(Debug, Serialize)]
@@ -66,15 +67,12 @@ async fn authorization_code(
     let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let digest = crypto::token_digest(code);
     let invalid = || OAuthError::invalid_grant("the code is invalid, expired or already used");
-    let record = state.store.code_by_digest(&digest).await?.ok_or_else(invalid)?;
+    let record = match codes::find(state.kv.as_ref(), &digest).await?.ok_or_else(invalid)? {
+        codes::Found::Issued(record) => record,
+        codes::Found::Redeemed { grant_id } => return Err(code_reuse(state, client, &grant_id, now).await),
+    };
     // A code of another client is refused without consuming it: that client cannot spend it.
-    if record.client_id != client.id {
-        return Err(invalid().into());
-    }
-    if record.redeemed_at.is_some() {
-        return Err(code_reuse(state, client, &record.grant_id, now).await);
-    }
-    if now >= record.expires_at {
+    if record.client_id != client.id || now >= record.expires_at {
         return Err(invalid().into());
     }
     if params.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
@@ -110,17 +108,24 @@ async fn authorization_code(
     let event = token_event(EventType::TokensIssued, &account, &grant, &grant.scope);
     let grant_id = grant.id.clone();
     let audit = state.audit.clone();
-    let redeemed = store::write(&state.store, move |mut tx| async move {
-        if !tx.redeem_code(&digest, now, &grant, refresh_row.as_ref()).await? {
-            return Ok::<_, StoreError>(false);
+    let made = store::write(&state.store, move |mut tx| async move {
+        let made = tx.grant_for_code(&grant, refresh_row.as_ref()).await?;
+        if made == CodeGrant::Created {
+            audit.append(tx.as_mut(), &event, now).await?;
+            tx.commit().await?;
         }
-        audit.append(tx.as_mut(), &event, now).await?;
-        tx.commit().await?;
-        Ok(true)
+        Ok::<_, StoreError>(made)
     })
     .await?;
-    if !redeemed {
-        return Err(code_reuse(state, client, &grant_id, now).await);
+    match made {
+        CodeGrant::Created => {}
+        CodeGrant::Exists => return Err(code_reuse(state, client, &grant_id, now).await),
+        CodeGrant::SessionEnded => return Err(invalid().into()),
+    }
+    // What comes back from now on is a reuse; if this fails, the grant's id still says so.
+    let ttl = state.config.tokens.code_ttl_secs;
+    if let Err(e) = codes::mark_redeemed(state.kv.as_ref(), &digest, &grant_id, ttl).await {
+        tracing::warn!(error = %e, grant = %grant_id, "could not mark a redeemed code");
     }
     Ok(response)
 }
@@ -190,8 +195,7 @@ fn token_event(kind: EventType, account: &Account, grant: &Grant, scope: &Scopes
 
 /// Revokes a grant (a code or refresh token used twice: RFC 6749 §4.1.2, RFC 9700 §4.14.2) with
 /// its audit record, and makes this node forget its remembered token checks at once. A grant that
-/// was revoked before (or never made: a code voided by a sign-out, or refused because its session
-/// ended) is left alone and recorded nowhere; then false.
+/// was revoked before is left alone and recorded nowhere; then false.
 async fn revoke_now(state: &AppState, grant: &GrantId, now: UnixTime) -> Result<bool, crate::store::StoreError> {
     let owner = state.store.grant_by_id(grant).await?;
     let mut tx = state.store.begin().await?;
@@ -213,9 +217,7 @@ async fn revoke_now(state: &AppState, grant: &GrantId, now: UnixTime) -> Result<
     Ok(true)
 }
 
-/// RFC 6749 §4.1.2: a second redemption revokes what the first one issued. A code voided by a
-/// sign-out (or whose session ended while it was being redeemed) comes here too: its grant was
-/// never made, so nothing is revoked.
+/// RFC 6749 §4.1.2: a second redemption revokes what the first one issued.
 async fn code_reuse(state: &AppState, client: &Client, grant: &GrantId, now: UnixTime) -> ProtocolError {
     match revoke_now(state, grant, now).await {
         Ok(revoked) => {

@@ -100,22 +100,15 @@ pub trait SessionStore {
     async fn end_session(&self, id: &SessionId, now: UnixTime) -> StoreResult<bool>;
 }
 
-/// Authorization codes (RFC 6749 §4.1.2), single use.
-#[async_trait]
-pub trait CodeStore {
-    async fn insert_code(&self, code: &AuthorizationCode) -> StoreResult<()>;
-    async fn code_by_digest(&self, digest: &str) -> StoreResult<Option<AuthorizationCode>>;
-    /// Redeems the code and, in the same transaction, creates the grant it stands for (with its
-    /// first refresh token). Exactly one caller ever gets `true`, however many race; when the
-    /// others see `false`, the winner's grant is already committed, so they can revoke it. A code
-    /// whose session has ended is refused (`false`), also when the sign-out races with this.
-    async fn redeem_code(
-        &self,
-        digest: &str,
-        now: UnixTime,
-        grant: &Grant,
-        refresh: Option<&RefreshToken>,
-    ) -> StoreResult<bool>;
+/// What [`GrantTx::grant_for_code`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeGrant {
+    /// The grant and its first refresh token are written.
+    Created,
+    /// The grant was there already: the code was redeemed before.
+    Exists,
+    /// The code's session has ended (signing out voids its codes): nothing written.
+    SessionEnded,
 }
 
 /// Grants and the refresh tokens in them (RFC 6749 §6; OAuth 2.0 Security BCP §4.14 rotation).
@@ -309,17 +302,12 @@ pub trait SessionTx {
 
 #[async_trait]
 pub trait GrantTx {
-    /// Redeems the code and creates the grant it stands for (with its first refresh token); false
-    /// when it was redeemed (or voided) before, or its session has ended (exactly one of racing
-    /// callers gets true). Takes the session's row first, so a concurrent sign-out either sees
-    /// the grant and revokes it, or ends the session before and this redemption is refused.
-    async fn redeem_code(
-        &mut self,
-        digest: &str,
-        now: UnixTime,
-        grant: &Grant,
-        refresh: Option<&RefreshToken>,
-    ) -> StoreResult<bool>;
+    /// Creates the grant a redeemed authorization code stands for (its id chosen with the code),
+    /// with its first refresh token, while the code's session is live. Of racing redemptions of
+    /// one code exactly one gets `Created`; the others see `Exists` once the winner's grant is
+    /// committed, so they can revoke it. Takes the session's row first, so a concurrent sign-out
+    /// either sees the grant and revokes it, or ends the session before (`SessionEnded`).
+    async fn grant_for_code(&mut self, grant: &Grant, refresh: Option<&RefreshToken>) -> StoreResult<CodeGrant>;
     /// Marks `old` used and stores `new`; false when `old` was used already (reuse).
     async fn rotate_refresh_token(&mut self, old: &str, new: &RefreshToken, now: UnixTime) -> StoreResult<bool>;
     /// Revokes the grant; false when it was unknown or already revoked (nothing to record).
@@ -474,7 +462,6 @@ pub trait Store:
     + AccountStore
     + KeyStore
     + SessionStore
-    + CodeStore
     + GrantStore
     + OutboxStore
     + PolicyStore
@@ -495,8 +482,7 @@ impl<T> Store for T where
         + AccountStore
         + KeyStore
         + SessionStore
-        + CodeStore
-        + GrantStore
+            + GrantStore
         + OutboxStore
         + PolicyStore
         + InvitationStore

@@ -218,29 +218,6 @@ impl Session {
     }
 }
 
-/// What an authorization code stands for; the code itself is stored only as a digest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthorizationCode {
-    pub digest: String,
-    pub client_id: ClientId,
-    pub account_id: AccountId,
-    /// Whom the account acts for; `None`: itself.
-    pub acting_for: Option<Party>,
-    pub session_id: SessionId,
-    pub redirect_uri: String,
-    pub scope: Scopes,
-    pub nonce: Option<String>,
-    /// PKCE S256 challenge (RFC 7636 §4.2).
-    pub code_challenge: Option<String>,
-    pub auth_time: UnixTime,
-    pub acr: String,
-    pub amr: Vec<String>,
-    /// The grant that redeeming the code creates; known up front so a second redemption can revoke it.
-    pub grant_id: GrantId,
-    pub expires_at: UnixTime,
-    pub redeemed_at: Option<UnixTime>,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub id: GrantId,

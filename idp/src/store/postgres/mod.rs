@@ -25,11 +25,6 @@ impl PgStore {
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.pool.begin().await
     }
-
-    /// Runs a write here: PostgreSQL has no single writer to spare.
-    async fn on_writer<T>(&self, work: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
-        work.await
-    }
 }
 
 impl_sql_store!(PgStore, PgRow);

@@ -115,7 +115,7 @@ macro_rules! impl_grant_store {
         }
 
         /// Re-attaches the grants of `from` to `to`. The `from` session row is written first, as a
-        /// code redemption under it does (`tx_redeem_code`): a grant redeemed meanwhile is either
+        /// code redemption under it does (`tx_grant_for_code`): a grant redeemed meanwhile is either
         /// committed before the move (and moves) or finds the session ended with this transaction.
         async fn tx_move_grants<'c>(
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,

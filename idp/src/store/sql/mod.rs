@@ -79,7 +79,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::accounts::impl_account_store!($store, $row);
         $crate::store::sql::keys::impl_key_store!($store, $row);
         $crate::store::sql::sessions::impl_session_store!($store, $row);
-        $crate::store::sql::codes::impl_code_store!($store, $row);
+        $crate::store::sql::codes::impl_code_grant!($row);
         $crate::store::sql::grants::impl_grant_store!($store, $row);
         $crate::store::sql::changes::impl_change_store!($store, $row);
         $crate::store::sql::outbox::impl_outbox_store!($store, $row);

@@ -70,9 +70,10 @@ macro_rules! impl_session_store {
             Ok(())
         }
 
-        /// The session ends, its grants are revoked and its unredeemed codes die, so nothing
-        /// issued under it outlives it. The session row is written first: a code redemption
-        /// (`tx_redeem_code`) locks it first too, so the two never miss each other's writes.
+        /// The session ends and its grants are revoked, so nothing issued under it outlives it;
+        /// its unredeemed codes die with it (a code's grant is made only while its session is
+        /// live). The session row is written first: a code redemption (`tx_grant_for_code`)
+        /// locks it first too, so the two never miss each other's writes.
         async fn tx_end_session<'c>(
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
             id: &$crate::domain::SessionId,
@@ -88,17 +89,12 @@ macro_rules! impl_session_store {
                 .bind(id.as_str())
                 .execute(&mut **tx)
                 .await?;
-            sqlx::query("UPDATE authorization_codes SET redeemed_at = $1 WHERE session_id = $2 AND redeemed_at IS NULL")
-                .bind(now)
-                .bind(id.as_str())
-                .execute(&mut **tx)
-                .await?;
             bump_revocations(tx).await?;
             Ok(done.rows_affected() == 1)
         }
 
         /// Ends every session of the account and, with them, every grant (also of sessions that
-        /// ended before) and every code not yet redeemed. The sessions first, in the same order
+        /// ended before) and so every code not yet redeemed. The sessions first, in the same order
         /// as `tx_end_session`: a code redemption racing with this waits for the session row and
         /// then finds it ended, or commits its grant before the grants below are revoked.
         async fn end_account_sessions<'c>(
@@ -109,7 +105,6 @@ macro_rules! impl_session_store {
             for statement in [
                 "UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL",
                 "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
-                "UPDATE authorization_codes SET redeemed_at = $1 WHERE account_id = $2 AND redeemed_at IS NULL",
             ] {
                 sqlx::query(statement).bind(now).bind(account).execute(&mut **tx).await?;
             }

@@ -166,14 +166,12 @@ macro_rules! impl_sql_tx {
 
         #[async_trait::async_trait]
         impl $crate::store::GrantTx for $crate::store::sql::SqlTx<$db> {
-            async fn redeem_code(
+            async fn grant_for_code(
                 &mut self,
-                digest: &str,
-                now: i64,
                 grant: &$crate::store::Grant,
                 refresh: Option<&$crate::store::RefreshToken>,
-            ) -> $crate::store::StoreResult<bool> {
-                tx_redeem_code(&mut self.0, digest, now, grant, refresh).await
+            ) -> $crate::store::StoreResult<$crate::store::CodeGrant> {
+                tx_grant_for_code(&mut self.0, grant, refresh).await
             }
 
             async fn rotate_refresh_token(

@@ -82,14 +82,6 @@ impl SqliteStore {
         // to a writer once another process has committed (SQLITE_BUSY_SNAPSHOT, not retried).
         self.writes.begin_with("BEGIN IMMEDIATE").await
     }
-
-    /// Runs a write on the writer thread (see the module doc).
-    async fn on_writer<T: Send + 'static>(
-        &self,
-        work: impl std::future::Future<Output = StoreResult<T>> + Send + 'static,
-    ) -> StoreResult<T> {
-        super::on_thread(&self.writer.handle, work).await?
-    }
 }
 
 impl_sql_store!(SqliteStore, SqliteRow);
