@@ -3,7 +3,8 @@
 //! spare the database on hot paths. `AppState` dereferences to `Deps`, so a use case that needs no
 //! cache takes `&Deps` and is called with `&state`; one that reads a cache takes `&AppState`.
 //!
-//! Clients and keys are read on nearly every protocol request, so they are held in memory.
+//! Clients, their organisations' policies and keys are read on nearly every protocol request, so
+//! they are held in memory.
 //! A change by `idp-admin` (another process, perhaps another node) bumps a generation counter in
 //! the database; [`AppState::refresh_caches`] runs every `cache.poll_interval_ms` and reloads
 //! what changed. A client unknown to the cache is looked up in the database once before it is
@@ -18,12 +19,12 @@ use arc_swap::ArcSwap;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::domain::ClientId;
+use crate::domain::{ClientId, OrganisationId};
 use crate::kv::Kv;
 use crate::mail::{deliver_due, Delivery, MailError, MailTemplates, Mailer};
 use crate::oidc::keys::{Jwks, KeyError, KeyRing};
 use crate::oidc::tokens::AccessTokenClaims;
-use crate::store::{Cached, Client, Store, StoreError};
+use crate::store::{Cached, Client, OrganisationPolicy, Store, StoreError};
 use crate::ui::Templates;
 
 #[derive(Clone)]
@@ -84,6 +85,9 @@ pub struct Caches {
     keys: ArcSwap<KeyRing>,
     jwks: ArcSwap<Jwks>,
     clients: ArcSwap<HashMap<ClientId, Arc<Client>>>,
+    /// Organisation policies read so far; emptied whenever the clients are reloaded (a policy
+    /// change bumps the clients' generation).
+    policies: ArcSwap<HashMap<OrganisationId, Arc<OrganisationPolicy>>>,
     /// The change generations of clients and keys this node last loaded.
     generations: [AtomicI64; 2],
     /// The revocation generation this node last saw (see [`AppState::verified_token`]).
@@ -134,6 +138,7 @@ impl AppState {
                 valid_until: Some(0),
             }),
             clients: ArcSwap::from_pointee(HashMap::new()),
+            policies: ArcSwap::from_pointee(HashMap::new()),
             generations: [AtomicI64::new(-1), AtomicI64::new(-1)],
             revocations: AtomicI64::new(-1),
             verified: Mutex::new(HashMap::new()),
@@ -214,6 +219,23 @@ impl AppState {
         Ok(Some(client))
     }
 
+    /// The organisation's policy, from memory once read (see [`Caches::policies`]).
+    pub async fn policy(&self, organisation: &OrganisationId) -> Result<Option<Arc<OrganisationPolicy>>, StoreError> {
+        if let Some(policy) = self.caches().policies.load().get(organisation) {
+            return Ok(Some(policy.clone()));
+        }
+        let Some(policy) = self.store.policy(organisation).await? else {
+            return Ok(None);
+        };
+        let policy = Arc::new(policy);
+        self.caches().policies.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            map.insert(organisation.clone(), policy.clone());
+            map
+        });
+        Ok(Some(policy))
+    }
+
     pub async fn reload_keys(&self) -> Result<(), CacheError> {
         let generation = self.store.generation(Cached::Keys).await?;
         let ring = KeyRing::load(&self.store.list_keys().await?)?;
@@ -229,6 +251,7 @@ impl AppState {
         let clients = self.store.list_clients().await?;
         let map = clients.into_iter().map(|c| (c.id.clone(), Arc::new(c))).collect();
         self.caches().clients.store(Arc::new(map));
+        self.caches().policies.store(Arc::new(HashMap::new()));
         self.caches().generations[0].store(generation, Ordering::SeqCst);
         Ok(())
     }

@@ -84,7 +84,7 @@ pub async fn policies(
 async fn portal_policy(state: &AppState, portal: Option<&ClientId>) -> Result<Option<OrganisationPolicy>, StoreError> {
     let Some(client) = portal else { return Ok(None) };
     match state.client(client.as_str()).await? {
-        Some(client) => state.store.policy(&client.organisation_id).await,
+        Some(client) => Ok(state.policy(&client.organisation_id).await?.map(|p| OrganisationPolicy::clone(&p))),
         None => Ok(None),
     }
 }

@@ -439,6 +439,7 @@ pub trait ChangeStore {
 /// What the server caches in memory and reloads when its generation changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cached {
+    /// Clients and their organisations' policies.
     Clients,
     Keys,
     /// Bumped by every revocation (grants, access tokens, sessions' grants), in the same transaction.
