@@ -102,10 +102,12 @@ async fn on_hashing_thread<R: Send + 'static>(
 ) -> Option<R> {
     let (reply, answer) = oneshot::channel();
     let job: Job = Box::new(move |hasher| {
-        if !reply.is_closed() {
-            let _ = reply.send(work(hasher));
-        }
+        let answer = (!reply.is_closed()).then(|| work(hasher));
+        // The place is free before the requester hears the answer: its next attempt finds it so.
         drop(held);
+        if let Some(answer) = answer {
+            let _ = reply.send(answer);
+        }
     });
     hashing_threads().lock().unwrap_or_else(|p| p.into_inner()).send(job).ok()?;
     answer.await.ok()
