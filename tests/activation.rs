@@ -330,3 +330,18 @@ async fn bad_input_gets_a_clear_message_and_keeps_the_rest() {
     // An account page without a validated invitation.
     assert_eq!(browser.get("/activeren/account?activation=forged").await.status(), StatusCode::BAD_REQUEST);
 }
+
+/// Organisation policies are kept in memory with the clients; a change by `idp-admin org policy`
+/// is read again at the next cache refresh (every `cache.poll_interval_ms`).
+#[tokio::test]
+async fn a_policy_change_replaces_the_cached_policy_at_the_next_refresh() {
+    let app = TestApp::spawn().await;
+    let org = app.state.store.organisation_by_slug(&app.org).await.unwrap().unwrap();
+    let min_length = async || app.state.policy(&org.id).await.unwrap().unwrap().password_rules.min_length;
+    app.set_policy(PolicyChange { min_length: Some(12), ..PolicyChange::default() }).await;
+    app.state.refresh_caches().await.unwrap();
+    assert_eq!(min_length().await, 12, "read and kept");
+    app.set_policy(PolicyChange { min_length: Some(14), ..PolicyChange::default() }).await;
+    app.state.refresh_caches().await.unwrap();
+    assert_eq!(min_length().await, 14, "read again after the change");
+}

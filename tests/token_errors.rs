@@ -85,7 +85,31 @@ async fn a_code_issued_to_another_client_is_refused() {
         ])
         .await;
     assert_eq!(error_of(response).await, (StatusCode::BAD_REQUEST, "invalid_grant".into()));
-    rp.exchange(&code, &start).await.expect("the rightful client can still redeem it");
+    let first = rp.exchange(&code, &start).await.expect("the rightful client can still redeem it");
+
+    // Once redeemed, another client that presents the code cannot revoke what it was redeemed for.
+    let response = other_rp
+        .token_request(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", portal.redirect_uri.as_str()),
+            ("code_verifier", start.verifier.as_str()),
+        ])
+        .await;
+    assert_eq!(error_of(response).await, (StatusCode::BAD_REQUEST, "invalid_grant".into()));
+    assert!(rp.introspect(first.access_token().secret()).await.active(), "the rightful tokens stay");
+    assert!(rp.refresh(&first.refresh_token()).await.is_ok());
+}
+
+/// After a redemption the code is kept as a marker naming its grant, so a code that comes back
+/// is known as reused, not merely unknown (and the grant's id would refuse it regardless).
+#[tokio::test]
+async fn a_redeemed_code_is_remembered_as_redeemed() {
+    let (app, _portal, rp) = setup().await;
+    let (code, start) = code_for(&app, &rp, "kees").await;
+    rp.exchange(&code, &start).await.expect("first redemption");
+    let found = idp::oidc::codes::find(app.state.kv.as_ref(), &idp::crypto::token_digest(&code)).await.unwrap();
+    assert!(matches!(found, Some(idp::oidc::codes::Found::Redeemed { .. })), "{found:?}");
 }
 
 #[tokio::test]

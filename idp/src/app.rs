@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -88,6 +88,8 @@ pub struct Caches {
     /// Organisation policies read so far; emptied whenever the clients are reloaded (a policy
     /// change bumps the clients' generation).
     policies: ArcSwap<HashMap<OrganisationId, Arc<OrganisationPolicy>>>,
+    /// Counts the emptyings of `policies`: a policy read before one is not kept after it.
+    policies_emptied: AtomicU64,
     /// The change generations of clients and keys this node last loaded.
     generations: [AtomicI64; 2],
     /// The revocation generation this node last saw (see [`AppState::verified_token`]).
@@ -139,6 +141,7 @@ impl AppState {
             }),
             clients: ArcSwap::from_pointee(HashMap::new()),
             policies: ArcSwap::from_pointee(HashMap::new()),
+            policies_emptied: AtomicU64::new(0),
             generations: [AtomicI64::new(-1), AtomicI64::new(-1)],
             revocations: AtomicI64::new(-1),
             verified: Mutex::new(HashMap::new()),
@@ -224,13 +227,16 @@ impl AppState {
         if let Some(policy) = self.caches().policies.load().get(organisation) {
             return Ok(Some(policy.clone()));
         }
+        let emptied = self.caches().policies_emptied.load(Ordering::SeqCst);
         let Some(policy) = self.store.policy(organisation).await? else {
             return Ok(None);
         };
         let policy = Arc::new(policy);
         self.caches().policies.rcu(|map| {
             let mut map = HashMap::clone(map);
-            map.insert(organisation.clone(), policy.clone());
+            if self.caches().policies_emptied.load(Ordering::SeqCst) == emptied {
+                map.insert(organisation.clone(), policy.clone());
+            }
             map
         });
         Ok(Some(policy))
@@ -251,6 +257,8 @@ impl AppState {
         let clients = self.store.list_clients().await?;
         let map = clients.into_iter().map(|c| (c.id.clone(), Arc::new(c))).collect();
         self.caches().clients.store(Arc::new(map));
+        // Counted first: a policy read meanwhile (perhaps the old one) is not put in the new map.
+        self.caches().policies_emptied.fetch_add(1, Ordering::SeqCst);
         self.caches().policies.store(Arc::new(HashMap::new()));
         self.caches().generations[0].store(generation, Ordering::SeqCst);
         Ok(())

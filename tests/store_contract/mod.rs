@@ -19,8 +19,8 @@ use futures::future::join_all;
 use idp::domain::{AccountId, ClientId, GrantId, OrganisationId, RedirectUri, Scopes, Secret, SessionId, Subject};
 use idp::oidc::keys;
 use idp::store::{
-    self, Account, Cached, CodeGrant, Client, ClientKind, Grant, GrantType, Organisation, PkcePolicy,
-    RefreshToken, Session, SigningAlg, Store, StoreError,
+    self, Account, Cached, Client, ClientKind, CodeGrant, Grant, GrantType, Organisation, PkcePolicy, RefreshToken,
+    Session, SigningAlg, Store, StoreError,
 };
 
 const NOW: i64 = 1_900_000_000;
@@ -503,11 +503,14 @@ async fn code_grants_once(store: &dyn Store) {
     let rt2 = refresh("rt-2", &replay.id);
     assert_eq!(redeem(store, &replay, Some(&rt2)).await.unwrap(), CodeGrant::Exists);
     assert_eq!(token_of(store, "rt-2").await, None);
-    assert_eq!(grant_of(store, "grant-1").await, Some(grant), "the first grant is untouched");
-
+    assert_eq!(grant_of(store, "grant-1").await, Some(grant.clone()), "the first grant is untouched");
     // Without a refresh token (no offline_access) only the grant is created.
     assert_eq!(redeem(store, &c.grant("grant-4", None), None).await.unwrap(), CodeGrant::Created);
     assert!(grant_of(store, "grant-4").await.is_some());
+
+    // Also once its session has ended (the code comes back after a sign-out): still a reuse.
+    assert!(store.end_session(&c.session.id, NOW + 7).await.unwrap());
+    assert_eq!(redeem(store, &replay, None).await.unwrap(), CodeGrant::Exists);
 }
 
 async fn code_grant_is_atomic(store: &dyn Store) {

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::codes::{self, AuthorizationCode};
 use super::error::{ErrorCode, OAuthError, ProtocolError};
 use super::params::Params;
 use super::pkce;
@@ -15,7 +16,6 @@ use crate::auth::levels::{self, Requirement};
 use crate::clock::UnixTime;
 use crate::crypto;
 use crate::domain::{ClientId, GrantId, RedirectUri, Scopes};
-use super::codes::{self, AuthorizationCode};
 use crate::store::{Client, GrantType, Session};
 
 /// Why the request cannot even be answered at the portal; shown as a page.

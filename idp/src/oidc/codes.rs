@@ -42,15 +42,15 @@ pub struct AuthorizationCode {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Found {
     /// Issued and not yet redeemed (as far as this entry knows: see the module doc).
-    Issued(AuthorizationCode),
-    /// Redeemed into this grant.
-    Redeemed { grant_id: GrantId },
+    Issued(Box<AuthorizationCode>),
+    /// Redeemed by this client into this grant.
+    Redeemed { client_id: ClientId, grant_id: GrantId },
 }
 
 /// Keeps a newly issued code until it expires.
 pub async fn put(kv: &dyn Kv, digest: &str, code: &AuthorizationCode, now: UnixTime) -> Result<(), KvError> {
     let ttl = (code.expires_at - now).max(1);
-    kv.put(&keys::authorization_code(digest), &encode(&Found::Issued(code.clone())), ttl).await
+    kv.put(&keys::authorization_code(digest), &encode(&Found::Issued(Box::new(code.clone()))), ttl).await
 }
 
 /// The code under `digest`, if it was issued and has not expired.
@@ -62,8 +62,8 @@ pub async fn find(kv: &dyn Kv, digest: &str) -> Result<Option<Found>, KvError> {
 /// After the grant is committed: replaces the code by a marker naming its grant, kept for another
 /// code lifetime (`ttl_secs`). When this fails the full entry stays until it expires, and a
 /// second redemption is still refused by the grant's id.
-pub async fn mark_redeemed(kv: &dyn Kv, digest: &str, grant_id: &GrantId, ttl_secs: i64) -> Result<(), KvError> {
-    let marker = Found::Redeemed { grant_id: grant_id.clone() };
+pub async fn mark_redeemed(kv: &dyn Kv, digest: &str, code: &AuthorizationCode, ttl_secs: i64) -> Result<(), KvError> {
+    let marker = Found::Redeemed { client_id: code.client_id.clone(), grant_id: code.grant_id.clone() };
     kv.put(&keys::authorization_code(digest), &encode(&marker), ttl_secs.max(1)).await
 }
 
@@ -102,11 +102,12 @@ mod tests {
         let clock = Arc::new(ManualClock::at(1_000));
         let kv = MemoryKv::new(clock.clone() as Arc<dyn Clock>);
         put(&kv, "d1", &code(1_060), 1_000).await.unwrap();
-        assert_eq!(find(&kv, "d1").await.unwrap(), Some(Found::Issued(code(1_060))));
+        assert_eq!(find(&kv, "d1").await.unwrap(), Some(Found::Issued(Box::new(code(1_060)))));
         assert_eq!(find(&kv, "d2").await.unwrap(), None, "another digest");
         clock.set(1_030);
-        mark_redeemed(&kv, "d1", &GrantId("g1".into()), 60).await.unwrap();
-        assert_eq!(find(&kv, "d1").await.unwrap(), Some(Found::Redeemed { grant_id: GrantId("g1".into()) }));
+        mark_redeemed(&kv, "d1", &code(1_060), 60).await.unwrap();
+        let marker = Found::Redeemed { client_id: ClientId("portal".into()), grant_id: GrantId("g1".into()) };
+        assert_eq!(find(&kv, "d1").await.unwrap(), Some(marker));
         clock.set(1_089);
         assert!(find(&kv, "d1").await.unwrap().is_some(), "the marker outlives the code");
         clock.set(1_090);

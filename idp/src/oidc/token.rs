@@ -67,12 +67,16 @@ async fn authorization_code(
     let code = params.get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
     let digest = crypto::token_digest(code);
     let invalid = || OAuthError::invalid_grant("the code is invalid, expired or already used");
+    // A code of another client is refused without acting on it: that client cannot spend it,
+    // nor revoke what it was redeemed for.
     let record = match codes::find(state.kv.as_ref(), &digest).await?.ok_or_else(invalid)? {
-        codes::Found::Issued(record) => record,
-        codes::Found::Redeemed { grant_id } => return Err(code_reuse(state, client, &grant_id, now).await),
+        codes::Found::Issued(record) if record.client_id == client.id => record,
+        codes::Found::Redeemed { client_id, grant_id } if client_id == client.id => {
+            return Err(code_reuse(state, client, &grant_id, now).await)
+        }
+        _ => return Err(invalid().into()),
     };
-    // A code of another client is refused without consuming it: that client cannot spend it.
-    if record.client_id != client.id || now >= record.expires_at {
+    if now >= record.expires_at {
         return Err(invalid().into());
     }
     if params.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
@@ -104,7 +108,8 @@ async fn authorization_code(
     // The tokens are made before anything is written: if making them fails, the code is not
     // spent and no record says they were issued.
     let (refresh_token, refresh_row) = refresh.map_or((None, None), |(t, row)| (Some(t), Some(row)));
-    let response = user_tokens(state, client, &account, &grant, &grant.scope, record.nonce, refresh_token, now).await?;
+    let response =
+        user_tokens(state, client, &account, &grant, &grant.scope, record.nonce.clone(), refresh_token, now).await?;
     let event = token_event(EventType::TokensIssued, &account, &grant, &grant.scope);
     let grant_id = grant.id.clone();
     let audit = state.audit.clone();
@@ -124,7 +129,7 @@ async fn authorization_code(
     }
     // What comes back from now on is a reuse; if this fails, the grant's id still says so.
     let ttl = state.config.tokens.code_ttl_secs;
-    if let Err(e) = codes::mark_redeemed(state.kv.as_ref(), &digest, &grant_id, ttl).await {
+    if let Err(e) = codes::mark_redeemed(state.kv.as_ref(), &digest, &record, ttl).await {
         tracing::warn!(error = %e, grant = %grant_id, "could not mark a redeemed code");
     }
     Ok(response)

@@ -483,7 +483,7 @@ impl<T> Store for T where
         + AccountStore
         + KeyStore
         + SessionStore
-            + GrantStore
+        + GrantStore
         + OutboxStore
         + PolicyStore
         + InvitationStore

@@ -21,13 +21,10 @@ macro_rules! impl_code_grant {
             // the check is part of the one statement that inserts.
             let sqlite = <<$row as sqlx::Row>::Database as sqlx::Database>::NAME == "SQLite";
             if !sqlite {
-                let live = sqlx::query("UPDATE sessions SET ended_at = ended_at WHERE id = $1 AND ended_at IS NULL")
+                sqlx::query("UPDATE sessions SET ended_at = ended_at WHERE id = $1 AND ended_at IS NULL")
                     .bind(session)
                     .execute(&mut **tx)
                     .await?;
-                if live.rows_affected() != 1 {
-                    return Ok($crate::store::CodeGrant::SessionEnded);
-                }
             }
             let done = sqlx::query(
                 "INSERT INTO grants (id, client_id, account_id, session_id, scope, auth_time, acr, amr, \
@@ -51,7 +48,8 @@ macro_rules! impl_code_grant {
             .execute(&mut **tx)
             .await?;
             if done.rows_affected() != 1 {
-                // Nothing inserted: the grant is there already, or the session has ended.
+                // Nothing inserted: the grant is there already (reuse, also once its session has
+                // ended or its grants moved to a new session), or the session has ended.
                 let exists = sqlx::query("SELECT 1 FROM grants WHERE id = $1")
                     .bind(grant.id.as_str())
                     .fetch_optional(&mut **tx)
