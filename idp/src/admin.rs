@@ -443,8 +443,6 @@ pub async fn set_policy(
         let org = policy.organisation_id.as_str();
         let mut tx = deps.store.begin().await?;
         tx.set_policy(&policy).await?;
-        // Nodes keep policies in memory with the clients: this makes them read both again.
-        tx.bump_generation(Cached::Clients).await?;
         let event = deps.command(ORG_POLICY, ("policy", org)).organisation(org);
         deps.audit.commit(tx, None, &event, now).await?;
         Ok(policy)

@@ -311,6 +311,9 @@ pub(super) async fn policies(store: &dyn Store) {
         updated_at: NOW + 10,
         ..policy
     };
+    let generation = store.generation(Cached::Clients).await.unwrap();
     store.set_policy(&changed).await.unwrap();
     assert_eq!(store.policy(&org.id).await.unwrap(), Some(changed), "every field replaced");
+    // Nodes keep policies with the clients: every change tells them to read both again.
+    assert!(store.generation(Cached::Clients).await.unwrap() > generation);
 }

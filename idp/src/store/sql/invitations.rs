@@ -74,6 +74,8 @@ macro_rules! impl_invitation_store {
         }
 
         /// Stores the organisation's whole policy, replacing the one it had.
+        /// Stores the policy and bumps the clients' generation: nodes keep policies in memory with
+        /// the clients (`AppState::policy`), so every writer of a policy makes them read it again.
         async fn tx_set_policy<'c>(
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
             p: &$crate::store::OrganisationPolicy,
@@ -104,7 +106,7 @@ macro_rules! impl_invitation_store {
             .bind(p.trusted_device_days)
             .execute(&mut **tx)
             .await?;
-            Ok(())
+            tx_bump_generation(tx, $crate::store::Cached::Clients).await
         }
 
         /// Voids the open invitations of the same organisation and address and stores this one.
