@@ -359,3 +359,36 @@ async fn the_redirect_with_the_code_is_never_cached() {
     assert_eq!(response.headers()["cache-control"], "no-store");
     rp.finish(&location(&response).unwrap(), &start).await;
 }
+
+/// Where several nodes share PostgreSQL and Redis, codes live in Redis: one is redeemed once, a
+/// second redemption revokes what the first issued, and Redis keeps only the code's marker.
+#[tokio::test]
+async fn on_postgres_and_redis_a_code_lives_in_redis_and_is_redeemed_once() {
+    let prefix = format!("test-{}:", uuid::Uuid::new_v4());
+    let app = TestApp::spawn_with(Backend::Postgres, |c| {
+        c.kv.url = idp::domain::Secret::new("redis://127.0.0.1:6379".into());
+        c.kv.prefix = prefix.clone();
+    })
+    .await;
+    let portal = app.alpha_portal().await;
+    app.user("kees").await;
+    let rp = app.rp(&portal).await;
+    let start = rp.start(&[]);
+    let callback = app.browser().sign_in(&start.url, "kees", PASSWORD).await;
+    let code = query_param(&callback, "code").unwrap();
+    let digest = idp::crypto::token_digest(&code);
+    let stored = idp::oidc::codes::find(app.state.kv.as_ref(), &digest).await.unwrap();
+    assert!(matches!(stored, Some(idp::oidc::codes::Found::Issued(_))), "{stored:?}");
+    let database_tables: Vec<String> =
+        sqlx::query_scalar("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'")
+            .fetch_all(&sqlx::PgPool::connect(app.state.config.database.url.expose()).await.unwrap())
+            .await
+            .unwrap();
+    assert!(!database_tables.iter().any(|t| t == "authorization_codes"), "{database_tables:?}");
+
+    let tokens = rp.exchange(&code, &start).await.expect("first redemption");
+    let stored = idp::oidc::codes::find(app.state.kv.as_ref(), &digest).await.unwrap();
+    assert!(matches!(stored, Some(idp::oidc::codes::Found::Redeemed { .. })), "{stored:?}");
+    assert!(rp.exchange(&code, &start).await.is_err(), "a second redemption is refused");
+    assert!(!active(&rp, tokens.access_token().secret()).await, "and revokes what the first issued");
+}
