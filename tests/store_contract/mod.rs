@@ -826,3 +826,51 @@ macro_rules! in_tx {
     }};
 }
 pub(crate) use in_tx;
+
+/// PostgreSQL: a transaction that appends to the audit chain commits without waiting for its WAL
+/// flush while it holds the chain's end, and is on disk all the same when its commit returns
+/// (`store::sql::Flush`). Without the flush after the commit, PostgreSQL's WAL writer would
+/// catch up only later (every `wal_writer_delay`).
+#[tokio::test]
+async fn on_postgres_an_audited_commit_is_flushed_when_commit_returns() {
+    let db = postgres_db().await;
+    let pool = sqlx::PgPool::connect(&db._pg.as_ref().unwrap().url).await.unwrap();
+    for round in 0..10 {
+        let mut tx = db.store.begin().await.unwrap();
+        let head = tx.lock_audit_head().await.unwrap();
+        let record = store::AuditRecord {
+            seq: head.seq + 1,
+            id: format!("flush-{round}"),
+            time: NOW,
+            event_type: "token.issued".into(),
+            action: "C".into(),
+            outcome: "success".into(),
+            actor_id: None,
+            actor_name: None,
+            actor_role: "system".into(),
+            actor_is_requester: false,
+            subject_id: None,
+            client_address: None,
+            object_type: None,
+            object_id: None,
+            node: "test".into(),
+            organisation_id: None,
+            client_id: None,
+            detail: "{}".into(),
+            prev_hash: head.hash.clone(),
+            hash: format!("hash-flush-{round}"),
+        };
+        tx.append_audit_record(&record).await.unwrap();
+        let written: String =
+            sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text").fetch_one(&pool).await.unwrap();
+        tx.commit().await.unwrap();
+        let flushed: bool = sqlx::query_scalar("SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn")
+            .bind(&written)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert!(flushed, "round {round}: the commit returned before its WAL was flushed");
+    }
+    let setting: String = sqlx::query_scalar("SHOW synchronous_commit").fetch_one(&pool).await.unwrap();
+    assert_eq!(setting, "on", "only the appending transactions commit without waiting");
+}
