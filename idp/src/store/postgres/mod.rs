@@ -4,7 +4,7 @@ use sqlx::postgres::{PgPoolOptions, PgRow};
 use sqlx::PgPool;
 
 use super::sql::tx::impl_sql_tx;
-use super::sql::{impl_sql_store, Flush, SqlTx};
+use super::sql::{impl_sql_store, SqlTx};
 use super::{StoreResult, Transactions, Tx};
 
 pub struct PgStore {
@@ -33,6 +33,6 @@ impl_sql_tx!(sqlx::Postgres);
 #[async_trait::async_trait]
 impl Transactions for PgStore {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
-        Ok(Box::new(SqlTx(self.begin_write().await?, None, None, Flush::through(self.pool.clone()))))
+        Ok(Box::new(SqlTx(self.begin_write().await?, None, None)))
     }
 }

@@ -104,14 +104,9 @@ macro_rules! impl_audit_store {
         async fn lock_audit_head<'c>(
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
         ) -> $crate::store::StoreResult<$crate::store::AuditHead> {
-            // PostgreSQL only (on SQLite `BEGIN IMMEDIATE` holds the one write lock already). An
-            // UPDATE takes the row lock until commit, so appends from several connections and
-            // nodes queue here and each sees the committed end. The same statement lets this
-            // transaction commit without waiting for its flush (`sql::Flush`).
-            let row = sqlx::query(
-                "UPDATE audit_head SET seq = seq WHERE id = 1 \
-                 RETURNING *, set_config('synchronous_commit', 'off', true) AS synchronous_commit",
-            )
+            // An UPDATE takes the row lock until commit, so appends from several connections and
+            // nodes queue here and each sees the committed end.
+            let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING *")
                 .fetch_one(&mut **tx)
                 .await?;
             audit_head_from_row(&row)

@@ -44,35 +44,12 @@ pub(crate) fn party(stored: Option<String>) -> StoreResult<Option<crate::domain:
 
 /// A transaction of one backend (see [`crate::store::Tx`]). On SQLite it also holds the audit
 /// chain's end as this process last saw it committed, and the end after this transaction's own
-/// appends, remembered when it commits (see `AuditTx` in `sql/tx.rs`). On PostgreSQL it holds the
-/// pool to flush its commit through when it locked the chain's end ([`Flush`]).
+/// appends, remembered when it commits (see `AuditTx` in `sql/tx.rs`).
 pub struct SqlTx<DB: sqlx::Database>(
     pub(crate) sqlx::Transaction<'static, DB>,
     pub(crate) Option<HeadCache>,
     pub(crate) Option<crate::store::AuditHead>,
-    pub(crate) Flush<DB>,
 );
-
-/// PostgreSQL: a transaction that locks the audit chain's end commits without waiting for its
-/// WAL flush (`synchronous_commit` off for that transaction only), so the end is held only while
-/// the transaction works, not through a flush: concurrent appends no longer pass one flush at a
-/// time. Before `commit` returns, a one-row write in a synchronous commit on another connection
-/// (`commit_flushes`, migration 0018) flushes the WAL up to a point after this commit: what the
-/// caller then answers is as durable as before. docs/audit.md, "Durability".
-pub struct Flush<DB: sqlx::Database> {
-    pub(crate) pool: Option<sqlx::Pool<DB>>,
-    pub(crate) after_commit: bool,
-}
-
-impl<DB: sqlx::Database> Flush<DB> {
-    pub(crate) fn none() -> Self {
-        Self { pool: None, after_commit: false }
-    }
-
-    pub(crate) fn through(pool: sqlx::Pool<DB>) -> Self {
-        Self { pool: Some(pool), after_commit: false }
-    }
-}
 
 /// The audit chain's end as this process last appended or read it. Only a hint: an append that
 /// finds the chain's end elsewhere writes nothing and reads it again.

@@ -16,21 +16,11 @@ macro_rules! impl_sql_tx {
             }
 
             async fn commit(self: Box<Self>) -> $crate::store::StoreResult<()> {
-                let $crate::store::sql::SqlTx(tx, cache, appended, flush) = *self;
+                let $crate::store::sql::SqlTx(tx, cache, appended) = *self;
                 tx.commit().await?;
                 if let (Some(cache), Some(head)) = (cache, appended) {
                     // After the lock is released: a later transaction may have moved on already.
                     $crate::store::sql::advance_head(&cache, head);
-                }
-                if let (Some(pool), true) = (flush.pool, flush.after_commit) {
-                    // Its commit record is in the WAL before this write starts, so this write's
-                    // synchronous commit flushes it too (see `Flush`).
-                    sqlx::query(
-                        "INSERT INTO commit_flushes (backend, flushes) VALUES (pg_backend_pid(), 1) \
-                         ON CONFLICT (backend) DO UPDATE SET flushes = commit_flushes.flushes + 1",
-                    )
-                    .execute(&pool)
-                    .await?;
                 }
                 Ok(())
             }
@@ -51,13 +41,8 @@ macro_rules! impl_sql_tx {
                         $crate::store::sql::cache_head(cache, Some(head.clone()));
                         Ok(head)
                     }
-                    // PostgreSQL: lock the end's row until commit; appends from every node queue
-                    // here. The commit then does not wait for its flush while holding it (`Flush`).
-                    None => {
-                        let head = lock_audit_head(&mut self.0).await?;
-                        self.3.after_commit = self.3.pool.is_some();
-                        Ok(head)
-                    }
+                    // PostgreSQL: lock the end's row until commit; appends from every node queue here.
+                    None => lock_audit_head(&mut self.0).await,
                 }
             }
 

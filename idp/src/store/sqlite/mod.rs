@@ -17,7 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use super::sql::tx::impl_sql_tx;
-use super::sql::{impl_sql_store, Flush, SqlTx};
+use super::sql::{impl_sql_store, SqlTx};
 use super::{StoreResult, Transactions, Tx};
 
 pub struct SqliteStore {
@@ -90,7 +90,7 @@ impl_sql_tx!(sqlx::Sqlite);
 #[async_trait::async_trait]
 impl Transactions for SqliteStore {
     async fn begin(&self) -> StoreResult<Box<dyn Tx>> {
-        Ok(Box::new(SqlTx(self.begin_write().await?, Some(self.audit_head.clone()), None, Flush::none())))
+        Ok(Box::new(SqlTx(self.begin_write().await?, Some(self.audit_head.clone()), None)))
     }
 
     fn writer(&self) -> Option<&tokio::runtime::Handle> {
