@@ -103,7 +103,8 @@ pub(super) async fn admin_writes_are_all_or_nothing(store: &dyn Store) {
     assert_eq!(store.account_by_id(&person.id).await.unwrap(), Some(person.clone()));
     let listed: Vec<_> = store.list_keys().await.unwrap().into_iter().map(|k| (k.kid, k.publish_until)).collect();
     assert_eq!(listed, vec![(old_key.kid.clone(), Some(NOW + 86_400)), (key.kid.clone(), None)]);
-    assert_eq!(generations().await, (before.0 + 1, before.1 + 1));
+    let after = generations().await;
+    assert!(after.0 > before.0 && after.1 == before.1 + 1, "nodes are told to reload: {before:?} → {after:?}");
 
     // Conflicts inside a transaction, as outside (each transaction dropped before the next).
     let mut tx = store.begin().await.unwrap();
