@@ -321,14 +321,10 @@ impl AppState {
         deliver_due(self.store.as_ref(), &self.mailer, self.clock.unix()).await
     }
 
-    /// Runs `work` after the current answer; see [`AppState::settle`].
-    /// Runs `work` after the answer. It keeps the request's client address for its audit records
-    /// (a task-local does not cross a spawn by itself).
+    /// Runs `work` after the answer (see [`AppState::settle`]). It keeps the request's client
+    /// address for its audit records.
     pub fn in_background(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
-        match crate::audit::current_origin() {
-            Some(address) => self.0.background.spawn(crate::audit::with_origin(address, work)),
-            None => self.0.background.spawn(work),
-        };
+        self.0.background.spawn(crate::audit::keep_origin(work));
     }
 
     /// Waits until the background work started so far is done (shutdown, tests).

@@ -36,6 +36,18 @@ pub async fn with_origin<F: std::future::Future>(address: String, work: F) -> F:
     ORIGIN.scope(address, work).await
 }
 
+/// `work` with this task's origin, if it has one, for work that runs elsewhere (a spawned task,
+/// SQLite's writer thread): a task-local does not cross a spawn by itself.
+pub fn keep_origin<F: std::future::Future>(work: F) -> impl std::future::Future<Output = F::Output> {
+    let origin = current_origin();
+    async move {
+        match origin {
+            Some(address) => ORIGIN.scope(address, work).await,
+            None => work.await,
+        }
+    }
+}
+
 /// What was done to the object (NEN 7513 / FHIR AuditEvent.action).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

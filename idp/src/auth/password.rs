@@ -92,9 +92,9 @@ fn reference_hasher() -> Hasher {
 }
 
 /// Runs `work` on a hashing thread; `None` when no hashing thread could take it. `held` (a
-/// sign-in's place in the queue) is let go only when the hash is done, so a request that goes
-/// away leaves its place taken until its queued job is gone; a job whose requester went away
-/// before it started is skipped (nobody waits for its answer; the attempt has already counted
+/// sign-in's place in the queue) is let go when the hash is done, just before the answer, so a
+/// request that goes away leaves its place taken until its queued job is gone; a job whose
+/// requester went away before it started is skipped (nobody waits for its answer; the attempt has already counted
 /// against the username, as every admitted attempt does, but not against the address).
 async fn on_hashing_thread<R: Send + 'static>(
     held: Option<Admitted>,
@@ -222,10 +222,6 @@ fn verify_with(hasher: &mut Hasher, password: &[u8], phc: &str) -> bool {
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$oPSkQZH3kll/tcadNVyz1g$+A55DE/wt+u5ZZ3wQHODIsqkTmy573EOS+e4ENKPrGg";
 
-fn dummy_hash() -> &'static str {
-    DUMMY_HASH
-}
-
 /// The form of a password that is hashed: NFKC (see the module doc).
 fn normalise(password: &str) -> Cow<'_, str> {
     if is_nfkc(password) {
@@ -268,9 +264,9 @@ async fn check(held: Option<Admitted>, password: Secret<String>, stored: Option<
                     || (differs && verify_with(hasher, typed.as_bytes(), hash.expose()))
             }
             None => {
-                verify_with(hasher, normalised.as_bytes(), dummy_hash());
+                verify_with(hasher, normalised.as_bytes(), DUMMY_HASH);
                 if differs {
-                    verify_with(hasher, typed.as_bytes(), dummy_hash());
+                    verify_with(hasher, typed.as_bytes(), DUMMY_HASH);
                 }
                 false
             }
@@ -285,7 +281,7 @@ async fn check(held: Option<Admitted>, password: Secret<String>, stored: Option<
 pub async fn warm_up() {
     let mut checks = tokio::task::JoinSet::new();
     for _ in 0..cores() {
-        checks.spawn(on_hashing_thread(None, |hasher| verify_with(hasher, b"warm-up", dummy_hash())));
+        checks.spawn(on_hashing_thread(None, |hasher| verify_with(hasher, b"warm-up", DUMMY_HASH)));
     }
     while checks.join_next().await.is_some() {}
 }

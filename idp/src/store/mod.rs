@@ -402,31 +402,14 @@ where
     F: FnOnce(Box<dyn Tx>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<T, E>> + Send + 'static,
 {
-    let run = {
-        let store = Arc::clone(store);
-        // The request's address goes along: the audit records the work appends must name it.
-        let origin = crate::audit::current_origin();
-        async move {
-            let work = async move { work(store.begin().await?).await };
-            match origin {
-                Some(address) => crate::audit::with_origin(address, work).await,
-                None => work.await,
-            }
-        }
-    };
+    let store_for_work = Arc::clone(store);
+    // The request's address goes along: the audit records the work appends must name it.
+    let run = crate::audit::keep_origin(async move { work(store_for_work.begin().await?).await });
     match store.writer() {
-        Some(writer) => on_thread(writer, run).await?,
+        // An error here means the work panicked or the thread stopped: nothing was committed.
+        Some(writer) => writer.spawn(run).await.map_err(|_| StoreError::Backend(sqlx::Error::WorkerCrashed))?,
         None => run.await,
     }
-}
-
-/// Runs `work` on a backend's writer thread (`writer`) and waits for it.
-pub(crate) async fn on_thread<T: Send + 'static>(
-    writer: &tokio::runtime::Handle,
-    work: impl std::future::Future<Output = T> + Send + 'static,
-) -> StoreResult<T> {
-    // An error here means the work panicked or the thread stopped: nothing was committed.
-    writer.spawn(work).await.map_err(|_| StoreError::Backend(sqlx::Error::WorkerCrashed))
 }
 
 /// Change counters that let every node notice what `idp-admin` changed (clients, keys).

@@ -11,7 +11,7 @@ macro_rules! impl_code_grant {
             grant: &$crate::store::Grant,
             refresh: Option<&$crate::store::RefreshToken>,
         ) -> $crate::store::StoreResult<$crate::store::CodeGrant> {
-            let session = grant.session_id.as_ref().map(|s| s.as_str()).unwrap_or("");
+            let session = grant.session_id.as_ref().map(|s| s.as_str());
             // On PostgreSQL the session's row is written first: a sign-out (`tx_end_session`,
             // `end_account_sessions`) or a re-authentication moving its grants (`tx_move_grants`)
             // writes that row first too, so the two transactions take turns on it. Without this,
@@ -26,27 +26,14 @@ macro_rules! impl_code_grant {
                     .execute(&mut **tx)
                     .await?;
             }
-            let done = sqlx::query(
+            let query = sqlx::query(
                 "INSERT INTO grants (id, client_id, account_id, session_id, scope, auth_time, acr, amr, \
                  created_at, expires_at, revoked_at, acting_for) \
                  SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
                  WHERE EXISTS (SELECT 1 FROM sessions WHERE id = $4 AND ended_at IS NULL) \
                  ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(grant.id.as_str())
-            .bind(grant.client_id.as_str())
-            .bind(grant.account_id.as_ref().map(|a| a.as_str()))
-            .bind(session)
-            .bind(grant.scope.to_string())
-            .bind(grant.auth_time)
-            .bind(&grant.acr)
-            .bind($crate::store::sql::to_json(&grant.amr))
-            .bind(grant.created_at)
-            .bind(grant.expires_at)
-            .bind(grant.revoked_at)
-            .bind(grant.acting_for.as_ref().map(|p| p.to_stored()))
-            .execute(&mut **tx)
-            .await?;
+            );
+            let done = bind_grant(query, grant).execute(&mut **tx).await?;
             if done.rows_affected() != 1 {
                 // Nothing inserted: the grant is there already (reuse, also once its session has
                 // ended or its grants moved to a new session), or the session has ended.

@@ -184,26 +184,40 @@ macro_rules! impl_grant_store {
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
             g: &$crate::store::Grant,
         ) -> $crate::store::StoreResult<()> {
-            sqlx::query(
+            let query = sqlx::query(
                 "INSERT INTO grants (id, client_id, account_id, session_id, scope, auth_time, acr, amr, \
                  created_at, expires_at, revoked_at, acting_for) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(g.id.as_str())
-            .bind(g.client_id.as_str())
-            .bind(g.account_id.as_ref().map(|a| a.as_str()))
-            .bind(g.session_id.as_ref().map(|s| s.as_str()))
-            .bind(g.scope.to_string())
-            .bind(g.auth_time)
-            .bind(&g.acr)
-            .bind($crate::store::sql::to_json(&g.amr))
-            .bind(g.created_at)
-            .bind(g.expires_at)
-            .bind(g.revoked_at)
-            .bind(g.acting_for.as_ref().map(|p| p.to_stored()))
-            .execute(&mut **tx)
-            .await
-            .map_err(|e| $crate::store::map_unique(e, "grant"))?;
+            );
+            bind_grant(query, g).execute(&mut **tx).await.map_err(|e| $crate::store::map_unique(e, "grant"))?;
             Ok(())
+        }
+
+        /// Binds a grant's twelve columns as `$1` … `$12`, in the order of `insert_grant`.
+        fn bind_grant<'q>(
+            query: sqlx::query::Query<
+                'q,
+                <$row as sqlx::Row>::Database,
+                <<$row as sqlx::Row>::Database as sqlx::Database>::Arguments<'q>,
+            >,
+            g: &'q $crate::store::Grant,
+        ) -> sqlx::query::Query<
+            'q,
+            <$row as sqlx::Row>::Database,
+            <<$row as sqlx::Row>::Database as sqlx::Database>::Arguments<'q>,
+        > {
+            query
+                .bind(g.id.as_str())
+                .bind(g.client_id.as_str())
+                .bind(g.account_id.as_ref().map(|a| a.as_str()))
+                .bind(g.session_id.as_ref().map(|s| s.as_str()))
+                .bind(g.scope.to_string())
+                .bind(g.auth_time)
+                .bind(g.acr.as_deref())
+                .bind($crate::store::sql::to_json(&g.amr))
+                .bind(g.created_at)
+                .bind(g.expires_at)
+                .bind(g.revoked_at)
+                .bind(g.acting_for.as_ref().map(|p| p.to_stored()))
         }
 
         async fn insert_refresh_token<'c>(
