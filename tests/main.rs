@@ -20,6 +20,7 @@ mod migrations;
 mod password_change;
 mod principal;
 mod recovery;
+mod representation;
 mod signin;
 mod store_contract;
 mod token_errors;

@@ -1,24 +1,21 @@
 //! Who acts for whom in tokens (docs/tokens.md, "Acting for someone else"): someone acting for
-//! themself gets exactly the tokens they always got; a grant whose principal names another person
-//! gives an access token whose `sub` is that person and whose `act` is the account that signed
-//! in, while the ID token keeps naming who signed in. Until the "on whose behalf?" step exists,
-//! the test sets the code's principal where codes are kept, as that step will.
-
-use openidconnect::OAuth2TokenResponse;
+//! themself gets exactly the tokens they always got, and a code whose principal the account may
+//! not act for gives no tokens and stays unspent. Representation end to end (the choice, `act`,
+//! narrowed scopes, revocation) is tests/representation.rs.
 
 use crate::helpers::browser::query_param;
 use crate::helpers::TestApp;
-use idp::domain::{AccountId, Party};
+use idp::domain::Party;
 use idp::oidc::codes;
 use idp::oidc::tokens::{verify_access_token, AccessTokenClaims};
 
-/// Makes the code stand for `acting_for`, as the "on whose behalf?" step will choose.
-async fn set_acting_for(app: &TestApp, code: &str, acting_for: Option<&AccountId>) {
+/// Makes the code stand for `acting_for`, as if chosen at "Namens wie wilt u inloggen?".
+async fn set_acting_for(app: &TestApp, code: &str, acting_for: Option<Party>) {
     let (kv, digest) = (app.state.kv.as_ref(), idp::crypto::token_digest(code));
     let Some(codes::Found::Issued(mut record)) = codes::find(kv, &digest).await.unwrap() else {
         panic!("the code is not waiting to be redeemed")
     };
-    record.acting_for = acting_for.map(|a| Party::Account(a.clone()));
+    record.acting_for = acting_for;
     codes::put(kv, &digest, &record, app.now()).await.unwrap();
 }
 
@@ -54,74 +51,24 @@ async fn acting_for_oneself_adds_nothing_to_the_tokens() {
 }
 
 #[tokio::test]
-async fn acting_for_another_names_them_in_sub_and_the_actor_in_act() {
-    let app = TestApp::spawn().await;
-    let rp = app.alpha_rp().await;
-    let kees = app.user("kees").await;
-    let oma = app.user("oma").await;
-    let oma_id = app.state.store.account_by_username("oma").await.unwrap().unwrap().id;
-
-    let start = rp.start(&[]);
-    let callback = app.browser().sign_in(&start.url, "kees", crate::helpers::PASSWORD).await;
-    set_acting_for(&app, &query_param(&callback, "code").unwrap(), Some(&oma_id)).await;
-
-    let tokens = rp.finish(&callback, &start).await;
-    assert_eq!(tokens.claims.subject().as_str(), kees, "the ID token names who signed in");
-    let c = claims(&app, tokens.access_token().secret());
-    assert_eq!(c.sub, oma, "the access token reaches the person acted for");
-    assert_eq!(c.act.as_ref().map(|a| a.sub.as_str()), Some(kees.as_str()), "and names the actor");
-
-    // Introspection says the same, for the access token and for the refresh token.
-    for token in [tokens.access_token().secret().clone(), tokens.refresh_token()] {
-        let body = introspect(&app, &rp, token.as_str()).await;
-        assert_eq!(body["sub"], oma.as_str(), "{body}");
-        assert_eq!(body["act"]["sub"], kees.as_str(), "{body}");
-    }
-
-    // Userinfo answers about the account that signed in only; what a representative may read
-    // there is the representation issue's rule, so until then it refuses rather than guesses.
-    assert!(rp.userinfo(tokens.access_token()).await.is_err());
-
-    // The refresh token carries the grant's principal.
-    let refreshed = rp.refresh(&tokens.refresh_token()).await.expect("refresh");
-    let c = claims(&app, refreshed.access_token().secret());
-    assert_eq!((c.sub.as_str(), c.act.map(|a| a.sub)), (oma.as_str(), Some(kees.clone())));
-
-    // The audit log names both.
-    let records = app.state.store.audit_records_after(0, 1000).await.unwrap();
-    let issued = records.iter().find(|r| r.event_type == "token.issued").unwrap();
-    let kees_id = app.state.store.account_by_username("kees").await.unwrap().unwrap().id;
-    assert_eq!(issued.actor_id.as_deref(), Some(kees_id.as_str()));
-    assert_eq!(issued.subject_id.as_deref(), Some(oma_id.as_str()));
-    // The portal's two introspections read Oma's data, for Kees; the refused userinfo read nothing.
-    let reads: Vec<_> = records.iter().filter(|r| r.event_type == "token.introspected").collect();
-    assert_eq!(reads.len(), 2);
-    for read in reads {
-        assert_eq!(read.subject_id.as_deref(), Some(oma_id.as_str()));
-        let detail: serde_json::Value = serde_json::from_str(&read.detail).unwrap();
-        assert_eq!(detail["act"], kees_id.as_str(), "{detail}");
-    }
-    assert!(records.iter().all(|r| r.event_type != "userinfo.read"));
-}
-
-#[tokio::test]
 async fn tokens_that_cannot_be_made_leave_the_code_unspent_and_unrecorded() {
     let app = TestApp::spawn().await;
     let rp = app.alpha_rp().await;
     app.user("kees").await;
-    app.user("oma").await;
-    let oma_id = app.state.store.account_by_username("oma").await.unwrap().unwrap().id;
     let start = rp.start(&[]);
     let callback = app.browser().sign_in(&start.url, "kees", crate::helpers::PASSWORD).await;
     let code = query_param(&callback, "code").unwrap();
-    let pool = sqlx::SqlitePool::connect(app.state.config.database.url.expose()).await.unwrap();
-    // The person acted for can no longer be named (their account is disabled): no tokens.
-    set_acting_for(&app, &code, Some(&oma_id)).await;
-    sqlx::query("UPDATE accounts SET disabled = TRUE WHERE id = $1")
-        .bind(oma_id.as_str())
-        .execute(&pool)
-        .await
-        .unwrap();
+    // A care client Kees does not represent (a tampered choice): no tokens.
+    let care = idp::representation::admin::NewCareClient {
+        org: app.org.clone(),
+        number: "C-1".into(),
+        given_name: "Oma".into(),
+        family_name: "Jansen".into(),
+        birth_date: None,
+        username: None,
+    };
+    let oma = idp::representation::admin::add_care_client(&app.admin(), care, app.now()).await.unwrap();
+    set_acting_for(&app, &code, Some(Party::CareClient(oma.id.clone()))).await;
     assert!(rp.exchange(&query_param(&callback, "code").unwrap(), &start).await.is_err());
     let records = app.state.store.audit_records_after(0, 1000).await.unwrap();
     assert!(records.iter().all(|r| r.event_type != "token.issued"), "no record of tokens that were not issued");

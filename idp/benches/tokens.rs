@@ -49,6 +49,7 @@ fn user_access_claims() -> AccessTokenClaims {
         amr: vec!["pwd".into()],
         sid: Some(crypto::random_token(16)),
         act: None,
+        representation: None,
     }
 }
 
@@ -68,6 +69,7 @@ fn machine_access_claims() -> AccessTokenClaims {
         amr: Vec::new(),
         sid: None,
         act: None,
+        representation: None,
     }
 }
 
@@ -85,6 +87,7 @@ fn id_claims(access_token: &str) -> IdTokenClaims {
         sid: Some(crypto::random_token(16)),
         azp: CLIENT.into(),
         at_hash: Some(at_hash(access_token)),
+        acting_for: None,
     }
 }
 

@@ -49,7 +49,7 @@ impl From<StoreError> for AdminError {
     }
 }
 
-fn invalid(message: impl Into<String>) -> AdminError {
+pub(crate) fn invalid(message: impl Into<String>) -> AdminError {
     AdminError::Invalid(message.into())
 }
 
@@ -562,7 +562,7 @@ pub async fn factors_of(store: &dyn Store, username: &str) -> Result<(Account, V
     Ok((account, factors))
 }
 
-async fn account_named(store: &dyn Store, username: &str) -> Result<Account, AdminError> {
+pub(crate) async fn account_named(store: &dyn Store, username: &str) -> Result<Account, AdminError> {
     store
         .account_by_username(&crate::domain::Username::normalise(username))
         .await?

@@ -15,6 +15,7 @@ pub mod http;
 pub mod kv;
 pub mod mail;
 pub mod oidc;
+pub mod representation;
 pub mod signin;
 pub mod sms;
 pub mod startup;

@@ -72,12 +72,16 @@ impl Rp {
 
     /// An authorization URL with PKCE S256, state and nonce, plus extra parameters.
     pub fn start(&self, extra: &[(&str, &str)]) -> AuthStart {
+        self.start_scoped(&["profile", "email"], extra)
+    }
+
+    /// As [`Rp::start`], asking `openid` and `scopes`.
+    pub fn start_scoped(&self, scopes: &[&str], extra: &[(&str, &str)]) -> AuthStart {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let client = self.client();
         let mut request = client
             .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
-            .add_scope(Scope::new("profile".into()))
-            .add_scope(Scope::new("email".into()))
+            .add_scopes(scopes.iter().map(|s| Scope::new(s.to_string())))
             .set_pkce_challenge(challenge);
         for (k, v) in extra {
             request = request.add_extra_param(*k, *v);

@@ -9,10 +9,12 @@
 use std::sync::Arc;
 
 mod factors;
+mod representations;
 mod upgrades;
 mod use_cases;
 
 use factors::*;
+use representations::*;
 use use_cases::*;
 
 use futures::future::join_all;
@@ -103,6 +105,8 @@ contract!(
     principals_are_kept,
     outbox_leases,
     policies,
+    care_clients_and_representations,
+    ending_a_representation_revokes_its_grants,
 );
 
 // ---------------------------------------------------------------------------------------------

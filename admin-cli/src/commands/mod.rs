@@ -6,6 +6,7 @@ mod invite;
 mod keys;
 mod migrate;
 mod org;
+mod represent;
 mod user;
 
 use std::cell::Cell;
@@ -41,6 +42,12 @@ pub enum Command {
     /// The audit log: verify, export, retention.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Care clients: the people whose dossier a portal shows.
+    #[command(subcommand)]
+    CareClient(represent::CareClientCommand),
+    /// Who may act for a care client.
+    #[command(subcommand)]
+    Representation(represent::RepresentationCommand),
 }
 
 /// What every command gets: the configuration, storage, the clock, the output mode and the
@@ -90,6 +97,8 @@ pub async fn run(command: Command, name: &str, config: &Config, out: Output) -> 
         Command::Invite(a) => invite::run(a, &ctx).await,
         Command::Keys(c) => keys::run(c, &ctx).await,
         Command::Audit(c) => audit::run(c, &ctx).await,
+        Command::CareClient(c) => represent::run_care_client(c, &ctx).await,
+        Command::Representation(c) => represent::run(c, &ctx).await,
     };
     if ctx.use_case_records.get() {
         return result;

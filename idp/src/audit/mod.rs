@@ -102,6 +102,12 @@ pub enum EventType {
     AdminCommand,
     AuditRead,
     AuditPruned,
+    /// Someone may now act for a care client (an operator's grant, an accepted invitation).
+    RepresentationGranted,
+    /// A representation ended: revoked, ended by the representative, expired.
+    RepresentationEnded,
+    /// At sign-in, the person chose whose portal to open (or a named client was refused).
+    RepresentationChosen,
 }
 
 impl EventType {
@@ -131,22 +137,28 @@ impl EventType {
             EventType::AdminCommand => "admin.command",
             EventType::AuditRead => "audit.read",
             EventType::AuditPruned => "audit.pruned",
+            EventType::RepresentationGranted => "representation.granted",
+            EventType::RepresentationEnded => "representation.ended",
+            EventType::RepresentationChosen => "representation.chosen",
         }
     }
 
     pub fn action(self) -> Action {
         use EventType::*;
         match self {
-            SigninSucceeded | SigninFailed | SigninThrottled | SecondFactorUsed | AdminCommand => Action::Execute,
+            SigninSucceeded | SigninFailed | SigninThrottled | SecondFactorUsed | AdminCommand
+            | RepresentationChosen => Action::Execute,
             FactorAdded
             | RecoveryCodesIssued
             | DeviceTrusted
             | PasswordResetRequested
             | InvitationSent
             | AccountActivated
-            | TokensIssued => Action::Create,
+            | TokensIssued
+            | RepresentationGranted => Action::Create,
             PasswordChanged | PasswordReset | TokensRefreshed => Action::Update,
-            FactorRemoved | FactorsReset | DeviceRevoked | TokensRevoked | SignedOut | AuditPruned => Action::Delete,
+            FactorRemoved | FactorsReset | DeviceRevoked | TokensRevoked | SignedOut | AuditPruned
+            | RepresentationEnded => Action::Delete,
             AuditRead | UserinfoRead | TokenIntrospected => Action::Read,
         }
     }
@@ -155,8 +167,10 @@ impl EventType {
 /// The role in which the actor acted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// A person with an account (a client, or later someone acting for one).
+    /// A person with an account, acting for themself.
     Client,
+    /// A person acting for a care client who is not themself (docs/representation.md).
+    Representative,
     /// Someone running `idp-admin` for the organisation.
     Operator,
     /// A portal, acting with its own credentials.
@@ -169,6 +183,7 @@ impl Role {
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Client => "client",
+            Role::Representative => "representative",
             Role::Operator => "operator",
             Role::Portal => "portal",
             Role::System => "system",
@@ -195,6 +210,11 @@ impl Actor {
             role: Role::Client,
             is_requester: true,
         }
+    }
+
+    /// A person acting for someone else.
+    pub fn representative(account: &Account) -> Self {
+        Self { role: Role::Representative, ..Self::account(account) }
     }
 
     /// A person known by account id only (e.g. the owner of a session that ends).

@@ -3,6 +3,7 @@
 
 mod names;
 mod principal;
+pub mod representation;
 mod secret;
 mod uri;
 
@@ -59,6 +60,14 @@ id_type!(
     /// A single-sign-on session (the `sid` claim).
     SessionId
 );
+id_type!(
+    /// A care client (cliënt) at one organisation: the person whose dossier a portal shows.
+    CareClientId
+);
+id_type!(
+    /// One representation: an account that may act for a care client.
+    RepresentationId
+);
 
 /// A set of OAuth scopes (RFC 6749 §3.3), kept in request order without duplicates.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -96,6 +105,11 @@ impl Scopes {
 
     pub fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
+    }
+
+    /// The scopes that `keep` keeps, in the same order.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) -> Scopes {
+        Scopes(self.0.iter().filter(|s| keep(s)).cloned().collect())
     }
 }
 

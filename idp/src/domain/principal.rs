@@ -2,13 +2,13 @@
 //! portal reaches with the tokens (the *subject*). NEN 7513 asks the audit log for both; RFC 8693
 //! §4.1 puts the actor in the `act` claim when the two differ (docs/tokens.md).
 //!
-//! Today every principal acts for themself. Sessions, codes and grants already store the subject
-//! (`acting_for`, empty when it is the actor), so the representation work (journeys C and D) adds
-//! parties and rules, not columns: a legal representative's grant will name the care client.
+//! Sessions, codes and grants store the subject (`acting_for`, empty when it is the actor). Whom
+//! an account may act for is a representation (docs/representation.md); the subject is then a
+//! care client: the person whose dossier it is, at one organisation.
 
 use serde::{Deserialize, Serialize};
 
-use super::AccountId;
+use super::{AccountId, CareClientId};
 
 /// Whose data is reached.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -16,6 +16,9 @@ use super::AccountId;
 pub enum Party {
     /// A person with an account.
     Account(AccountId),
+    /// A care client at one organisation: a representative acts for them, or they chose their
+    /// own dossier. Their tokens carry the care client's own subject.
+    CareClient(CareClientId),
 }
 
 impl Party {
@@ -23,12 +26,14 @@ impl Party {
     pub fn to_stored(&self) -> String {
         match self {
             Party::Account(id) => format!("account:{id}"),
+            Party::CareClient(id) => format!("care_client:{id}"),
         }
     }
 
     pub fn parse_stored(value: &str) -> Option<Self> {
         match value.split_once(':')? {
             ("account", id) if !id.is_empty() => Some(Party::Account(AccountId(id.to_string()))),
+            ("care_client", id) if !id.is_empty() => Some(Party::CareClient(CareClientId(id.to_string()))),
             _ => None,
         }
     }
@@ -37,6 +42,7 @@ impl Party {
     pub fn audit_id(&self) -> &str {
         match self {
             Party::Account(id) => id.as_str(),
+            Party::CareClient(id) => id.as_str(),
         }
     }
 }
@@ -106,7 +112,9 @@ mod tests {
         let party = Party::Account(account("0f8e-4a"));
         assert_eq!(party.to_stored(), "account:0f8e-4a");
         assert_eq!(Party::parse_stored("account:0f8e-4a"), Some(party));
-        for bad in ["", "account:", "0f8e", "client:12", ":x"] {
+        let client = Party::CareClient(CareClientId("c-9".into()));
+        assert_eq!(Party::parse_stored(&client.to_stored()), Some(client));
+        for bad in ["", "account:", "0f8e", "client:12", ":x", "care_client:"] {
             assert_eq!(Party::parse_stored(bad), None, "{bad:?}");
         }
     }

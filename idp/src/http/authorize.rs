@@ -62,7 +62,7 @@ async fn authorize_endpoint(
         Ok(r) => r,
         Err(e) => return redirect_error(&state, &e),
     };
-    begin(&state, jar, Purpose::Portal(request), locale).await
+    begin(&state, jar, Purpose::Portal(Box::new(request)), locale).await
 }
 
 /// Starts a sign-in in this browser: finishes at once when its session suffices.

@@ -3,6 +3,7 @@
 //! `activation/`, and render its result. No handler calls the store, `kv` or the clock directly.
 
 mod account;
+mod acting_for;
 mod activation;
 mod authorize;
 mod error;
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(meta::routes().layer(public_cors))
         .merge(authorize::routes())
+        .merge(acting_for::routes())
         .merge(second_factor::routes())
         .merge(account::routes())
         .merge(activation::routes())

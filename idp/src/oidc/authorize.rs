@@ -15,7 +15,8 @@ use crate::app::Deps;
 use crate::auth::levels::{self, Requirement};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::{ClientId, GrantId, RedirectUri, Scopes};
+use crate::domain::representation::Sections;
+use crate::domain::{ClientId, GrantId, Party, RedirectUri, Scopes};
 use crate::store::{Client, GrantType, Session};
 
 /// Why the request cannot even be answered at the portal; shown as a page.
@@ -41,6 +42,10 @@ pub struct AuthorizationRequest {
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
     pub acr_values: Option<String>,
+    /// `acting_for`: the `sub` of the care client whose portal to open, as the portal saw it in
+    /// an earlier token (docs/representation.md); the person is not asked whom they act for.
+    #[serde(default)]
+    pub acting_for: Option<String>,
 }
 
 /// OIDC Core §3.1.2.1 `prompt`.
@@ -49,6 +54,9 @@ pub struct Prompt {
     pub none: bool,
     pub login: bool,
     pub consent: bool,
+    /// Ask whose portal to open ("Namens wie wilt u inloggen?") even when there is one choice.
+    #[serde(default)]
+    pub select_account: bool,
 }
 
 /// A refusal that can be sent to the portal's redirect URI.
@@ -162,11 +170,11 @@ pub fn validate(
             "none" => prompt.none = true,
             "login" => prompt.login = true,
             "consent" => prompt.consent = true,
-            "select_account" => {}
+            "select_account" => prompt.select_account = true,
             _ => return Err(fail(ErrorCode::InvalidRequest, "unknown prompt value")),
         }
     }
-    if prompt.none && (prompt.login || prompt.consent) {
+    if prompt.none && (prompt.login || prompt.consent || prompt.select_account) {
         return Err(fail(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values"));
     }
     let max_age = match params.get("max_age") {
@@ -180,7 +188,7 @@ pub fn validate(
     };
     let nonce = params.get("nonce").map(str::to_string);
     // The request is kept while the person signs in: its free-text parts are kept small.
-    for (name, max) in [("nonce", 512), ("state", 1024), ("ui_locales", 64), ("acr_values", 256)] {
+    for (name, max) in [("nonce", 512), ("state", 1024), ("ui_locales", 64), ("acr_values", 256), ("acting_for", 64)] {
         if params.get(name).is_some_and(|v| v.len() > max) {
             return Err(fail(ErrorCode::InvalidRequest, "a parameter is too long"));
         }
@@ -197,15 +205,25 @@ pub fn validate(
         login_hint: params.get("login_hint").map(|h| h.chars().take(64).collect()),
         ui_locales: params.get("ui_locales").map(str::to_string),
         acr_values: params.get("acr_values").map(str::to_string),
+        acting_for: params.get("acting_for").map(str::to_string),
     })
 }
 
 /// Issues an authorization code for the session and returns the redirect location.
+/// Whose portal a code opens: `acting_for` names a care client (`None`: the account's own), and
+/// `sections` are a representative's, which narrow the scopes asked.
+#[derive(Debug, Clone, Default)]
+pub struct Whom {
+    pub acting_for: Option<Party>,
+    pub sections: Option<Sections>,
+}
+
 pub async fn issue_code(
     deps: &Deps,
     request: &AuthorizationRequest,
     session: &Session,
     requirement: &Requirement,
+    whom: Whom,
     now: UnixTime,
 ) -> Result<String, ProtocolError> {
     // The tokens say what counts for this portal: where a mailed token is not accepted, it is
@@ -220,11 +238,16 @@ pub async fn issue_code(
     let record = AuthorizationCode {
         client_id: request.client_id.clone(),
         account_id: session.account_id.clone(),
-        // The session's principal; the "on whose behalf?" step (journeys C and D) will choose it.
-        acting_for: session.acting_for.clone(),
+        // Chosen at "Namens wie wilt u inloggen?" (or the only choice there was).
+        acting_for: whom.acting_for,
         session_id: session.id.clone(),
         redirect_uri: request.redirect_uri.as_str().to_string(),
-        scope: request.scope.clone(),
+        // A section outside a representative's grant is dropped, never granted; the token
+        // response's `scope` says what was given.
+        scope: match &whom.sections {
+            Some(granted) => granted.narrow(&request.scope),
+            None => request.scope.clone(),
+        },
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
         auth_time: session.auth_time,

@@ -6,7 +6,18 @@ use crate::domain::Scopes;
 use crate::store::Account;
 
 /// The scopes this IdP understands. A client is registered with a subset.
-pub const SUPPORTED_SCOPES: &[&str] = &["openid", "profile", "email", "dossier"];
+/// The sections of a client portal (`domain::representation::Section`) are scopes too.
+pub const SUPPORTED_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "messages",
+    "appointments",
+    "dossier",
+    "personal_data",
+    "settings",
+    "user_management",
+];
 
 /// OIDC Core §5.3.2 userinfo response for an account and the token's scopes.
 pub fn userinfo(account: &Account, scope: &Scopes) -> Value {

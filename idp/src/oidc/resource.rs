@@ -12,7 +12,8 @@ use crate::app::AppState;
 use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::{AccountId, ClientId, GrantId, Party, Principal, Subject};
+use crate::domain::{ClientId, GrantId, Principal, Subject};
+use crate::representation;
 use crate::store::{Client, ClientKind, Grant};
 
 /// A verified, unrevoked access token. Answers from the node's memory when the same token was
@@ -58,9 +59,20 @@ pub async fn userinfo(state: &AppState, bearer: Option<&str>) -> Result<Value, P
     let grant: Grant = grant.ok_or_else(invalid)?;
     let principal = grant.principal().ok_or_else(invalid)?;
     let account_id = grant.account_id.clone().ok_or_else(invalid)?;
-    let account = account_by(state, &account_id, &Subject(claims.sub.clone())).await?.ok_or_else(invalid)?;
+    // Whose data: the care client's (the token's `sub`), reached by the account that signed in.
+    // The answer is about the account (its `sub` is the ID token's, OIDC Core §5.3.2) and names
+    // the client acted for, as the ID token does; a representation that ended refuses.
+    let standing = representation::standing(state.store.as_ref(), &principal, now).await?.ok_or_else(invalid)?;
+    let expected = standing.subject().map(|s| Subject(s.to_string()));
+    let account = state.store.account_by_id(&account_id).await?.filter(|a| !a.disabled).ok_or_else(invalid)?;
+    if Subject(claims.sub.clone()) != expected.unwrap_or_else(|| account.subject.clone()) {
+        return Err(invalid().into());
+    }
     let scope = crate::domain::Scopes::parse(&claims.scope).unwrap_or_default();
-    let answer = super::claims::userinfo(&account, &scope);
+    let mut answer = super::claims::userinfo(&account, &scope);
+    if let (Some(acting_for), Some(object)) = (standing.acting_for(), answer.as_object_mut()) {
+        object.insert("acting_for".into(), serde_json::to_value(acting_for).unwrap_or_default());
+    }
     let released: Vec<&str> = answer.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
     let event = read_by_portal(EventType::UserinfoRead, &grant.client_id, &principal, &grant.id, &claims.scope)
         .detail("claims", released);
@@ -85,14 +97,6 @@ fn read_by_portal(kind: EventType, portal: &ClientId, principal: &Principal, gra
         true => event,
         false => event.detail("act", principal.actor.as_str()),
     }
-}
-
-async fn account_by(
-    state: &AppState,
-    id: &AccountId,
-    subject: &Subject,
-) -> Result<Option<crate::store::Account>, ProtocolError> {
-    Ok(state.store.account_by_id(id).await?.filter(|a| !a.disabled && &a.subject == subject))
 }
 
 /// RFC 7662 §2.2 response; inactive tokens get only `{"active": false}`.
@@ -124,6 +128,9 @@ pub struct Introspection {
     /// RFC 8693 §4.1, when someone acts for another (the `act` of the token).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub act: Option<tokens::ActClaim>,
+    /// The representation that lets `act` act for `sub` (docs/tokens.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub representation: Option<tokens::RepresentationClaim>,
 }
 
 /// RFC 7662: only confidential clients (resource servers) may introspect, and a token is
@@ -161,26 +168,23 @@ pub async fn introspect(
         return Ok(Introspection::default());
     }
     // The grant's principal: `sub` is whose data it reaches, `act` the account acting for them.
-    let (subject, act) = match grant.principal() {
-        Some(principal) => {
-            let Party::Account(subject_id) = &principal.subject;
-            let subject = state.store.account_by_id(subject_id).await?.map(|a| a.subject.0);
-            let act = if principal.acts_for_self() {
-                None
-            } else {
-                let actor = state.store.account_by_id(&principal.actor).await?;
-                actor.map(|a| tokens::ActClaim { sub: a.subject.0 })
-            };
-            let scope = row.scope.to_string();
-            let event = read_by_portal(EventType::TokenIntrospected, &client.id, &principal, &grant.id, &scope)
-                .detail("token_type", "refresh_token");
-            state.audit.record(state.store.as_ref(), &event, now).await?;
-            (subject, act)
-        }
-        None => (None, None),
-    };
+    let (mut subject, mut act, mut representation) = (None, None, None);
+    if let Some(principal) = grant.principal() {
+        let Some(standing) = representation::standing(state.store.as_ref(), &principal, now).await? else {
+            return Ok(Introspection::default());
+        };
+        let actor = state.store.account_by_id(&principal.actor).await?.map(|a| a.subject.0);
+        subject = standing.subject().map(str::to_string).or(actor.clone());
+        act = actor.filter(|_| standing.is_representative()).map(|sub| tokens::ActClaim { sub });
+        representation = standing.claim();
+        let scope = standing.narrow(&row.scope).to_string();
+        let event = read_by_portal(EventType::TokenIntrospected, &client.id, &principal, &grant.id, &scope)
+            .detail("token_type", "refresh_token");
+        state.audit.record(state.store.as_ref(), &event, now).await?;
+    }
     Ok(Introspection {
         act,
+        representation,
         active: true,
         scope: Some(row.scope.to_string()),
         client_id: Some(grant.client_id.0.clone()),
@@ -234,6 +238,7 @@ async fn introspect_access_token(
         acr: claims.acr,
         auth_time: claims.auth_time,
         act: claims.act,
+        representation: claims.representation,
     }))
 }
 

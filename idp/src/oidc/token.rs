@@ -14,7 +14,8 @@ use crate::app::AppState;
 use crate::audit::{Actor, Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::{GrantId, Party, Principal, Scopes};
+use crate::domain::{GrantId, Principal, Scopes};
+use crate::representation;
 use crate::store::{self, Account, Client, CodeGrant, Grant, GrantType, RefreshToken, SigningAlg, StoreError};
 
 /// RFC 6749 §5.1 successful response.
@@ -108,9 +109,10 @@ async fn authorization_code(
     // The tokens are made before anything is written: if making them fails, the code is not
     // spent and no record says they were issued.
     let (refresh_token, refresh_row) = refresh.map_or((None, None), |(t, row)| (Some(t), Some(row)));
-    let response =
+    let minted =
         user_tokens(state, client, &account, &grant, &grant.scope, record.nonce.clone(), refresh_token, now).await?;
-    let event = token_event(EventType::TokensIssued, &account, &grant, &grant.scope);
+    let event = token_event(EventType::TokensIssued, &account, &grant, &minted);
+    let response = minted.response;
     let grant_id = grant.id.clone();
     let audit = state.audit.clone();
     let made = store::write(&state.store, move |mut tx| async move {
@@ -167,8 +169,9 @@ async fn refresh_token(
     let account_id = grant.account_id.clone().ok_or_else(invalid)?;
     let account = state.store.account_by_id(&account_id).await?.filter(|a| !a.disabled).ok_or_else(invalid)?;
     // Made first, as for a code: a failure here leaves the old refresh token unspent.
-    let response = user_tokens(state, client, &account, &grant, &scope, None, Some(new_token), now).await?;
-    let event = token_event(EventType::TokensRefreshed, &account, &grant, &scope);
+    let minted = user_tokens(state, client, &account, &grant, &scope, None, Some(new_token), now).await?;
+    let event = token_event(EventType::TokensRefreshed, &account, &grant, &minted);
+    let response = minted.response;
     let audit = state.audit.clone();
     let rotated = store::write(&state.store, move |mut tx| async move {
         if !tx.rotate_refresh_token(&digest, &new_row, now).await? {
@@ -187,10 +190,12 @@ async fn refresh_token(
 }
 
 /// The record of tokens handed to a portal for a person: the person acted (they signed in at the
-/// portal), the portal received the tokens.
-fn token_event(kind: EventType, account: &Account, grant: &Grant, scope: &Scopes) -> Event {
+/// portal, as themself or as a representative), the portal received the tokens.
+fn token_event(kind: EventType, account: &Account, grant: &Grant, minted: &Minted) -> Event {
     let subject = grant.principal().map(|p| p.subject.audit_id().to_string());
-    Event::new(kind, Actor::account(account))
+    let actor = if minted.representative { Actor::representative(account) } else { Actor::account(account) };
+    let scope = &minted.scope;
+    Event::new(kind, actor)
         .acting_for(subject.unwrap_or_else(|| account.id.0.clone()))
         .object("grant", grant.id.as_str())
         .portal(grant.client_id.as_str())
@@ -284,6 +289,7 @@ async fn client_credentials(
         amr: Vec::new(),
         sid: None,
         act: None,
+        representation: None,
     };
     let access_token = tokens::sign_access_token(&state.keys(), &claims, now)?;
     // A machine's token names no person, and a machine may ask one per call: its first token of
@@ -328,6 +334,14 @@ fn new_refresh_token(grant: &GrantId, scope: &Scopes, now: UnixTime) -> (String,
     (token, row)
 }
 
+/// What [`user_tokens`] made: the response, the scope it gives (narrowed to a representative's
+/// sections) and whether someone acts for another.
+struct Minted {
+    response: TokenResponse,
+    scope: Scopes,
+    representative: bool,
+}
+
 /// Mints the access token and ID token for a person's grant.
 #[allow(clippy::too_many_arguments)]
 async fn user_tokens(
@@ -339,20 +353,20 @@ async fn user_tokens(
     nonce: Option<String>,
     refresh_token: Option<String>,
     now: UnixTime,
-) -> Result<TokenResponse, ProtocolError> {
+) -> Result<Minted, ProtocolError> {
     let keys = state.key_ring();
     let ttl = state.config.tokens.access_token_ttl_secs;
-    // The access token reaches the subject's data; when the account acts for someone else, `sub`
-    // names them and `act` the account (RFC 8693 §4.1). Acting for oneself: no `act`.
+    // The access token reaches the subject's data: a care client's `sub` when a care client's
+    // portal was opened, and `act` naming the account when someone acts for another (RFC 8693
+    // §4.1). The standing is read now, so a representation that ended or lost a section since the
+    // sign-in gives no token, or a narrower one (docs/representation.md).
     let principal = grant.principal().unwrap_or_else(|| Principal::for_self(&account.id));
-    let (sub, act) = if principal.acts_for_self() {
-        (account.subject.0.clone(), None)
-    } else {
-        let Party::Account(id) = &principal.subject;
-        let subject = state.store.account_by_id(id).await?.filter(|a| !a.disabled);
-        let subject = subject.ok_or_else(|| OAuthError::invalid_grant("the person acted for is not known"))?;
-        (subject.subject.0.clone(), Some(tokens::ActClaim { sub: account.subject.0.clone() }))
-    };
+    let standing = representation::standing(state.store.as_ref(), &principal, now)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("the person acted for can no longer be acted for"))?;
+    let scope = &standing.narrow(scope);
+    let sub = standing.subject().unwrap_or(account.subject.as_str()).to_string();
+    let act = standing.is_representative().then(|| tokens::ActClaim { sub: account.subject.0.clone() });
     let claims = AccessTokenClaims {
         iss: state.issuer.clone(),
         sub,
@@ -367,6 +381,7 @@ async fn user_tokens(
         amr: grant.amr.clone(),
         sid: grant.session_id.as_ref().map(|s| s.0.clone()),
         act,
+        representation: standing.claim(),
     };
     let access_token = tokens::sign_access_token(&keys, &claims, now)?;
     let id_claims = IdTokenClaims {
@@ -382,6 +397,7 @@ async fn user_tokens(
         sid: grant.session_id.as_ref().map(|s| s.0.clone()),
         azp: client.id.0.clone(),
         at_hash: Some(tokens::at_hash(&access_token)),
+        acting_for: standing.acting_for(),
     };
     let alg = client.id_token_alg;
     // An ID token only while the (possibly narrowed) scope still asks for OpenID Connect.
@@ -395,12 +411,13 @@ async fn user_tokens(
                 .map_err(ProtocolError::internal)??,
         ),
     };
-    Ok(TokenResponse {
+    let response = TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in: ttl,
         scope: scope.to_string(),
         refresh_token,
         id_token,
-    })
+    };
+    Ok(Minted { response, scope: scope.clone(), representative: standing.is_representative() })
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::keys::{KeyError, KeyRing};
 use crate::clock::UnixTime;
 use crate::crypto;
+pub use crate::representation::{ActingForClaim, RepresentationClaim};
 use crate::store::SigningAlg;
 
 /// The `typ` header of access tokens, RFC 9068 §2.1.
@@ -30,6 +31,9 @@ pub struct IdTokenClaims {
     /// OIDC Core §3.1.3.6: left half of SHA-256 of the access token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_hash: Option<String>,
+    /// The care client whose portal was opened (docs/tokens.md); `sub` stays who signed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting_for: Option<ActingForClaim>,
 }
 
 /// JWT access token claims, RFC 9068 §2.2.
@@ -56,6 +60,9 @@ pub struct AccessTokenClaims {
     /// acting for themself, so their tokens are exactly as before (docs/tokens.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<ActClaim>,
+    /// The kind and role of the representation that lets `act` act for `sub` (docs/tokens.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub representation: Option<RepresentationClaim>,
 }
 
 /// The `act` claim (RFC 8693 §4.1): the acting party's subject identifier.

@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::auth::levels::{self, FactorUse, Level};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::{AccountId, ClientId, Scopes, SessionId};
+use crate::domain::{AccountId, ClientId, Party, Scopes, SessionId};
 use crate::kv::{keys, KvError};
 use crate::oidc::authorize::{AuthorizationRequest, Prompt};
 use crate::store::Account;
@@ -24,6 +24,14 @@ pub struct Interaction {
     /// satisfies `prompt=login` and `max_age` at the steps after (consent).
     pub signed_in: Option<SessionId>,
     pub step: Step,
+    /// Whose portal the code will open, once settled: chosen at the `ActingFor` step, or named by
+    /// the request (`acting_for`). `Party::Account` of the account itself: its own.
+    #[serde(default)]
+    pub acting_for: Option<Party>,
+    /// The request named a client this account may not act for: the person chooses instead, and
+    /// the page says why.
+    #[serde(default)]
+    pub named_refused: bool,
 }
 
 /// What the sign-in is for, and so how it ends.
@@ -31,7 +39,7 @@ pub struct Interaction {
 #[serde(tag = "for", rename_all = "snake_case")]
 pub enum Purpose {
     /// A portal's authorization request: ends with a code for the portal.
-    Portal(AuthorizationRequest),
+    Portal(Box<AuthorizationRequest>),
     /// One of the IdP's own pages (the account page): ends by going back there.
     OwnPage(OwnPage),
 }
@@ -107,8 +115,8 @@ pub enum Step {
     /// Two factors are required and the account has none yet: enrol an authenticator app
     /// (journey A).
     Enrol(Pending),
-    /// "On whose behalf?": the person chooses whom they act for (journeys C and D). Not entered
-    /// yet: every session acts for its own account until representation lands.
+    /// "Namens wie wilt u inloggen?": the person chooses whose portal to open, their own or a
+    /// client's they represent (docs/representation.md).
     ActingFor,
     /// The person confirms what the portal may see.
     Consent,
@@ -123,7 +131,6 @@ impl Step {
             Step::SecretQuestion { .. } => "/geheime-vraag",
             Step::SecondFactor(_) => "/tweede-stap",
             Step::Enrol(_) => "/tweede-stap/app",
-            // Reserved for the representation pages; until then never reached.
             Step::ActingFor => "/namens",
             Step::Consent => "/consent",
         }
@@ -186,6 +193,8 @@ impl Interaction {
             binding: crypto::token_digest(binding),
             signed_in: None,
             step,
+            acting_for: None,
+            named_refused: false,
         }
     }
 

@@ -44,6 +44,10 @@ pub struct Facts<'a> {
     pub account: Option<&'a AccountFacts>,
     /// The factor this browser's trusted-device cookie stands in for, if it is the account's.
     pub remembered: Option<FactorUse>,
+    /// How many portals' owners the session's account may choose between at the portal's
+    /// organisation (itself counts as one when it represents nobody there), when counted (see
+    /// [`Decision::NeedChoices`]).
+    pub choices: Option<usize>,
 }
 
 /// What just happened, already checked by the use case.
@@ -63,6 +67,9 @@ pub enum Event {
     SessionMade,
     /// The person allowed (or declined) what the portal may see.
     Consent(bool),
+    /// The person chose whose portal to open; the use case checked the choice and set
+    /// [`Interaction::acting_for`].
+    Chose,
 }
 
 /// What comes next.
@@ -81,6 +88,9 @@ pub enum Decision {
     /// The decision depends on the account's state: load [`Facts::account`] and decide again.
     /// (A session that suffices needs no account read: single sign-on stays cheap.)
     NeedAccount,
+    /// The decision depends on whom the account may act for at the portal's organisation: count
+    /// [`Facts::choices`] and decide again (one read, made only once the session suffices).
+    NeedChoices,
     /// This sign-in cannot go on (the account changed, or the step does not take this event):
     /// the person starts again.
     Expired,
@@ -116,6 +126,13 @@ pub fn decide(interaction: &Interaction, event: Event, facts: &Facts<'_>, now: U
         }
         (_, Event::SessionMade) => match facts.session {
             Some(session) => with_session(interaction, session, true, false, facts, now),
+            None => Decision::Expired,
+        },
+        (Step::ActingFor, Event::Chose) if interaction.acting_for.is_some() => match facts.session {
+            Some(session) => {
+                let made_here = interaction.signed_in.as_ref() == Some(&session.id);
+                with_session(interaction, session, made_here, false, facts, now)
+            }
             None => Decision::Expired,
         },
         (Step::Consent, Event::Consent(false)) => Decision::Deny,
@@ -205,10 +222,32 @@ fn with_session(
             Err(decision) => decision,
         };
     }
+    if let Some(decision) = whose_portal(interaction, facts) {
+        return decision;
+    }
     if demands.prompt.consent && !consented {
         return Decision::Ask(Step::Consent);
     }
     Decision::Finish
+}
+
+/// "Namens wie wilt u inloggen?" — asked for a portal when the account may open more than one
+/// person's portal there (or the portal asked with `prompt=select_account`, or named someone the
+/// account may not act for), unless it was settled already. `None`: nothing to ask.
+fn whose_portal(interaction: &Interaction, facts: &Facts<'_>) -> Option<Decision> {
+    if !matches!(interaction.purpose, Purpose::Portal(_)) || interaction.acting_for.is_some() {
+        return None;
+    }
+    let Some(choices) = facts.choices else { return Some(Decision::NeedChoices) };
+    let demands = interaction.demands();
+    let select = matches!(&interaction.purpose, Purpose::Portal(r) if r.prompt.select_account);
+    if choices <= 1 && !select && !interaction.named_refused {
+        return None;
+    }
+    if demands.prompt.none {
+        return Some(Decision::Fail(ErrorCode::AccountSelectionRequired));
+    }
+    Some(Decision::Ask(Step::ActingFor))
 }
 
 /// A step-up starts from what the session already proved. Sessions made before factors were
@@ -308,16 +347,18 @@ mod tests {
                 none: prompt == "none",
                 login: prompt.contains("login"),
                 consent: prompt.contains("consent"),
+                select_account: prompt.contains("select_account"),
             },
             max_age,
             login_hint: None,
             ui_locales: None,
             acr_values: acr.map(str::to_string),
+            acting_for: None,
         }
     }
 
     fn at(step: Step, request: AuthorizationRequest) -> Interaction {
-        Interaction::new(Purpose::Portal(request), "binding", step)
+        Interaction::new(Purpose::Portal(Box::new(request)), "binding", step)
     }
 
     fn account() -> AccountFacts {
@@ -369,7 +410,7 @@ mod tests {
     }
 
     fn facts<'a>(governing: Governing, session: Option<&'a Session>, account: Option<&'a AccountFacts>) -> Facts<'a> {
-        Facts { governing, session, account, remembered: None }
+        Facts { governing, session, account, remembered: None, choices: Some(1) }
     }
 
     fn pending(factors: Vec<FactorUse>) -> Pending {
@@ -804,5 +845,69 @@ mod tests {
         let made = session(0, vec![pwd(NOW), app(NOW)]);
         assert_eq!(decide(&again, Event::SessionMade, &facts(g, Some(&made), Some(&account)), NOW), Decision::Finish);
         assert_eq!(Requirement::default().level(), Level::Password);
+    }
+
+    #[test]
+    fn whose_portal_is_asked_only_when_there_is_a_choice() {
+        let made = session(0, vec![pwd(NOW)]);
+        let with = |interaction: &Interaction, choices: Option<usize>| {
+            let g = governing(interaction, Level::Password, 7);
+            let facts = Facts { choices, ..facts(g, Some(&made), None) };
+            decide(interaction, Event::Arrived, &facts, NOW)
+        };
+        let plain = at(Step::Password { after_change: false }, request("", None, None, "openid"));
+        // The choices are read only once the session suffices, and only for a portal.
+        assert_eq!(with(&plain, None), Decision::NeedChoices);
+        assert_eq!(with(&plain, Some(1)), Decision::Finish, "one choice: no question");
+        assert_eq!(with(&plain, Some(2)), Decision::Ask(Step::ActingFor));
+        let select = at(Step::Password { after_change: false }, request("select_account", None, None, "openid"));
+        assert_eq!(with(&select, Some(1)), Decision::Ask(Step::ActingFor), "prompt=select_account asks anyway");
+        let none = at(Step::Password { after_change: false }, request("none", None, None, "openid"));
+        assert_eq!(with(&none, Some(2)), Decision::Fail(ErrorCode::AccountSelectionRequired));
+        let mut named = plain.clone();
+        named.acting_for = Some(crate::domain::Party::CareClient(crate::domain::CareClientId("c".into())));
+        assert_eq!(with(&named, None), Decision::Finish, "settled (chosen or named): nothing to read or ask");
+        let mut refused = plain.clone();
+        refused.named_refused = true;
+        assert_eq!(with(&refused, Some(1)), Decision::Ask(Step::ActingFor), "a wrong name: the person chooses");
+        // A session too weak for the portal steps up first; the question comes after.
+        let g = governing(&plain, Level::TwoFactor, 7);
+        let account = account();
+        let weak = Facts { choices: Some(2), ..facts(g, Some(&made), Some(&account)) };
+        assert!(asks_second(&decide(&plain, Event::Arrived, &weak, NOW)));
+    }
+
+    #[test]
+    fn a_choice_leads_on_to_consent_or_the_code() {
+        let made = session(0, vec![pwd(NOW)]);
+        let chosen = |prompt: &str| {
+            let mut i = at(Step::ActingFor, request(prompt, None, None, "openid"));
+            i.signed_in = Some(made.id.clone());
+            i.acting_for = Some(crate::domain::Party::CareClient(crate::domain::CareClientId("c".into())));
+            i
+        };
+        let g = governing(&chosen(""), Level::Password, 7);
+        let f = Facts { choices: Some(2), ..facts(g, Some(&made), None) };
+        assert_eq!(decide(&chosen(""), Event::Chose, &f, NOW), Decision::Finish);
+        assert_eq!(decide(&chosen("consent"), Event::Chose, &f, NOW), Decision::Ask(Step::Consent));
+        // No choice recorded, or not at this step: start again.
+        let unchosen = at(Step::ActingFor, request("", None, None, "openid"));
+        assert_eq!(decide(&unchosen, Event::Chose, &f, NOW), Decision::Expired);
+        let mut elsewhere = chosen("");
+        elsewhere.step = Step::Consent;
+        assert_eq!(decide(&elsewhere, Event::Chose, &f, NOW), Decision::Expired);
+        // Own pages never ask.
+        let own = Interaction::new(
+            Purpose::OwnPage(OwnPage {
+                return_to: LocalPath::parse("/account").unwrap(),
+                how: Fresh::First,
+                locale: "nl".into(),
+            }),
+            "binding",
+            Step::Password { after_change: false },
+        );
+        let g = governing(&own, Level::Password, 7);
+        let f = Facts { choices: None, ..facts(g, Some(&made), None) };
+        assert_eq!(decide(&own, Event::SessionMade, &f, NOW), Decision::Finish);
     }
 }

@@ -15,7 +15,7 @@
 //!     │            ▼                      │
 //!     └─(session)► session made ◄─────────┘
 //!                    │
-//!                    ├──► ActingFor (journeys C and D, not yet) ──► Consent ──► code / own page
+//!                    ├──► ActingFor ("Namens wie?", portals only) ──► Consent ──► code / own page
 //!                    └──► code for the portal, or back to the own page
 //! ```
 
@@ -31,6 +31,7 @@ pub use policy::{Allowed, Governing};
 
 use crate::activation::account::Problems;
 use crate::app::AppState;
+use crate::audit::{Actor, Event as AuditEvent, EventType};
 use crate::auth::factors::{self, FactorError, Options, SecondStep, Sent, TotpCheck};
 use crate::auth::levels::{Channel, FactorUse, Level};
 use crate::auth::password_rules::PasswordRules;
@@ -38,11 +39,12 @@ use crate::auth::signin::{self as password_check, SignIn, SignInError};
 use crate::auth::{otp, session};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::{AccountId, Secret};
+use crate::domain::{AccountId, Party, Secret};
 use crate::kv::KvError;
 use crate::oidc::authorize::{self, RedirectError};
 use crate::oidc::error::{ErrorCode, OAuthError, ProtocolError};
-use crate::store::{Account, Session, StoreError};
+use crate::representation;
+use crate::store::{Account, Choice, Session, StoreError};
 use crate::ui::Locale;
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +112,10 @@ pub enum Input<'a> {
     },
     Consent {
         allow: bool,
+    },
+    /// "Namens wie wilt u inloggen?": the option chosen (a care client's id, or `self`).
+    ActingFor {
+        choice: &'a str,
     },
 }
 
@@ -222,7 +228,8 @@ pub async fn begin(
         user_agent: "",
         locale,
     };
-    let mut run = Run { state, id: None, interaction, browser, now, cookies: Cookies::default(), claimed: false };
+    let mut run =
+        Run { state, id: None, interaction, browser, now, cookies: Cookies::default(), claimed: false, choices: None };
     let account = found.as_ref().map(|s| s.account_id.clone());
     let outcome = run.decide(Event::Arrived, found.as_ref(), Who::Id(account)).await?;
     Ok(Advanced { outcome, cookies: run.cookies })
@@ -237,8 +244,16 @@ pub async fn advance(
     browser: Browser<'_>,
 ) -> Result<Advanced, Error> {
     let now = state.clock.unix();
-    let mut run =
-        Run { state, id: Some(id.to_string()), interaction, browser, now, cookies: Cookies::default(), claimed: false };
+    let mut run = Run {
+        state,
+        id: Some(id.to_string()),
+        interaction,
+        browser,
+        now,
+        cookies: Cookies::default(),
+        claimed: false,
+        choices: None,
+    };
     let outcome = match input {
         Input::Password { username, password } => run.password(username, password).await?,
         Input::NewPassword { current, new, repeat } => run.new_password(current, new, repeat).await?,
@@ -248,6 +263,7 @@ pub async fn advance(
         Input::Passkey { response } => run.passkey(response).await?,
         Input::EnrolCode { code } => run.enrol(code).await?,
         Input::Consent { allow } => run.consent(allow).await?,
+        Input::ActingFor { choice } => run.acting_for(choice).await?,
     };
     Ok(Advanced { outcome, cookies: run.cookies })
 }
@@ -267,12 +283,19 @@ struct Known {
     account: Account,
 }
 
-fn facts<'a>(governing: Governing, session: Option<&'a Session>, known: &'a Option<Known>) -> Facts<'a> {
+fn facts<'a>(
+    governing: Governing,
+    session: Option<&'a Session>,
+    known: &'a Option<Known>,
+    choices: Option<&[Choice]>,
+) -> Facts<'a> {
     Facts {
         governing,
         session,
         account: known.as_ref().map(|k| &k.facts),
         remembered: known.as_ref().and_then(|k| k.remembered.clone()),
+        // Representing nobody at the organisation, the account opens its own portal: one choice.
+        choices: choices.map(|c| c.len().max(1)),
     }
 }
 
@@ -288,6 +311,8 @@ struct Run<'a> {
     /// This request took the interaction out of the store (it is making the session): nobody
     /// else can finish it, and it is kept again only if a step follows.
     claimed: bool,
+    /// Whose portal the session's account may open at the portal's organisation, once read.
+    choices: Option<Vec<Choice>>,
 }
 
 impl Run<'_> {
@@ -319,12 +344,19 @@ impl Run<'_> {
             }
             Who::Known(known) => (known.governing, Some(*known), None),
         };
-        let mut decision =
-            machine::decide(&self.interaction, event.clone(), &facts(governing, session, &known), self.now);
+        // The machine asks for what it needs, at most once each: the account, then whom it may
+        // act for.
+        let mut decision = self.decide_with(&event, &governing, session, &known);
         if let (Decision::NeedAccount, None, Some(id)) = (&decision, &known, &id) {
             let Some(account) = self.state.store.account_by_id(id).await? else { return Ok(Outcome::Expired) };
             known = Some(self.know(account).await?);
-            decision = machine::decide(&self.interaction, event, &facts(governing, session, &known), self.now);
+            decision = self.decide_with(&event, &governing, session, &known);
+        }
+        if let (Decision::NeedChoices, Some(session)) = (&decision, session) {
+            if !self.load_choices(session).await? {
+                return Ok(Outcome::Expired);
+            }
+            decision = self.decide_with(&event, &governing, Some(session), &known);
         }
         match decision {
             Decision::Ask(step) => self.ask(step).await,
@@ -347,8 +379,71 @@ impl Run<'_> {
                 Ok(self.refuse(ErrorCode::AccessDenied, "the user declined"))
             }
             Decision::Fail(code) => Ok(self.refuse(code, "the user must sign in")),
-            Decision::NeedAccount | Decision::Expired => Ok(Outcome::Expired),
+            Decision::NeedAccount | Decision::NeedChoices | Decision::Expired => Ok(Outcome::Expired),
         }
+    }
+
+    fn decide_with(
+        &self,
+        event: &Event,
+        governing: &Governing,
+        session: Option<&Session>,
+        known: &Option<Known>,
+    ) -> Decision {
+        let facts = facts(*governing, session, known, self.choices.as_deref());
+        machine::decide(&self.interaction, event.clone(), &facts, self.now)
+    }
+
+    /// Reads whose portal the session's account may open at the portal's organisation; a client
+    /// the request names (`acting_for`) is settled here, or refused with its audit record. False
+    /// when the portal is gone.
+    async fn load_choices(&mut self, session: &Session) -> Result<bool, Error> {
+        let Some(request) = self.interaction.request().cloned() else { return Ok(true) };
+        let Some(client) = self.state.client(request.client_id.as_str()).await? else { return Ok(false) };
+        let choices =
+            representation::choices(self.state.store.as_ref(), &session.account_id, &client.organisation_id, self.now)
+                .await?;
+        if let (Some(named), None, false) =
+            (request.acting_for.clone(), &self.interaction.acting_for, self.interaction.named_refused)
+        {
+            match choices.iter().find(|c| c.client.subject.as_str() == named) {
+                Some(choice) => {
+                    self.interaction.acting_for = Some(choice.party());
+                    self.record_choice(session, Some(choice), &request.client_id).await?;
+                }
+                None => {
+                    self.interaction.named_refused = true;
+                    self.record_choice(session, None, &request.client_id).await?;
+                }
+            }
+        }
+        self.choices = Some(choices);
+        Ok(true)
+    }
+
+    /// The record of whose portal was opened (`representation.chosen`), or of a client refused
+    /// (named by the portal, or picked from outside the list).
+    async fn record_choice(
+        &self,
+        session: &Session,
+        choice: Option<&Choice>,
+        portal: &crate::domain::ClientId,
+    ) -> Result<(), Error> {
+        let mut event = AuditEvent::new(EventType::RepresentationChosen, Actor::person(&session.account_id))
+            .portal(portal.as_str())
+            .object("session", session.id.as_str());
+        event = match choice {
+            Some(c) => {
+                let event = event.acting_for(c.client.id.as_str());
+                match &c.representation {
+                    Some(r) => event.object("representation", r.id.as_str()),
+                    None => event,
+                }
+            }
+            None => event.failed().acting_for(session.account_id.as_str()).detail("reason", "not_represented"),
+        };
+        self.state.audit.record(self.state.store.as_ref(), &event, self.now).await?;
+        Ok(())
     }
 
     async fn facts_of(&self, account: &Account, governing: &Governing) -> Result<AccountFacts, Error> {
@@ -439,7 +534,10 @@ impl Run<'_> {
         match &self.interaction.purpose {
             Purpose::OwnPage(own) => Ok(Outcome::Done(own.return_to.as_str().to_string())),
             Purpose::Portal(request) => {
-                match authorize::issue_code(self.state, request, session, &governing.requirement, self.now).await {
+                let request = request.clone();
+                let Some(whom) = self.whom(session).await? else { return Ok(Outcome::Expired) };
+                match authorize::issue_code(self.state, &request, session, &governing.requirement, whom, self.now).await
+                {
                     Ok(location) => Ok(Outcome::Done(location)),
                     Err(ProtocolError::OAuth(error)) => Ok(Outcome::Done(self.redirect_error(error))),
                     // The portal hears `server_error` (OAuth 2.0 §4.1.2.1); the cause goes to the log.
@@ -450,6 +548,33 @@ impl Run<'_> {
                 }
             }
         }
+    }
+
+    /// Whose portal the code opens and what it may reach: the party chosen or named, else the
+    /// one choice there is, else the account itself. A representative's sections narrow the
+    /// scopes asked (docs/representation.md). `None` when the party chosen is no longer among
+    /// the account's choices (its representation ended meanwhile).
+    async fn whom(&mut self, session: &Session) -> Result<Option<authorize::Whom>, Error> {
+        if self.choices.is_none() && !self.load_choices(session).await? {
+            return Ok(None);
+        }
+        let choices = self.choices.as_deref().unwrap_or_default();
+        let chosen = match &self.interaction.acting_for {
+            Some(Party::Account(id)) if *id == session.account_id => None,
+            Some(party) => match choices.iter().find(|c| c.party() == *party) {
+                Some(choice) => Some(choice),
+                None => return Ok(None),
+            },
+            None if choices.len() == 1 => choices.first(),
+            None => None,
+        };
+        Ok(Some(match chosen {
+            Some(choice) => authorize::Whom {
+                acting_for: Some(choice.party()),
+                sections: choice.representation.as_ref().map(|r| r.sections.clone()),
+            },
+            None => authorize::Whom::default(),
+        }))
     }
 
     fn redirect_error(&self, error: OAuthError) -> String {
@@ -692,6 +817,38 @@ impl Run<'_> {
         }
     }
 
+    /// "Namens wie wilt u inloggen?": the choice must be one of this account's, read now (an id
+    /// from elsewhere is refused and recorded, nothing opened).
+    async fn acting_for(&mut self, choice: &str) -> Result<Outcome, Error> {
+        if self.interaction.step != Step::ActingFor {
+            return Ok(Outcome::Expired);
+        }
+        let Some(session) = session::find(self.state, self.browser.session, self.now).await? else {
+            return Ok(Outcome::Expired);
+        };
+        if !self.load_choices(&session).await? {
+            return Ok(Outcome::Expired);
+        }
+        let choices = self.choices.clone().unwrap_or_default();
+        let portal = self.interaction.portal().cloned().ok_or(StoreError::NotFound)?;
+        let picked = choices.iter().find(|c| c.client.id.as_str() == choice);
+        let party = match picked {
+            Some(c) => c.party(),
+            // Representing nobody there, the account may open its own portal.
+            None if choice == "self" && choices.is_empty() => Party::Account(session.account_id.clone()),
+            None => {
+                self.record_choice(&session, None, &portal).await?;
+                return Ok(Outcome::Stay(Stay::error(Why::Invalid, "acting_for_choose")));
+            }
+        };
+        if picked.is_some() {
+            self.record_choice(&session, picked, &portal).await?;
+        }
+        self.interaction.acting_for = Some(party);
+        let account = Some(session.account_id.clone());
+        self.decide(Event::Chose, Some(&session), Who::Id(account)).await
+    }
+
     async fn consent(&mut self, allow: bool) -> Result<Outcome, Error> {
         if self.interaction.step != Step::Consent {
             return Ok(Outcome::Expired);
@@ -897,4 +1054,46 @@ pub async fn forced_step_account(state: &AppState, interaction: &Interaction) ->
         _ => return Ok(None),
     };
     Ok(state.store.account_by_id(account).await?.filter(|a| !a.disabled))
+}
+
+/// One option of "Namens wie wilt u inloggen?".
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WhoseOption {
+    /// What the form sends: the care client's id, or `self`.
+    pub value: String,
+    /// The person's name; empty for `self` (the page says "Mijzelf").
+    pub name: String,
+    /// The person's own dossier.
+    pub own: bool,
+    /// The representative's role (`parent`, `partner`, …), when acting for another.
+    pub role: Option<&'static str>,
+}
+
+/// What the "Namens wie wilt u inloggen?" page shows: the options, read now for the browser's
+/// session, and whether the portal named someone the account may not act for. `None` when the
+/// sign-in is not at that step or its session is gone.
+pub async fn whose_portal_view(
+    state: &AppState,
+    interaction: &Interaction,
+    session_cookie: Option<&str>,
+) -> Result<Option<(Vec<WhoseOption>, bool)>, Error> {
+    let now = state.clock.unix();
+    let (Step::ActingFor, Some(portal)) = (&interaction.step, interaction.portal()) else { return Ok(None) };
+    let Some(session) = session::find(state, session_cookie, now).await? else { return Ok(None) };
+    let Some(client) = state.client(portal.as_str()).await? else { return Ok(None) };
+    let choices =
+        representation::choices(state.store.as_ref(), &session.account_id, &client.organisation_id, now).await?;
+    let mut options: Vec<WhoseOption> = choices
+        .iter()
+        .map(|c| WhoseOption {
+            value: c.client.id.to_string(),
+            name: c.client.full_name(),
+            own: c.own,
+            role: c.representation.as_ref().map(|r| r.role.as_str()),
+        })
+        .collect();
+    if options.is_empty() {
+        options.push(WhoseOption { value: "self".into(), name: String::new(), own: true, role: None });
+    }
+    Ok(Some((options, interaction.named_refused)))
 }

@@ -16,7 +16,8 @@ use async_trait::async_trait;
 pub use models::*;
 
 use crate::clock::UnixTime;
-use crate::domain::{AccountId, ClientId, GrantId, OrganisationId, Secret, SessionId};
+use crate::domain::representation::Status;
+use crate::domain::{AccountId, CareClientId, ClientId, GrantId, OrganisationId, RepresentationId, Secret, SessionId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -228,6 +229,27 @@ pub trait AuditStore {
     async fn audit_records_of(&self, person: &str, except: &[&str], limit: i64) -> StoreResult<Vec<AuditRecord>>;
 }
 
+/// Care clients and who may act for them (docs/representation.md).
+#[async_trait]
+pub trait RepresentationStore {
+    async fn care_client_by_id(&self, id: &CareClientId) -> StoreResult<Option<CareClient>>;
+    async fn care_client_by_number(&self, org: &OrganisationId, number: &str) -> StoreResult<Option<CareClient>>;
+    /// Whose portal `account` may open at `org`: its own care client record there (first), then
+    /// the clients it has an active representation for (whose end date the caller checks).
+    async fn choices_at(&self, account: &AccountId, org: &OrganisationId) -> StoreResult<Vec<Choice>>;
+    /// The account's live (invited or active) representation of the client; at most one.
+    async fn live_representation(
+        &self,
+        account: &AccountId,
+        client: &CareClientId,
+    ) -> StoreResult<Option<Representation>>;
+    async fn representation_by_id(&self, id: &RepresentationId) -> StoreResult<Option<Representation>>;
+    /// Every representation of the client, ended ones too, oldest first.
+    async fn representations_for_client(&self, client: &CareClientId) -> StoreResult<Vec<Representation>>;
+    /// Every change of a representation, first to last.
+    async fn representation_history(&self, id: &RepresentationId) -> StoreResult<Vec<RepresentationChange>>;
+}
+
 /// One unit of work: the writes of one use case, the mail they cause and their audit record commit
 /// together or not at all. Dropping a `Tx` without [`Tx::commit`] rolls everything back, so a use
 /// case that finds a write refused (`false`, `None`) simply returns. On SQLite a transaction takes
@@ -235,7 +257,18 @@ pub trait AuditStore {
 /// writer came first. The writes are grouped by aggregate in the traits below.
 #[async_trait]
 pub trait Tx:
-    AuditTx + OrganisationTx + ClientTx + KeyTx + AccountTx + SessionTx + GrantTx + InvitationTx + ResetTx + FactorTx + Send
+    AuditTx
+    + OrganisationTx
+    + ClientTx
+    + KeyTx
+    + AccountTx
+    + SessionTx
+    + GrantTx
+    + InvitationTx
+    + ResetTx
+    + FactorTx
+    + RepresentationTx
+    + Send
 {
     /// Queues a mail; it is sent only if the transaction commits.
     async fn enqueue_mail(&mut self, mail: &OutboxMail) -> StoreResult<()>;
@@ -380,6 +413,26 @@ pub trait FactorTx {
     ) -> StoreResult<()>;
 }
 
+/// The writes to care clients and representations; each change of a representation is kept in
+/// its history in the same transaction.
+#[async_trait]
+pub trait RepresentationTx {
+    /// `Conflict("client_number")` when the organisation has a client with that number.
+    async fn create_care_client(&mut self, client: &CareClient) -> StoreResult<()>;
+    /// `Conflict("representation")` when the account already has a live one for the client.
+    async fn create_representation(&mut self, representation: &Representation) -> StoreResult<()>;
+    /// Ends a live representation (`Revoked` or `Expired`; `change` names why for its history)
+    /// and revokes every grant its account holds for the client; `None` when it was not live.
+    async fn end_representation(
+        &mut self,
+        id: &RepresentationId,
+        status: Status,
+        change: &str,
+        by: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<Representation>>;
+}
+
 /// Opens transactions.
 #[async_trait]
 pub trait Transactions {
@@ -454,6 +507,7 @@ pub trait Store:
     + FactorStore
     + ChangeStore
     + AuditStore
+    + RepresentationStore
     + Transactions
     + Send
     + Sync
@@ -474,6 +528,7 @@ impl<T> Store for T where
         + FactorStore
         + ChangeStore
         + AuditStore
+        + RepresentationStore
         + Transactions
         + Send
         + Sync

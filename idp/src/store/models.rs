@@ -3,8 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clock::UnixTime;
+use crate::domain::representation::{Kind, Role, Sections, Status};
 use crate::domain::{
-    AccountId, ClientId, GrantId, OrganisationId, Party, Principal, RedirectUri, Scopes, Secret, SessionId, Subject,
+    AccountId, CareClientId, ClientId, GrantId, OrganisationId, Party, Principal, RedirectUri, RepresentationId,
+    Scopes, Secret, SessionId, Subject,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -519,4 +521,82 @@ pub struct AuditRecord {
     pub detail: String,
     pub prev_hash: String,
     pub hash: String,
+}
+
+/// A care client (cliënt) at one organisation: the person whose dossier a portal shows. Not an
+/// account: a client may have none (a young child), or be represented by others' accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CareClient {
+    pub id: CareClientId,
+    pub organisation_id: OrganisationId,
+    /// The organisation's own number for the client (unique within it).
+    pub client_number: String,
+    /// The `sub` of access tokens that reach this client's data, whoever signs in for them.
+    pub subject: Subject,
+    pub given_name: String,
+    pub family_name: String,
+    /// ISO 8601 date (`2014-05-01`); the age rules need it.
+    pub birth_date: Option<String>,
+    /// The client's own account, when they sign in themself.
+    pub account_id: Option<AccountId>,
+    pub created_at: UnixTime,
+}
+
+impl CareClient {
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.given_name, self.family_name).trim().to_string()
+    }
+}
+
+/// An account that may act for a care client (docs/representation.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Representation {
+    pub id: RepresentationId,
+    pub care_client_id: CareClientId,
+    pub account_id: AccountId,
+    pub kind: Kind,
+    pub role: Role,
+    pub sections: Sections,
+    pub status: Status,
+    /// On what it rests, in the granter's words (a court order's number, "brief 2026-001").
+    pub basis: String,
+    /// Who granted it: `operator:<name>` or `account:<id>`.
+    pub granted_by: String,
+    pub granted_at: UnixTime,
+    /// It ends by itself at this time.
+    pub ends_at: Option<UnixTime>,
+    pub ended_at: Option<UnixTime>,
+    /// Counts the changes; each is kept in `representation_history`.
+    pub version: i64,
+}
+
+impl Representation {
+    /// Whether it lets its account act for the client now.
+    pub fn is_active(&self, now: UnixTime) -> bool {
+        self.status == Status::Active && self.ends_at.is_none_or(|end| now < end)
+    }
+}
+
+/// One change of a representation, as its history keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepresentationChange {
+    pub representation_id: RepresentationId,
+    pub version: i64,
+    pub changed_at: UnixTime,
+    pub changed_by: String,
+    /// `granted`, `revoked`, `ended` (by the representative), `expired`.
+    pub change: String,
+    pub status: Status,
+    pub sections: Sections,
+    pub ends_at: Option<UnixTime>,
+}
+
+/// One care client whose portal an account may open (`RepresentationStore::choices_at`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub client: CareClient,
+    /// It is the account's own record: the person opens their own dossier.
+    pub own: bool,
+    /// The account's active representation of the client (none for its own record).
+    pub representation: Option<Representation>,
 }

@@ -14,6 +14,7 @@ pub(crate) mod invitations;
 pub(crate) mod keys;
 pub(crate) mod organisations;
 pub(crate) mod outbox;
+pub(crate) mod representations;
 pub(crate) mod resets;
 pub(crate) mod sessions;
 pub(crate) mod tx;
@@ -40,6 +41,16 @@ pub(crate) fn party(stored: Option<String>) -> StoreResult<Option<crate::domain:
     stored
         .map(|s| crate::domain::Party::parse_stored(&s).ok_or_else(|| StoreError::Corrupt(format!("acting_for {s:?}"))))
         .transpose()
+}
+
+/// A stored kind, role or status (`domain::representation`).
+pub(crate) fn spelled<T: crate::domain::representation::Spelled>(text: String) -> StoreResult<T> {
+    T::parse(&text).ok_or_else(|| StoreError::Corrupt(format!("representation value {text:?}")))
+}
+
+pub(crate) fn sections(text: String) -> StoreResult<crate::domain::representation::Sections> {
+    crate::domain::representation::Sections::parse(&text)
+        .ok_or_else(|| StoreError::Corrupt(format!("sections {text:?}")))
 }
 
 /// A transaction of one backend (see [`crate::store::Tx`]). On SQLite it also holds the audit
@@ -87,6 +98,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::resets::impl_reset_store!($store, $row);
         $crate::store::sql::factors::impl_factor_store!($store, $row);
         $crate::store::sql::audit::impl_audit_store!($store, $row);
+        $crate::store::sql::representations::impl_representation_store!($store, $row);
     };
 }
 pub(crate) use impl_sql_store;

@@ -83,6 +83,34 @@ macro_rules! impl_sql_tx {
         }
 
         #[async_trait::async_trait]
+        impl $crate::store::RepresentationTx for $crate::store::sql::SqlTx<$db> {
+            async fn create_care_client(
+                &mut self,
+                client: &$crate::store::CareClient,
+            ) -> $crate::store::StoreResult<()> {
+                tx_create_care_client(&mut self.0, client).await
+            }
+
+            async fn create_representation(
+                &mut self,
+                representation: &$crate::store::Representation,
+            ) -> $crate::store::StoreResult<()> {
+                tx_create_representation(&mut self.0, representation).await
+            }
+
+            async fn end_representation(
+                &mut self,
+                id: &$crate::domain::RepresentationId,
+                status: $crate::domain::representation::Status,
+                change: &str,
+                by: &str,
+                now: $crate::clock::UnixTime,
+            ) -> $crate::store::StoreResult<Option<$crate::store::Representation>> {
+                tx_end_representation(&mut self.0, id, status, change, by, now).await
+            }
+        }
+
+        #[async_trait::async_trait]
         impl $crate::store::OrganisationTx for $crate::store::sql::SqlTx<$db> {
             async fn create_organisation(
                 &mut self,

@@ -1,0 +1,128 @@
+//! Who may act for whom (docs/representation.md): whose portal an account may open, what a
+//! representative may reach there, and what the tokens say about it. The operator's commands
+//! that make and end representations are in [`admin`].
+
+pub mod admin;
+
+use serde::Serialize;
+
+use crate::clock::UnixTime;
+use crate::domain::representation::{Kind, Role, Section, Sections};
+use crate::domain::{AccountId, OrganisationId, Party, Principal, Scopes};
+use crate::store::{CareClient, Choice, Representation, Store, StoreError};
+
+/// Whose portal `account` may open at `org` now: its own record there and the clients it has a
+/// representation for that is in force. Empty: it acts for itself only, as every account did
+/// before representation.
+pub async fn choices(
+    store: &dyn Store,
+    account: &AccountId,
+    org: &OrganisationId,
+    now: UnixTime,
+) -> Result<Vec<Choice>, StoreError> {
+    let mut found = store.choices_at(account, org).await?;
+    found.retain(|c| c.own || c.representation.as_ref().is_some_and(|r| r.is_active(now)));
+    Ok(found)
+}
+
+impl Choice {
+    pub fn party(&self) -> Party {
+        Party::CareClient(self.client.id.clone())
+    }
+}
+
+/// A principal's standing now, for the tokens: the care client reached and, when someone else
+/// acts for them, the representation that lets them.
+#[derive(Debug, Clone)]
+pub enum Standing {
+    /// The account acts for itself (no care client involved).
+    Own,
+    /// A care client's data: their own account, or a representative's.
+    Client { client: Box<CareClient>, representation: Option<Box<Representation>> },
+}
+
+/// What `principal` may do now: `None` when it may no longer act (the representation was
+/// revoked, expired, or the care client is gone). Read at every issuance, so an end date takes
+/// effect at the next refresh even though nothing revoked the grant.
+pub async fn standing(store: &dyn Store, principal: &Principal, now: UnixTime) -> Result<Option<Standing>, StoreError> {
+    let id = match &principal.subject {
+        Party::Account(id) if *id == principal.actor => return Ok(Some(Standing::Own)),
+        Party::Account(_) => return Ok(None),
+        Party::CareClient(id) => id,
+    };
+    let Some(client) = store.care_client_by_id(id).await? else { return Ok(None) };
+    if client.account_id.as_ref() == Some(&principal.actor) {
+        return Ok(Some(Standing::Client { client: Box::new(client), representation: None }));
+    }
+    let representation = store.live_representation(&principal.actor, id).await?.filter(|r| r.is_active(now));
+    Ok(representation.map(|r| Standing::Client { client: Box::new(client), representation: Some(Box::new(r)) }))
+}
+
+impl Standing {
+    /// The scopes a token may carry: a representative never receives a section outside their
+    /// grant, whatever was asked or consented to; other scopes (`openid`, `profile`) pass.
+    pub fn narrow(&self, requested: &Scopes) -> Scopes {
+        match self {
+            Standing::Client { representation: Some(r), .. } => r.sections.narrow(requested),
+            _ => requested.clone(),
+        }
+    }
+
+    /// The `representation` claim: the kind and role of whoever acts for another.
+    pub fn claim(&self) -> Option<RepresentationClaim> {
+        match self {
+            Standing::Client { representation: Some(r), .. } => {
+                Some(RepresentationClaim { kind: r.kind, role: r.role, sections: r.sections.to_string() })
+            }
+            _ => None,
+        }
+    }
+
+    /// The `acting_for` claim of ID tokens and `/userinfo`: the care client whose portal was
+    /// opened.
+    pub fn acting_for(&self) -> Option<ActingForClaim> {
+        match self {
+            Standing::Client { client, .. } => Some(ActingForClaim {
+                sub: client.subject.0.clone(),
+                organisation: client.organisation_id.0.clone(),
+                client_number: client.client_number.clone(),
+            }),
+            Standing::Own => None,
+        }
+    }
+
+    /// The access token's `sub`, when it is a care client's (else the account's own).
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            Standing::Client { client, .. } => Some(client.subject.as_str()),
+            Standing::Own => None,
+        }
+    }
+
+    /// Someone acts for another person (the token then carries `act`).
+    pub fn is_representative(&self) -> bool {
+        matches!(self, Standing::Client { representation: Some(_), .. })
+    }
+}
+
+/// The `representation` claim (docs/tokens.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RepresentationClaim {
+    pub kind: Kind,
+    pub role: Role,
+    /// The sections the representation grants (the token's `scope` may ask fewer).
+    pub sections: String,
+}
+
+/// The `acting_for` claim (docs/tokens.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ActingForClaim {
+    pub sub: String,
+    pub organisation: String,
+    pub client_number: String,
+}
+
+/// Sections in the order and spelling the pages use, for listing a grant.
+pub fn section_names(sections: &Sections) -> Vec<&'static str> {
+    sections.iter().map(Section::as_str).collect()
+}

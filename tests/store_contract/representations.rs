@@ -1,0 +1,143 @@
+//! Care clients and representations (docs/representation.md): who may act for whom, kept with
+//! its history; ending a representation revokes the representative's grants for that client.
+
+use idp::domain::representation::{Kind, Role, Sections, Status};
+use idp::domain::{CareClientId, Party, RepresentationId, Subject};
+use idp::store::{Cached, CareClient, Grant, Representation, Store, StoreError};
+
+use super::{account, chain, grant_of, organisation, redeem, CodeGrant, NOW};
+
+fn care_client(id: &str, org: &idp::store::Organisation, account: Option<&idp::domain::AccountId>) -> CareClient {
+    CareClient {
+        id: CareClientId(id.into()),
+        organisation_id: org.id.clone(),
+        client_number: format!("nr-{id}"),
+        subject: Subject(format!("sub-{id}")),
+        given_name: "Oma".into(),
+        family_name: "Jansen".into(),
+        birth_date: Some("1940-01-02".into()),
+        account_id: account.cloned(),
+        created_at: NOW,
+    }
+}
+
+fn representation(id: &str, client: &CareClient, account: &idp::domain::AccountId) -> Representation {
+    Representation {
+        id: RepresentationId(id.into()),
+        care_client_id: client.id.clone(),
+        account_id: account.clone(),
+        kind: Kind::Contact,
+        role: Role::Child,
+        sections: Sections::parse("messages appointments").unwrap(),
+        status: Status::Active,
+        basis: "brief 2026-001".into(),
+        granted_by: "operator:tester".into(),
+        granted_at: NOW,
+        ends_at: Some(NOW + 86_400),
+        ended_at: None,
+        version: 1,
+    }
+}
+
+async fn write(store: &dyn Store, care: &[&CareClient], reps: &[&Representation]) -> Result<(), StoreError> {
+    let mut tx = store.begin().await?;
+    for c in care {
+        tx.create_care_client(c).await?;
+    }
+    for r in reps {
+        tx.create_representation(r).await?;
+    }
+    tx.commit().await
+}
+
+/// A care client is not an account; an account sees its own record and the clients it
+/// represents at one organisation, nobody else's, and at most one live representation per client.
+pub(crate) async fn care_clients_and_representations(store: &dyn Store) {
+    let c = chain(store).await;
+    let org = organisation("zorg");
+    let other_org = organisation("elders");
+    store.create_organisation(&other_org).await.unwrap();
+    let stranger = account("acc-stranger", "vreemde");
+    store.create_account(&stranger).await.unwrap();
+
+    let own = care_client("own", &org, Some(&c.account.id));
+    let oma = care_client("oma", &org, None);
+    let elsewhere = care_client("elsewhere", &other_org, None);
+    let strangers = care_client("strangers", &org, None);
+    let to_oma = representation("rep-oma", &oma, &c.account.id);
+    let to_elsewhere = representation("rep-elsewhere", &elsewhere, &c.account.id);
+    let strangers_rep = representation("rep-stranger", &strangers, &stranger.id);
+    write(store, &[&own, &oma, &elsewhere, &strangers], &[&to_oma, &to_elsewhere, &strangers_rep]).await.unwrap();
+
+    assert_eq!(store.care_client_by_id(&oma.id).await.unwrap(), Some(oma.clone()));
+    assert_eq!(store.care_client_by_number(&org.id, "nr-oma").await.unwrap(), Some(oma.clone()));
+    assert_eq!(store.care_client_by_number(&other_org.id, "nr-oma").await.unwrap(), None);
+
+    let choices = store.choices_at(&c.account.id, &org.id).await.unwrap();
+    let seen: Vec<(&str, bool, Option<&str>)> = choices
+        .iter()
+        .map(|ch| (ch.client.id.as_str(), ch.own, ch.representation.as_ref().map(|r| r.id.as_str())))
+        .collect();
+    assert_eq!(seen, vec![("own", true, None), ("oma", false, Some("rep-oma"))], "own first; not other organisations'");
+    assert_eq!(choices[1].representation.as_ref(), Some(&to_oma));
+    assert!(store.choices_at(&stranger.id, &other_org.id).await.unwrap().is_empty());
+
+    // The same number twice at one organisation; a second live representation of one pair.
+    let twin = CareClient { id: CareClientId("twin".into()), subject: Subject("sub-twin".into()), ..oma.clone() };
+    assert!(matches!(write(store, &[&twin], &[]).await, Err(StoreError::Conflict("client_number"))));
+    let again = representation("rep-oma-2", &oma, &c.account.id);
+    assert!(matches!(write(store, &[], &[&again]).await, Err(StoreError::Conflict("representation"))));
+    assert_eq!(store.representation_by_id(&again.id).await.unwrap(), None, "nothing half-written");
+
+    assert_eq!(store.live_representation(&c.account.id, &oma.id).await.unwrap(), Some(to_oma.clone()));
+    let history = store.representation_history(&to_oma.id).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!((history[0].version, history[0].change.as_str()), (1, "granted"));
+    assert_eq!(history[0].sections, to_oma.sections);
+}
+
+/// Ending a representation keeps the change in its history and revokes, in the same transaction,
+/// every grant its account holds for that client, and nothing else.
+pub(crate) async fn ending_a_representation_revokes_its_grants(store: &dyn Store) {
+    let c = chain(store).await;
+    let org = organisation("zorg");
+    let oma = care_client("oma", &org, None);
+    let to_oma = representation("rep-oma", &oma, &c.account.id);
+    write(store, &[&oma], &[&to_oma]).await.unwrap();
+    let for_oma = Grant { acting_for: Some(Party::CareClient(oma.id.clone())), ..c.grant("g-oma", None) };
+    let own = c.grant("g-own", None);
+    assert_eq!(redeem(store, &for_oma, None).await.unwrap(), CodeGrant::Created);
+    assert_eq!(redeem(store, &own, None).await.unwrap(), CodeGrant::Created);
+    let revocations = store.generation(Cached::Revocations).await.unwrap();
+
+    let mut tx = store.begin().await.unwrap();
+    let ended =
+        tx.end_representation(&to_oma.id, Status::Revoked, "revoked", "operator:tester", NOW + 50).await.unwrap();
+    // Rolled back: nothing changed.
+    drop(tx);
+    assert!(ended.is_some());
+    assert_eq!(store.representation_by_id(&to_oma.id).await.unwrap().unwrap().status, Status::Active);
+    assert_eq!(grant_of(store, "g-oma").await.unwrap().revoked_at, None);
+
+    let mut tx = store.begin().await.unwrap();
+    let ended =
+        tx.end_representation(&to_oma.id, Status::Revoked, "revoked", "operator:tester", NOW + 50).await.unwrap();
+    tx.commit().await.unwrap();
+    let ended = ended.expect("it was live");
+    assert_eq!((ended.status, ended.version, ended.ended_at), (Status::Revoked, 2, Some(NOW + 50)));
+    assert_eq!(grant_of(store, "g-oma").await.unwrap().revoked_at, Some(NOW + 50));
+    assert_eq!(grant_of(store, "g-own").await.unwrap().revoked_at, None, "the account's own grant stays");
+    assert!(store.generation(Cached::Revocations).await.unwrap() > revocations, "nodes forget verified tokens");
+    assert_eq!(store.live_representation(&c.account.id, &oma.id).await.unwrap(), None);
+    let history = store.representation_history(&to_oma.id).await.unwrap();
+    let changes: Vec<(i64, &str, Status)> = history.iter().map(|h| (h.version, h.change.as_str(), h.status)).collect();
+    assert_eq!(changes, vec![(1, "granted", Status::Active), (2, "revoked", Status::Revoked)]);
+    assert!(store.choices_at(&c.account.id, &org.id).await.unwrap().is_empty());
+
+    // Ended once: a second end finds nothing live, and a new representation may follow.
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.end_representation(&to_oma.id, Status::Revoked, "revoked", "x", NOW + 60).await.unwrap(), None);
+    drop(tx);
+    let renewed = representation("rep-oma-2", &oma, &c.account.id);
+    write(store, &[], &[&renewed]).await.unwrap();
+}
