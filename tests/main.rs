@@ -21,6 +21,7 @@ mod password_change;
 mod principal;
 mod recovery;
 mod representation;
+mod representation_age;
 mod signin;
 mod store_contract;
 mod token_errors;

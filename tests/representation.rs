@@ -16,21 +16,21 @@ use idp::oidc::tokens::{verify_access_token, AccessTokenClaims};
 use idp::representation::admin::{self, NewCareClient, NewRepresentation};
 use idp::store::{CareClient, ClientKind, PkcePolicy, Representation, SigningAlg};
 
-/// The scopes the family portal may ask: OpenID, the profile, and three sections.
-const PORTAL_SCOPES: &str = "openid profile email messages appointments settings";
+/// The scopes the family portal may ask: OpenID, the profile, and four sections.
+const PORTAL_SCOPES: &str = "openid profile email messages appointments dossier settings";
 
 /// Kees (an account and a client himself) and his mother, Oma Jansen (a client without an
 /// account), at one organisation; Kees may act for her as her son, in messages and appointments.
-struct Family {
-    app: TestApp,
-    rp: Rp,
-    kees_sub: String,
-    own: CareClient,
-    oma: CareClient,
-    to_oma: Representation,
+pub(crate) struct Family {
+    pub app: TestApp,
+    pub rp: Rp,
+    pub kees_sub: String,
+    pub own: CareClient,
+    pub oma: CareClient,
+    pub to_oma: Representation,
 }
 
-async fn portal(app: &TestApp) -> Rp {
+pub(crate) async fn portal(app: &TestApp) -> Rp {
     let created = idp::admin::create_client(
         &app.admin(),
         NewClient {
@@ -57,7 +57,7 @@ async fn portal(app: &TestApp) -> Rp {
     app.rp(&portal).await
 }
 
-async fn care_client(app: &TestApp, number: &str, given: &str, username: Option<&str>) -> CareClient {
+pub(crate) async fn care_client(app: &TestApp, number: &str, given: &str, username: Option<&str>) -> CareClient {
     let new = NewCareClient {
         org: app.org.clone(),
         number: number.into(),
@@ -69,7 +69,7 @@ async fn care_client(app: &TestApp, number: &str, given: &str, username: Option<
     admin::add_care_client(&app.admin(), new, app.now()).await.expect("care client")
 }
 
-fn grant_of(app: &TestApp, number: &str, username: &str, sections: &str) -> NewRepresentation {
+pub(crate) fn grant_of(app: &TestApp, number: &str, username: &str, sections: &str) -> NewRepresentation {
     NewRepresentation {
         org: app.org.clone(),
         number: number.into(),
@@ -98,7 +98,11 @@ async fn family() -> Family {
 
 /// Signs in with the password from `start`; returns where the IdP sent the browser next: the
 /// portal (`Ok`) or a page of its own (`Err`).
-async fn sign_in(app: &TestApp, browser: &crate::helpers::Browser, start: &AuthStart) -> Result<String, Page> {
+pub(crate) async fn sign_in(
+    app: &TestApp,
+    browser: &crate::helpers::Browser,
+    start: &AuthStart,
+) -> Result<String, Page> {
     let login = browser.follow(&start.url).await.expect_err("the sign-in page");
     let response = browser.submit_login(&login, "kees", PASSWORD).await;
     assert!(response.status().is_redirection(), "signed in: {}", response.status());
@@ -111,34 +115,34 @@ async fn sign_in(app: &TestApp, browser: &crate::helpers::Browser, start: &AuthS
 }
 
 /// Chooses `value` on "Namens wie wilt u inloggen?" and returns the answer.
-async fn choose(browser: &crate::helpers::Browser, page: &Page, value: &str) -> reqwest::Response {
+pub(crate) async fn choose(browser: &crate::helpers::Browser, page: &Page, value: &str) -> reqwest::Response {
     let form = [("interaction", page.field("interaction")), ("csrf", page.field("csrf")), ("choice", value)];
     browser.post_form("/namens", &form).await
 }
 
-fn claims(app: &TestApp, token: &str) -> AccessTokenClaims {
+pub(crate) fn claims(app: &TestApp, token: &str) -> AccessTokenClaims {
     verify_access_token(&app.state.keys(), &app.issuer, token, app.now()).expect("a valid access token")
 }
 
 /// The payload of a JWT, as JSON (for claims the RP library does not model).
-fn payload(jwt: &str) -> Value {
+pub(crate) fn payload(jwt: &str) -> Value {
     let part = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 
-async fn introspect(rp: &Rp, token: &str) -> Value {
+pub(crate) async fn introspect(rp: &Rp, token: &str) -> Value {
     let request = rp.http.post(format!("{}/introspect", rp.issuer));
     let request = request.basic_auth(&rp.portal.client_id, rp.portal.secret.as_ref()).form(&[("token", token)]);
     request.send().await.unwrap().json().await.unwrap()
 }
 
-async fn userinfo(rp: &Rp, token: &str) -> (StatusCode, Value) {
+pub(crate) async fn userinfo(rp: &Rp, token: &str) -> (StatusCode, Value) {
     let response = rp.http.get(format!("{}/userinfo", rp.issuer)).bearer_auth(token).send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn records(app: &TestApp, kind: &str) -> Vec<idp::store::AuditRecord> {
+pub(crate) async fn records(app: &TestApp, kind: &str) -> Vec<idp::store::AuditRecord> {
     let all = app.state.store.audit_records_after(0, 10_000).await.unwrap();
     all.into_iter().filter(|r| r.event_type == kind).collect()
 }
@@ -189,6 +193,7 @@ async fn a_representative_chooses_and_the_tokens_say_for_whom() {
         assert_eq!(body["sub"], f.oma.subject.as_str(), "{body}");
         assert_eq!(body["act"]["sub"], f.kees_sub.as_str(), "{body}");
         assert_eq!(body["representation"]["role"], "child", "{body}");
+        assert_eq!(body["scope"], access.scope.as_str(), "{body}");
     }
 
     // Userinfo answers about who signed in (its `sub` is the ID token's) and names whom for.
@@ -241,7 +246,7 @@ async fn a_choice_from_outside_the_list_is_refused_and_recorded() {
     let refused = to_page(choose(&browser, &page, stranger.id.as_str()).await).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(refused.body.contains("Kies een van de personen in de lijst."), "{}", refused.body);
-    assert!(!refused.body.contains("Vreemde"), "the page never lists someone not represented");
+    assert!(refused.body.contains("Oma Jansen") && refused.body.contains("Kees Jansen"), "the list again");
     let failed = records(&f.app, "representation.chosen").await;
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].outcome, "failure");
@@ -324,7 +329,8 @@ async fn revoking_a_representation_ends_its_tokens_at_once() {
     let tokens = f.rp.finish(&callback, &start).await;
     assert_eq!(claims(&f.app, tokens.access_token().secret()).sub, f.own.subject.as_str());
     // Revoking again says so.
-    assert!(admin::revoke(&f.app.admin(), f.to_oma.id.as_str(), f.app.now()).await.is_err());
+    let again = admin::revoke(&f.app.admin(), f.to_oma.id.as_str(), f.app.now()).await;
+    assert!(matches!(again, Err(idp::admin::AdminError::Invalid(_))), "{again:?}");
 }
 
 #[tokio::test]
@@ -349,6 +355,21 @@ async fn an_end_date_takes_effect_without_anyone_revoking() {
     let error = rp.refresh(&refreshed.refresh_token().unwrap().secret().clone()).await.unwrap_err();
     assert!(error.contains("invalid_grant"), "{error}");
     assert_eq!(userinfo(&rp, refreshed.access_token().secret()).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(introspect(&rp, refreshed.access_token().secret()).await, serde_json::json!({ "active": false }));
+    assert!(idp::representation::choices(
+        app.state.store.as_ref(),
+        &granted.account_id,
+        &oma.organisation_id,
+        app.now()
+    )
+    .await
+    .unwrap()
+    .is_empty());
+    // A lapsed representation may be granted anew (the old one is ended as expired first).
+    let renewed = admin::grant(&app.admin(), grant_of(&app, "C-200", "kees", "messages"), app.now()).await.unwrap();
+    let (_, listed) = admin::list(app.state.store.as_ref(), &app.org, "C-200").await.unwrap();
+    let states: Vec<(&str, &str)> = listed.iter().map(|(r, _)| (r.id.as_str(), r.status.as_str())).collect();
+    assert_eq!(states, vec![(granted.id.as_str(), "expired"), (renewed.id.as_str(), "active")]);
 
     // An end date in the past is refused.
     let yesterday = today.previous_day().unwrap().to_string();
@@ -391,4 +412,81 @@ async fn representation_works_on_postgres_too() {
     assert_eq!(claims(&f.app, tokens.access_token().secret()).sub, f.oma.subject.as_str());
     admin::revoke(&f.app.admin(), f.to_oma.id.as_str(), f.app.now()).await.unwrap();
     assert!(f.rp.refresh(&tokens.refresh_token()).await.is_err());
+}
+
+#[tokio::test]
+async fn a_choice_is_kept_through_the_consent_step() {
+    let f = family().await;
+    let browser = f.app.browser();
+    let start = f.rp.start_scoped(&["messages"], &[("prompt", "consent")]);
+    let page = sign_in(&f.app, &browser, &start).await.expect_err("the choice");
+    let next = location(&choose(&browser, &page, f.oma.id.as_str()).await).unwrap();
+    let consent = browser.follow(&next).await.expect_err("the consent page");
+    assert!(consent.body.contains("uw berichten"), "{}", consent.body);
+    let form = [("interaction", consent.field("interaction")), ("csrf", consent.field("csrf")), ("decision", "allow")];
+    let callback = location(&browser.post_form("/consent", &form).await).unwrap();
+    let tokens = f.rp.finish(&callback, &start).await;
+    let access = claims(&f.app, tokens.access_token().secret());
+    assert_eq!((access.sub.as_str(), access.act.map(|a| a.sub)), (f.oma.subject.as_str(), Some(f.kees_sub.clone())));
+}
+
+#[tokio::test]
+async fn sections_taken_away_before_the_exchange_are_not_given() {
+    let f = family().await;
+    let browser = f.app.browser();
+    let start = f.rp.start_scoped(&["messages", "appointments"], &[]);
+    let page = sign_in(&f.app, &browser, &start).await.expect_err("the choice");
+    let callback = location(&choose(&browser, &page, f.oma.id.as_str()).await).unwrap();
+    // Between the code and its exchange, Oma's grant to Kees shrinks to messages.
+    admin::revoke(&f.app.admin(), f.to_oma.id.as_str(), f.app.now()).await.unwrap();
+    admin::grant(&f.app.admin(), grant_of(&f.app, "C-200", "kees", "messages"), f.app.now()).await.unwrap();
+    let tokens = f.rp.finish(&callback, &start).await;
+    assert_eq!(claims(&f.app, tokens.access_token().secret()).scope, "openid messages");
+}
+
+#[tokio::test]
+async fn someone_who_represents_nobody_may_be_asked_and_chooses_themself() {
+    let app = TestApp::spawn().await;
+    let rp = portal(&app).await;
+    let sub = app.user("kees").await;
+    let browser = app.browser();
+    let start = rp.start_scoped(&["messages"], &[("prompt", "select_account")]);
+    let page = sign_in(&app, &browser, &start).await.expect_err("asked, as the portal wishes");
+    assert!(page.body.contains("Mijzelf"), "{}", page.body);
+    // Another client's id is refused; "self" is the one choice.
+    let other = care_client(&app, "C-1", "Iemand", None).await;
+    assert_eq!(choose(&browser, &page, other.id.as_str()).await.status(), StatusCode::BAD_REQUEST);
+    let callback = location(&choose(&browser, &page, "self").await).unwrap();
+    let tokens = rp.finish(&callback, &start).await;
+    assert_eq!(claims(&app, tokens.access_token().secret()).sub, sub);
+    // The portal may send the account's own `sub` back as acting_for: it is himself, no question.
+    let start = rp.start_scoped(&["messages"], &[("acting_for", sub.as_str()), ("prompt", "none")]);
+    let callback = browser.follow(&start.url).await.expect("single sign-on");
+    assert!(query_param(&callback, "code").is_some(), "{callback}");
+}
+
+#[tokio::test]
+async fn a_client_of_another_organisation_is_never_a_choice() {
+    let f = family().await;
+    // Kees represents someone at another organisation too.
+    idp::admin::create_organisation(&f.app.admin(), "elders", "Zorg Elders", f.app.now()).await.unwrap();
+    let elsewhere = NewCareClient {
+        org: "elders".into(),
+        number: "E-1".into(),
+        given_name: "Tante".into(),
+        family_name: "Elders".into(),
+        birth_date: None,
+        username: None,
+    };
+    let tante = admin::add_care_client(&f.app.admin(), elsewhere, f.app.now()).await.unwrap();
+    let new =
+        NewRepresentation { org: "elders".into(), number: "E-1".into(), ..grant_of(&f.app, "E-1", "kees", "messages") };
+    admin::grant(&f.app.admin(), new, f.app.now()).await.unwrap();
+    let browser = f.app.browser();
+    // Named by this portal: refused, and the list shows this organisation's clients only.
+    let start = f.rp.start_scoped(&["messages"], &[("acting_for", tante.subject.as_str())]);
+    let page = sign_in(&f.app, &browser, &start).await.expect_err("the choice");
+    assert!(page.body.contains("U kunt niet namens die persoon inloggen"), "{}", page.body);
+    assert!(!page.body.contains("Tante"), "{}", page.body);
+    assert_eq!(choose(&browser, &page, tante.id.as_str()).await.status(), StatusCode::BAD_REQUEST);
 }

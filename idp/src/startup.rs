@@ -111,6 +111,18 @@ impl Application {
                 }
             }
         });
+        let state = self.state.clone();
+        let every = Duration::from_secs(state.config.representation.age_check_interval_secs.max(1));
+        let ages = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = crate::representation::age::end_by_age(&state, state.clock.unix()).await {
+                    tracing::warn!(error = %e, "ending representations at 16 failed");
+                }
+            }
+        });
         first_run_hint(&self.state).await;
         tracing::info!(issuer = %self.state.issuer, "listening");
         let app = http::router(self.state.clone());
@@ -119,6 +131,7 @@ impl Application {
             .await;
         refresher.abort();
         sender.abort();
+        ages.abort();
         self.state.settle().await;
         result
     }

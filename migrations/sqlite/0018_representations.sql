@@ -3,6 +3,9 @@
 -- data, whoever signs in for it. No code wrote care_clients before this migration.
 ALTER TABLE care_clients ADD COLUMN subject TEXT;
 CREATE UNIQUE INDEX care_clients_by_subject ON care_clients (subject);
+-- A person has at most one own record per organisation.
+CREATE UNIQUE INDEX care_clients_one_account_id ON care_clients (organisation_id, account_id)
+    WHERE account_id IS NOT NULL;
 CREATE INDEX care_clients_by_account ON care_clients (account_id);
 
 -- A representation: an account may act for a care client, in some sections, from `granted_at`
@@ -21,6 +24,8 @@ CREATE TABLE representations (
     granted_at      INTEGER NOT NULL,
     ends_at         INTEGER,
     ended_at        INTEGER,
+    -- A minor of 12 to 16 consented to their parent's (or guardian's) access to the dossier (WGBO).
+    minor_consent_at INTEGER,
     version         INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX representations_live ON representations (account_id, care_client_id)

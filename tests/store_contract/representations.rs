@@ -35,6 +35,7 @@ fn representation(id: &str, client: &CareClient, account: &idp::domain::AccountI
         granted_at: NOW,
         ends_at: Some(NOW + 86_400),
         ended_at: None,
+        minor_consent_at: None,
         version: 1,
     }
 }
@@ -80,6 +81,9 @@ pub(crate) async fn care_clients_and_representations(store: &dyn Store) {
         .collect();
     assert_eq!(seen, vec![("own", true, None), ("oma", false, Some("rep-oma"))], "own first; not other organisations'");
     assert_eq!(choices[1].representation.as_ref(), Some(&to_oma));
+    let theirs = store.choices_at(&stranger.id, &org.id).await.unwrap();
+    let theirs: Vec<&str> = theirs.iter().map(|ch| ch.client.id.as_str()).collect();
+    assert_eq!(theirs, vec!["strangers"], "each account sees its own clients only");
     assert!(store.choices_at(&stranger.id, &other_org.id).await.unwrap().is_empty());
 
     // The same number twice at one organisation; a second live representation of one pair.
@@ -88,6 +92,15 @@ pub(crate) async fn care_clients_and_representations(store: &dyn Store) {
     let again = representation("rep-oma-2", &oma, &c.account.id);
     assert!(matches!(write(store, &[], &[&again]).await, Err(StoreError::Conflict("representation"))));
     assert_eq!(store.representation_by_id(&again.id).await.unwrap(), None, "nothing half-written");
+    assert!(store.representation_history(&again.id).await.unwrap().is_empty());
+    // One own record per account and organisation.
+    let second_own = CareClient {
+        id: CareClientId("own-2".into()),
+        client_number: "nr-own-2".into(),
+        subject: Subject("sub-own-2".into()),
+        ..own.clone()
+    };
+    assert!(matches!(write(store, &[&second_own], &[]).await, Err(StoreError::Conflict("own_record"))));
 
     assert_eq!(store.live_representation(&c.account.id, &oma.id).await.unwrap(), Some(to_oma.clone()));
     let history = store.representation_history(&to_oma.id).await.unwrap();

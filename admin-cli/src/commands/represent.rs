@@ -39,6 +39,12 @@ pub enum RepresentationCommand {
         #[arg(long)]
         id: String,
     },
+    /// Record that a client of 12 to 16 consents to their parent's (or guardian's) access to the
+    /// dossier (WGBO).
+    MinorConsent {
+        #[arg(long)]
+        id: String,
+    },
     /// Everyone who can or could act for a client, with the history of each.
     List {
         #[arg(long)]
@@ -118,6 +124,10 @@ pub async fn run(command: RepresentationCommand, ctx: &Context<'_>) -> anyhow::R
         RepresentationCommand::Revoke { id } => {
             let r = admin::revoke(&ctx.admin(), &id, ctx.now).await?;
             ctx.out.object(json!({ "id": r.id.as_str(), "status": r.status.as_str() }));
+        }
+        RepresentationCommand::MinorConsent { id } => {
+            let r = admin::record_minor_consent(&ctx.admin(), &id, ctx.now).await?;
+            ctx.out.object(json!({ "id": r.id.as_str(), "minor_consent_at": r.minor_consent_at.map(time) }));
         }
         RepresentationCommand::List { org, number } => {
             let (_, found) = admin::list(ctx.store.as_ref(), &org, &number).await?;

@@ -104,8 +104,11 @@ pub enum EventType {
     AuditPruned,
     /// Someone may now act for a care client (an operator's grant, an accepted invitation).
     RepresentationGranted,
-    /// A representation ended: revoked, ended by the representative, expired.
+    /// A representation ended: revoked, ended by the representative, expired (its end date, the
+    /// age rules).
     RepresentationEnded,
+    /// A representation changed while it lasts (a minor's consent recorded).
+    RepresentationChanged,
     /// At sign-in, the person chose whose portal to open (or a named client was refused).
     RepresentationChosen,
 }
@@ -139,6 +142,7 @@ impl EventType {
             EventType::AuditPruned => "audit.pruned",
             EventType::RepresentationGranted => "representation.granted",
             EventType::RepresentationEnded => "representation.ended",
+            EventType::RepresentationChanged => "representation.changed",
             EventType::RepresentationChosen => "representation.chosen",
         }
     }
@@ -156,7 +160,7 @@ impl EventType {
             | AccountActivated
             | TokensIssued
             | RepresentationGranted => Action::Create,
-            PasswordChanged | PasswordReset | TokensRefreshed => Action::Update,
+            PasswordChanged | PasswordReset | TokensRefreshed | RepresentationChanged => Action::Update,
             FactorRemoved | FactorsReset | DeviceRevoked | TokensRevoked | SignedOut | AuditPruned
             | RepresentationEnded => Action::Delete,
             AuditRead | UserinfoRead | TokenIntrospected => Action::Read,
@@ -215,6 +219,11 @@ impl Actor {
     /// A person acting for someone else.
     pub fn representative(account: &Account) -> Self {
         Self { role: Role::Representative, ..Self::account(account) }
+    }
+
+    /// A person known by account id only, acting for a care client who is not themself.
+    pub fn representing(id: &crate::domain::AccountId) -> Self {
+        Self { role: Role::Representative, ..Self::person(id) }
     }
 
     /// A person known by account id only (e.g. the owner of a session that ends).

@@ -32,6 +32,7 @@ pub struct Config {
     pub scope_levels: std::collections::BTreeMap<String, ScopeLevel>,
     pub keys: KeyConfig,
     pub cache: CacheConfig,
+    pub representation: RepresentationConfig,
     pub theme: ThemeConfig,
     pub log: LogConfig,
     pub audit: AuditConfig,
@@ -210,6 +211,21 @@ pub struct KeyConfig {
 pub struct CacheConfig {
     /// How often the server checks whether `idp-admin` changed clients or keys.
     pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RepresentationConfig {
+    /// How often a node ends the parental representations of clients who turned 16 (their
+    /// status, the parent's grants, the notices; docs/representation.md). The age rules take
+    /// effect at the birthday whatever this is.
+    pub age_check_interval_secs: u64,
+}
+
+impl Default for RepresentationConfig {
+    fn default() -> Self {
+        Self { age_check_interval_secs: 3600 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -157,6 +157,10 @@ impl BirthDate {
         let iso = format_description!("[year]-[month]-[day]");
         self.0.format(iso).unwrap_or_default()
     }
+
+    pub fn date(&self) -> Date {
+        self.0
+    }
 }
 
 #[cfg(test)]

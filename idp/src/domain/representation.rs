@@ -125,6 +125,48 @@ impl Kind {
     }
 }
 
+/// Where a minor stands under the WGBO (Dutch Civil Code, book 7, art. 447 and 465): up to 12 a
+/// parent (or guardian) decides for the child; from 12 to 16 parent and child decide together, so
+/// the parent sees the dossier only with the child's consent; from 16 the child decides alone and
+/// the parent's representation ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Minor {
+    Under12,
+    From12To16,
+    From16,
+}
+
+impl Minor {
+    /// The stage on `today` of someone born on `birth`. A birthday on 29 February falls on
+    /// 1 March in other years.
+    pub fn on(birth: time::Date, today: time::Date) -> Self {
+        if today >= birthday(birth, 16) {
+            Minor::From16
+        } else if today >= birthday(birth, 12) {
+            Minor::From12To16
+        } else {
+            Minor::Under12
+        }
+    }
+}
+
+/// The day someone born on `birth` turns `years` (with a negative `years`, the day someone born
+/// `-years` before `birth` would be born on).
+pub fn birthday(birth: time::Date, years: i32) -> time::Date {
+    let year = birth.year() + years;
+    time::Date::from_calendar_date(year, birth.month(), birth.day())
+        .or_else(|_| time::Date::from_calendar_date(year, time::Month::March, 1))
+        .unwrap_or(time::Date::MAX)
+}
+
+impl Kind {
+    /// Whether the WGBO's ages govern this representation: a parent's or a guardian's legal
+    /// representation of a minor. A mentor, a curator or a contact the client chose continues.
+    pub fn follows_age_rules(self, role: Role) -> bool {
+        self == Kind::LegalRepresentative && matches!(role, Role::Parent | Role::Guardian)
+    }
+}
+
 /// A set of sections, kept in the order of [`Section::ALL`] without duplicates.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Sections(Vec<Section>);
@@ -161,6 +203,11 @@ impl Sections {
     /// them is dropped (never granted); other scopes (`openid`, `profile`) pass.
     pub fn narrow(&self, requested: &super::Scopes) -> super::Scopes {
         requested.retain(|scope| Section::parse(scope).is_none_or(|s| self.contains(s)))
+    }
+
+    /// These sections without `section`.
+    pub fn without(&self, section: Section) -> Sections {
+        Sections(self.0.iter().copied().filter(|s| *s != section).collect())
     }
 
     /// Whether every section of `self` is in `other`.
@@ -202,6 +249,25 @@ mod tests {
         }
         assert_eq!(Status::parse("active"), Some(Status::Active));
         assert_eq!(Section::parse("personal_data"), Some(Section::PersonalData));
+    }
+
+    #[test]
+    fn the_wgbo_ages_count_from_the_birthday() {
+        use time::macros::date;
+        let birth = date!(2010 - 06 - 15);
+        assert_eq!(Minor::on(birth, date!(2022 - 06 - 14)), Minor::Under12);
+        assert_eq!(Minor::on(birth, date!(2022 - 06 - 15)), Minor::From12To16);
+        assert_eq!(Minor::on(birth, date!(2026 - 06 - 14)), Minor::From12To16, "the day before");
+        assert_eq!(Minor::on(birth, date!(2026 - 06 - 15)), Minor::From16, "the day itself");
+        assert_eq!(Minor::on(birth, date!(2026 - 06 - 16)), Minor::From16, "the day after");
+        // Born on 29 February: the birthday is 1 March in other years.
+        let leap = date!(2012 - 02 - 29);
+        assert_eq!(birthday(leap, 16), date!(2028 - 02 - 29));
+        assert_eq!(birthday(leap, 12), date!(2024 - 02 - 29));
+        assert_eq!(birthday(leap, 13), date!(2025 - 03 - 01));
+        assert!(Kind::LegalRepresentative.follows_age_rules(Role::Guardian));
+        assert!(!Kind::LegalRepresentative.follows_age_rules(Role::Mentor));
+        assert!(!Kind::Contact.follows_age_rules(Role::Other));
     }
 
     #[test]

@@ -168,7 +168,7 @@ pub async fn introspect(
         return Ok(Introspection::default());
     }
     // The grant's principal: `sub` is whose data it reaches, `act` the account acting for them.
-    let (mut subject, mut act, mut representation) = (None, None, None);
+    let (mut subject, mut act, mut representation, mut scope) = (None, None, None, row.scope.clone());
     if let Some(principal) = grant.principal() {
         let Some(standing) = representation::standing(state.store.as_ref(), &principal, now).await? else {
             return Ok(Introspection::default());
@@ -177,8 +177,8 @@ pub async fn introspect(
         subject = standing.subject().map(str::to_string).or(actor.clone());
         act = actor.filter(|_| standing.is_representative()).map(|sub| tokens::ActClaim { sub });
         representation = standing.claim();
-        let scope = standing.narrow(&row.scope).to_string();
-        let event = read_by_portal(EventType::TokenIntrospected, &client.id, &principal, &grant.id, &scope)
+        scope = standing.narrow(&row.scope);
+        let event = read_by_portal(EventType::TokenIntrospected, &client.id, &principal, &grant.id, &scope.to_string())
             .detail("token_type", "refresh_token");
         state.audit.record(state.store.as_ref(), &event, now).await?;
     }
@@ -186,7 +186,7 @@ pub async fn introspect(
         act,
         representation,
         active: true,
-        scope: Some(row.scope.to_string()),
+        scope: Some(scope.to_string()),
         client_id: Some(grant.client_id.0.clone()),
         token_type: Some("refresh_token"),
         exp: Some(grant.expires_at),
@@ -218,6 +218,11 @@ async fn introspect_access_token(
         // read of the grant (by its key) is the price of knowing whose data this was.
         let principal = state.store.grant_by_id(&grant_id).await?.and_then(|g| g.principal());
         if let Some(principal) = principal {
+            // A representation that ended since the token was made (its end date, the age
+            // rules) ends the token too: nothing revoked the grant for those.
+            if representation::standing(state.store.as_ref(), &principal, now).await?.is_none() {
+                return Ok(None);
+            }
             let event = read_by_portal(EventType::TokenIntrospected, &client.id, &principal, &grant_id, &claims.scope)
                 .detail("token_type", "access_token")
                 .detail("jti", claims.jti.as_str());

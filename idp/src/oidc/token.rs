@@ -363,6 +363,7 @@ async fn user_tokens(
     let principal = grant.principal().unwrap_or_else(|| Principal::for_self(&account.id));
     let standing = representation::standing(state.store.as_ref(), &principal, now)
         .await?
+        .filter(|s| s.organisation().is_none_or(|org| *org == client.organisation_id))
         .ok_or_else(|| OAuthError::invalid_grant("the person acted for can no longer be acted for"))?;
     let scope = &standing.narrow(scope);
     let sub = standing.subject().unwrap_or(account.subject.as_str()).to_string();

@@ -7,13 +7,14 @@ use crate::admin::{account_named, invalid, AdminError, Deps};
 use crate::audit::{Event, EventType};
 use crate::clock::UnixTime;
 use crate::crypto;
-use crate::domain::representation::{Kind, Role, Sections, Status};
+use crate::domain::representation::{Kind, Minor, Role, Sections, Status};
 use crate::domain::{BirthDate, CareClientId, RepresentationId, Subject};
-use crate::store::{CareClient, Organisation, Representation, RepresentationChange, Store};
+use crate::store::{CareClient, Organisation, Representation, RepresentationChange, Store, StoreError};
 
 pub const CARE_CLIENT_ADD: &str = "care-client add";
 pub const REPRESENTATION_GRANT: &str = "representation grant";
 pub const REPRESENTATION_REVOKE: &str = "representation revoke";
+pub const REPRESENTATION_MINOR_CONSENT: &str = "representation minor-consent";
 
 /// `idp-admin care-client add`.
 #[derive(Debug, Clone)]
@@ -90,7 +91,12 @@ pub async fn add_care_client(deps: &Deps<'_>, new: NewCareClient, now: UnixTime)
             created_at: now,
         };
         let mut tx = deps.store.begin().await?;
-        tx.create_care_client(&client).await?;
+        match tx.create_care_client(&client).await {
+            Err(StoreError::Conflict("own_record")) => {
+                return Err(invalid("--username: this account has a client record at this organisation already"))
+            }
+            other => other?,
+        }
         let event = deps.command(CARE_CLIENT_ADD, ("care_client", client.id.as_str())).acting_for(client.id.as_str());
         deps.audit.commit(tx, None, &event, now).await?;
         Ok(client)
@@ -129,6 +135,15 @@ pub async fn grant(deps: &Deps<'_>, new: NewRepresentation, now: UnixTime) -> Re
         let sections = Sections::parse(&new.sections)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| invalid(format!("--sections {}: name one or more known sections", new.sections)))?;
+        if kind.follows_age_rules(role) {
+            // The age rules (WGBO) need the birth date; a parent's representation ends at 16.
+            let birth = client.birth_date.as_deref().and_then(BirthDate::parse).ok_or_else(|| {
+                invalid("--role: a parent's or guardian's representation needs the client's birth date")
+            })?;
+            if Minor::on(birth.date(), super::today(now)) == Minor::From16 {
+                return Err(invalid("--role: the client is 16 or older and decides for themself (WGBO)"));
+            }
+        }
         let ends_at = new.until.as_deref().map(end_of).transpose()?;
         if ends_at.is_some_and(|end| end <= now) {
             return Err(invalid("--until: that day has passed"));
@@ -146,9 +161,17 @@ pub async fn grant(deps: &Deps<'_>, new: NewRepresentation, now: UnixTime) -> Re
             granted_at: now,
             ends_at,
             ended_at: None,
+            minor_consent_at: None,
             version: 1,
         };
+        // One that lapsed (its end date passed) without anyone ending it is ended now, so that
+        // the new one can be live; its history says it expired.
+        let lapsed = deps.store.live_representation(&account.id, &client.id).await?;
+        let lapsed = lapsed.filter(|r| super::in_force(r, &client, now).is_none());
         let mut tx = deps.store.begin().await?;
+        if let Some(old) = &lapsed {
+            tx.end_representation(&old.id, Status::Expired, "lapsed", &by(deps), now).await?;
+        }
         tx.create_representation(&representation).await?;
         let event = Event::new(EventType::RepresentationGranted, deps.by.clone())
             .acting_for(client.id.as_str())
@@ -202,4 +225,32 @@ pub async fn list(
         out.push((r, history));
     }
     Ok((client, out))
+}
+
+/// `idp-admin representation minor-consent`: the organisation records that a client of 12 to 16
+/// consents to their parent's (or guardian's) access to the dossier (WGBO). Until then the
+/// parent's tokens leave the `dossier` section out.
+pub async fn record_minor_consent(deps: &Deps<'_>, id: &str, now: UnixTime) -> Result<Representation, AdminError> {
+    let result = async {
+        let id = RepresentationId(id.to_string());
+        let found = deps.store.representation_by_id(&id).await?;
+        let found = found.ok_or_else(|| invalid("--id: no representation with that id"))?;
+        if !found.kind.follows_age_rules(found.role) {
+            return Err(invalid("--id: only a parent's or guardian's representation needs a minor's consent"));
+        }
+        let mut tx = deps.store.begin().await?;
+        let changed = tx
+            .record_minor_consent(&id, &by(deps), now)
+            .await?
+            .ok_or_else(|| invalid("--id: not active, or the consent was recorded before"))?;
+        let event = Event::new(EventType::RepresentationChanged, deps.by.clone())
+            .acting_for(changed.care_client_id.as_str())
+            .object("representation", changed.id.as_str())
+            .detail("command", REPRESENTATION_MINOR_CONSENT)
+            .detail("change", "minor_consented");
+        deps.audit.commit(tx, None, &event, now).await?;
+        Ok(changed)
+    }
+    .await;
+    deps.refused_recorded(REPRESENTATION_MINOR_CONSENT, result, now).await
 }

@@ -3,12 +3,13 @@
 //! that make and end representations are in [`admin`].
 
 pub mod admin;
+pub mod age;
 
 use serde::Serialize;
 
 use crate::clock::UnixTime;
-use crate::domain::representation::{Kind, Role, Section, Sections};
-use crate::domain::{AccountId, OrganisationId, Party, Principal, Scopes};
+use crate::domain::representation::{Kind, Minor, Role, Section, Sections};
+use crate::domain::{AccountId, BirthDate, OrganisationId, Party, Principal, Scopes};
 use crate::store::{CareClient, Choice, Representation, Store, StoreError};
 
 /// Whose portal `account` may open at `org` now: its own record there and the clients it has a
@@ -20,9 +21,43 @@ pub async fn choices(
     org: &OrganisationId,
     now: UnixTime,
 ) -> Result<Vec<Choice>, StoreError> {
-    let mut found = store.choices_at(account, org).await?;
-    found.retain(|c| c.own || c.representation.as_ref().is_some_and(|r| r.is_active(now)));
-    Ok(found)
+    let found = store.choices_at(account, org).await?;
+    Ok(found
+        .into_iter()
+        .filter_map(|mut choice| {
+            if let Some(r) = &mut choice.representation {
+                r.sections = in_force(r, &choice.client, now)?;
+            }
+            Some(choice)
+        })
+        .collect())
+}
+
+/// The sections a representation lets its account reach now: `None` when it is not in force
+/// (revoked, past its end, or a parent's once the child is 16). From 12 to 16 a parent (or
+/// guardian) reaches the dossier only with the child's recorded consent (WGBO). Computed from the
+/// clock at every use, so a birthday takes effect even for sessions and refresh tokens made
+/// before it, whether or not [`end_by_age`] has run yet.
+pub fn in_force(r: &Representation, client: &CareClient, now: UnixTime) -> Option<Sections> {
+    if !r.is_active(now) {
+        return None;
+    }
+    if !r.kind.follows_age_rules(r.role) {
+        return Some(r.sections.clone());
+    }
+    // A parent's representation is granted only for a client with a birth date (`admin::grant`).
+    let birth = client.birth_date.as_deref().and_then(BirthDate::parse)?;
+    match Minor::on(birth.date(), today(now)) {
+        Minor::Under12 => Some(r.sections.clone()),
+        Minor::From12To16 if r.minor_consent_at.is_some() => Some(r.sections.clone()),
+        Minor::From12To16 => Some(r.sections.without(Section::Dossier)),
+        Minor::From16 => None,
+    }
+}
+
+/// The calendar day (UTC) of `now`.
+pub fn today(now: UnixTime) -> time::Date {
+    time::OffsetDateTime::from_unix_timestamp(now).map(|t| t.date()).unwrap_or(time::Date::MIN)
 }
 
 impl Choice {
@@ -32,7 +67,7 @@ impl Choice {
 }
 
 /// A principal's standing now, for the tokens: the care client reached and, when someone else
-/// acts for them, the representation that lets them.
+/// acts for them, the representation that lets them (its sections as in force now).
 #[derive(Debug, Clone)]
 pub enum Standing {
     /// The account acts for itself (no care client involved).
@@ -54,8 +89,10 @@ pub async fn standing(store: &dyn Store, principal: &Principal, now: UnixTime) -
     if client.account_id.as_ref() == Some(&principal.actor) {
         return Ok(Some(Standing::Client { client: Box::new(client), representation: None }));
     }
-    let representation = store.live_representation(&principal.actor, id).await?.filter(|r| r.is_active(now));
-    Ok(representation.map(|r| Standing::Client { client: Box::new(client), representation: Some(Box::new(r)) }))
+    let Some(mut representation) = store.live_representation(&principal.actor, id).await? else { return Ok(None) };
+    let Some(sections) = in_force(&representation, &client, now) else { return Ok(None) };
+    representation.sections = sections;
+    Ok(Some(Standing::Client { client: Box::new(client), representation: Some(Box::new(representation)) }))
 }
 
 impl Standing {
@@ -95,6 +132,14 @@ impl Standing {
     pub fn subject(&self) -> Option<&str> {
         match self {
             Standing::Client { client, .. } => Some(client.subject.as_str()),
+            Standing::Own => None,
+        }
+    }
+
+    /// The organisation of the care client reached (a portal of another one may not).
+    pub fn organisation(&self) -> Option<&OrganisationId> {
+        match self {
+            Standing::Client { client, .. } => Some(&client.organisation_id),
             Standing::Own => None,
         }
     }

@@ -25,13 +25,23 @@ pub struct Interaction {
     pub signed_in: Option<SessionId>,
     pub step: Step,
     /// Whose portal the code will open, once settled: chosen at the `ActingFor` step, or named by
-    /// the request (`acting_for`). `Party::Account` of the account itself: its own.
+    /// the request (`acting_for`). Holds only for the account that chose (see [`Interaction::chosen`]).
     #[serde(default)]
-    pub acting_for: Option<Party>,
+    pub acting_for: Option<Chosen>,
     /// The request named a client this account may not act for: the person chooses instead, and
     /// the page says why.
     #[serde(default)]
     pub named_refused: bool,
+}
+
+/// A settled answer to "Namens wie wilt u inloggen?".
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Chosen {
+    /// The account whose session chose: another person signing in on this browser meanwhile
+    /// is asked again.
+    pub by: AccountId,
+    /// Whose portal: a care client, or `Party::Account` of `by` itself (its own, without a record).
+    pub party: Party,
 }
 
 /// What the sign-in is for, and so how it ends.
@@ -196,6 +206,11 @@ impl Interaction {
             acting_for: None,
             named_refused: false,
         }
+    }
+
+    /// Whose portal `account` chose (or the request named) in this sign-in, if it did.
+    pub fn chosen(&self, account: &AccountId) -> Option<&Party> {
+        self.acting_for.as_ref().filter(|c| &c.by == account).map(|c| &c.party)
     }
 
     /// The portal the sign-in is for; `None` for own pages.

@@ -128,12 +128,12 @@ pub fn decide(interaction: &Interaction, event: Event, facts: &Facts<'_>, now: U
             Some(session) => with_session(interaction, session, true, false, facts, now),
             None => Decision::Expired,
         },
-        (Step::ActingFor, Event::Chose) if interaction.acting_for.is_some() => match facts.session {
-            Some(session) => {
+        (Step::ActingFor, Event::Chose) => match facts.session {
+            Some(session) if interaction.chosen(&session.account_id).is_some() => {
                 let made_here = interaction.signed_in.as_ref() == Some(&session.id);
                 with_session(interaction, session, made_here, false, facts, now)
             }
-            None => Decision::Expired,
+            _ => Decision::Expired,
         },
         (Step::Consent, Event::Consent(false)) => Decision::Deny,
         (Step::Consent, Event::Consent(true)) => match facts.session {
@@ -222,7 +222,7 @@ fn with_session(
             Err(decision) => decision,
         };
     }
-    if let Some(decision) = whose_portal(interaction, facts) {
+    if let Some(decision) = whose_portal(interaction, session, facts) {
         return decision;
     }
     if demands.prompt.consent && !consented {
@@ -233,9 +233,10 @@ fn with_session(
 
 /// "Namens wie wilt u inloggen?" — asked for a portal when the account may open more than one
 /// person's portal there (or the portal asked with `prompt=select_account`, or named someone the
-/// account may not act for), unless it was settled already. `None`: nothing to ask.
-fn whose_portal(interaction: &Interaction, facts: &Facts<'_>) -> Option<Decision> {
-    if !matches!(interaction.purpose, Purpose::Portal(_)) || interaction.acting_for.is_some() {
+/// account may not act for), unless the session's account settled it already. `None`: nothing
+/// to ask.
+fn whose_portal(interaction: &Interaction, session: &Session, facts: &Facts<'_>) -> Option<Decision> {
+    if !matches!(interaction.purpose, Purpose::Portal(_)) || interaction.chosen(&session.account_id).is_some() {
         return None;
     }
     let Some(choices) = facts.choices else { return Some(Decision::NeedChoices) };
@@ -847,6 +848,13 @@ mod tests {
         assert_eq!(Requirement::default().level(), Level::Password);
     }
 
+    fn chosen_by(account: &str) -> super::super::interaction::Chosen {
+        super::super::interaction::Chosen {
+            by: AccountId(account.into()),
+            party: crate::domain::Party::CareClient(crate::domain::CareClientId("c".into())),
+        }
+    }
+
     #[test]
     fn whose_portal_is_asked_only_when_there_is_a_choice() {
         let made = session(0, vec![pwd(NOW)]);
@@ -865,8 +873,11 @@ mod tests {
         let none = at(Step::Password { after_change: false }, request("none", None, None, "openid"));
         assert_eq!(with(&none, Some(2)), Decision::Fail(ErrorCode::AccountSelectionRequired));
         let mut named = plain.clone();
-        named.acting_for = Some(crate::domain::Party::CareClient(crate::domain::CareClientId("c".into())));
+        named.acting_for = Some(chosen_by("acc"));
         assert_eq!(with(&named, None), Decision::Finish, "settled (chosen or named): nothing to read or ask");
+        // Settled by someone else (another person signed in on this browser meanwhile): ask again.
+        named.acting_for = Some(chosen_by("someone-else"));
+        assert_eq!(with(&named, Some(2)), Decision::Ask(Step::ActingFor));
         let mut refused = plain.clone();
         refused.named_refused = true;
         assert_eq!(with(&refused, Some(1)), Decision::Ask(Step::ActingFor), "a wrong name: the person chooses");
@@ -883,7 +894,7 @@ mod tests {
         let chosen = |prompt: &str| {
             let mut i = at(Step::ActingFor, request(prompt, None, None, "openid"));
             i.signed_in = Some(made.id.clone());
-            i.acting_for = Some(crate::domain::Party::CareClient(crate::domain::CareClientId("c".into())));
+            i.acting_for = Some(chosen_by("acc"));
             i
         };
         let g = governing(&chosen(""), Level::Password, 7);

@@ -25,7 +25,7 @@ pub mod policy;
 
 use std::net::IpAddr;
 
-pub use interaction::{password_fingerprint, Fresh, Interaction, LocalPath, OwnPage, Pending, Purpose, Step};
+pub use interaction::{password_fingerprint, Chosen, Fresh, Interaction, LocalPath, OwnPage, Pending, Purpose, Step};
 pub use machine::{AccountFacts, Decision, Event, Facts};
 pub use policy::{Allowed, Governing};
 
@@ -395,21 +395,21 @@ impl Run<'_> {
     }
 
     /// Reads whose portal the session's account may open at the portal's organisation; a client
-    /// the request names (`acting_for`) is settled here, or refused with its audit record. False
-    /// when the portal is gone.
+    /// the request names (`acting_for`) is settled here (unless the portal asks the person with
+    /// `prompt=select_account`), or refused with its audit record. False when the portal is gone.
     async fn load_choices(&mut self, session: &Session) -> Result<bool, Error> {
         let Some(request) = self.interaction.request().cloned() else { return Ok(true) };
         let Some(client) = self.state.client(request.client_id.as_str()).await? else { return Ok(false) };
+        let account = &session.account_id;
         let choices =
-            representation::choices(self.state.store.as_ref(), &session.account_id, &client.organisation_id, self.now)
-                .await?;
-        if let (Some(named), None, false) =
-            (request.acting_for.clone(), &self.interaction.acting_for, self.interaction.named_refused)
-        {
-            match choices.iter().find(|c| c.client.subject.as_str() == named) {
-                Some(choice) => {
-                    self.interaction.acting_for = Some(choice.party());
+            representation::choices(self.state.store.as_ref(), account, &client.organisation_id, self.now).await?;
+        let unsettled = self.interaction.chosen(account).is_none() && !self.interaction.named_refused;
+        if let (Some(named), true, false) = (request.acting_for.as_deref(), unsettled, request.prompt.select_account) {
+            match self.named(session, &choices, named).await? {
+                Some(party) => {
+                    let choice = choices.iter().find(|c| c.party() == party);
                     self.record_choice(session, Some(choice), &request.client_id).await?;
+                    self.interaction.acting_for = Some(Chosen { by: account.clone(), party });
                 }
                 None => {
                     self.interaction.named_refused = true;
@@ -421,25 +421,44 @@ impl Run<'_> {
         Ok(true)
     }
 
-    /// The record of whose portal was opened (`representation.chosen`), or of a client refused
-    /// (named by the portal, or picked from outside the list).
+    /// The party a portal named with `acting_for`: a care client among the choices, by the `sub`
+    /// its tokens carried; or the account's own `sub`, from tokens made before it had a record
+    /// there (then its own record, or itself). `None` when the account may not act for them.
+    async fn named(&self, session: &Session, choices: &[Choice], named: &str) -> Result<Option<Party>, Error> {
+        if let Some(choice) = choices.iter().find(|c| c.client.subject.as_str() == named) {
+            return Ok(Some(choice.party()));
+        }
+        let account = self.state.store.account_by_id(&session.account_id).await?;
+        if account.is_none_or(|a| a.subject.as_str() != named) {
+            return Ok(None);
+        }
+        Ok(Some(match choices.iter().find(|c| c.own) {
+            Some(own) => own.party(),
+            None => Party::Account(session.account_id.clone()),
+        }))
+    }
+
+    /// The record of whose portal was opened (`representation.chosen`): `choice` is the care
+    /// client chosen (`Some(None)`: the account's own portal, without a record), or `None` for a
+    /// client refused (named by the portal, or picked from outside the list).
     async fn record_choice(
         &self,
         session: &Session,
-        choice: Option<&Choice>,
+        choice: Option<Option<&Choice>>,
         portal: &crate::domain::ClientId,
     ) -> Result<(), Error> {
-        let mut event = AuditEvent::new(EventType::RepresentationChosen, Actor::person(&session.account_id))
+        let representing = matches!(choice, Some(Some(c)) if c.representation.is_some());
+        let actor =
+            if representing { Actor::representing(&session.account_id) } else { Actor::person(&session.account_id) };
+        let event = AuditEvent::new(EventType::RepresentationChosen, actor)
             .portal(portal.as_str())
-            .object("session", session.id.as_str());
-        event = match choice {
-            Some(c) => {
-                let event = event.acting_for(c.client.id.as_str());
-                match &c.representation {
-                    Some(r) => event.object("representation", r.id.as_str()),
-                    None => event,
-                }
-            }
+            .detail("session", session.id.as_str());
+        let event = match choice {
+            Some(Some(c)) => match &c.representation {
+                Some(r) => event.acting_for(c.client.id.as_str()).object("representation", r.id.as_str()),
+                None => event.acting_for(c.client.id.as_str()).object("care_client", c.client.id.as_str()),
+            },
+            Some(None) => event.acting_for(session.account_id.as_str()).object("account", session.account_id.as_str()),
             None => event.failed().acting_for(session.account_id.as_str()).detail("reason", "not_represented"),
         };
         self.state.audit.record(self.state.store.as_ref(), &event, self.now).await?;
@@ -551,21 +570,25 @@ impl Run<'_> {
     }
 
     /// Whose portal the code opens and what it may reach: the party chosen or named, else the
-    /// one choice there is, else the account itself. A representative's sections narrow the
-    /// scopes asked (docs/representation.md). `None` when the party chosen is no longer among
-    /// the account's choices (its representation ended meanwhile).
+    /// one choice there is (recorded, as a choice made for the person), else the account itself.
+    /// A representative's sections narrow the scopes asked (docs/representation.md). `None` when
+    /// the party chosen is no longer among the account's choices (its representation ended).
     async fn whom(&mut self, session: &Session) -> Result<Option<authorize::Whom>, Error> {
         if self.choices.is_none() && !self.load_choices(session).await? {
             return Ok(None);
         }
-        let choices = self.choices.as_deref().unwrap_or_default();
-        let chosen = match &self.interaction.acting_for {
+        let choices = self.choices.clone().unwrap_or_default();
+        let chosen = match self.interaction.chosen(&session.account_id) {
             Some(Party::Account(id)) if *id == session.account_id => None,
             Some(party) => match choices.iter().find(|c| c.party() == *party) {
                 Some(choice) => Some(choice),
                 None => return Ok(None),
             },
-            None if choices.len() == 1 => choices.first(),
+            None if choices.len() == 1 => {
+                let portal = self.interaction.portal().cloned().ok_or(StoreError::NotFound)?;
+                self.record_choice(session, Some(choices.first()), &portal).await?;
+                choices.first()
+            }
             None => None,
         };
         Ok(Some(match chosen {
@@ -841,10 +864,8 @@ impl Run<'_> {
                 return Ok(Outcome::Stay(Stay::error(Why::Invalid, "acting_for_choose")));
             }
         };
-        if picked.is_some() {
-            self.record_choice(&session, picked, &portal).await?;
-        }
-        self.interaction.acting_for = Some(party);
+        self.record_choice(&session, Some(picked), &portal).await?;
+        self.interaction.acting_for = Some(Chosen { by: session.account_id.clone(), party });
         let account = Some(session.account_id.clone());
         self.decide(Event::Chose, Some(&session), Who::Id(account)).await
     }

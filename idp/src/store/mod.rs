@@ -248,6 +248,9 @@ pub trait RepresentationStore {
     async fn representations_for_client(&self, client: &CareClientId) -> StoreResult<Vec<Representation>>;
     /// Every change of a representation, first to last.
     async fn representation_history(&self, id: &RepresentationId) -> StoreResult<Vec<RepresentationChange>>;
+    /// The live representations by a parent or guardian of clients born on or before `born_by`
+    /// (`JJJJ-MM-DD`): those the age rules may end (`representation::end_by_age`).
+    async fn parental_representations_born_by(&self, born_by: &str) -> StoreResult<Vec<Representation>>;
 }
 
 /// One unit of work: the writes of one use case, the mail they cause and their audit record commit
@@ -421,6 +424,14 @@ pub trait RepresentationTx {
     async fn create_care_client(&mut self, client: &CareClient) -> StoreResult<()>;
     /// `Conflict("representation")` when the account already has a live one for the client.
     async fn create_representation(&mut self, representation: &Representation) -> StoreResult<()>;
+    /// Records a minor's consent to their parent's access to the dossier (WGBO, 12 to 16); `None`
+    /// when the representation is not active or the consent was recorded before.
+    async fn record_minor_consent(
+        &mut self,
+        id: &RepresentationId,
+        by: &str,
+        now: UnixTime,
+    ) -> StoreResult<Option<Representation>>;
     /// Ends a live representation (`Revoked` or `Expired`; `change` names why for its history)
     /// and revokes every grant its account holds for the client; `None` when it was not live.
     async fn end_representation(

@@ -566,12 +566,15 @@ pub struct Representation {
     /// It ends by itself at this time.
     pub ends_at: Option<UnixTime>,
     pub ended_at: Option<UnixTime>,
+    /// A minor of 12 to 16 consented to this parent's (or guardian's) access to the dossier.
+    pub minor_consent_at: Option<UnixTime>,
     /// Counts the changes; each is kept in `representation_history`.
     pub version: i64,
 }
 
 impl Representation {
-    /// Whether it lets its account act for the client now.
+    /// Whether its status and end date let its account act for the client now (the age rules
+    /// may still end or narrow it: `representation::in_force`).
     pub fn is_active(&self, now: UnixTime) -> bool {
         self.status == Status::Active && self.ends_at.is_none_or(|end| now < end)
     }

@@ -40,7 +40,8 @@ macro_rules! impl_representation_store {
                     "SELECT c.*, r.id AS r_id, r.care_client_id AS r_care_client_id, r.account_id AS r_account_id, \
                             r.kind AS r_kind, r.role AS r_role, r.sections AS r_sections, r.status AS r_status, \
                             r.basis AS r_basis, r.granted_by AS r_granted_by, r.granted_at AS r_granted_at, \
-                            r.ends_at AS r_ends_at, r.ended_at AS r_ended_at, r.version AS r_version \
+                            r.ends_at AS r_ends_at, r.ended_at AS r_ended_at, r.version AS r_version, \
+                            r.minor_consent_at AS r_minor_consent_at \
                      FROM care_clients c LEFT JOIN representations r \
                        ON r.care_client_id = c.id AND r.account_id = $1 AND r.status = 'active' \
                      WHERE c.organisation_id = $2 AND (c.account_id = $1 OR r.id IS NOT NULL) \
@@ -103,6 +104,22 @@ macro_rules! impl_representation_store {
                 rows.iter().map(|r| representation_from_row(r, "")).collect()
             }
 
+            async fn parental_representations_born_by(
+                &self,
+                born_by: &str,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::Representation>> {
+                let rows = sqlx::query(
+                    "SELECT r.* FROM representations r JOIN care_clients c ON c.id = r.care_client_id \
+                     WHERE r.status IN ('invited', 'active') AND r.kind = 'legal_representative' \
+                       AND r.role IN ('parent', 'guardian') AND c.birth_date IS NOT NULL AND c.birth_date <= $1 \
+                     ORDER BY r.id",
+                )
+                .bind(born_by)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(|r| representation_from_row(r, "")).collect()
+            }
+
             async fn representation_history(
                 &self,
                 id: &$crate::domain::RepresentationId,
@@ -131,6 +148,26 @@ macro_rules! impl_representation_store {
             }
         }
 
+        async fn tx_record_minor_consent<'c>(
+            tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
+            id: &$crate::domain::RepresentationId,
+            by: &str,
+            now: i64,
+        ) -> $crate::store::StoreResult<Option<$crate::store::Representation>> {
+            let row = sqlx::query(
+                "UPDATE representations SET minor_consent_at = $1, version = version + 1 \
+                 WHERE id = $2 AND status = 'active' AND minor_consent_at IS NULL RETURNING *",
+            )
+            .bind(now)
+            .bind(id.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let changed = representation_from_row(&row, "")?;
+            insert_representation_change(tx, &changed, by, "minor_consented", now).await?;
+            Ok(Some(changed))
+        }
+
         async fn tx_create_care_client<'c>(
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
             c: &$crate::store::CareClient,
@@ -151,7 +188,8 @@ macro_rules! impl_representation_store {
             .execute(&mut **tx)
             .await
             .map_err(|e| {
-                $crate::store::map_unique_among(e, &[("client_number", "client_number")], "care_client")
+                let columns = [("client_number", "client_number"), ("account_id", "own_record")];
+                $crate::store::map_unique_among(e, &columns, "care_client")
             })?;
             Ok(())
         }
@@ -162,8 +200,8 @@ macro_rules! impl_representation_store {
         ) -> $crate::store::StoreResult<()> {
             sqlx::query(
                 "INSERT INTO representations (id, care_client_id, account_id, kind, role, sections, status, basis, \
-                 granted_by, granted_at, ends_at, ended_at, version) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 granted_by, granted_at, ends_at, ended_at, version, minor_consent_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(r.id.as_str())
             .bind(r.care_client_id.as_str())
@@ -178,6 +216,7 @@ macro_rules! impl_representation_store {
             .bind(r.ends_at)
             .bind(r.ended_at)
             .bind(r.version)
+            .bind(r.minor_consent_at)
             .execute(&mut **tx)
             .await
             .map_err(|e| $crate::store::map_unique(e, "representation"))?;
@@ -284,6 +323,7 @@ macro_rules! impl_representation_store {
                 granted_at: r.try_get(col("granted_at").as_str())?,
                 ends_at: r.try_get(col("ends_at").as_str())?,
                 ended_at: r.try_get(col("ended_at").as_str())?,
+                minor_consent_at: r.try_get(col("minor_consent_at").as_str())?,
                 version: r.try_get(col("version").as_str())?,
             })
         }

@@ -98,6 +98,15 @@ macro_rules! impl_sql_tx {
                 tx_create_representation(&mut self.0, representation).await
             }
 
+            async fn record_minor_consent(
+                &mut self,
+                id: &$crate::domain::RepresentationId,
+                by: &str,
+                now: $crate::clock::UnixTime,
+            ) -> $crate::store::StoreResult<Option<$crate::store::Representation>> {
+                tx_record_minor_consent(&mut self.0, id, by, now).await
+            }
+
             async fn end_representation(
                 &mut self,
                 id: &$crate::domain::RepresentationId,
