@@ -233,6 +233,7 @@ async fn without_its_record_no_admin_command_changes_anything(backend: Backend) 
         scopes: "openid profile".into(),
         id_token_alg: SigningAlg::ES256,
         pkce: PkcePolicy::Required,
+        backchannel_logout_uri: None,
     };
     let err = admin::create_client(&admin, new_client, app.now()).await.expect_err("client create");
     assert!(unrecorded(&err), "{err}");

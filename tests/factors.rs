@@ -327,6 +327,7 @@ async fn step_up_by_acr_values_and_by_scope_asks_a_factor_never_a_lower_level() 
             scopes: "openid profile email dossier".into(),
             id_token_alg: SigningAlg::ES256,
             pkce: PkcePolicy::Required,
+            backchannel_logout_uri: None,
         },
         app.now(),
     )
@@ -821,6 +822,7 @@ async fn tokens_do_not_count_a_mailed_token_where_the_portal_refuses_it() {
             scopes: "openid profile email".into(),
             id_token_alg: SigningAlg::ES256,
             pkce: PkcePolicy::Required,
+            backchannel_logout_uri: None,
         },
         app.now(),
     )

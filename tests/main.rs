@@ -8,6 +8,7 @@ mod activation;
 mod audit_chain;
 mod audit_events;
 mod authorize_errors;
+mod backchannel;
 mod browser;
 mod code_flow;
 mod factors;

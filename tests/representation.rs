@@ -11,10 +11,9 @@ use serde_json::Value;
 use crate::helpers::browser::{location, query_param, to_page, Page};
 use crate::helpers::rp::{AuthStart, Tokens};
 use crate::helpers::{Backend, Rp, TestApp, PASSWORD};
-use idp::admin::NewClient;
 use idp::oidc::tokens::{verify_access_token, AccessTokenClaims};
 use idp::representation::admin::{self, NewCareClient, NewRepresentation};
-use idp::store::{CareClient, ClientKind, PkcePolicy, Representation, SigningAlg};
+use idp::store::{CareClient, Representation};
 
 /// The scopes the family portal may ask: OpenID, the profile, and four sections.
 const PORTAL_SCOPES: &str = "openid profile email messages appointments dossier settings";
@@ -31,29 +30,12 @@ pub(crate) struct Family {
 }
 
 pub(crate) async fn portal(app: &TestApp) -> Rp {
-    let created = idp::admin::create_client(
-        &app.admin(),
-        NewClient {
-            organisation: app.org.clone(),
-            name: "Familieportaal".into(),
-            redirect_uris: vec!["https://familie.portal.example/callback".into()],
-            post_logout_redirect_uris: vec![],
-            kind: ClientKind::Confidential,
-            machine: false,
-            scopes: PORTAL_SCOPES.into(),
-            id_token_alg: SigningAlg::ES256,
-            pkce: PkcePolicy::Required,
-        },
-        app.now(),
-    )
-    .await
-    .expect("portal");
-    let portal = crate::helpers::Portal {
-        client_id: created.client.id.0,
-        secret: created.secret.map(|s| s.expose().clone()),
-        redirect_uri: "https://familie.portal.example/callback".into(),
-        post_logout_uri: String::new(),
-    };
+    let portal = app
+        .portal_tweaked("familie", |c| {
+            c.name = "Familieportaal".into();
+            c.scopes = PORTAL_SCOPES.into();
+        })
+        .await;
     app.rp(&portal).await
 }
 
@@ -126,7 +108,12 @@ pub(crate) fn claims(app: &TestApp, token: &str) -> AccessTokenClaims {
 
 /// The payload of a JWT, as JSON (for claims the RP library does not model).
 pub(crate) fn payload(jwt: &str) -> Value {
-    let part = jwt.split('.').nth(1).unwrap();
+    payload_of(jwt, 1)
+}
+
+/// Part `index` of a JWT (0: the header, 1: the payload), as JSON.
+pub(crate) fn payload_of(jwt: &str, index: usize) -> Value {
+    let part = jwt.split('.').nth(index).unwrap();
     serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
 }
 

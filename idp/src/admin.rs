@@ -170,6 +170,8 @@ pub struct NewClient {
     pub id_token_alg: SigningAlg,
     /// Whether authorization requests must carry PKCE; `Required` unless a portal cannot yet.
     pub pkce: PkcePolicy,
+    /// Where the portal hears that a session ended (OpenID Connect Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// A registered client and, for confidential clients, the secret — shown this once only.
@@ -211,6 +213,11 @@ async fn new_client(store: &dyn Store, new: NewClient, now: UnixTime) -> Result<
     };
     let redirect_uris = parse_all(&new.redirect_uris, "--redirect-uri")?;
     let post_logout_redirect_uris = parse_all(&new.post_logout_redirect_uris, "--post-logout-uri")?;
+    let backchannel_logout_uri = match &new.backchannel_logout_uri {
+        Some(_) if new.machine => return Err(invalid("--backchannel-logout-uri: a machine client has no sessions")),
+        Some(uri) => Some(parse_all(std::slice::from_ref(uri), "--backchannel-logout-uri")?.remove(0)),
+        None => None,
+    };
     let scopes = Scopes::parse(&new.scopes).ok_or_else(|| invalid("--scopes: not a valid scope list"))?;
     if let Some(unknown) = scopes.iter().find(|s| !SUPPORTED_SCOPES.contains(s)) {
         return Err(invalid(format!("--scopes: unknown scope {unknown} (known: {})", SUPPORTED_SCOPES.join(" "))));
@@ -252,6 +259,7 @@ async fn new_client(store: &dyn Store, new: NewClient, now: UnixTime) -> Result<
         grant_types,
         id_token_alg: new.id_token_alg,
         pkce: new.pkce,
+        backchannel_logout_uri,
         created_at: now,
     };
     Ok(CreatedClient { client, secret })

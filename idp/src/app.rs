@@ -63,6 +63,8 @@ pub struct Deps {
     pub passkeys: Option<crate::auth::passkeys::Passkeys>,
     /// Room for sign-ins waiting for their password to be checked (`signin.max_waiting_password_checks`).
     pub password_checks: crate::auth::password::Admission,
+    /// Posts back-channel logouts to portals (`oidc::backchannel`).
+    pub portals_http: reqwest::Client,
 }
 
 impl Deps {
@@ -148,6 +150,7 @@ impl AppState {
         };
         let password_checks = crate::auth::password::Admission::new(config.signin.max_waiting_password_checks);
         let deps = Deps {
+            portals_http: crate::oidc::backchannel::http_client(),
             password_checks,
             audit,
             factor_key,
@@ -319,6 +322,13 @@ impl AppState {
     /// Delivers the mail that is due now (the server does this every `mail.poll_interval_ms`).
     pub async fn deliver_mail(&self) -> Result<Delivery, MailError> {
         deliver_due(self.store.as_ref(), &self.mailer, self.clock.unix()).await
+    }
+
+    /// Sends the back-channel logouts that are due (`oidc::backchannel`).
+    pub async fn deliver_logouts(
+        &self,
+    ) -> Result<crate::oidc::backchannel::Delivered, crate::oidc::backchannel::BackChannelError> {
+        crate::oidc::backchannel::deliver_due(self, &self.portals_http, self.clock.unix()).await
     }
 
     /// Runs `work` after the answer (see [`AppState::settle`]). It keeps the request's client

@@ -109,6 +109,9 @@ impl Application {
                 if let Err(e) = state.deliver_mail().await {
                     tracing::warn!(error = %e, "mail sender failed");
                 }
+                if let Err(e) = state.deliver_logouts().await {
+                    tracing::warn!(error = %e, "back-channel logout sender failed");
+                }
             }
         });
         let state = self.state.clone();

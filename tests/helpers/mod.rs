@@ -188,34 +188,36 @@ impl TestApp {
     }
 
     pub async fn portal_with(&self, name: &str, kind: ClientKind, alg: SigningAlg) -> Portal {
-        self.register_portal(name, kind, alg, PkcePolicy::Required).await
+        self.portal_tweaked(name, |c| {
+            c.kind = kind;
+            c.id_token_alg = alg;
+        })
+        .await
     }
 
     /// A confidential portal registered with `--pkce optional`: it may leave PKCE out.
     pub async fn portal_without_pkce(&self, name: &str) -> Portal {
-        self.register_portal(name, ClientKind::Confidential, SigningAlg::ES256, PkcePolicy::Optional).await
+        self.portal_tweaked(name, |c| c.pkce = PkcePolicy::Optional).await
     }
 
-    async fn register_portal(&self, name: &str, kind: ClientKind, alg: SigningAlg, pkce: PkcePolicy) -> Portal {
+    /// A confidential ES256 portal at `https://<name>.portal.example/`, as `tweak` changes it.
+    pub async fn portal_tweaked(&self, name: &str, tweak: impl FnOnce(&mut NewClient)) -> Portal {
         let redirect_uri = format!("https://{name}.portal.example/callback");
         let post_logout_uri = format!("https://{name}.portal.example/signed-out");
-        let created = admin::create_client(
-            &self.admin(),
-            NewClient {
-                organisation: self.org.clone(),
-                name: format!("Portaal {name}"),
-                redirect_uris: vec![redirect_uri.clone()],
-                post_logout_redirect_uris: vec![post_logout_uri.clone()],
-                kind,
-                machine: false,
-                scopes: "openid profile email".into(),
-                id_token_alg: alg,
-                pkce,
-            },
-            self.now(),
-        )
-        .await
-        .expect("portal");
+        let mut new = NewClient {
+            organisation: self.org.clone(),
+            name: format!("Portaal {name}"),
+            redirect_uris: vec![redirect_uri.clone()],
+            post_logout_redirect_uris: vec![post_logout_uri.clone()],
+            kind: ClientKind::Confidential,
+            machine: false,
+            scopes: "openid profile email".into(),
+            id_token_alg: SigningAlg::ES256,
+            pkce: PkcePolicy::Required,
+            backchannel_logout_uri: None,
+        };
+        tweak(&mut new);
+        let created = admin::create_client(&self.admin(), new, self.now()).await.expect("portal");
         Portal {
             client_id: created.client.id.0,
             secret: created.secret.map(|s| s.expose().clone()),
@@ -238,6 +240,7 @@ impl TestApp {
                 scopes: "profile".into(),
                 id_token_alg: SigningAlg::ES256,
                 pkce: PkcePolicy::Required,
+                backchannel_logout_uri: None,
             },
             self.now(),
         )

@@ -107,6 +107,7 @@ contract!(
     policies,
     care_clients_and_representations,
     ending_a_representation_revokes_its_grants,
+    back_channel_logouts_are_queued_once,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -146,6 +147,7 @@ fn confidential_client(id: &str, org: &Organisation) -> Client {
         grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
         id_token_alg: SigningAlg::RS256,
         pkce: PkcePolicy::Optional,
+        backchannel_logout_uri: None,
         created_at: NOW + 1,
     }
 }
@@ -307,6 +309,7 @@ async fn clients(store: &dyn Store) {
         grant_types: vec![GrantType::AuthorizationCode],
         id_token_alg: SigningAlg::ES256,
         pkce: PkcePolicy::Required,
+        backchannel_logout_uri: None,
         created_at: NOW + 5,
     };
     let machine = Client {

@@ -154,3 +154,42 @@ pub(crate) async fn ending_a_representation_revokes_its_grants(store: &dyn Store
     let renewed = representation("rep-oma-2", &oma, &c.account.id);
     write(store, &[], &[&renewed]).await.unwrap();
 }
+
+/// Ending a session queues one back-channel logout per portal (with a URI) that had a grant in
+/// it, in the same transaction, once; the outbox leases, retries and gives up like mail.
+pub(crate) async fn back_channel_logouts_are_queued_once(store: &dyn Store) {
+    let c = chain(store).await;
+    let org = organisation("zorg");
+    let mut listening = super::confidential_client("luisterend", &org);
+    listening.backchannel_logout_uri = Some(idp::domain::RedirectUri::parse("https://luisterend.example/bcl").unwrap());
+    store.create_client(&listening).await.unwrap();
+    let deaf_grant = c.grant("g-deaf", None);
+    let heard_grant = Grant { client_id: listening.id.clone(), ..c.grant("g-heard", None) };
+    let second = Grant { client_id: listening.id.clone(), ..c.grant("g-heard-2", None) };
+    for g in [&deaf_grant, &heard_grant, &second] {
+        assert_eq!(redeem(store, g, None).await.unwrap(), CodeGrant::Created);
+    }
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.end_session(&c.session.id, NOW + 100).await.unwrap());
+    drop(tx);
+    assert!(store.logouts_of_session(&c.session.id).await.unwrap().is_empty(), "rolled back with the end");
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.end_session(&c.session.id, NOW + 100).await.unwrap());
+    tx.commit().await.unwrap();
+    let queued = store.logouts_of_session(&c.session.id).await.unwrap();
+    assert_eq!(queued.len(), 1, "one per session and listening portal");
+    let q = &queued[0];
+    assert_eq!((q.client_id.as_str(), q.subject.as_str()), ("luisterend", c.account.subject.as_str()));
+    assert_eq!((q.uri.as_str(), q.next_attempt_at, q.attempts), ("https://luisterend.example/bcl", Some(NOW + 100), 0));
+
+    // Leased to one sender; retried later; given up; or sent.
+    let claimed = store.claim_due_logouts(NOW + 100, 60, 5).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert!(store.claim_due_logouts(NOW + 100, 60, 5).await.unwrap().is_empty(), "leased");
+    store.retry_logout(&q.id, Some(NOW + 200), "503").await.unwrap();
+    assert!(store.claim_due_logouts(NOW + 150, 60, 5).await.unwrap().is_empty(), "not due");
+    assert_eq!(store.claim_due_logouts(NOW + 200, 60, 5).await.unwrap()[0].attempts, 1);
+    store.mark_logout_sent(&q.id, NOW + 200).await.unwrap();
+    assert!(store.claim_due_logouts(NOW + 10_000, 60, 5).await.unwrap().is_empty(), "sent once");
+    assert_eq!(store.logouts_of_session(&c.session.id).await.unwrap()[0].sent_at, Some(NOW + 200));
+}

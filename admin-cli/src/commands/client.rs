@@ -37,6 +37,9 @@ pub enum ClientCommand {
         /// PKCE (RFC 7636): `optional` only for a portal that cannot send it yet.
         #[arg(long, value_enum, default_value_t = Pkce::Required)]
         pkce: Pkce,
+        /// Where the portal hears that a session ended (OpenID Connect Back-Channel Logout).
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
     },
     /// List clients.
     List,
@@ -80,6 +83,7 @@ pub async fn run(command: ClientCommand, ctx: &Context<'_>) -> anyhow::Result<()
             scopes,
             id_token_alg,
             pkce,
+            backchannel_logout_uri,
         } => {
             let new = NewClient {
                 organisation: org,
@@ -91,6 +95,7 @@ pub async fn run(command: ClientCommand, ctx: &Context<'_>) -> anyhow::Result<()
                 scopes: if machine && scopes == "openid profile email" { String::new() } else { scopes },
                 id_token_alg: SigningAlg::parse(&id_token_alg).unwrap_or(SigningAlg::ES256),
                 pkce: pkce.into(),
+                backchannel_logout_uri,
             };
             let created = idp::admin::create_client(&ctx.admin(), new, ctx.now).await?;
             let c = &created.client;

@@ -3,6 +3,7 @@
 //! results that `http/` renders.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod claims;
 pub mod client_auth;
 pub mod codes;

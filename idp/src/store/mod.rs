@@ -253,6 +253,18 @@ pub trait RepresentationStore {
     async fn parental_representations_born_by(&self, born_by: &str) -> StoreResult<Vec<Representation>>;
 }
 
+/// Back-channel logouts waiting to be delivered (OpenID Connect Back-Channel Logout 1.0); they
+/// are queued by the writes that end sessions or revoke a representative's grants.
+#[async_trait]
+pub trait LogoutOutboxStore {
+    /// Leases due notices (one node sends each), as the mail outbox does.
+    async fn claim_due_logouts(&self, now: UnixTime, lease_secs: i64, limit: i64) -> StoreResult<Vec<QueuedLogout>>;
+    async fn mark_logout_sent(&self, id: &str, now: UnixTime) -> StoreResult<()>;
+    /// Counts a failed attempt; `next_attempt_at` `None` gives up.
+    async fn retry_logout(&self, id: &str, next_attempt_at: Option<UnixTime>, error: &str) -> StoreResult<()>;
+    async fn logouts_of_session(&self, session: &SessionId) -> StoreResult<Vec<QueuedLogout>>;
+}
+
 /// One unit of work: the writes of one use case, the mail they cause and their audit record commit
 /// together or not at all. Dropping a `Tx` without [`Tx::commit`] rolls everything back, so a use
 /// case that finds a write refused (`false`, `None`) simply returns. On SQLite a transaction takes
@@ -519,6 +531,7 @@ pub trait Store:
     + ChangeStore
     + AuditStore
     + RepresentationStore
+    + LogoutOutboxStore
     + Transactions
     + Send
     + Sync
@@ -540,6 +553,7 @@ impl<T> Store for T where
         + ChangeStore
         + AuditStore
         + RepresentationStore
+        + LogoutOutboxStore
         + Transactions
         + Send
         + Sync

@@ -134,6 +134,8 @@ pub struct Client {
     pub id_token_alg: SigningAlg,
     /// Whether authorization requests must carry a PKCE challenge; see [`Client::requires_pkce`].
     pub pkce: PkcePolicy,
+    /// OpenID Connect Back-Channel Logout 1.0: where the portal hears that a session ended.
+    pub backchannel_logout_uri: Option<RedirectUri>,
     pub created_at: UnixTime,
 }
 
@@ -602,4 +604,21 @@ pub struct Choice {
     pub own: bool,
     /// The account's active representation of the client (none for its own record).
     pub representation: Option<Representation>,
+}
+
+/// A back-channel logout waiting for its portal (docs/architecture.md, "Back-channel logout").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedLogout {
+    /// `<session>:<client>`: one per session and portal.
+    pub id: String,
+    pub client_id: ClientId,
+    pub session_id: SessionId,
+    /// The `sub` of the ID tokens the portal got in that session (the account's).
+    pub subject: String,
+    pub uri: String,
+    pub created_at: UnixTime,
+    pub attempts: u32,
+    /// `None` once given up.
+    pub next_attempt_at: Option<UnixTime>,
+    pub sent_at: Option<UnixTime>,
 }

@@ -50,8 +50,8 @@ macro_rules! impl_client_store {
             let grant_types: Vec<&str> = c.grant_types.iter().map(|g| g.as_str()).collect();
             sqlx::query(
                 "INSERT INTO oauth_clients (id, organisation_id, name, kind, secret_digest, redirect_uris, \
-                 post_logout_redirect_uris, scopes, grant_types, id_token_alg, pkce, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 post_logout_redirect_uris, scopes, grant_types, id_token_alg, pkce, created_at, \
+                 backchannel_logout_uri) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(c.id.as_str())
             .bind(c.organisation_id.as_str())
@@ -65,6 +65,7 @@ macro_rules! impl_client_store {
             .bind(c.id_token_alg.as_str())
             .bind(c.pkce.as_str())
             .bind(c.created_at)
+            .bind(c.backchannel_logout_uri.as_ref().map(|u| u.as_str().to_string()))
             .execute(&mut **tx)
             .await
             .map_err(|e| $crate::store::map_unique(e, "client"))?;
@@ -104,6 +105,10 @@ macro_rules! impl_client_store {
                 grant_types: json_list(&r.try_get::<String, _>("grant_types")?)?,
                 id_token_alg: $crate::store::SigningAlg::parse(&alg).ok_or_else(|| StoreError::Corrupt(alg.clone()))?,
                 pkce: $crate::store::PkcePolicy::parse(&pkce).ok_or_else(|| StoreError::Corrupt(pkce.clone()))?,
+                backchannel_logout_uri: r
+                    .try_get::<Option<String>, _>("backchannel_logout_uri")?
+                    .map(|u| $crate::domain::RedirectUri::parse(&u).map_err(|_| StoreError::Corrupt(u.clone())))
+                    .transpose()?,
                 created_at: r.try_get("created_at")?,
             })
         }

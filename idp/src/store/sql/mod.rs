@@ -12,6 +12,7 @@ pub(crate) mod factors;
 pub(crate) mod grants;
 pub(crate) mod invitations;
 pub(crate) mod keys;
+pub(crate) mod logouts;
 pub(crate) mod organisations;
 pub(crate) mod outbox;
 pub(crate) mod representations;
@@ -99,6 +100,7 @@ macro_rules! impl_sql_store {
         $crate::store::sql::factors::impl_factor_store!($store, $row);
         $crate::store::sql::audit::impl_audit_store!($store, $row);
         $crate::store::sql::representations::impl_representation_store!($store, $row);
+        $crate::store::sql::logouts::impl_logout_store!($store, $row);
     };
 }
 pub(crate) use impl_sql_store;

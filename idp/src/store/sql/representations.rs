@@ -271,6 +271,11 @@ macro_rules! impl_representation_store {
             let ended = representation_from_row(&row, "")?;
             insert_representation_change(tx, &ended, by, change, now).await?;
             let party = $crate::domain::Party::CareClient(ended.care_client_id.clone());
+            let whom = $crate::store::sql::logouts::LogoutsFor::Representative {
+                account: ended.account_id.as_str(),
+                party: party.to_stored(),
+            };
+            queue_logouts(tx, whom, now).await?;
             let revoked = sqlx::query(
                 "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND acting_for = $3 AND revoked_at IS NULL",
             )

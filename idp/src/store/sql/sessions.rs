@@ -84,6 +84,9 @@ macro_rules! impl_session_store {
                 .bind(id.as_str())
                 .execute(&mut **tx)
                 .await?;
+            if done.rows_affected() == 1 {
+                queue_logouts(tx, $crate::store::sql::logouts::LogoutsFor::Session(id.as_str()), now).await?;
+            }
             sqlx::query("UPDATE grants SET revoked_at = $1 WHERE session_id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(id.as_str())
@@ -102,6 +105,7 @@ macro_rules! impl_session_store {
             account: &str,
             now: i64,
         ) -> $crate::store::StoreResult<()> {
+            queue_logouts(tx, $crate::store::sql::logouts::LogoutsFor::Account(account), now).await?;
             for statement in [
                 "UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL",
                 "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
