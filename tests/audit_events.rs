@@ -165,7 +165,7 @@ async fn without_its_record_no_change_is_made(backend: Backend) {
     let start = rp.start(&[]);
     let page = browser.follow(&start.url).await.expect_err("the sign-in page");
     let before = records(&app).await.len();
-    let of_kees = app.state.store.audit_records_of(account.id.as_str(), &[], 10).await.unwrap().len();
+    let of_kees = app.state.store.audit_records_of(&[account.id.as_str()], &[], 10).await.unwrap().len();
     refuse_audit_records(&app, backend).await;
 
     // The right password, but the sign-in cannot be recorded: no session, no code, a calm error page.
@@ -179,7 +179,7 @@ async fn without_its_record_no_change_is_made(backend: Backend) {
     let to = location(&silent).unwrap();
     assert!(to.contains("error=login_required"), "no session was made: {to}");
     assert_eq!(records(&app).await.len(), before);
-    assert_eq!(app.state.store.audit_records_of(account.id.as_str(), &[], 10).await.unwrap().len(), of_kees);
+    assert_eq!(app.state.store.audit_records_of(&[account.id.as_str()], &[], 10).await.unwrap().len(), of_kees);
 }
 
 #[tokio::test]

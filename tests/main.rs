@@ -23,6 +23,7 @@ mod principal;
 mod recovery;
 mod representation;
 mod representation_age;
+mod representation_own;
 mod signin;
 mod store_contract;
 mod token_errors;

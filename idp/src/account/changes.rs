@@ -81,6 +81,12 @@ pub(super) async fn make(
             true => overview_page(state, account, Some("account_device_revoked"), Vec::new(), now).await?,
             false => Page::Back("/account"),
         },
+        Change::EndRepresentation { representation } => {
+            match crate::representation::own::end(state, account, representation, now).await? {
+                true => overview_page(state, account, Some("account_representation_ended"), Vec::new(), now).await?,
+                false => Page::Back("/account"),
+            }
+        }
     };
     Ok(shown(who, page))
 }

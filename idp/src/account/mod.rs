@@ -105,6 +105,8 @@ pub struct Overview {
     pub factors: Vec<Factor>,
     pub recovery_left: i64,
     pub devices: Vec<TrustedDevice>,
+    /// Who may act for the person, and whom they may act for.
+    pub representation: crate::representation::own::Mine,
 }
 
 /// One line of "Activiteit".
@@ -112,6 +114,8 @@ pub struct Overview {
 pub struct Activity {
     pub time: UnixTime,
     pub event_type: String,
+    /// Who acted, when it was someone acting for the person (a representative).
+    pub by: Option<String>,
     /// The portal, by name, when the event happened through one.
     pub portal: Option<String>,
     pub address: Option<String>,
@@ -155,6 +159,10 @@ pub enum Change<'a> {
     RevokeDevice {
         device: &'a str,
     },
+    /// Revoke someone's representation of oneself, or end one's own representation of someone.
+    EndRepresentation {
+        representation: &'a str,
+    },
 }
 
 /// A posted form.
@@ -196,7 +204,7 @@ pub async fn change(
 ) -> Result<Answer, Error> {
     let now = state.clock.unix();
     let need = match posted.change {
-        Change::RevokeDevice { .. } => access::Need::Protect,
+        Change::RevokeDevice { .. } | Change::EndRepresentation { .. } => access::Need::Protect,
         _ => access::Need::Change,
     };
     let who = match access::signed_in(state, session, need, now).await? {
@@ -221,6 +229,7 @@ async fn overview(state: &AppState, account: &Account, now: UnixTime) -> Result<
         factors: factors::confirmed(state, account).await?,
         recovery_left: state.store.recovery_codes_left(&account.id).await?,
         devices: state.store.trusted_devices(&account.id, now).await?,
+        representation: crate::representation::own::mine(state, account, now).await?,
     })
 }
 
@@ -247,7 +256,10 @@ async fn activity(state: &AppState, account: &Account, now: UnixTime) -> Result<
             Some(id) => Some(state.client(id).await?.map(|c| c.name.clone()).unwrap_or_else(|| id.clone())),
             None => None,
         };
+        let by = (record.actor_role == "representative" && record.actor_id.as_deref() != Some(account.id.as_str()))
+            .then(|| record.actor_name.clone().unwrap_or_default());
         rows.push(Activity {
+            by,
             time: record.time,
             failed: record.outcome != "success",
             event_type: record.event_type,

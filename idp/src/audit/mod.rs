@@ -489,7 +489,12 @@ impl Auditor {
             EventType::UserinfoRead.as_str(),
             EventType::TokenIntrospected.as_str(),
         ];
-        let shown = store.audit_records_of(account.id.as_str(), &hidden, limit).await?;
+        // The account's own records, and those about its care-client records (a representative
+        // acting for them): "who acted for me".
+        let own = store.care_clients_of_account(&account.id).await?;
+        let mut persons = vec![account.id.as_str()];
+        persons.extend(own.iter().map(|c| c.id.as_str()));
+        let shown = store.audit_records_of(&persons, &hidden, limit).await?;
         let event = Event::new(EventType::AuditRead, Actor::account(account))
             .object("audit", account.id.as_str())
             .detail("view", "own_activity")

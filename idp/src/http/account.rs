@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/verwijderen", post(remove_factor))
         .route("/account/herstelcodes", post(recovery_codes))
         .route("/account/apparaat-intrekken", post(revoke_device))
+        .route("/account/vertegenwoordiging-beeindigen", post(end_representation))
 }
 
 async fn overview(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {
@@ -88,6 +89,16 @@ async fn recovery_codes(State(state): State<AppState>, headers: HeaderMap, jar: 
 
 async fn revoke_device(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
     posted(state, headers, jar, body, |f| Change::RevokeDevice { device: field(f, "device") }).await
+}
+
+async fn end_representation(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: Bytes,
+) -> Response {
+    posted(state, headers, jar, body, |f| Change::EndRepresentation { representation: field(f, "representation") })
+        .await
 }
 
 fn field<'a>(form: &'a Params, name: &str) -> &'a str {
@@ -196,6 +207,19 @@ struct DeviceRow {
     until: String,
 }
 
+/// A representation as the account page lists it.
+#[derive(Serialize)]
+struct RepresentationRow {
+    id: String,
+    /// The other person: the representative (for "who may act for me") or the client.
+    name: String,
+    role: String,
+    sections: Vec<String>,
+    since: String,
+    until: Option<String>,
+    in_force: bool,
+}
+
 #[derive(Serialize)]
 struct OverviewPage {
     csrf: String,
@@ -209,6 +233,32 @@ struct OverviewPage {
     codes: Vec<String>,
     /// Passkeys can be added (the IdP runs on a domain name).
     passkeys: bool,
+    for_me: Vec<RepresentationRow>,
+    by_me: Vec<RepresentationRow>,
+}
+
+fn representation_rows(
+    state: &AppState,
+    locale: Locale,
+    listed: &[crate::representation::own::Listed],
+    name: impl Fn(&crate::representation::own::Listed) -> String,
+) -> Vec<RepresentationRow> {
+    listed
+        .iter()
+        .map(|l| {
+            let r = &l.representation;
+            RepresentationRow {
+                id: r.id.to_string(),
+                name: name(l),
+                role: state.templates.text(locale, &format!("role_{}", r.role)),
+                sections: r.sections.iter().map(|s| state.templates.text(locale, &format!("section_{s}"))).collect(),
+                since: date(r.granted_at),
+                // `ends_at` is the first moment it no longer holds: the last day is the one before.
+                until: r.ends_at.map(|end| date(end - 1)),
+                in_force: l.in_force,
+            }
+        })
+        .collect()
 }
 
 fn date(unix: i64) -> String {
@@ -254,6 +304,8 @@ fn show(
         notice: notice.map(|k| say(state, locale, k)),
         codes,
         passkeys: state.passkeys.is_some(),
+        for_me: representation_rows(state, locale, &overview.representation.for_me, |l| l.representative.clone()),
+        by_me: representation_rows(state, locale, &overview.representation.by_me, |l| l.client.full_name()),
     };
     render(state, locale, StatusCode::OK, "account", &context)
 }
@@ -271,6 +323,8 @@ struct ActivityRow {
     portal: Option<String>,
     address: Option<String>,
     failed: bool,
+    /// Someone who acted for the person.
+    by: Option<String>,
 }
 
 /// "Activiteit": the person's own sign-ins, factor changes and the portals that received tokens.
@@ -289,6 +343,7 @@ fn activity_page(state: &AppState, locale: Locale, who: &SignedIn, records: Vec<
                 portal: r.portal,
                 address: r.address,
                 failed: r.failed,
+                by: r.by,
             }
         })
         .collect();

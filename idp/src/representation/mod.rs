@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod age;
+pub mod own;
 
 use serde::Serialize;
 

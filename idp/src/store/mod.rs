@@ -224,9 +224,10 @@ pub trait AuditStore {
         after_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<AuditRecord>>;
-    /// The newest `limit` records in which `person` (an account id) acted or was acted for, newest
-    /// first, leaving out those whose `event_type` is in `except`.
-    async fn audit_records_of(&self, person: &str, except: &[&str], limit: i64) -> StoreResult<Vec<AuditRecord>>;
+    /// The newest `limit` records in which one of `persons` (an account id, the ids of its own
+    /// care-client records) acted or was acted for, newest first, leaving out those whose
+    /// `event_type` is in `except`.
+    async fn audit_records_of(&self, persons: &[&str], except: &[&str], limit: i64) -> StoreResult<Vec<AuditRecord>>;
 }
 
 /// Care clients and who may act for them (docs/representation.md).
@@ -248,6 +249,10 @@ pub trait RepresentationStore {
     async fn representations_for_client(&self, client: &CareClientId) -> StoreResult<Vec<Representation>>;
     /// Every change of a representation, first to last.
     async fn representation_history(&self, id: &RepresentationId) -> StoreResult<Vec<RepresentationChange>>;
+    /// The care-client records of an account (its own dossiers, one per organisation at most).
+    async fn care_clients_of_account(&self, account: &AccountId) -> StoreResult<Vec<CareClient>>;
+    /// The account's live representations (whom it may act for), oldest first.
+    async fn representations_of_account(&self, account: &AccountId) -> StoreResult<Vec<Representation>>;
     /// The live representations by a parent or guardian of clients born on or before `born_by`
     /// (`JJJJ-MM-DD`): those the age rules may end (`representation::end_by_age`).
     async fn parental_representations_born_by(&self, born_by: &str) -> StoreResult<Vec<Representation>>;

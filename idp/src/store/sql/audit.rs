@@ -43,22 +43,24 @@ macro_rules! impl_audit_store {
 
             async fn audit_records_of(
                 &self,
-                person: &str,
+                persons: &[&str],
                 except: &[&str],
                 limit: i64,
             ) -> $crate::store::StoreResult<Vec<$crate::store::AuditRecord>> {
-                // One placeholder per event type left out ($3, $4, …): a short list from the code.
-                let placeholders: Vec<String> = (0..except.len()).map(|i| format!("${}", i + 3)).collect();
+                // One placeholder per person ($2, …) and per event type left out: short lists.
+                let list = |from: usize, n: usize| (from..from + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                let who = list(2, persons.len());
                 let left_out = match except.is_empty() {
                     true => String::new(),
-                    false => format!(" AND event_type NOT IN ({})", placeholders.join(", ")),
+                    false => format!(" AND event_type NOT IN ({})", list(2 + persons.len(), except.len())),
                 };
                 let sql = format!(
-                    "SELECT * FROM audit_events WHERE (actor_id = $1 OR subject_id = $1){left_out} ORDER BY seq DESC LIMIT $2"
+                    "SELECT * FROM audit_events WHERE (actor_id IN ({who}) OR subject_id IN ({who})){left_out} \
+                     ORDER BY seq DESC LIMIT $1"
                 );
-                let mut query = sqlx::query(&sql).bind(person).bind(limit);
-                for kind in except {
-                    query = query.bind(*kind);
+                let mut query = sqlx::query(&sql).bind(limit);
+                for value in persons.iter().chain(except) {
+                    query = query.bind(*value);
                 }
                 let rows = query.fetch_all(&self.pool).await?;
                 rows.iter().map(audit_from_row).collect()

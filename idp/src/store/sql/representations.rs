@@ -104,6 +104,31 @@ macro_rules! impl_representation_store {
                 rows.iter().map(|r| representation_from_row(r, "")).collect()
             }
 
+            async fn care_clients_of_account(
+                &self,
+                account: &$crate::domain::AccountId,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::CareClient>> {
+                let rows = sqlx::query("SELECT * FROM care_clients WHERE account_id = $1 ORDER BY organisation_id, id")
+                    .bind(account.as_str())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(care_client_from_row).collect()
+            }
+
+            async fn representations_of_account(
+                &self,
+                account: &$crate::domain::AccountId,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::Representation>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM representations WHERE account_id = $1 AND status IN ('invited', 'active') \
+                     ORDER BY granted_at, id",
+                )
+                .bind(account.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(|r| representation_from_row(r, "")).collect()
+            }
+
             async fn parental_representations_born_by(
                 &self,
                 born_by: &str,

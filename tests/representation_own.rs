@@ -1,0 +1,94 @@
+//! Client control (docs/representation.md): on the account page the client sees who may act for
+//! them and revokes it; the representative sees whom they act for and may stop; nobody ends
+//! someone else's; "Activiteit" shows who acted for the client.
+
+use reqwest::StatusCode;
+
+use crate::helpers::browser::{location, Page};
+use crate::helpers::{Browser, TestApp, PASSWORD};
+use crate::representation::{care_client, grant_of, portal, records};
+
+async fn account_page(browser: &Browser, username: &str) -> Page {
+    let login = browser.follow("/account").await.unwrap_err();
+    let back = browser.submit_login(&login, username, PASSWORD).await;
+    assert_eq!(location(&back).as_deref(), Some("/account"));
+    browser.follow("/account").await.unwrap_err()
+}
+
+async fn end(browser: &Browser, page: &Page, id: &str) -> reqwest::Response {
+    let form = [("csrf", page.field("csrf")), ("representation", id)];
+    browser.post_form("/account/vertegenwoordiging-beeindigen", &form).await
+}
+
+#[tokio::test]
+async fn the_client_sees_who_acts_for_them_and_revokes_it() {
+    let app = TestApp::spawn().await;
+    let rp = portal(&app).await;
+    app.user("kees").await;
+    app.user("oma").await;
+    care_client(&app, "C-200", "Oma", Some("oma")).await;
+    care_client(&app, "C-300", "Vreemde", None).await;
+    let to_oma =
+        idp::representation::admin::grant(&app.admin(), grant_of(&app, "C-200", "kees", "messages"), app.now())
+            .await
+            .unwrap();
+    app.user("piet").await;
+    let to_stranger =
+        idp::representation::admin::grant(&app.admin(), grant_of(&app, "C-300", "piet", "messages"), app.now())
+            .await
+            .unwrap();
+    // Kees signs in for Oma (his only choice) at the portal.
+    let start = rp.start_scoped(&["messages"], &[]);
+    let callback = app.browser().sign_in(&start.url, "kees", PASSWORD).await;
+    let tokens = rp.finish(&callback, &start).await;
+
+    // Oma's account page lists Kees, what he may see, since when.
+    let oma = app.browser();
+    let page = account_page(&oma, "oma").await;
+    assert!(page.body.contains("Wie kan namens u inloggen"), "{}", page.body);
+    // (Every test account is named Jan Jansen: the role and the sections are Kees's row.)
+    assert!(page.body.contains("zoon of dochter") && page.body.contains("berichten"), "{}", page.body);
+    // Her activity shows what Kees did for her.
+    let activity = oma.follow("/account/activiteit").await.unwrap_err();
+    assert!(activity.body.contains("Een portaal kreeg toegang tot uw gegevens"), "{}", activity.body);
+    assert!(activity.body.contains("door Jan Jansen"), "{}", activity.body);
+
+    // Another client's representation is not hers to end: refused and recorded.
+    let refused = end(&oma, &page, to_stranger.id.as_str()).await;
+    assert_eq!(location(&refused).as_deref(), Some("/account"));
+    assert_eq!(app.state.store.representation_by_id(&to_stranger.id).await.unwrap().unwrap().status.as_str(), "active");
+    let failed = records(&app, "representation.ended").await;
+    assert_eq!((failed.len(), failed[0].outcome.as_str()), (1, "failure"));
+
+    // She revokes Kees: his tokens stop at once.
+    let done = end(&oma, &page, to_oma.id.as_str()).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let shown = crate::helpers::browser::to_page(done).await;
+    assert!(shown.body.contains("Niemand kan namens u inloggen."), "{}", shown.body);
+    assert!(rp.refresh(&tokens.refresh_token()).await.is_err());
+    let ended = records(&app, "representation.ended").await;
+    let ok = ended.iter().find(|r| r.outcome == "success").unwrap();
+    assert_eq!(ok.subject_id.as_deref(), Some(to_oma.care_client_id.as_str()));
+    let history = app.state.store.representation_history(&to_oma.id).await.unwrap();
+    assert_eq!(history.last().unwrap().change, "revoked_by_client");
+}
+
+#[tokio::test]
+async fn the_representative_sees_whom_they_act_for_and_may_stop() {
+    let app = TestApp::spawn().await;
+    app.user("kees").await;
+    care_client(&app, "C-200", "Oma", None).await;
+    let to_oma =
+        idp::representation::admin::grant(&app.admin(), grant_of(&app, "C-200", "kees", "messages"), app.now())
+            .await
+            .unwrap();
+    let kees = app.browser();
+    let page = account_page(&kees, "kees").await;
+    assert!(page.body.contains("Namens wie u kunt inloggen") && page.body.contains("Oma Jansen"), "{}", page.body);
+    let done = crate::helpers::browser::to_page(end(&kees, &page, to_oma.id.as_str()).await).await;
+    assert!(done.body.contains("U kunt niet namens iemand anders inloggen."), "{}", done.body);
+    let history = app.state.store.representation_history(&to_oma.id).await.unwrap();
+    assert_eq!(history.last().unwrap().change, "ended_by_representative");
+    let ended = records(&app, "representation.ended").await;
+    assert_eq!(ended[0].actor_role, "representative");
+}
