@@ -360,3 +360,70 @@ async fn the_busy_sign_in_page_fits_a_small_phone_without_javascript_and_keeps_t
         client.close().await.unwrap();
     }
 }
+
+/// "Namens wie wilt u inloggen?" and the account page's lists of representation, with long
+/// names, on a small phone without JavaScript: no sideways scrolling, large buttons, and the
+/// choice made with a plain form.
+#[tokio::test]
+async fn whose_portal_and_the_representation_lists_fit_a_small_phone_without_javascript() {
+    use crate::representation::{care_client, grant_of, portal};
+    let app = TestApp::spawn().await;
+    let rp = portal(&app).await;
+    let email = long_named_user(&app).await;
+    care_client(&app, "C-100", "Fatima", Some(email)).await;
+    let new = idp::representation::admin::NewCareClient {
+        org: app.org.clone(),
+        number: "C-200".into(),
+        given_name: "Wilhelmina Johanna Theodora".into(),
+        family_name: "van Oldenbarnevelt-Schimmelpenninck".into(),
+        birth_date: Some("1938-11-02".into()),
+        username: None,
+    };
+    let mother = idp::representation::admin::add_care_client(&app.admin(), new, app.now()).await.unwrap();
+    let grant = grant_of(&app, "C-200", email, "messages,appointments,personal_data");
+    idp::representation::admin::grant(&app.admin(), grant, app.now()).await.unwrap();
+    for width in [320, 360] {
+        let (_driver, client) = browser_with(width, false).await;
+        let start = rp.start_scoped(&["messages"], &[]);
+        client.goto(&start.url).await.unwrap();
+        sign_in_form(&client, email).await;
+        if client.wait().for_element(Locator::XPath("//h1[text()='Namens wie wilt u inloggen?']")).await.is_err() {
+            panic!("no choice: {} {}", client.current_url().await.unwrap(), client.source().await.unwrap());
+        }
+        assert!(overflow(&client).await <= 0, "the choice at {width} px scrolls sideways");
+        screenshot(&client, &format!("namens-{width}")).await;
+        let buttons = client.find_all(Locator::Css("button.choice")).await.unwrap();
+        assert_eq!(buttons.len(), 2);
+        for button in &buttons {
+            let (_, _, w, h) = button.rectangle().await.unwrap();
+            assert!(w >= 24.0 && h >= 44.0, "a button of {w}×{h} px");
+        }
+        let text = client.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+        assert!(text.contains("van Oldenbarnevelt-Schimmelpenninck") && text.contains("zoon of dochter"), "{text}");
+        client.find(Locator::Css(&format!("button[value='{}']", mother.id))).await.unwrap().click().await.unwrap();
+        // Back to the portal (whose host does not exist here): the code is in the address.
+        let mut arrived = false;
+        for _ in 0..50 {
+            if client.current_url().await.unwrap().as_str().starts_with(&rp.portal.redirect_uri) {
+                arrived = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(arrived, "not back at the portal: {}", client.current_url().await.unwrap());
+        client.goto(&app.url("/account")).await.unwrap();
+        client.wait().for_element(Locator::Id("by-me-title")).await.unwrap();
+        assert!(overflow(&client).await <= 0, "the account page at {width} px scrolls sideways");
+        client.execute("document.getElementById('for-me-title').scrollIntoView();", vec![]).await.unwrap();
+        screenshot(&client, &format!("account-{width}")).await;
+        client.close().await.unwrap();
+    }
+}
+
+/// With `SCREENSHOTS=<folder>`, keeps a picture of the page, to look at.
+async fn screenshot(client: &Client, name: &str) {
+    if let Ok(dir) = std::env::var("SCREENSHOTS") {
+        let png = client.screenshot().await.unwrap();
+        std::fs::write(format!("{dir}/{name}.png"), png).unwrap();
+    }
+}
