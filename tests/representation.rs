@@ -326,11 +326,11 @@ async fn an_end_date_takes_effect_without_anyone_revoking() {
     let rp = portal(&app).await;
     app.user("kees").await;
     let oma = care_client(&app, "C-200", "Oma", None).await;
-    let today = time::OffsetDateTime::from_unix_timestamp(app.now()).unwrap().date();
+    let today = idp::representation::today(app.now());
     let new = NewRepresentation { until: Some(today.to_string()), ..grant_of(&app, "C-200", "kees", "messages") };
     let granted = admin::grant(&app.admin(), new, app.now()).await.unwrap();
     let ends_at = granted.ends_at.expect("an end");
-    assert_eq!(ends_at, today.next_day().unwrap().midnight().assume_utc().unix_timestamp(), "through that day");
+    assert_eq!(ends_at, idp::representation::start_of(today.next_day().unwrap()), "through that day (Dutch time)");
     let start = rp.start_scoped(&["messages"], &[]);
     let callback = app.browser().sign_in(&start.url, "kees", PASSWORD).await;
     let tokens = rp.finish(&callback, &start).await;

@@ -53,6 +53,9 @@ async fn under_12_a_parent_acts_alone_and_a_parents_grant_needs_a_young_client()
     let tokens = rp.finish(&callback, &start).await;
     let access = claims(&app, tokens.access_token().secret());
     assert_eq!((access.sub.as_str(), access.scope.as_str()), (pim.subject.as_str(), "openid messages dossier"));
+    // A child's consent counts from 12: under 12 there is nothing to consent to.
+    let (_, listed) = admin::list(app.state.store.as_ref(), &app.org, "K-1").await.unwrap();
+    assert!(admin::record_minor_consent(&app.admin(), listed[0].0.id.as_str(), app.now()).await.is_err());
 
     // A parent's representation needs the client's birth date, and a client under 16.
     let unknown = NewCareClient {
@@ -100,7 +103,10 @@ async fn from_12_the_dossier_needs_consent_and_at_16_the_parent_is_out() {
     assert_eq!((access.sub.as_str(), access.scope.as_str()), (pim.subject.as_str(), "openid messages dossier"));
 
     // The day before the birthday, to its last second: still in.
-    let birthday = tomorrow.midnight().assume_utc().unix_timestamp();
+    // The birthday begins at midnight in the Netherlands.
+    let birthday = idp::representation::start_of(tomorrow);
+    assert_eq!(idp::representation::today(birthday - 1), today(&app));
+    assert_eq!(idp::representation::today(birthday), tomorrow);
     app.clock.set(birthday - 1);
     let refreshed = rp.refresh(&tokens.refresh_token()).await.expect("fifteen still");
     // The birthday itself: the same tokens stop, though nothing revoked them yet.
@@ -111,9 +117,12 @@ async fn from_12_the_dossier_needs_consent_and_at_16_the_parent_is_out() {
     assert_eq!(userinfo(&rp, access).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(introspect(&rp, access).await, serde_json::json!({ "active": false }));
 
-    // The day after: the sweep ends it (once), with a notice to both.
-    app.clock.set(birthday + 86_400);
+    // The sweep: nothing the evening before, the representation ended (once) from the birthday,
+    // with a notice to both.
     let deps: &idp::app::Deps = &app.state;
+    app.clock.set(birthday - 1);
+    assert_eq!(idp::representation::age::end_by_age(deps, app.now()).await.unwrap(), 0, "fifteen still");
+    app.clock.set(birthday);
     assert_eq!(idp::representation::age::end_by_age(deps, app.now()).await.unwrap(), 1);
     assert_eq!(idp::representation::age::end_by_age(deps, app.now()).await.unwrap(), 0);
     let ended = app.state.store.representation_by_id(&parent.id).await.unwrap().unwrap();

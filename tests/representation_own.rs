@@ -24,7 +24,16 @@ async fn end(browser: &Browser, page: &Page, id: &str) -> reqwest::Response {
 async fn the_client_sees_who_acts_for_them_and_revokes_it() {
     let app = TestApp::spawn().await;
     let rp = portal(&app).await;
-    app.user("kees").await;
+    let kees = idp::admin::NewUser {
+        username: "kees".into(),
+        email: Some("kees@example.nl".into()),
+        given_name: "Kees".into(),
+        family_name: "de Vries".into(),
+        birth_date: None,
+        password: Some(idp::domain::Secret::new(PASSWORD.into())),
+        temporary_password: false,
+    };
+    idp::admin::create_user(&app.admin(), kees, app.now()).await.unwrap();
     app.user("oma").await;
     care_client(&app, "C-200", "Oma", Some("oma")).await;
     care_client(&app, "C-300", "Vreemde", None).await;
@@ -46,12 +55,12 @@ async fn the_client_sees_who_acts_for_them_and_revokes_it() {
     let oma = app.browser();
     let page = account_page(&oma, "oma").await;
     assert!(page.body.contains("Wie kan namens u inloggen"), "{}", page.body);
-    // (Every test account is named Jan Jansen: the role and the sections are Kees's row.)
-    assert!(page.body.contains("zoon of dochter") && page.body.contains("berichten"), "{}", page.body);
+    assert!(page.body.contains("Kees de Vries") && page.body.contains("zoon of dochter"), "{}", page.body);
+    assert!(page.body.contains("berichten") && page.body.contains("Intrekken"), "{}", page.body);
     // Her activity shows what Kees did for her.
     let activity = oma.follow("/account/activiteit").await.unwrap_err();
     assert!(activity.body.contains("Een portaal kreeg toegang tot uw gegevens"), "{}", activity.body);
-    assert!(activity.body.contains("door Jan Jansen"), "{}", activity.body);
+    assert!(activity.body.contains("door Kees de Vries"), "{}", activity.body);
 
     // Another client's representation is not hers to end: refused and recorded.
     let refused = end(&oma, &page, to_stranger.id.as_str()).await;
@@ -91,4 +100,27 @@ async fn the_representative_sees_whom_they_act_for_and_may_stop() {
     assert_eq!(history.last().unwrap().change, "ended_by_representative");
     let ended = records(&app, "representation.ended").await;
     assert_eq!(ended[0].actor_role, "representative");
+}
+
+#[tokio::test]
+async fn a_legal_representative_is_not_the_clients_to_revoke() {
+    let app = TestApp::spawn().await;
+    app.user("mentor").await;
+    app.user("client").await;
+    care_client(&app, "C-1", "Cliënt", Some("client")).await;
+    let new = idp::representation::admin::NewRepresentation {
+        kind: "legal_representative".into(),
+        role: "mentor".into(),
+        ..grant_of(&app, "C-1", "mentor", "messages,dossier")
+    };
+    let mentor = idp::representation::admin::grant(&app.admin(), new, app.now()).await.unwrap();
+    let browser = app.browser();
+    let page = account_page(&browser, "client").await;
+    assert!(page.body.contains("Dit is uw wettelijk vertegenwoordiger"), "{}", page.body);
+    assert!(!page.body.contains("Intrekken"), "no button to revoke a mentor");
+    // The form sent anyway (with this session's token, from another of its forms): refused.
+    let with_token = browser.follow("/account/telefoon").await.unwrap_err();
+    assert_eq!(location(&end(&browser, &with_token, mentor.id.as_str()).await).as_deref(), Some("/account"));
+    let kept = app.state.store.representation_by_id(&mentor.id).await.unwrap().unwrap();
+    assert_eq!(kept.status.as_str(), "active", "the form refused, the mentor stays");
 }

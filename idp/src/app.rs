@@ -328,7 +328,7 @@ impl AppState {
     pub async fn deliver_logouts(
         &self,
     ) -> Result<crate::oidc::backchannel::Delivered, crate::oidc::backchannel::BackChannelError> {
-        crate::oidc::backchannel::deliver_due(self, &self.portals_http, self.clock.unix()).await
+        crate::oidc::backchannel::deliver_due(self, &self.portals_http).await
     }
 
     /// Runs `work` after the answer (see [`AppState::settle`]). It keeps the request's client

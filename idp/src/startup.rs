@@ -109,6 +109,16 @@ impl Application {
                 if let Err(e) = state.deliver_mail().await {
                     tracing::warn!(error = %e, "mail sender failed");
                 }
+            }
+        });
+        // Back-channel logouts on a loop of their own: a portal that does not answer does not
+        // hold up mail.
+        let state = self.state.clone();
+        let logouts = tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + mail_poll, mail_poll);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
                 if let Err(e) = state.deliver_logouts().await {
                     tracing::warn!(error = %e, "back-channel logout sender failed");
                 }
@@ -134,6 +144,7 @@ impl Application {
             .await;
         refresher.abort();
         sender.abort();
+        logouts.abort();
         ages.abort();
         self.state.settle().await;
         result

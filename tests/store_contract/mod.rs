@@ -108,6 +108,7 @@ contract!(
     care_clients_and_representations,
     ending_a_representation_revokes_its_grants,
     back_channel_logouts_are_queued_once,
+    every_end_queues_its_logouts,
 );
 
 // ---------------------------------------------------------------------------------------------

@@ -193,3 +193,64 @@ pub(crate) async fn back_channel_logouts_are_queued_once(store: &dyn Store) {
     assert!(store.claim_due_logouts(NOW + 10_000, 60, 5).await.unwrap().is_empty(), "sent once");
     assert_eq!(store.logouts_of_session(&c.session.id).await.unwrap()[0].sent_at, Some(NOW + 200));
 }
+
+/// The other ways sessions end queue notices too: an operator's reset of an account's factors
+/// (every live session), a representation's end (that representative's grants for the client),
+/// and a session whose grants moved to a new sign-in names the sid the portal saw.
+pub(crate) async fn every_end_queues_its_logouts(store: &dyn Store) {
+    let c = chain(store).await;
+    let org = organisation("zorg");
+    let mut listening = super::confidential_client("luisterend", &org);
+    listening.backchannel_logout_uri = Some(idp::domain::RedirectUri::parse("https://luisterend.example/bcl").unwrap());
+    store.create_client(&listening).await.unwrap();
+    let in_session = |id: &str, session: &str| Grant {
+        client_id: listening.id.clone(),
+        session_id: Some(idp::domain::SessionId(session.into())),
+        ..c.grant(id, None)
+    };
+
+    // A new sign-in of the same person moves the grants; the end names the first sid.
+    let mut second = super::session("sid-2", &c.account.id);
+    second.token_digest = "cookie-digest-2".into();
+    store.create_session(&second).await.unwrap();
+    assert_eq!(redeem(store, &in_session("g-1", "sid-1"), None).await.unwrap(), CodeGrant::Created);
+    let mut tx = store.begin().await.unwrap();
+    tx.move_grants(&c.session.id, &second.id).await.unwrap();
+    assert!(tx.end_session(&c.session.id, NOW + 50).await.unwrap());
+    tx.commit().await.unwrap();
+    assert!(store.logouts_of_session(&c.session.id).await.unwrap().is_empty(), "its grants moved on");
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.end_session(&second.id, NOW + 60).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(store.logouts_of_session(&c.session.id).await.unwrap().len(), 1, "the sid the portal saw");
+
+    // An operator's reset ends every live session: each listening portal hears of its own.
+    let mut third = super::session("sid-3", &c.account.id);
+    third.token_digest = "cookie-digest-3".into();
+    store.create_session(&third).await.unwrap();
+    assert_eq!(redeem(store, &in_session("g-3", "sid-3"), None).await.unwrap(), CodeGrant::Created);
+    let mut tx = store.begin().await.unwrap();
+    tx.reset_factors(&c.account.id, None, NOW + 70).await.unwrap();
+    tx.commit().await.unwrap();
+    let queued = store.logouts_of_session(&third.id).await.unwrap();
+    assert_eq!((queued.len(), queued[0].created_at), (1, NOW + 70));
+
+    // A representation's end: the representative's grants for that client, in a live session.
+    let mut fourth = super::session("sid-4", &c.account.id);
+    fourth.token_digest = "cookie-digest-4".into();
+    store.create_session(&fourth).await.unwrap();
+    let oma = care_client("oma", &org, None);
+    let to_oma = representation("rep-oma", &oma, &c.account.id);
+    write(store, &[&oma], &[&to_oma]).await.unwrap();
+    let for_oma = Grant { acting_for: Some(Party::CareClient(oma.id.clone())), ..in_session("g-4", "sid-4") };
+    assert_eq!(redeem(store, &for_oma, None).await.unwrap(), CodeGrant::Created);
+    let mut tx = store.begin().await.unwrap();
+    tx.end_representation(&to_oma.id, Status::Revoked, "revoked", "x", NOW + 80).await.unwrap().unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.logouts_of_session(&fourth.id).await.unwrap().len(), 1);
+    // While it waits, the session's own end adds nothing; once sent, a later end queues anew.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.end_session(&fourth.id, NOW + 90).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(store.logouts_of_session(&fourth.id).await.unwrap().len(), 1, "one waiting per sid and portal");
+}

@@ -258,13 +258,15 @@ async fn activity(state: &AppState, account: &Account, now: UnixTime) -> Result<
         };
         let by = (record.actor_role == "representative" && record.actor_id.as_deref() != Some(account.id.as_str()))
             .then(|| record.actor_name.clone().unwrap_or_default());
+        // Where a representative acted, their address is theirs, not the client's to see.
+        let address = if by.is_some() { None } else { record.client_address };
         rows.push(Activity {
             by,
             time: record.time,
             failed: record.outcome != "success",
             event_type: record.event_type,
             portal,
-            address: record.client_address,
+            address,
         });
     }
     Ok(rows)

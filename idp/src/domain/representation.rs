@@ -120,7 +120,9 @@ impl Kind {
         match self {
             Kind::LegalRepresentative => legal,
             Kind::Contact => !legal,
-            Kind::PortalManager => true,
+            // A parent or guardian is registered as the legal representative they are, so that
+            // the age rules apply; a portal manager is anyone else the client (or they) chose.
+            Kind::PortalManager => !matches!(role, Role::Parent | Role::Guardian),
         }
     }
 }
@@ -160,6 +162,13 @@ pub fn birthday(birth: time::Date, years: i32) -> time::Date {
 }
 
 impl Kind {
+    /// Whether the client may revoke it themself (on the account page): a contact or a portal
+    /// manager rests on the client's choice; a legal representative on the law or a court, so
+    /// only the organisation (or the representative) ends it.
+    pub fn revocable_by_client(self) -> bool {
+        self != Kind::LegalRepresentative
+    }
+
     /// Whether the WGBO's ages govern this representation: a parent's or a guardian's legal
     /// representation of a minor. A mentor, a curator or a contact the client chose continues.
     pub fn follows_age_rules(self, role: Role) -> bool {
@@ -277,5 +286,6 @@ mod tests {
         assert!(Kind::Contact.allows(Role::InformalCarer));
         assert!(!Kind::Contact.allows(Role::Curator));
         assert!(Kind::PortalManager.allows(Role::Mentor));
+        assert!(!Kind::PortalManager.allows(Role::Parent), "a parent is a legal representative: the ages apply");
     }
 }

@@ -218,6 +218,8 @@ struct RepresentationRow {
     since: String,
     until: Option<String>,
     in_force: bool,
+    /// The person looking may end it here.
+    endable: bool,
 }
 
 #[derive(Serialize)]
@@ -242,6 +244,7 @@ fn representation_rows(
     locale: Locale,
     listed: &[crate::representation::own::Listed],
     name: impl Fn(&crate::representation::own::Listed) -> String,
+    endable: impl Fn(&crate::representation::own::Listed) -> bool,
 ) -> Vec<RepresentationRow> {
     listed
         .iter()
@@ -256,6 +259,7 @@ fn representation_rows(
                 // `ends_at` is the first moment it no longer holds: the last day is the one before.
                 until: r.ends_at.map(|end| date(end - 1)),
                 in_force: l.in_force,
+                endable: endable(l),
             }
         })
         .collect()
@@ -304,8 +308,14 @@ fn show(
         notice: notice.map(|k| say(state, locale, k)),
         codes,
         passkeys: state.passkeys.is_some(),
-        for_me: representation_rows(state, locale, &overview.representation.for_me, |l| l.representative.clone()),
-        by_me: representation_rows(state, locale, &overview.representation.by_me, |l| l.client.full_name()),
+        for_me: representation_rows(
+            state,
+            locale,
+            &overview.representation.for_me,
+            |l| l.representative.clone(),
+            |l| l.revocable_by_client(),
+        ),
+        by_me: representation_rows(state, locale, &overview.representation.by_me, |l| l.client.full_name(), |_| true),
     };
     render(state, locale, StatusCode::OK, "account", &context)
 }

@@ -21,8 +21,8 @@ pub const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// A logout token is valid this long after it is sent (the specification recommends at most two
 /// minutes).
 pub const TOKEN_TTL_SECS: i64 = 120;
-/// Attempts before a notice is given up (the last one about a day after the first, with the
-/// mail outbox's backoff).
+/// Attempts before a notice is given up: with the mail outbox's backoff (30 s, 2 min, 8 min,
+/// 32 min, then hourly) the last is about eight hours after the first.
 pub const MAX_ATTEMPTS: u32 = 12;
 
 /// Logout token claims (§2.4); never a `nonce`.
@@ -66,14 +66,12 @@ pub fn http_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// Sends the due notices.
-pub async fn deliver_due(
-    state: &AppState,
-    http: &reqwest::Client,
-    now: UnixTime,
-) -> Result<Delivered, BackChannelError> {
+/// Sends the due notices, one at a time, each leased (and its token minted) at its own moment: a
+/// slow portal cannot make a later lease run out before its notice is sent.
+pub async fn deliver_due(state: &AppState, http: &reqwest::Client) -> Result<Delivered, BackChannelError> {
     let mut delivered = Delivered::default();
     for _ in 0..20 {
+        let now = state.clock.unix();
         let Some(logout) = state.store.claim_due_logouts(now, 60, 1).await?.pop() else { break };
         match send(state, http, &logout, now).await? {
             Ok(()) => {

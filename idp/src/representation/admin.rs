@@ -38,7 +38,8 @@ pub struct NewRepresentation {
     pub role: String,
     pub sections: String,
     pub basis: String,
-    /// The last day it is in force (`JJJJ-MM-DD`); it ends at the start of the next day (UTC).
+    /// The last day it is in force (`JJJJ-MM-DD`); it ends at the start of the next day in the
+    /// Netherlands.
     pub until: Option<String>,
 }
 
@@ -110,7 +111,7 @@ fn end_of(day: &str) -> Result<UnixTime, AdminError> {
     let iso = time::macros::format_description!("[year]-[month]-[day]");
     let date = time::Date::parse(day.trim(), iso).map_err(|_| invalid(format!("--until {day}: use JJJJ-MM-DD")))?;
     let next = date.next_day().ok_or_else(|| invalid(format!("--until {day}: too far ahead")))?;
-    Ok(next.midnight().assume_utc().unix_timestamp())
+    Ok(super::start_of(next))
 }
 
 /// Who did it, as the history stores it.
@@ -237,6 +238,12 @@ pub async fn record_minor_consent(deps: &Deps<'_>, id: &str, now: UnixTime) -> R
         let found = found.ok_or_else(|| invalid("--id: no representation with that id"))?;
         if !found.kind.follows_age_rules(found.role) {
             return Err(invalid("--id: only a parent's or guardian's representation needs a minor's consent"));
+        }
+        let client = deps.store.care_client_by_id(&found.care_client_id).await?;
+        let birth = client.and_then(|c| c.birth_date);
+        let birth = birth.as_deref().and_then(BirthDate::parse);
+        if !birth.is_some_and(|b| Minor::on(b.date(), super::today(now)) == Minor::From12To16) {
+            return Err(invalid("--id: a minor's consent counts from 12 to 16 only"));
         }
         let mut tx = deps.store.begin().await?;
         let changed = tx

@@ -56,9 +56,26 @@ pub fn in_force(r: &Representation, client: &CareClient, now: UnixTime) -> Optio
     }
 }
 
-/// The calendar day (UTC) of `now`.
+/// The time zone of the law's days: a Dutch birthday begins at midnight in the Netherlands.
+pub const LAW_TIME_ZONE: &str = "Europe/Amsterdam";
+
+/// The calendar day of `now` in the Netherlands (jiff's bundled time-zone database).
 pub fn today(now: UnixTime) -> time::Date {
-    time::OffsetDateTime::from_unix_timestamp(now).map(|t| t.date()).unwrap_or(time::Date::MIN)
+    let zone = jiff::tz::TimeZone::get(LAW_TIME_ZONE).unwrap_or(jiff::tz::TimeZone::UTC);
+    let day = jiff::Timestamp::from_second(now).map(|t| t.to_zoned(zone).date());
+    day.ok()
+        .and_then(|d| {
+            let month = time::Month::try_from(u8::try_from(d.month()).ok()?).ok()?;
+            time::Date::from_calendar_date(i32::from(d.year()), month, u8::try_from(d.day()).ok()?).ok()
+        })
+        .unwrap_or(time::Date::MIN)
+}
+
+/// The first moment (Unix seconds) of `day` in the Netherlands.
+pub fn start_of(day: time::Date) -> UnixTime {
+    let zone = jiff::tz::TimeZone::get(LAW_TIME_ZONE).unwrap_or(jiff::tz::TimeZone::UTC);
+    let civil = jiff::civil::date(day.year() as i16, u8::from(day.month()) as i8, day.day() as i8);
+    civil.to_zoned(zone).map(|z| z.timestamp().as_second()).unwrap_or(i64::MAX)
 }
 
 impl Choice {

@@ -20,6 +20,13 @@ pub struct Listed {
     pub in_force: bool,
 }
 
+impl Listed {
+    /// Whether the client may revoke it on the account page (see [`end`]).
+    pub fn revocable_by_client(&self) -> bool {
+        self.representation.kind.revocable_by_client()
+    }
+}
+
 /// What the account page shows of representation.
 #[derive(Debug, Clone, Default)]
 pub struct Mine {
@@ -39,25 +46,29 @@ pub async fn mine(state: &AppState, account: &Account, now: UnixTime) -> Result<
             }
             let representative = store.account_by_id(&r.account_id).await?;
             let name = representative.map(|a| format!("{} {}", a.given_name, a.family_name).trim().to_string());
-            let in_force = in_force(&r, &client, now).is_some();
-            mine.for_me.push(Listed {
-                representation: r,
-                client: client.clone(),
-                representative: name.unwrap_or_default(),
-                in_force,
-            });
+            mine.for_me.push(listed(r, client.clone(), name.unwrap_or_default(), now));
         }
     }
     for r in store.representations_of_account(&account.id).await? {
         let Some(client) = store.care_client_by_id(&r.care_client_id).await? else { continue };
-        let in_force = in_force(&r, &client, now).is_some();
-        mine.by_me.push(Listed { representation: r, client, representative: String::new(), in_force });
+        mine.by_me.push(listed(r, client, String::new(), now));
     }
     Ok(mine)
 }
 
-/// Ends representation `id` for the person who asks: the client it is for revokes it, or the
-/// representative ends it themself; the representative's grants for the client are revoked with
+/// A representation as listed: its sections as in force now (a parent of a child of 12 to 16
+/// sees no dossier without the child's consent).
+fn listed(mut representation: Representation, client: CareClient, representative: String, now: UnixTime) -> Listed {
+    let sections = in_force(&representation, &client, now);
+    let in_force = sections.is_some();
+    if let Some(sections) = sections {
+        representation.sections = sections;
+    }
+    Listed { representation, client, representative, in_force }
+}
+
+/// Ends representation `id` for the person who asks: the client it is for revokes it (a contact
+/// or portal manager, not a legal representative), or the representative ends it themself; the representative's grants for the client are revoked with
 /// it (docs/representation.md). Anyone else — another client's id in the form — gets `false`, and
 /// the attempt is recorded.
 pub async fn end(state: &AppState, account: &Account, id: &str, now: UnixTime) -> Result<bool, StoreError> {
@@ -70,7 +81,9 @@ pub async fn end(state: &AppState, account: &Account, id: &str, now: UnixTime) -
     let by = format!("account:{}", account.id);
     let (change, actor) = match &found {
         Some((r, _)) if r.account_id == account.id => ("ended_by_representative", Actor::representative(account)),
-        Some((_, c)) if c.account_id.as_ref() == Some(&account.id) => ("revoked_by_client", Actor::account(account)),
+        Some((r, c)) if c.account_id.as_ref() == Some(&account.id) && r.kind.revocable_by_client() => {
+            ("revoked_by_client", Actor::account(account))
+        }
         _ => {
             let event = Event::new(EventType::RepresentationEnded, Actor::account(account))
                 .failed()

@@ -126,7 +126,8 @@ macro_rules! impl_grant_store {
                 .bind(from.as_str())
                 .execute(&mut **tx)
                 .await?;
-            sqlx::query("UPDATE grants SET session_id = $1 WHERE session_id = $2")
+            // The sid the portal saw stays known: a back-channel logout names it.
+            sqlx::query("UPDATE grants SET issued_sid = COALESCE(issued_sid, session_id), session_id = $1 WHERE session_id = $2")
                 .bind(to.as_str())
                 .bind(from.as_str())
                 .execute(&mut **tx)

@@ -89,10 +89,12 @@ macro_rules! impl_logout_store {
             }
         }
 
-        /// Queues one back-channel logout per session and portal (with a URI) that had a grant in
-        /// the sessions `whom` names: written before the grants are revoked, in the same
-        /// transaction, so a notice exists exactly when the end does. One per session and portal,
-        /// ever: a second end of the same session queues nothing.
+        /// Queues one back-channel logout per sid and portal (with a URI) that had a grant in the
+        /// sessions `whom` names, in the transaction of the end, so a notice exists exactly when
+        /// the end does. The sid is the one the portal saw (`issued_sid`, when a later sign-in of
+        /// the same person moved the grant). At most one waits per sid and portal: a notice still
+        /// waiting covers a second end; once it was sent, a later end (after a new sign-in to the
+        /// portal in the same session) queues a new one.
         async fn queue_logouts<'c>(
             tx: &mut sqlx::Transaction<'c, <$row as sqlx::Row>::Database>,
             whom: $crate::store::sql::logouts::LogoutsFor<'_>,
@@ -101,22 +103,25 @@ macro_rules! impl_logout_store {
             use $crate::store::sql::logouts::LogoutsFor;
             const QUEUE: &str = "INSERT INTO logout_outbox (id, client_id, session_id, subject, uri, created_at, \
                  attempts, next_attempt_at) \
-                 SELECT DISTINCT g.session_id || ':' || g.client_id, g.client_id, g.session_id, a.subject, \
-                        c.backchannel_logout_uri, $1, 0, $1 \
+                 SELECT DISTINCT COALESCE(g.issued_sid, g.session_id) || ':' || g.client_id || ':' || $2, \
+                        g.client_id, COALESCE(g.issued_sid, g.session_id), a.subject, c.backchannel_logout_uri, \
+                        $1, 0, $1 \
                  FROM grants g JOIN oauth_clients c ON c.id = g.client_id JOIN accounts a ON a.id = g.account_id \
                  WHERE c.backchannel_logout_uri IS NOT NULL AND g.session_id IS NOT NULL AND ";
             let query = match &whom {
-                LogoutsFor::Session(_) => format!("{QUEUE} g.session_id = $2 ON CONFLICT (id) DO NOTHING"),
+                LogoutsFor::Session(_) => format!("{QUEUE} g.session_id = $3 ON CONFLICT DO NOTHING"),
+                // After the sessions' own UPDATE (the lock order of `tx_end_session`): the ones
+                // it just ended.
                 LogoutsFor::Account(_) => format!(
-                    "{QUEUE} g.session_id IN (SELECT id FROM sessions WHERE account_id = $2 AND ended_at IS NULL) \
-                     ON CONFLICT (id) DO NOTHING"
+                    "{QUEUE} g.session_id IN (SELECT id FROM sessions WHERE account_id = $3 AND ended_at = $1) \
+                     ON CONFLICT DO NOTHING"
                 ),
                 LogoutsFor::Representative { .. } => format!(
-                    "{QUEUE} g.account_id = $2 AND g.acting_for = $3 AND g.revoked_at IS NULL \
-                     ON CONFLICT (id) DO NOTHING"
+                    "{QUEUE} g.account_id = $3 AND g.acting_for = $4 AND g.revoked_at IS NULL ON CONFLICT DO NOTHING"
                 ),
             };
-            let query = sqlx::query(&query).bind(now);
+            // One id per notice: the statement's own random part after `<sid>:<client>`.
+            let query = sqlx::query(&query).bind(now).bind($crate::crypto::random_token(9));
             let query = match &whom {
                 LogoutsFor::Session(id) | LogoutsFor::Account(id) => query.bind(*id),
                 LogoutsFor::Representative { account, party } => query.bind(*account).bind(party.clone()),

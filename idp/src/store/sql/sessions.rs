@@ -105,13 +105,17 @@ macro_rules! impl_session_store {
             account: &str,
             now: i64,
         ) -> $crate::store::StoreResult<()> {
+            sqlx::query("UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL")
+                .bind(now)
+                .bind(account)
+                .execute(&mut **tx)
+                .await?;
             queue_logouts(tx, $crate::store::sql::logouts::LogoutsFor::Account(account), now).await?;
-            for statement in [
-                "UPDATE sessions SET ended_at = $1 WHERE account_id = $2 AND ended_at IS NULL",
-                "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
-            ] {
-                sqlx::query(statement).bind(now).bind(account).execute(&mut **tx).await?;
-            }
+            sqlx::query("UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(account)
+                .execute(&mut **tx)
+                .await?;
             bump_revocations(tx).await
         }
 
