@@ -416,6 +416,17 @@ async fn whose_portal_and_the_representation_lists_fit_a_small_phone_without_jav
         assert!(overflow(&client).await <= 0, "the account page at {width} px scrolls sideways");
         client.execute("document.getElementById('for-me-title').scrollIntoView();", vec![]).await.unwrap();
         screenshot(&client, &format!("account-{width}")).await;
+        // "Stoppen" asks first, on a page of its own that fits too.
+        client
+            .find(Locator::Css("a[href^='/account/vertegenwoordiging-beeindigen']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        client.wait().for_element(Locator::XPath("//h1[text()='Weet u het zeker?']")).await.unwrap();
+        assert!(overflow(&client).await <= 0, "the question at {width} px scrolls sideways");
+        screenshot(&client, &format!("account-end-{width}")).await;
         client.close().await.unwrap();
     }
 }

@@ -15,9 +15,15 @@ async fn account_page(browser: &Browser, username: &str) -> Page {
     browser.follow("/account").await.unwrap_err()
 }
 
+/// Posts the end of representation `id` with the CSRF token of `page` (a form of this session).
 async fn end(browser: &Browser, page: &Page, id: &str) -> reqwest::Response {
     let form = [("csrf", page.field("csrf")), ("representation", id)];
     browser.post_form("/account/vertegenwoordiging-beeindigen", &form).await
+}
+
+/// "Weet u het zeker?" for representation `id`, as the page's link opens it.
+async fn confirmation(browser: &Browser, id: &str) -> Result<String, Page> {
+    browser.follow(&format!("/account/vertegenwoordiging-beeindigen?id={id}")).await
 }
 
 #[tokio::test]
@@ -56,21 +62,26 @@ async fn the_client_sees_who_acts_for_them_and_revokes_it() {
     let page = account_page(&oma, "oma").await;
     assert!(page.body.contains("Wie kan namens u inloggen"), "{}", page.body);
     assert!(page.body.contains("Kees de Vries") && page.body.contains("zoon of dochter"), "{}", page.body);
-    assert!(page.body.contains("berichten") && page.body.contains("Intrekken"), "{}", page.body);
+    assert!(page.body.contains("berichten") && page.body.contains(">Intrekken<"), "{}", page.body);
     // Her activity shows what Kees did for her.
     let activity = oma.follow("/account/activiteit").await.unwrap_err();
     assert!(activity.body.contains("Een portaal kreeg toegang tot uw gegevens"), "{}", activity.body);
     assert!(activity.body.contains("door Kees de Vries"), "{}", activity.body);
 
-    // Another client's representation is not hers to end: refused and recorded.
-    let refused = end(&oma, &page, to_stranger.id.as_str()).await;
+    // Another client's representation is not hers to end: no question, and the form sent anyway
+    // (with this session's token) is refused and recorded.
+    let back = oma.get(&format!("/account/vertegenwoordiging-beeindigen?id={}", to_stranger.id)).await;
+    assert_eq!(location(&back).as_deref(), Some("/account"));
+    let confirm = confirmation(&oma, to_oma.id.as_str()).await.unwrap_err();
+    assert!(confirm.body.contains("Kees de Vries kan daarna niet meer namens u inloggen"), "{}", confirm.body);
+    let refused = end(&oma, &confirm, to_stranger.id.as_str()).await;
     assert_eq!(location(&refused).as_deref(), Some("/account"));
     assert_eq!(app.state.store.representation_by_id(&to_stranger.id).await.unwrap().unwrap().status.as_str(), "active");
     let failed = records(&app, "representation.ended").await;
     assert_eq!((failed.len(), failed[0].outcome.as_str()), (1, "failure"));
 
     // She revokes Kees: his tokens stop at once.
-    let done = end(&oma, &page, to_oma.id.as_str()).await;
+    let done = end(&oma, &confirm, to_oma.id.as_str()).await;
     assert_eq!(done.status(), StatusCode::OK);
     let shown = crate::helpers::browser::to_page(done).await;
     assert!(shown.body.contains("Niemand kan namens u inloggen."), "{}", shown.body);
@@ -94,7 +105,9 @@ async fn the_representative_sees_whom_they_act_for_and_may_stop() {
     let kees = app.browser();
     let page = account_page(&kees, "kees").await;
     assert!(page.body.contains("Namens wie u kunt inloggen") && page.body.contains("Oma Jansen"), "{}", page.body);
-    let done = crate::helpers::browser::to_page(end(&kees, &page, to_oma.id.as_str()).await).await;
+    let confirm = confirmation(&kees, to_oma.id.as_str()).await.unwrap_err();
+    assert!(confirm.body.contains("U kunt daarna niet meer namens Oma Jansen inloggen"), "{}", confirm.body);
+    let done = crate::helpers::browser::to_page(end(&kees, &confirm, to_oma.id.as_str()).await).await;
     assert!(done.body.contains("U kunt niet namens iemand anders inloggen."), "{}", done.body);
     let history = app.state.store.representation_history(&to_oma.id).await.unwrap();
     assert_eq!(history.last().unwrap().change, "ended_by_representative");
@@ -117,7 +130,9 @@ async fn a_legal_representative_is_not_the_clients_to_revoke() {
     let browser = app.browser();
     let page = account_page(&browser, "client").await;
     assert!(page.body.contains("Dit is uw wettelijk vertegenwoordiger"), "{}", page.body);
-    assert!(!page.body.contains("Intrekken"), "no button to revoke a mentor");
+    assert!(!page.body.contains(">Intrekken<"), "no way to revoke a mentor");
+    let back = browser.get(&format!("/account/vertegenwoordiging-beeindigen?id={}", mentor.id)).await;
+    assert_eq!(location(&back).as_deref(), Some("/account"), "nor a question");
     // The form sent anyway (with this session's token, from another of its forms): refused.
     let with_token = browser.follow("/account/telefoon").await.unwrap_err();
     assert_eq!(location(&end(&browser, &with_token, mentor.id.as_str()).await).as_deref(), Some("/account"));

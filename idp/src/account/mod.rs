@@ -82,6 +82,9 @@ pub enum Page {
     /// Adding a passkey: the ceremony's options for the browser (`None` when passkeys are off or
     /// could not start).
     Passkey { options: Option<String>, again: Option<Again> },
+    /// "Weet u het zeker?" before a representation ends: the one to end, and whether it is
+    /// someone acting for the person (else the person acts for them).
+    ConfirmEnd { listed: Box<crate::representation::own::Listed>, for_me: bool },
     /// Nothing to change: back to this path.
     Back(&'static str),
 }
@@ -191,6 +194,24 @@ pub async fn open(state: &AppState, session: Option<&str>, view: View) -> Result
         View::App => Page::App { factor: factors::start_totp(state, &who.account, now).await?.id, again: None },
         View::Phone => Page::Phone { number: String::new(), again: None },
         View::Passkey => Page::Passkey { options: changes::passkey_options(state, &who).await?, again: None },
+    };
+    Ok(shown(who, page))
+}
+
+/// "Weet u het zeker?" before ending representation `id`: shown only for one the person may end
+/// (their own representation of someone, or a contact or portal manager acting for them).
+pub async fn confirm_end(state: &AppState, session: Option<&str>, id: &str) -> Result<Answer, Error> {
+    let now = state.clock.unix();
+    let who = match access::signed_in(state, session, access::Need::View, now).await? {
+        Ok(who) => who,
+        Err(answer) => return Ok(answer),
+    };
+    let mine = crate::representation::own::mine(state, &who.account, now).await?;
+    let is = |l: &&crate::representation::own::Listed| l.representation.id.as_str() == id;
+    let page = match (mine.for_me.iter().find(is), mine.by_me.iter().find(is)) {
+        (Some(l), _) if l.revocable_by_client() => Page::ConfirmEnd { listed: Box::new(l.clone()), for_me: true },
+        (_, Some(l)) => Page::ConfirmEnd { listed: Box::new(l.clone()), for_me: false },
+        _ => Page::Back("/account"),
     };
     Ok(shown(who, page))
 }

@@ -35,7 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/verwijderen", post(remove_factor))
         .route("/account/herstelcodes", post(recovery_codes))
         .route("/account/apparaat-intrekken", post(revoke_device))
-        .route("/account/vertegenwoordiging-beeindigen", post(end_representation))
+        .route("/account/vertegenwoordiging-beeindigen", get(confirm_end).post(end_representation))
 }
 
 async fn overview(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar) -> Response {
@@ -89,6 +89,19 @@ async fn recovery_codes(State(state): State<AppState>, headers: HeaderMap, jar: 
 
 async fn revoke_device(State(state): State<AppState>, headers: HeaderMap, jar: CookieJar, body: Bytes) -> Response {
     posted(state, headers, jar, body, |f| Change::RevokeDevice { device: field(f, "device") }).await
+}
+
+async fn confirm_end(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Response {
+    let locale = extract::locale(&headers, None);
+    let params = Params::parse(query.unwrap_or_default().as_bytes()).unwrap_or_default();
+    let id = field(&params, "id");
+    let answer = account::confirm_end(&state, extract::session_value(&state, &jar), id).await;
+    respond(&state, jar, locale, "/account", answer).await
 }
 
 async fn end_representation(
@@ -180,6 +193,17 @@ async fn respond(
             render(state, locale, again_status(again.as_ref()).0, "phone", &page)
         }
         Page::Passkey { options, again } => passkey_page(state, locale, &who, options, again.as_ref()),
+        Page::ConfirmEnd { listed, for_me } => {
+            let name = if for_me { listed.representative.clone() } else { listed.client.full_name() };
+            let key = if for_me { "account_end_for_me" } else { "account_end_by_me" };
+            let context = serde_json::json!({
+                "csrf": who.csrf,
+                "id": listed.representation.id.as_str(),
+                "for_me": for_me,
+                "consequence": state.templates.text(locale, key).replace("{name}", &name),
+            });
+            render(state, locale, StatusCode::OK, "account_end", &context)
+        }
         Page::Back(path) => Redirect::to(path).into_response(),
     };
     (jar, response).into_response()
