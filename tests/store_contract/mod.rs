@@ -189,6 +189,7 @@ fn session(id: &str, account: &AccountId) -> Session {
         created_at: NOW + 3,
         expires_at: NOW + 3 + 8 * 3600,
         ended_at: None,
+        might_represent: false,
     }
 }
 

@@ -75,6 +75,9 @@ pub(crate) async fn care_clients_and_representations(store: &dyn Store) {
     assert_eq!(store.care_client_by_number(&other_org.id, "nr-oma").await.unwrap(), None);
 
     let choices = store.choices_at(&c.account.id, &org.id).await.unwrap();
+    let digest = c.session.token_digest.clone();
+    let by_cookie = store.session_by_token_digest(&digest).await.unwrap().unwrap();
+    assert!(by_cookie.might_represent, "an own record counts too");
     let seen: Vec<(&str, bool, Option<&str>)> = choices
         .iter()
         .map(|ch| (ch.client.id.as_str(), ch.own, ch.representation.as_ref().map(|r| r.id.as_str())))
@@ -114,9 +117,12 @@ pub(crate) async fn care_clients_and_representations(store: &dyn Store) {
 pub(crate) async fn ending_a_representation_revokes_its_grants(store: &dyn Store) {
     let c = chain(store).await;
     let org = organisation("zorg");
+    let might = || async { store.session_by_id(&c.session.id).await.unwrap().unwrap().might_represent };
+    assert!(!might().await, "nobody to act for: known with the session");
     let oma = care_client("oma", &org, None);
     let to_oma = representation("rep-oma", &oma, &c.account.id);
     write(store, &[&oma], &[&to_oma]).await.unwrap();
+    assert!(might().await);
     let for_oma = Grant { acting_for: Some(Party::CareClient(oma.id.clone())), ..c.grant("g-oma", None) };
     let own = c.grant("g-own", None);
     assert_eq!(redeem(store, &for_oma, None).await.unwrap(), CodeGrant::Created);
@@ -142,6 +148,7 @@ pub(crate) async fn ending_a_representation_revokes_its_grants(store: &dyn Store
     assert_eq!(grant_of(store, "g-own").await.unwrap().revoked_at, None, "the account's own grant stays");
     assert!(store.generation(Cached::Revocations).await.unwrap() > revocations, "nodes forget verified tokens");
     assert_eq!(store.live_representation(&c.account.id, &oma.id).await.unwrap(), None);
+    assert!(!might().await, "an ended representation counts no more");
     let history = store.representation_history(&to_oma.id).await.unwrap();
     let changes: Vec<(i64, &str, Status)> = history.iter().map(|h| (h.version, h.change.as_str(), h.status)).collect();
     assert_eq!(changes, vec![(1, "granted", Status::Active), (2, "revoked", Status::Revoked)]);

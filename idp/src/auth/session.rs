@@ -51,6 +51,7 @@ pub async fn start(state: &AppState, sign_in: SignedIn<'_>, now: UnixTime) -> Re
         created_at: now,
         expires_at: now + state.config.session.ttl_secs,
         ended_at: None,
+        might_represent: true,
     };
     let mut tx = state.store.begin().await?;
     tx.create_session(&session).await?;

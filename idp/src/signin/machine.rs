@@ -395,6 +395,7 @@ mod tests {
             created_at: NOW - auth_age,
             expires_at: NOW + 3600,
             ended_at: None,
+            might_represent: false,
         }
     }
 

@@ -401,8 +401,13 @@ impl Run<'_> {
         let Some(request) = self.interaction.request().cloned() else { return Ok(true) };
         let Some(client) = self.state.client(request.client_id.as_str()).await? else { return Ok(false) };
         let account = &session.account_id;
-        let choices =
-            representation::choices(self.state.store.as_ref(), account, &client.organisation_id, self.now).await?;
+        let choices = match session.might_represent {
+            true => {
+                representation::choices(self.state.store.as_ref(), account, &client.organisation_id, self.now).await?
+            }
+            // Known to represent nobody (read with the session): no read, no question.
+            false => Vec::new(),
+        };
         let unsettled = self.interaction.chosen(account).is_none() && !self.interaction.named_refused;
         if let (Some(named), true, false) = (request.acting_for.as_deref(), unsettled, request.prompt.select_account) {
             match self.named(session, &choices, named).await? {

@@ -210,6 +210,11 @@ pub struct Session {
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
     pub ended_at: Option<UnixTime>,
+    /// False only when the account is known to have no care-client record and no live
+    /// representation: read with the session (not stored), so a single sign-on of someone who
+    /// represents nobody needs no further read for "Namens wie wilt u inloggen?". A session just
+    /// made has `true` (not known).
+    pub might_represent: bool,
 }
 
 impl Session {

@@ -1,5 +1,20 @@
 //! Queries for `SessionStore`.
 
+/// A session with whether its account might represent anyone (`Session::might_represent`), in
+/// the one statement that reads it: two indexed existence checks, no extra round trip.
+macro_rules! session_select {
+    ($where:literal) => {
+        concat!(
+            "SELECT s.*, (EXISTS (SELECT 1 FROM care_clients c WHERE c.account_id = s.account_id) \
+             OR EXISTS (SELECT 1 FROM representations r WHERE r.account_id = s.account_id \
+             AND r.status IN ('invited', 'active'))) AS might_represent FROM sessions s WHERE ",
+            $where
+        )
+    };
+}
+pub(crate) const SESSION_BY_DIGEST: &str = session_select!("s.token_digest = $1");
+pub(crate) const SESSION_BY_ID: &str = session_select!("s.id = $1");
+
 macro_rules! impl_session_store {
     ($store:ty, $row:ty) => {
         #[async_trait::async_trait]
@@ -15,7 +30,7 @@ macro_rules! impl_session_store {
                 &self,
                 digest: &str,
             ) -> $crate::store::StoreResult<Option<$crate::store::Session>> {
-                let row = sqlx::query("SELECT * FROM sessions WHERE token_digest = $1")
+                let row = sqlx::query($crate::store::sql::sessions::SESSION_BY_DIGEST)
                     .bind(digest)
                     .fetch_optional(&self.pool)
                     .await?;
@@ -26,7 +41,7 @@ macro_rules! impl_session_store {
                 &self,
                 id: &$crate::domain::SessionId,
             ) -> $crate::store::StoreResult<Option<$crate::store::Session>> {
-                let row = sqlx::query("SELECT * FROM sessions WHERE id = $1")
+                let row = sqlx::query($crate::store::sql::sessions::SESSION_BY_ID)
                     .bind(id.as_str())
                     .fetch_optional(&self.pool)
                     .await?;
@@ -133,6 +148,7 @@ macro_rules! impl_session_store {
                 created_at: r.try_get("created_at")?,
                 expires_at: r.try_get("expires_at")?,
                 ended_at: r.try_get("ended_at")?,
+                might_represent: r.try_get("might_represent")?,
             })
         }
     };
