@@ -87,68 +87,56 @@ impl Application {
 
     /// Serves until `signal` completes.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let state = self.state.clone();
-        let poll = Duration::from_millis(state.config.cache.poll_interval_ms.max(50));
-        let refresher = tokio::spawn(async move {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = state.refresh_caches().await {
-                    tracing::warn!(error = %e, "refreshing caches failed");
-                }
-            }
-        });
-        let state = self.state.clone();
-        let mail_poll = Duration::from_millis(state.config.mail.poll_interval_ms.max(50));
-        let sender = tokio::spawn(async move {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + mail_poll, mail_poll);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = state.deliver_mail().await {
-                    tracing::warn!(error = %e, "mail sender failed");
-                }
-            }
-        });
-        // Back-channel logouts on a loop of their own: a portal that does not answer does not
-        // hold up mail.
-        let state = self.state.clone();
-        let logouts = tokio::spawn(async move {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + mail_poll, mail_poll);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = state.deliver_logouts().await {
-                    tracing::warn!(error = %e, "back-channel logout sender failed");
-                }
-            }
-        });
-        let state = self.state.clone();
-        let every = Duration::from_secs(state.config.representation.age_check_interval_secs.max(1));
-        let ages = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = crate::representation::age::end_by_age(&state, state.clock.unix()).await {
-                    tracing::warn!(error = %e, "ending representations at 16 failed");
-                }
-            }
-        });
+        let config = &self.state.config;
+        let poll = Duration::from_millis(config.cache.poll_interval_ms.max(50));
+        let mail_poll = Duration::from_millis(config.mail.poll_interval_ms.max(50));
+        let age_check = Duration::from_secs(config.representation.age_check_interval_secs.max(1));
+        let loops = [
+            every(&self.state, poll, "refreshing caches failed", |s| async move { s.refresh_caches().await.map(drop) }),
+            every(&self.state, mail_poll, "mail sender failed", |s| async move { s.deliver_mail().await.map(drop) }),
+            // Back-channel logouts on a loop of their own: a portal that does not answer does not
+            // hold up mail.
+            every(&self.state, mail_poll, "back-channel logout sender failed", |s| async move {
+                s.deliver_logouts().await.map(drop)
+            }),
+            every(&self.state, age_check, "ending representations at 16 failed", |s| async move {
+                let now = s.clock.unix();
+                crate::representation::age::end_by_age(&s, now).await.map(drop)
+            }),
+        ];
         first_run_hint(&self.state).await;
         tracing::info!(issuer = %self.state.issuer, "listening");
         let app = http::router(self.state.clone());
         let result = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(signal)
             .await;
-        refresher.abort();
-        sender.abort();
-        logouts.abort();
-        ages.abort();
+        for work in loops {
+            work.abort();
+        }
         self.state.settle().await;
         result
     }
+}
+
+/// Runs `work` every `period` (the first time one period from now) until aborted; a failure is
+/// logged as `what` and the loop goes on.
+fn every<F, Fut, E>(state: &AppState, period: Duration, what: &'static str, work: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(AppState) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: std::fmt::Display,
+{
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = work(state.clone()).await {
+                tracing::warn!(error = %e, "{what}");
+            }
+        }
+    })
 }
 
 async fn first_run_hint(state: &AppState) {

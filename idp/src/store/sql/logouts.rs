@@ -21,33 +21,7 @@ macro_rules! impl_logout_store {
                 lease_secs: i64,
                 limit: i64,
             ) -> $crate::store::StoreResult<Vec<$crate::store::QueuedLogout>> {
-                use sqlx::Row;
-                let candidates = sqlx::query(
-                    "SELECT id FROM logout_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
-                     AND (locked_until IS NULL OR locked_until <= $1) ORDER BY next_attempt_at, id LIMIT $2",
-                )
-                .bind(now)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                let mut claimed = Vec::new();
-                for candidate in candidates {
-                    let id: String = candidate.try_get("id")?;
-                    // Conditional on the lease still being free: of two nodes, one sends it.
-                    let row = sqlx::query(
-                        "UPDATE logout_outbox SET locked_until = $1 WHERE id = $2 AND sent_at IS NULL \
-                         AND (locked_until IS NULL OR locked_until <= $3) RETURNING *",
-                    )
-                    .bind(now + lease_secs)
-                    .bind(&id)
-                    .bind(now)
-                    .fetch_optional(&self.writes)
-                    .await?;
-                    if let Some(row) = row {
-                        claimed.push(logout_from_row(&row)?);
-                    }
-                }
-                Ok(claimed)
+                lease_due(self, "logout_outbox", now, lease_secs, limit).await?.iter().map(logout_from_row).collect()
             }
 
             async fn mark_logout_sent(&self, id: &str, now: i64) -> $crate::store::StoreResult<()> {

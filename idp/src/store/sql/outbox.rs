@@ -17,33 +17,7 @@ macro_rules! impl_outbox_store {
                 lease_secs: i64,
                 limit: i64,
             ) -> $crate::store::StoreResult<Vec<$crate::store::OutboxMail>> {
-                use sqlx::Row;
-                let candidates = sqlx::query(
-                    "SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 \
-                     AND (locked_until IS NULL OR locked_until <= $1) ORDER BY next_attempt_at, created_at LIMIT $2",
-                )
-                .bind(now)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                let mut claimed = Vec::new();
-                for candidate in candidates {
-                    let id: String = candidate.try_get("id")?;
-                    // Conditional on the lease still being free: of two nodes, one claims the row.
-                    let row = sqlx::query(
-                        "UPDATE mail_outbox SET locked_until = $1 WHERE id = $2 AND sent_at IS NULL \
-                         AND (locked_until IS NULL OR locked_until <= $3) RETURNING *",
-                    )
-                    .bind(now + lease_secs)
-                    .bind(&id)
-                    .bind(now)
-                    .fetch_optional(&self.writes)
-                    .await?;
-                    if let Some(row) = row {
-                        claimed.push(outbox_from_row(&row)?);
-                    }
-                }
-                Ok(claimed)
+                lease_due(self, "mail_outbox", now, lease_secs, limit).await?.iter().map(outbox_from_row).collect()
             }
 
             async fn mark_mail_sent(&self, id: &str, now: i64) -> $crate::store::StoreResult<()> {
@@ -75,6 +49,42 @@ macro_rules! impl_outbox_store {
                 let row = sqlx::query("SELECT * FROM mail_outbox WHERE id = $1").bind(id).fetch_optional(&self.pool).await?;
                 row.map(|r| outbox_from_row(&r)).transpose()
             }
+        }
+
+        /// Leases the due rows of an outbox table (`mail_outbox`, `logout_outbox`: columns `id`,
+        /// `sent_at`, `next_attempt_at`, `locked_until`, `created_at`) until `now + lease_secs`.
+        /// Each lease is conditional on the row still being free: of two nodes, one claims it.
+        async fn lease_due(
+            store: &$store,
+            table: &'static str,
+            now: i64,
+            lease_secs: i64,
+            limit: i64,
+        ) -> $crate::store::StoreResult<Vec<$row>> {
+            use sqlx::Row;
+            let candidates = sqlx::query(&format!(
+                "SELECT id FROM {table} WHERE sent_at IS NULL AND next_attempt_at <= $1 \
+                 AND (locked_until IS NULL OR locked_until <= $1) ORDER BY next_attempt_at, created_at LIMIT $2"
+            ))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&store.pool)
+            .await?;
+            let mut claimed = Vec::new();
+            for candidate in candidates {
+                let id: String = candidate.try_get("id")?;
+                let row = sqlx::query(&format!(
+                    "UPDATE {table} SET locked_until = $1 WHERE id = $2 AND sent_at IS NULL \
+                     AND (locked_until IS NULL OR locked_until <= $3) RETURNING *"
+                ))
+                .bind(now + lease_secs)
+                .bind(&id)
+                .bind(now)
+                .fetch_optional(&store.writes)
+                .await?;
+                claimed.extend(row);
+            }
+            Ok(claimed)
         }
 
         async fn insert_outbox_mail<'c>(
