@@ -92,14 +92,19 @@ impl Application {
         let mail_poll = Duration::from_millis(config.mail.poll_interval_ms.max(50));
         let age_check = Duration::from_secs(config.representation.age_check_interval_secs.max(1));
         let loops = [
-            every(&self.state, poll, "refreshing caches failed", |s| async move { s.refresh_caches().await.map(drop) }),
-            every(&self.state, mail_poll, "mail sender failed", |s| async move { s.deliver_mail().await.map(drop) }),
+            every(&self.state, poll, poll, "refreshing caches failed", |s| async move {
+                s.refresh_caches().await.map(drop)
+            }),
+            every(&self.state, mail_poll, mail_poll, "mail sender failed", |s| async move {
+                s.deliver_mail().await.map(drop)
+            }),
             // Back-channel logouts on a loop of their own: a portal that does not answer does not
             // hold up mail.
-            every(&self.state, mail_poll, "back-channel logout sender failed", |s| async move {
+            every(&self.state, mail_poll, mail_poll, "back-channel logout sender failed", |s| async move {
                 s.deliver_logouts().await.map(drop)
             }),
-            every(&self.state, age_check, "ending representations at 16 failed", |s| async move {
+            // At start-up too: a node restarted more often than the interval still does it.
+            every(&self.state, Duration::ZERO, age_check, "ending representations at 16 failed", |s| async move {
                 let now = s.clock.unix();
                 crate::representation::age::end_by_age(&s, now).await.map(drop)
             }),
@@ -118,22 +123,30 @@ impl Application {
     }
 }
 
-/// Runs `work` every `period` (the first time one period from now) until aborted; a failure is
-/// logged as `what` and the loop goes on.
-fn every<F, Fut, E>(state: &AppState, period: Duration, what: &'static str, work: F) -> tokio::task::JoinHandle<()>
+/// Runs `work` `first` from now and then every `period` until aborted. A failure is logged as
+/// `what` and the loop goes on; so does a run that panicked (each runs as a task of its own).
+fn every<F, Fut, E>(
+    state: &AppState,
+    first: Duration,
+    period: Duration,
+    what: &'static str,
+    work: F,
+) -> tokio::task::JoinHandle<()>
 where
     F: Fn(AppState) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<(), E>> + Send,
-    E: std::fmt::Display,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
 {
     let state = state.clone();
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + first, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = work(state.clone()).await {
-                tracing::warn!(error = %e, "{what}");
+            match tokio::spawn(work(state.clone())).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "{what}"),
+                Err(e) => tracing::error!(error = %e, "{what} (the run stopped)"),
             }
         }
     })

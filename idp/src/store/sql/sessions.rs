@@ -126,7 +126,12 @@ macro_rules! impl_session_store {
                 .execute(&mut **tx)
                 .await?;
             queue_logouts(tx, $crate::store::sql::logouts::LogoutsFor::Account(account), now).await?;
-            sqlx::query("UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
+            // Through the account's sessions (indexed both ways): every grant of a person comes
+            // from a code, so it has a session.
+            sqlx::query(
+                "UPDATE grants SET revoked_at = $1 WHERE revoked_at IS NULL \
+                 AND session_id IN (SELECT id FROM sessions WHERE account_id = $2)",
+            )
                 .bind(now)
                 .bind(account)
                 .execute(&mut **tx)
