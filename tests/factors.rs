@@ -11,9 +11,8 @@ use scraper::{Html, Selector};
 use crate::helpers::browser::{location, query_param, to_page, Browser, Page};
 use crate::helpers::rp::{AuthStart, Rp};
 use crate::helpers::{Mail, Portal, TestApp, PASSWORD};
-use idp::admin::{self, NewClient, PolicyChange};
+use idp::admin::{self, PolicyChange};
 use idp::auth::{factors, totp};
-use idp::store::{ClientKind, PkcePolicy, SigningAlg};
 use idp::ui::Locale;
 
 const MFA: &str = "urn:poortwachter:acr:mfa";
@@ -315,30 +314,12 @@ async fn step_up_by_acr_values_and_by_scope_asks_a_factor_never_a_lower_level() 
         );
     })
     .await;
-    let created = admin::create_client(
-        &app.admin(),
-        NewClient {
-            organisation: app.org.clone(),
-            name: "Dossier".into(),
-            redirect_uris: vec!["https://dossier.portal.example/callback".into()],
-            post_logout_redirect_uris: vec![],
-            kind: ClientKind::Confidential,
-            machine: false,
-            scopes: "openid profile email dossier".into(),
-            id_token_alg: SigningAlg::ES256,
-            pkce: PkcePolicy::Required,
-            backchannel_logout_uri: None,
-        },
-        app.now(),
-    )
-    .await
-    .unwrap();
-    let portal = crate::helpers::Portal {
-        client_id: created.client.id.0,
-        secret: created.secret.map(|s| s.expose().clone()),
-        redirect_uri: "https://dossier.portal.example/callback".into(),
-        post_logout_uri: String::new(),
-    };
+    let portal = app
+        .portal_tweaked("dossier", |c| {
+            c.name = "Dossier".into();
+            c.scopes = "openid profile email dossier".into();
+        })
+        .await;
     let secret = app.user_with_app("carla").await;
     let rp = app.rp(&portal).await;
     let browser = app.browser();
@@ -810,30 +791,12 @@ async fn tokens_do_not_count_a_mailed_token_where_the_portal_refuses_it() {
     let accepting = app.alpha_portal().await;
     // A portal of another organisation, which takes a password and no mailed tokens.
     let other = admin::create_organisation(&app.admin(), "streng", "Streng", app.now()).await.unwrap();
-    let created = admin::create_client(
-        &app.admin(),
-        NewClient {
-            organisation: other.slug.clone(),
-            name: "Streng".into(),
-            redirect_uris: vec!["https://streng.portal.example/callback".into()],
-            post_logout_redirect_uris: vec![],
-            kind: ClientKind::Confidential,
-            machine: false,
-            scopes: "openid profile email".into(),
-            id_token_alg: SigningAlg::ES256,
-            pkce: PkcePolicy::Required,
-            backchannel_logout_uri: None,
-        },
-        app.now(),
-    )
-    .await
-    .unwrap();
-    let strict = Portal {
-        client_id: created.client.id.0,
-        secret: created.secret.map(|s| s.expose().clone()),
-        redirect_uri: "https://streng.portal.example/callback".into(),
-        post_logout_uri: String::new(),
-    };
+    let strict = app
+        .portal_tweaked("streng", |c| {
+            c.organisation = other.slug.clone();
+            c.name = "Streng".into();
+        })
+        .await;
     admin::set_policy(&app.admin(), "streng", PolicyChange::default(), app.now()).await.unwrap();
     app.user("piet").await;
     let SecondStep { rp, browser, start, page } = at_second_step(&app, &accepting, "piet").await;

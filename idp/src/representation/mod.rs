@@ -184,8 +184,3 @@ pub struct ActingForClaim {
     pub organisation: String,
     pub client_number: String,
 }
-
-/// Sections in the order and spelling the pages use, for listing a grant.
-pub fn section_names(sections: &Sections) -> Vec<&'static str> {
-    sections.iter().map(Section::as_str).collect()
-}

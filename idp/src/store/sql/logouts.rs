@@ -39,16 +39,7 @@ macro_rules! impl_logout_store {
                 next_attempt_at: Option<i64>,
                 error: &str,
             ) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "UPDATE logout_outbox SET attempts = attempts + 1, next_attempt_at = $1, locked_until = NULL, \
-                     last_error = $2 WHERE id = $3",
-                )
-                .bind(next_attempt_at)
-                .bind(error.chars().take(500).collect::<String>())
-                .bind(id)
-                .execute(&self.writes)
-                .await?;
-                Ok(())
+                retry_later(self, "logout_outbox", id, next_attempt_at, error).await
             }
 
             async fn logouts_of_session(

@@ -33,16 +33,7 @@ macro_rules! impl_outbox_store {
             }
 
             async fn retry_mail(&self, id: &str, next_attempt_at: i64, error: &str) -> $crate::store::StoreResult<()> {
-                sqlx::query(
-                    "UPDATE mail_outbox SET attempts = attempts + 1, next_attempt_at = $1, locked_until = NULL, \
-                     last_error = $2 WHERE id = $3",
-                )
-                .bind(next_attempt_at)
-                .bind(error.chars().take(500).collect::<String>())
-                .bind(id)
-                .execute(&self.writes)
-                .await?;
-                Ok(())
+                retry_later(self, "mail_outbox", id, Some(next_attempt_at), error).await
             }
 
             async fn mail_by_id(&self, id: &str) -> $crate::store::StoreResult<Option<$crate::store::OutboxMail>> {
@@ -85,6 +76,27 @@ macro_rules! impl_outbox_store {
                 claimed.extend(row);
             }
             Ok(claimed)
+        }
+
+        /// Counts a failed attempt at an outbox row (see [`lease_due`]) and frees its lease;
+        /// `next_attempt_at` `None` gives it up. Only the start of `error` is kept.
+        async fn retry_later(
+            store: &$store,
+            table: &'static str,
+            id: &str,
+            next_attempt_at: Option<i64>,
+            error: &str,
+        ) -> $crate::store::StoreResult<()> {
+            sqlx::query(&format!(
+                "UPDATE {table} SET attempts = attempts + 1, next_attempt_at = $1, locked_until = NULL, \
+                 last_error = $2 WHERE id = $3"
+            ))
+            .bind(next_attempt_at)
+            .bind(error.chars().take(500).collect::<String>())
+            .bind(id)
+            .execute(&store.writes)
+            .await?;
+            Ok(())
         }
 
         async fn insert_outbox_mail<'c>(
